@@ -1,0 +1,482 @@
+"""Scoring: model + accounts -> scores, vectorised with pandas/numpy (SPEC, "Metric scoring").
+
+Every rule of the scorecard lives here once. The accounts frame's index labels are used
+as row numbers in messages, so readers set them to the spreadsheet/file row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
+from chs_excel.errors import InputError, ModelError
+from chs_excel.model import (
+    NO_DATA,
+    RESERVED_COLUMNS,
+    Metric,
+    Model,
+    Rule,
+    header_key,
+    parse_flag_value,
+    rule_kind,
+)
+
+IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
+                    "renewal_date")
+OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
+QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
+BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+ISSUE_COLUMNS = ["row", "account_id", "column", "value", "problem"]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The engine's answer: one row per account, and the data issues it found."""
+
+    scores: pd.DataFrame
+    issues: pd.DataFrame
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Accounts per band (SPEC's band order) plus data issues: what the CLI prints."""
+        counts = self.scores["band"].value_counts()
+        out = {"accounts": len(self.scores)}
+        out.update({b: int(counts.get(b, 0)) for b in ("Green", "Yellow", "Red", NO_DATA)})
+        out["data issues"] = len(self.issues)
+        return out
+
+
+def metric_score_column(metric: Metric) -> str:
+    """The output column holding one metric's 0..scale score."""
+    return f"{metric.column}_score"
+
+
+def score_accounts(model: Model, accounts: pd.DataFrame, *,
+                   as_of: dt.date | None = None) -> pd.DataFrame:
+    """Score every account: SPEC's output columns plus one `<metric>_score` per metric."""
+    return score(model, accounts, as_of=as_of).scores
+
+
+def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
+          strict: bool = False) -> Scoring:
+    """Score `accounts` with `model`; bad cells become missing and are listed as issues.
+
+    `as_of` is the day overrides are checked against (today by default); `strict` turns
+    any data issue into an `InputError`.
+    """
+    as_of = as_of or dt.date.today()
+    cols = _match_columns(model, accounts)
+    ids = _account_ids(accounts, cols["account_id"])
+    rows = accounts.index.to_numpy()
+    issues: list[pd.DataFrame] = []
+
+    def report(column: str, bad: np.ndarray, raw: pd.Series, problem: str) -> None:
+        if bad.any():
+            issues.append(pd.DataFrame({
+                "row": rows[bad], "account_id": ids[bad], "column": column,
+                "value": raw.to_numpy(dtype=object)[bad], "problem": problem}))
+
+    n, scale = len(accounts), float(model.scale)
+    values: dict[str, np.ndarray] = {}
+    scores = np.full((n, len(model.metrics)), np.nan)
+    for j, metric in enumerate(model.metrics):
+        raw = accounts[cols[header_key(metric.column)]]
+        scores[:, j], values[header_key(metric.column)] = _metric_score(metric, raw, scale,
+                                                                        report)
+
+    comp_names = list(model.components)
+    member = np.zeros((len(model.metrics), len(comp_names)))
+    for j, metric in enumerate(model.metrics):
+        member[j, comp_names.index(metric.component)] = metric.weight
+    present = ~np.isnan(scores)
+    metric_weight_present = present @ member
+    comp_scores = np.divide(np.nan_to_num(scores) @ member, metric_weight_present,
+                            out=np.full((n, len(comp_names)), np.nan),
+                            where=metric_weight_present > 0)
+    comp_share = metric_weight_present / member.sum(axis=0)
+
+    comp_weights = _component_weights(model, accounts, cols, comp_names)
+    comp_present = ~np.isnan(comp_scores)
+    weight_present = (comp_weights * comp_present).sum(axis=1)
+    raw_health = np.divide((comp_weights * np.nan_to_num(comp_scores)).sum(axis=1),
+                           weight_present, out=np.full(n, np.nan), where=weight_present > 0)
+    coverage = (comp_weights / comp_weights.sum(axis=1, keepdims=True) * comp_share).sum(axis=1)
+
+    triggered = _triggered_rules(model, accounts, cols, values, report)
+    health = raw_health.copy()
+    for k, rule in enumerate(model.rules):
+        health = np.where(triggered[:, k], np.minimum(health, rule.cap), health)
+    has_health = ~np.isnan(health)
+    capped_by = _join_names([r.name for r in model.rules], triggered & has_health[:, None])
+
+    overridden, override_value = _overrides(model, accounts, cols, as_of, report)
+    health = np.where(overridden, override_value, health)
+    has_health = ~np.isnan(health)
+
+    band = np.select([~has_health, health < model.red_below, health >= model.green_from],
+                     [NO_DATA, "Red", "Green"], "Yellow").astype(object)
+    quartile = _quartiles(health, _group_keys(model, accounts, cols))
+    weakest, at_stake = _weakest(comp_scores, comp_weights, comp_names, scale)
+
+    out = pd.DataFrame({"account_id": ids}, index=accounts.index)
+    for name in IDENTITY_COLUMNS + tuple(c for c in (model.segment_column, model.quartiles_by)
+                                         if c):
+        key = header_key(name)
+        if key in cols and cols[key] not in out.columns and name not in out.columns:
+            out[name] = _identity(name, accounts[cols[key]], report)
+    for c, name in enumerate(comp_names):
+        out[name] = comp_scores[:, c]
+    probability = _renewal_probability(model, band)
+    out = out.assign(
+        health=health, raw_health=raw_health, band=band,
+        quartile=pd.array(np.where(np.isnan(quartile), None, quartile), dtype="Int64"),
+        quartile_label=pd.Series(quartile).map(QUARTILE_LABELS).to_numpy(dtype=object),
+        coverage=coverage, low_data=has_health & (coverage < model.min_coverage),
+        capped_by=capped_by, overridden=overridden, weakest_component=weakest,
+        points_at_stake=at_stake, renewal_probability=probability)
+    if "arr" in out.columns:
+        out["expected_arr"] = out["arr"].to_numpy(dtype=float) * probability
+    for j, metric in enumerate(model.metrics):
+        out[metric_score_column(metric)] = scores[:, j]
+    found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
+        columns=ISSUE_COLUMNS)
+    found = found.sort_values(["row", "column"], kind="stable", ignore_index=True)
+    if strict and len(found):
+        first = found.iloc[0]
+        raise InputError(f"{len(found)} data issue(s) under --strict; first: row "
+                         f"{first['row']}, column {first['column']}: {first['problem']} "
+                         f"({first['value']!r})")
+    return Scoring(scores=out, issues=found)
+
+
+# ---------------------------------------------------------------- input columns
+
+def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
+    """Map header keys to the input's own column names; check the model's needs."""
+    cols: dict[str, str] = {}
+    for col in accounts.columns:
+        key = header_key(col)
+        if not key:
+            continue
+        if key in cols:
+            raise InputError(f"columns {cols[key]!r} and {col!r} are the same column once "
+                             "case, spaces and '_' are ignored; rename one")
+        cols[key] = col
+    if "accountid" not in cols:
+        raise InputError("column 'account_id' is missing (every account needs an id)")
+    cols["account_id"] = cols["accountid"]
+    missing = [m.column for m in model.metrics if header_key(m.column) not in cols]
+    if missing:
+        raise InputError(f"column {missing[0]!r} is missing: the model scores it "
+                         f"(metric of component {model.metric(missing[0]).component})"
+                         + (f"; also missing: {', '.join(missing[1:])}" if missing[1:] else ""))
+    for what, name in (("segments.column", model.segment_column),
+                       ("quartiles.by", model.quartiles_by)):
+        if name and header_key(name) not in cols:
+            raise InputError(f"column {name!r} is missing: the model's {what} names it")
+    for rule in model.rules:
+        if header_key(rule.column) not in cols:
+            raise InputError(f"column {rule.column!r} is missing: rule {rule.name!r} reads "
+                             "it, and no metric or input column has that name")
+    names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
+                                     *(metric_score_column(m) for m in model.metrics))]
+    if len(set(names)) != len(names):
+        raise ModelError("a component or metric score column has the name of another "
+                         "output column; rename the component")
+    return cols
+
+
+def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
+    """Account ids as text (whole numbers without '.0'); blank or repeated ids fail."""
+    text = _text(accounts[column])
+    blank = (text.isna() | (text == "")).to_numpy()
+    if blank.any():
+        raise InputError(f"column {column!r}: blank account id in row "
+                         f"{_list(accounts.index[blank])}; every account needs an id")
+    dup = text.duplicated(keep=False).to_numpy()
+    if dup.any():
+        dups = pd.DataFrame({"id": text[dup].to_numpy(), "row": accounts.index[dup]})
+        listed = "; ".join(f"{i} (rows {_list(g['row'])})"
+                           for i, g in list(dups.groupby("id", sort=False))[:10])
+        raise InputError(f"column {column!r}: account ids must be unique; repeated: {listed}")
+    return text.to_numpy(dtype=object)
+
+
+def _text(raw: pd.Series) -> pd.Series:
+    """Cells as stripped text (<NA> for empty cells); whole numbers lose their '.0'."""
+    numbers = pd.to_numeric(raw, errors="coerce") if not is_bool_dtype(raw) else None
+    text = raw.astype("string").str.strip()
+    if numbers is not None:
+        whole = (numbers.notna() & (numbers % 1 == 0) & (numbers.abs() < 2**53)).to_numpy()
+        if whole.any():
+            text[whole] = numbers[whole].astype("int64").astype("string")
+    return text
+
+
+def _list(values: object, limit: int = 10) -> str:
+    items = [str(v) for v in values]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _is_blank(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in BLANK_WORDS
+
+
+# ---------------------------------------------------------------- parsing
+
+def parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from a column: (values with NaN for missing, mask of cells that were bad).
+
+    Blank cells (and NA words) are missing; text, inf, dates and booleans are bad.
+    """
+    if is_numeric_dtype(raw) and not is_bool_dtype(raw):
+        values = raw.to_numpy(dtype=float, na_value=np.nan).copy()
+    else:
+        text = raw.astype("string").str.strip()
+        blank = _blank_text(text)
+        values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan)
+        bad = (np.isnan(values) & ~blank) | np.isinf(values)
+        values[bad] = np.nan
+        return values, bad
+    bad = np.isinf(values)
+    values[bad] = np.nan
+    return values, bad
+
+
+def _blank_text(text: pd.Series) -> np.ndarray:
+    """Empty cells and the usual NA words ('', 'NA', 'N/A', 'null', ...)."""
+    return (text.isna() | text.str.lower().isin(BLANK_WORDS)).to_numpy(dtype=bool)
+
+
+def _map_distinct(raw: pd.Series, parse: callable) -> tuple[np.ndarray, np.ndarray]:
+    """Parse each distinct value once: (parsed floats with NaN, mask of bad cells)."""
+    codes, uniques = pd.factorize(raw.astype(object), use_na_sentinel=True)
+    parsed = np.array([parse(u) for u in uniques], dtype=float)
+    blank_u = np.array([_is_blank(u) for u in uniques], dtype=bool)
+    values = np.where(codes >= 0, parsed[codes] if len(parsed) else np.nan, np.nan)
+    bad = (codes >= 0) & np.isnan(values)
+    if len(blank_u):
+        bad &= ~blank_u[codes]
+    return values.astype(float), bad
+
+
+def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Flags as 1.0/0.0 (NaN missing) and the mask of values that are not true/false."""
+    def one(value: object) -> float:
+        if _is_blank(value):
+            return np.nan
+        flag = parse_flag_value(value)
+        return np.nan if flag is None else float(flag)
+    return _map_distinct(raw, one)
+
+
+def label_key(value: object) -> str:
+    """A category label as matched: case and surrounding spaces ignored."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+# ---------------------------------------------------------------- metric scores
+
+def _metric_score(metric: Metric, raw: pd.Series, scale: float,
+                  report: callable) -> tuple[np.ndarray, np.ndarray]:
+    """(0..scale scores with NaN for missing, the raw values rules compare against)."""
+    if metric.method == "flag":
+        flags, bad = parse_flags(raw)
+        report(metric.column, bad, raw, "not a true/false value")
+        return np.where(np.isnan(flags), np.nan, (flags == float(metric.good)) * scale), flags
+    if metric.method == "category":
+        table = {label_key(k): float(p) for k, p in metric.categories}
+        points, bad = _map_distinct(
+            raw, lambda v: np.nan if _is_blank(v) else table.get(label_key(v), np.nan))
+        report(metric.column, bad, raw, "unknown category (known: "
+               + ", ".join(k for k, _ in metric.categories) + ")")
+        return points, points
+    x, bad = parse_numbers(raw)
+    report(metric.column, bad, raw, "not a number")
+    if metric.method == "linear":
+        frac = (x - metric.worst) / (metric.best - metric.worst)
+        return scale * np.clip(frac, 0.0, 1.0), x
+    if metric.method == "steps":
+        idx = np.searchsorted(np.asarray(metric.breaks), x, side="right")
+        points = np.asarray(metric.points, dtype=float)
+        return np.where(np.isnan(x), np.nan, points[np.minimum(idx, len(points) - 1)]), x
+    return _percentile(x, metric.higher_is_better, scale), x
+
+
+def _percentile(x: np.ndarray, higher_is_better: bool, scale: float) -> np.ndarray:
+    """SPEC percentile: share of the other present values strictly below (or above) x."""
+    s = pd.Series(x)
+    n = int(s.notna().sum())
+    beaten = s.rank(method="min") - 1 if higher_is_better else n - s.rank(method="max")
+    if n == 1:
+        return np.where(np.isnan(x), np.nan, scale)
+    return (scale * beaten / (n - 1)).to_numpy(dtype=float)
+
+
+# ---------------------------------------------------------------- composite
+
+def _label_keys(raw: pd.Series) -> pd.Series:
+    """Cells as matched against labels: stripped, lower case, '' when blank."""
+    return _text(raw).str.lower().fillna("")
+
+
+def _group_column(accounts: pd.DataFrame, cols: dict[str, str],
+                  column: str | None) -> pd.Series | None:
+    return _label_keys(accounts[cols[header_key(column)]]) if column else None
+
+
+def _component_weights(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
+                       comp_names: list[str]) -> np.ndarray:
+    """Per-account component weights: the segment's when its value is listed, else default."""
+    rows = [[model.components[c] for c in comp_names]]
+    lookup = {}
+    for i, (seg, weights) in enumerate(model.segment_weights.items(), start=1):
+        rows.append([weights[c] for c in comp_names])
+        lookup[label_key(seg)] = i
+    table = np.asarray(rows, dtype=float)
+    keys = _group_column(accounts, cols, model.segment_column)
+    if keys is None:
+        return np.broadcast_to(table[0], (len(accounts), len(comp_names)))
+    return table[keys.map(lookup).fillna(0).to_numpy(dtype=int)]
+
+
+def _triggered_rules(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
+                     values: dict[str, np.ndarray], report: callable) -> np.ndarray:
+    """Boolean matrix (accounts x rules): which critical rules fire; missing never fires."""
+    out = np.zeros((len(accounts), len(model.rules)), dtype=bool)
+    for k, rule in enumerate(model.rules):
+        kind = rule_kind(rule, model)
+        key = header_key(rule.column)
+        raw = accounts[cols[key]]
+        if kind == "text":
+            text = _label_keys(raw)
+            present = (text != "").to_numpy()
+            equal = (text == label_key(rule.value)).to_numpy()
+            out[:, k] = present & (equal if rule.op == "=" else ~equal)
+            continue
+        if key in values:
+            x = values[key]
+        elif kind == "flag":
+            x, _ = parse_flags(raw)
+        else:
+            x, bad = parse_numbers(raw)
+            report(rule.column, bad, raw, f"not a number (rule {rule.name!r})")
+        target = float(parse_flag_value(rule.value)) if kind == "flag" else float(rule.value)
+        out[:, k] = _compare(x, rule, target)
+    return out
+
+
+def _compare(x: np.ndarray, rule: Rule, target: float) -> np.ndarray:
+    present = ~np.isnan(x)
+    with np.errstate(invalid="ignore"):
+        result = {"<": x < target, "<=": x <= target, ">": x > target, ">=": x >= target,
+                  "=": x == target, "<>": x != target}[rule.op]
+    return present & result
+
+
+def _join_names(names: list[str], mask: np.ndarray) -> np.ndarray:
+    """'; '-joined names of the true columns of `mask`, per row ('' when none)."""
+    out = np.full(mask.shape[0], "", dtype=object)
+    for k, name in enumerate(names):
+        hit = mask[:, k]
+        out[hit] = np.where(out[hit] == "", name, out[hit] + "; " + name)
+    return out
+
+
+def _overrides(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
+               as_of: dt.date, report: callable) -> tuple[np.ndarray, np.ndarray]:
+    """(applied mask, override scores): a present, in-range, unexpired override applies."""
+    n = len(accounts)
+    if "overridescore" not in cols:
+        return np.zeros(n, dtype=bool), np.full(n, np.nan)
+    raw = accounts[cols["overridescore"]]
+    value, bad = parse_numbers(raw)
+    report("override_score", bad, raw, "not a number (override ignored)")
+    out_of_range = (value < 0) | (value > model.scale)
+    report("override_score", out_of_range, raw,
+           f"outside 0..{model.scale:g} (override ignored)")
+    usable = ~np.isnan(value) & ~out_of_range
+    if "overrideuntil" in cols:
+        raw_until = accounts[cols["overrideuntil"]]
+        until, bad_date = parse_dates(raw_until)
+        report("override_until", bad_date & usable, raw_until,
+               "not a date, use YYYY-MM-DD (override ignored)")
+        expired = until < np.datetime64(as_of, "ns")
+        report("override_until", expired & usable, raw_until,
+               f"override expired before {as_of.isoformat()} (ignored)")
+        usable &= ~bad_date & ~expired
+    return usable, value
+
+
+def parse_dates(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Dates (datetime64, NaT missing) and the mask of cells that are not dates."""
+    if is_datetime64_any_dtype(raw):
+        return raw.to_numpy(dtype="datetime64[ns]"), np.zeros(len(raw), dtype=bool)
+    text = raw.astype("string").str.strip()
+    blank = _blank_text(text)
+    numeric = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    values = pd.to_datetime(raw.astype(object).where(~(blank | numeric)), errors="coerce",
+                            format="ISO8601").to_numpy(dtype="datetime64[ns]")
+    return values, np.isnat(values) & ~blank
+
+
+def _identity(name: str, raw: pd.Series, report: callable) -> pd.Series:
+    """An identity column as output: arr as numbers, renewal_date as dates, else as is."""
+    if name == "arr":
+        values, bad = parse_numbers(raw)
+        report("arr", bad, raw, "not a number")
+        return pd.Series(values, index=raw.index)
+    if name == "renewal_date":
+        values, bad = parse_dates(raw)
+        report("renewal_date", bad, raw, "not a date, use YYYY-MM-DD")
+        return pd.Series(values, index=raw.index)
+    return raw.astype(object).where(raw.notna(), None)
+
+
+def _group_keys(model: Model, accounts: pd.DataFrame, cols: dict[str, str]) -> np.ndarray:
+    keys = _group_column(accounts, cols, model.quartiles_by)
+    return np.zeros(len(accounts), dtype=int) if keys is None else \
+        pd.factorize(keys)[0]
+
+
+def _quartiles(health: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """1 (top) .. 4 with QUARTILE.INC cut points per group; NaN where health is blank."""
+    frame = pd.DataFrame({"h": health, "g": groups}).dropna()
+    if frame.empty:
+        return np.full(len(health), np.nan)
+    cuts = frame.groupby("g")["h"].quantile([0.25, 0.5, 0.75]).unstack()
+    q1, q2, q3 = (cuts[p].reindex(groups).to_numpy(dtype=float) for p in (0.25, 0.5, 0.75))
+    quartile = 1.0 + (health < q3) + (health < q2) + (health < q1)
+    return np.where(np.isnan(health), np.nan, quartile)
+
+
+def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list[str],
+             scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest present component (ties: model order) and the points it would add at full."""
+    present = ~np.isnan(comp_scores)
+    any_present = present.any(axis=1)
+    idx = np.argmin(np.where(present, comp_scores, np.inf), axis=1)
+    rows = np.arange(len(idx))
+    weight_present = (comp_weights * present).sum(axis=1)
+    share = np.divide(comp_weights[rows, idx], weight_present,
+                      out=np.full(len(idx), np.nan), where=weight_present > 0)
+    at_stake = np.where(any_present, share * (scale - comp_scores[rows, idx]), np.nan)
+    names = np.asarray(comp_names, dtype=object)[idx]
+    return np.where(any_present, names, None), at_stake
+
+
+def _renewal_probability(model: Model, band: np.ndarray) -> np.ndarray:
+    probs = model.renewal_probability
+    return pd.Series(band).map(probs).to_numpy(dtype=float, na_value=np.nan)

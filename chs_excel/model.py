@@ -1,0 +1,729 @@
+"""The scorecard model: frozen dataclasses, validation, YAML and table round-trip.
+
+A `Model` is always valid: construction checks every rule of SPEC's model and raises
+`ModelError` naming the metric, component or rule and the field at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from chs_excel.errors import ModelError
+
+METHODS = ("linear", "steps", "percentile", "flag", "category")
+OPERATORS = ("<", "<=", ">", ">=", "=", "<>")
+BANDS = ("Green", "Yellow", "Red")
+NO_DATA = "No data"
+
+# Fields each method takes besides column, component, weight and method.
+METHOD_FIELDS = {
+    "linear": ("worst", "best"),
+    "steps": ("breaks", "points"),
+    "percentile": ("higher_is_better",),
+    "flag": ("good",),
+    "category": ("points",),
+}
+METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "breaks",
+               "points", "higher_is_better", "good")
+RULE_KEYS = ("name", "column", "op", "value", "cap")
+MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
+              "rules", "segments", "quartiles", "renewal")
+
+# Output columns of the engine; component names and metric columns must not shadow them.
+RESERVED_COLUMNS = ("account_id", "health", "raw_health", "band", "quartile",
+                    "quartile_label", "coverage", "low_data", "capped_by", "overridden",
+                    "weakest_component", "points_at_stake", "renewal_probability",
+                    "expected_arr")
+
+
+def header_key(name: object) -> str:
+    """The form headers are matched in: case, spaces and underscores ignored."""
+    return "".join(str(name).split()).replace("_", "").lower()
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One scored input column: how a raw value becomes 0..scale points."""
+
+    column: str
+    component: str
+    method: str
+    weight: float = 1.0
+    worst: float | None = None
+    best: float | None = None
+    breaks: tuple[float, ...] = ()
+    points: tuple[float, ...] = ()
+    categories: tuple[tuple[str, float], ...] = ()
+    higher_is_better: bool = True
+    good: bool = True
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A critical signal: when `column op value` holds, health is capped at `cap`."""
+
+    name: str
+    column: str
+    op: str
+    value: float | str | bool
+    cap: float
+
+
+@dataclass(frozen=True)
+class Model:
+    """A customer health scorecard: components, metrics, rules, bands and probabilities."""
+
+    name: str
+    components: dict[str, float]
+    metrics: tuple[Metric, ...]
+    rules: tuple[Rule, ...] = ()
+    version: str = "1"
+    scale: float = 100.0
+    red_below: float = 40.0
+    green_from: float = 70.0
+    min_coverage: float = 0.5
+    segment_column: str | None = None
+    segment_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    quartiles_by: str | None = None
+    renewal_probability: dict[str, float] = field(
+        default_factory=lambda: {"Green": 0.95, "Yellow": 0.80, "Red": 0.50})
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ModelError("; ".join(problems))
+
+    def metric(self, column: str) -> Metric:
+        """The metric scoring `column` (header matching rules apply)."""
+        key = header_key(column)
+        for metric in self.metrics:
+            if header_key(metric.column) == key:
+                return metric
+        raise KeyError(column)
+
+    def replace(self, **changes: Any) -> Model:
+        """A copy with `changes` applied (validated like any model)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as the YAML structure of SPEC (plain Python values)."""
+        out: dict[str, Any] = {"name": self.name, "version": self.version,
+                               "scale": _num(self.scale),
+                               "bands": {"red_below": _num(self.red_below),
+                                         "green_from": _num(self.green_from)},
+                               "min_coverage": _num(self.min_coverage),
+                               "components": {c: _num(w) for c, w in self.components.items()},
+                               "metrics": [_metric_dict(m) for m in self.metrics],
+                               "rules": [{"name": r.name, "column": r.column, "op": r.op,
+                                          "value": _num(r.value), "cap": _num(r.cap)}
+                                         for r in self.rules]}
+        if self.segment_column:
+            out["segments"] = {"column": self.segment_column,
+                               "weights": {s: {c: _num(w) for c, w in ws.items()}
+                                           for s, ws in self.segment_weights.items()}}
+        out["quartiles"] = {"by": self.quartiles_by}
+        out["renewal"] = {"probability": {b: _num(p)
+                                          for b, p in self.renewal_probability.items()}}
+        return out
+
+    def to_yaml(self) -> str:
+        """The model as YAML text, in SPEC's shape."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True,
+                              default_flow_style=None, width=100)
+
+    def save(self, path: str | Path) -> None:
+        """Write the model as YAML to `path` (atomically)."""
+        from chs_excel.files import write_atomically
+        write_atomically(Path(path), lambda tmp: tmp.write_text(self.to_yaml(), "utf-8"))
+
+    def to_frame(self) -> dict[str, pd.DataFrame]:
+        """The model as the Model sheet's tables, keyed by Table name."""
+        return model_tables(self)
+
+    @classmethod
+    def from_frame(cls, tables: dict[str, pd.DataFrame], where: str = "Model") -> Model:
+        """Rebuild a model from the tables `to_frame` gives (as read from a workbook)."""
+        return model_from_tables(tables, where)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "model") -> Model:
+        """Build a model from SPEC's YAML structure, rejecting unknown keys."""
+        return model_from_dict(data, where)
+
+
+def _num(value: Any) -> Any:
+    """Write whole floats as ints so saved YAML reads as a person would write it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _metric_dict(m: Metric) -> dict[str, Any]:
+    out: dict[str, Any] = {"column": m.column, "component": m.component,
+                           "weight": _num(m.weight), "method": m.method}
+    if m.method == "linear":
+        out.update(worst=_num(m.worst), best=_num(m.best))
+    elif m.method == "steps":
+        out.update(breaks=[_num(b) for b in m.breaks], points=[_num(p) for p in m.points])
+    elif m.method == "percentile":
+        out["higher_is_better"] = m.higher_is_better
+    elif m.method == "flag":
+        out["good"] = m.good
+    else:
+        out["points"] = {label: _num(p) for label, p in m.categories}
+    return out
+
+
+# ---------------------------------------------------------------- validation
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _problems(model: Model) -> list[str]:
+    """Every inconsistency in `model`, each naming the part and the field."""
+    out: list[str] = []
+    if not str(model.name).strip():
+        out.append("name is empty")
+    if not _finite(model.scale) or model.scale <= 0:
+        out.append(f"scale must be a positive number, got {model.scale!r}")
+    if not model.components:
+        out.append("components: none declared")
+    for comp, weight in model.components.items():
+        if not _finite(weight) or weight < 0:
+            out.append(f"component {comp}: weight must be a number >= 0, got {weight!r}")
+        if header_key(comp) in {header_key(c) for c in RESERVED_COLUMNS}:
+            out.append(f"component {comp}: name is reserved for an output column")
+    if model.components and all(_finite(w) and w == 0 for w in model.components.values()):
+        out.append("components: all weights are zero")
+    if len({header_key(c) for c in model.components}) != len(model.components):
+        out.append("components: two names differ only in case, spaces or '_'")
+    if not model.metrics:
+        out.append("metrics: none declared")
+    seen: set[str] = set()
+    for m in model.metrics:
+        out.extend(_metric_problems(m, model))
+        key = header_key(m.column)
+        if key in seen:
+            out.append(f"metric {m.column}: column listed twice")
+        seen.add(key)
+    for comp in model.components:
+        weights = [m.weight for m in model.metrics if m.component == comp and _finite(m.weight)]
+        if not weights:
+            out.append(f"component {comp}: has no metrics")
+        elif all(w == 0 for w in weights):
+            out.append(f"component {comp}: all its metric weights are zero")
+    for r in model.rules:
+        out.extend(_rule_problems(r, model))
+    if len({r.name for r in model.rules}) != len(model.rules):
+        out.append("rules: two rules share a name")
+    for label, value in (("bands.red_below", model.red_below),
+                         ("bands.green_from", model.green_from)):
+        if not _finite(value):
+            out.append(f"{label} must be a number, got {value!r}")
+    if _finite(model.red_below) and _finite(model.green_from) \
+            and model.red_below > model.green_from:
+        out.append(f"bands: red_below ({_num(model.red_below)}) is above green_from "
+                   f"({_num(model.green_from)})")
+    if not _finite(model.min_coverage) or not 0 <= model.min_coverage <= 1:
+        out.append(f"min_coverage must be between 0 and 1, got {model.min_coverage!r}")
+    out.extend(_segment_problems(model))
+    for band, p in model.renewal_probability.items():
+        if band not in (*BANDS, NO_DATA):
+            out.append(f"renewal.probability: unknown band {band!r} "
+                       f"(use {', '.join(BANDS)} or {NO_DATA})")
+        if not _finite(p) or not 0 <= p <= 1:
+            out.append(f"renewal.probability.{band}: must be between 0 and 1, got {p!r}")
+    return out
+
+
+def _metric_problems(m: Metric, model: Model) -> list[str]:
+    where = f"metric {m.column}"
+    out = []
+    if not str(m.column).strip():
+        out.append("metric with an empty column name")
+    if header_key(m.column) in {header_key(c) for c in RESERVED_COLUMNS}:
+        out.append(f"{where}: column name is reserved for an output column")
+    if m.component not in model.components:
+        out.append(f"{where}: component {m.component!r} is not declared in components")
+    if not _finite(m.weight) or m.weight < 0:
+        out.append(f"{where}: weight must be a number >= 0, got {m.weight!r}")
+    if m.method not in METHODS:
+        out.append(f"{where}: unknown method {m.method!r} (use one of {', '.join(METHODS)})")
+        return out
+    if m.method == "linear":
+        if not (_finite(m.worst) and _finite(m.best)):
+            out.append(f"{where}: linear needs numbers for worst and best")
+        elif m.worst == m.best:
+            out.append(f"{where}: worst and best are equal ({_num(m.worst)})")
+    elif m.method == "steps":
+        if not m.breaks or not all(_finite(b) for b in m.breaks):
+            out.append(f"{where}: breaks must be a list of numbers")
+        elif any(b >= a for a, b in zip(m.breaks[1:], m.breaks, strict=False)):
+            out.append(f"{where}: breaks must be strictly increasing, got {list(m.breaks)}")
+        if len(m.points) != len(m.breaks) + 1:
+            out.append(f"{where}: points must have one more entry than breaks "
+                       f"({len(m.breaks) + 1}), got {len(m.points)}")
+        out.extend(f"{where}: points must be between 0 and {_num(model.scale)}, got {p!r}"
+                   for p in m.points if not _finite(p) or not 0 <= p <= model.scale)
+    elif m.method == "category":
+        if not m.categories:
+            out.append(f"{where}: category needs points, a mapping of label to points")
+        labels = [label.strip().lower() for label, _ in m.categories]
+        if len(set(labels)) != len(labels):
+            out.append(f"{where}: two category labels differ only in case or spaces")
+        out.extend(f"{where}: points for {label!r} must be between 0 and "
+                   f"{_num(model.scale)}, got {p!r}"
+                   for label, p in m.categories if not _finite(p) or not 0 <= p <= model.scale)
+    return out
+
+
+def _rule_problems(r: Rule, model: Model) -> list[str]:
+    where = f"rule {r.name!r}"
+    out = []
+    if not str(r.name).strip():
+        out.append(f"rule on {r.column}: name is empty")
+    if r.op not in OPERATORS:
+        out.append(f"{where}: unknown op {r.op!r} (use one of {' '.join(OPERATORS)})")
+    if not _finite(r.cap) or not 0 <= r.cap <= model.scale:
+        out.append(f"{where}: cap must be between 0 and {_num(model.scale)}, got {r.cap!r}")
+    if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
+        out.append(f"{where}: value is missing")
+    kind = rule_kind(r, model)
+    if kind == "number" and not _finite(r.value):
+        out.append(f"{where}: value must be a number for a numeric column, got {r.value!r}")
+    if kind in ("flag", "text") and r.op not in ("=", "<>"):
+        out.append(f"{where}: op {r.op} cannot compare {kind} values (use = or <>)")
+    if kind == "flag" and parse_flag_value(r.value) is None:
+        out.append(f"{where}: value must be true or false for flag column {r.column}")
+    return out
+
+
+def rule_kind(rule: Rule, model: Model) -> str:
+    """How a rule compares: 'number', 'flag' or 'text' (category labels, other text)."""
+    try:
+        metric = model.metric(rule.column)
+    except KeyError:
+        return "number" if _finite(rule.value) else "text"
+    if metric.method == "flag":
+        return "flag"
+    if metric.method == "category":
+        return "text"
+    return "number"
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "x"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n"})
+
+
+def parse_flag_value(value: Any) -> bool | None:
+    """SPEC's true-ish / false-ish words (any case) and numbers 1/0; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return {1: True, 0: False}.get(value) if math.isfinite(value) else None
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
+
+
+def _segment_problems(model: Model) -> list[str]:
+    out = []
+    if model.segment_weights and not model.segment_column:
+        out.append("segments: weights given without a column")
+    for seg, weights in model.segment_weights.items():
+        where = f"segments.weights.{seg}"
+        for comp in weights:
+            if comp not in model.components:
+                out.append(f"{where}: component {comp!r} is not declared in components")
+        for comp in model.components:
+            if comp not in weights:
+                out.append(f"{where}: weight for component {comp!r} is missing")
+            elif not _finite(weights[comp]) or weights[comp] < 0:
+                out.append(f"{where}.{comp}: weight must be a number >= 0, "
+                           f"got {weights[comp]!r}")
+        if weights and all(_finite(w) and w == 0 for w in weights.values()):
+            out.append(f"{where}: all weights are zero")
+    keys = [str(s).strip().lower() for s in model.segment_weights]
+    if len(set(keys)) != len(keys):
+        out.append("segments.weights: two segments differ only in case or spaces")
+    return out
+
+
+# ---------------------------------------------------------------- YAML
+
+def _check_keys(data: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise ModelError(f"{where}: unknown key {unknown[0]!r} "
+                         f"(allowed: {', '.join(allowed)})")
+    return data
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            raise ModelError(f"{where}: expected a number, got {value!r}") from None
+    return float(value)
+
+
+def _optional_number(value: Any, where: str) -> float | None:
+    return None if value is None else _number(value, where)
+
+
+def _boolean(value: Any, where: str) -> bool:
+    parsed = parse_flag_value(value)
+    if parsed is None:
+        raise ModelError(f"{where}: expected true or false, got {value!r}")
+    return parsed
+
+
+def _metric_from_dict(data: Any, where: str) -> Metric:
+    d = _check_keys(data, METRIC_KEYS, where)
+    for key in ("column", "component", "method"):
+        if d.get(key) in (None, ""):
+            raise ModelError(f"{where}: {key} is missing")
+    where = f"metric {d['column']}"
+    method = str(d["method"]).strip().lower()
+    extra = [k for k in d if k not in ("column", "component", "weight", "method")
+             and k not in METHOD_FIELDS.get(method, ())]
+    if method in METHODS and extra:
+        raise ModelError(f"{where}: {extra[0]} is not used by method {method} "
+                         f"(it takes {', '.join(METHOD_FIELDS[method])})")
+    kwargs: dict[str, Any] = {"column": str(d["column"]).strip(),
+                              "component": str(d["component"]).strip(), "method": method,
+                              "weight": _number(d.get("weight", 1), f"{where}: weight")}
+    if method == "linear":
+        kwargs["worst"] = _optional_number(d.get("worst"), f"{where}: worst")
+        kwargs["best"] = _optional_number(d.get("best"), f"{where}: best")
+    elif method == "steps":
+        breaks, points = d.get("breaks") or [], d.get("points") or []
+        if not isinstance(breaks, list) or not isinstance(points, list):
+            raise ModelError(f"{where}: breaks and points must be lists")
+        kwargs["breaks"] = tuple(_number(b, f"{where}: breaks") for b in breaks)
+        kwargs["points"] = tuple(_number(p, f"{where}: points") for p in points)
+    elif method == "percentile":
+        kwargs["higher_is_better"] = _boolean(d.get("higher_is_better", True),
+                                              f"{where}: higher_is_better")
+    elif method == "flag":
+        kwargs["good"] = _boolean(d.get("good", True), f"{where}: good")
+    elif method == "category":
+        points = d.get("points") or {}
+        if not isinstance(points, dict):
+            raise ModelError(f"{where}: category points must be a mapping of label to points")
+        kwargs["categories"] = tuple((str(k).strip(), _number(v, f"{where}: points.{k}"))
+                                     for k, v in points.items())
+    return Metric(**kwargs)
+
+
+def _rule_value(value: Any) -> float | str | bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _rule_from_dict(data: Any, where: str) -> Rule:
+    d = _check_keys(data, RULE_KEYS, where)
+    for key in RULE_KEYS:
+        if d.get(key) is None or d.get(key) == "":
+            raise ModelError(f"{where}: {key} is missing")
+    where = f"rule {d['name']!r}"
+    return Rule(name=str(d["name"]).strip(), column=str(d["column"]).strip(),
+                op=str(d["op"]).strip(), value=_rule_value(d["value"]),
+                cap=_number(d["cap"], f"{where}: cap"))
+
+
+def model_from_dict(data: Any, where: str = "model") -> Model:
+    """Build a model from SPEC's YAML structure, rejecting unknown keys and bad values."""
+    d = _check_keys(data, MODEL_KEYS, where)
+    bands = _check_keys(d.get("bands") or {}, ("red_below", "green_from"), "bands")
+    comps = d.get("components") or {}
+    if not isinstance(comps, dict):
+        raise ModelError("components: expected a mapping of component name to weight")
+    metrics = d.get("metrics") or []
+    rules = d.get("rules") or []
+    if not isinstance(metrics, list) or not isinstance(rules, list):
+        raise ModelError("metrics and rules must be lists")
+    segments = _check_keys(d.get("segments") or {}, ("column", "weights"), "segments")
+    seg_weights = segments.get("weights") or {}
+    if not isinstance(seg_weights, dict):
+        raise ModelError("segments.weights: expected a mapping of segment to weights")
+    quartiles = _check_keys(d.get("quartiles") or {}, ("by",), "quartiles")
+    renewal = _check_keys(d.get("renewal") or {}, ("probability",), "renewal")
+    probability = renewal.get("probability", {"Green": 0.95, "Yellow": 0.80, "Red": 0.50})
+    if not isinstance(probability, dict):
+        raise ModelError("renewal.probability: expected a mapping of band to probability")
+    seg_parsed = {}
+    for seg, ws in seg_weights.items():
+        if not isinstance(ws, dict):
+            raise ModelError(f"segments.weights.{seg}: expected a mapping of component "
+                             "to weight")
+        seg_parsed[str(seg).strip()] = {
+            str(c).strip(): _number(w, f"segments.weights.{seg}.{c}") for c, w in ws.items()}
+    return Model(
+        name=str(d.get("name") or "Scorecard"), version=str(d.get("version", "1")),
+        scale=_number(d.get("scale", 100), "scale"),
+        red_below=_number(bands.get("red_below", 40), "bands.red_below"),
+        green_from=_number(bands.get("green_from", 70), "bands.green_from"),
+        min_coverage=_number(d.get("min_coverage", 0.5), "min_coverage"),
+        components={str(c).strip(): _number(w, f"component {c}: weight")
+                    for c, w in comps.items()},
+        metrics=tuple(_metric_from_dict(m, f"metrics item {i + 1}")
+                      for i, m in enumerate(metrics)),
+        rules=tuple(_rule_from_dict(r, f"rules item {i + 1}") for i, r in enumerate(rules)),
+        segment_column=(str(segments["column"]).strip() if segments.get("column") else None),
+        segment_weights=seg_parsed,
+        quartiles_by=(str(quartiles["by"]).strip() if quartiles.get("by") else None),
+        renewal_probability={str(b).strip(): _number(p, f"renewal.probability.{b}")
+                             for b, p in probability.items()},
+    )
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a model YAML file; errors name the file (and line, for YAML syntax)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model file not found") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise ModelError(f"{path}: cannot read the model file ({exc.__class__.__name__})") \
+            from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ModelError(f"{path}:{line} YAML syntax error: {problem}") from None
+    if data is None:
+        raise ModelError(f"{path}: the model file is empty")
+    try:
+        return model_from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
+def default_model() -> Model:
+    """The SaaS scorecard shipped with the package (see README, 'The default model')."""
+    text = resources.files("chs_excel").joinpath("default_model.yaml").read_text("utf-8")
+    return model_from_dict(yaml.safe_load(text))
+
+
+# ---------------------------------------------------------------- tables
+
+TABLE_COLUMNS = {
+    "Components": ["component", "weight"],
+    "Metrics": ["column", "component", "weight", "method", "worst", "best",
+                "higher_is_better", "good"],
+    "Levels": ["column", "at_least", "label", "points"],
+    "Rules": ["name", "column", "op", "value", "cap"],
+    "Settings": ["setting", "value"],
+    "RenewalProbability": ["band", "probability"],
+}
+SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
+            "quartiles_by", "segments_by")
+
+
+def model_tables(model: Model) -> dict[str, pd.DataFrame]:
+    """The Model sheet's tables: one DataFrame per Excel Table, keyed by Table name.
+
+    Steps breaks/points and category points are rows of `Levels` (one per level), so a
+    spreadsheet formula can read each number from its own cell.
+    """
+    comps = pd.DataFrame({"component": list(model.components),
+                          "weight": [float(w) for w in model.components.values()]})
+    metrics = pd.DataFrame([{
+        "column": m.column, "component": m.component, "weight": float(m.weight),
+        "method": m.method,
+        "worst": m.worst if m.method == "linear" else None,
+        "best": m.best if m.method == "linear" else None,
+        "higher_is_better": m.higher_is_better if m.method == "percentile" else None,
+        "good": m.good if m.method == "flag" else None,
+    } for m in model.metrics], columns=TABLE_COLUMNS["Metrics"])
+    levels = []
+    for m in model.metrics:
+        if m.method == "steps":
+            levels += [{"column": m.column, "at_least": at, "label": None, "points": p}
+                       for at, p in zip((None, *m.breaks), m.points, strict=True)]
+        elif m.method == "category":
+            levels += [{"column": m.column, "at_least": None, "label": label, "points": p}
+                       for label, p in m.categories]
+    rules = pd.DataFrame([{"name": r.name, "column": r.column, "op": r.op,
+                           "value": r.value, "cap": r.cap} for r in model.rules],
+                         columns=TABLE_COLUMNS["Rules"], dtype=object)
+    segments = pd.DataFrame([{"segment": s, **ws} for s, ws in model.segment_weights.items()],
+                            columns=["segment", *model.components])
+    settings = pd.DataFrame({"setting": list(SETTINGS), "value": [
+        model.name, model.version, model.scale, model.red_below, model.green_from,
+        model.min_coverage, model.quartiles_by, model.segment_column]}, dtype=object)
+    renewal = pd.DataFrame({"band": list(model.renewal_probability),
+                            "probability": list(model.renewal_probability.values())})
+    return {"Components": comps, "Metrics": metrics,
+            "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
+            "Rules": rules, "Segments": segments, "Settings": settings,
+            "RenewalProbability": renewal}
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _records(table: pd.DataFrame, name: str, where: str) -> list[dict[str, Any]]:
+    """Rows of `table` keyed by canonical column names, blank rows dropped."""
+    wanted = {header_key(c): c for c in TABLE_COLUMNS.get(name, [])}
+    renamed = {}
+    for col in table.columns:
+        key = header_key(col)
+        renamed[col] = wanted.get(key, str(col).strip())
+    missing = [c for c in TABLE_COLUMNS.get(name, []) if c not in renamed.values()]
+    if missing:
+        raise ModelError(f"{where}, table {name}: column {missing[0]!r} is missing")
+    frame = table.rename(columns=renamed)
+    rows = []
+    for i, rec in enumerate(frame.to_dict("records")):
+        if all(_blank(v) for v in rec.values()):
+            continue
+        rec = {k: (None if _blank(v) else v) for k, v in rec.items()}
+        rec["_row"] = i + 1
+        rows.append(rec)
+    return rows
+
+
+def _where(where: str, table: str, rec: dict[str, Any], column: str) -> str:
+    return f"{where}, table {table}, row {rec['_row']}, column {column}"
+
+
+def _cell_number(rec: dict[str, Any], key: str, where: str, table: str) -> float | None:
+    value = rec.get(key)
+    if value is None:
+        return None
+    return _number(value, _where(where, table, rec, key))
+
+
+def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> Model:
+    """Rebuild a model from the Model sheet's tables; errors name table, row and column."""
+    for name in TABLE_COLUMNS:
+        if name not in tables:
+            raise ModelError(f"{where}: table {name} is missing")
+    settings = {str(r["setting"]).strip().lower(): r.get("value")
+                for r in _records(tables["Settings"], "Settings", where) if r.get("setting")}
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        raise ModelError(f"{where}, table Settings: unknown setting {unknown[0]!r} "
+                         f"(allowed: {', '.join(SETTINGS)})")
+
+    def setting(key: str, default: Any, number: bool = True) -> Any:
+        value = settings.get(key)
+        if value is None:
+            return default
+        return _number(value, f"{where}, table Settings, setting {key}") if number else value
+
+    comps = {}
+    for rec in _records(tables["Components"], "Components", where):
+        comps[str(rec["component"]).strip()] = _cell_number(rec, "weight", where, "Components")
+    levels: dict[str, list[dict[str, Any]]] = {}
+    for rec in _records(tables["Levels"], "Levels", where):
+        levels.setdefault(header_key(rec["column"]), []).append(rec)
+    metrics = []
+    for rec in _records(tables["Metrics"], "Metrics", where):
+        metrics.append(_metric_from_record(rec, levels.get(header_key(rec["column"]), []),
+                                           where))
+    rules = []
+    for rec in _records(tables["Rules"], "Rules", where):
+        cap = _cell_number(rec, "cap", where, "Rules")
+        rules.append(Rule(name=str(rec["name"] or "").strip(),
+                          column=str(rec["column"] or "").strip(),
+                          op=str(rec["op"] or "").strip(),
+                          value=None if rec["value"] is None else _rule_value(rec["value"]),
+                          cap=cap))
+    seg_weights = {}
+    seg_table = tables.get("Segments", pd.DataFrame())
+    for rec in _records(seg_table, "Segments", where):
+        name = str(rec.pop("segment", "") or "").strip()
+        row = rec.pop("_row")
+        seg_weights[name] = {str(c).strip(): _number(
+            0 if v is None else v, f"{where}, table Segments, row {row}, column {c}")
+            for c, v in rec.items()}
+    probs = {str(r["band"]).strip(): _cell_number(r, "probability", where,
+                                                  "RenewalProbability")
+             for r in _records(tables["RenewalProbability"], "RenewalProbability", where)}
+    quart = settings.get("quartiles_by")
+    seg_col = settings.get("segments_by")
+    try:
+        return Model(name=str(setting("name", "Scorecard", number=False)),
+                     version=_version_text(setting("version", "1", number=False)),
+                     scale=setting("scale", 100.0), red_below=setting("red_below", 40.0),
+                     green_from=setting("green_from", 70.0),
+                     min_coverage=setting("min_coverage", 0.5),
+                     components=comps, metrics=tuple(metrics), rules=tuple(rules),
+                     segment_column=str(seg_col).strip() if seg_col else None,
+                     segment_weights=seg_weights,
+                     quartiles_by=str(quart).strip() if quart else None,
+                     renewal_probability=probs)
+    except ModelError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+
+
+def _version_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
+                        where: str) -> Metric:
+    method = str(rec.get("method") or "").strip().lower()
+    kwargs: dict[str, Any] = {
+        "column": str(rec.get("column") or "").strip(),
+        "component": str(rec.get("component") or "").strip(), "method": method,
+        "weight": _cell_number(rec, "weight", where, "Metrics")}
+    if kwargs["weight"] is None:
+        raise ModelError(f"{_where(where, 'Metrics', rec, 'weight')}: weight is blank")
+    if method == "linear":
+        kwargs["worst"] = _cell_number(rec, "worst", where, "Metrics")
+        kwargs["best"] = _cell_number(rec, "best", where, "Metrics")
+    elif method == "percentile" and rec.get("higher_is_better") is not None:
+        kwargs["higher_is_better"] = _boolean(
+            rec["higher_is_better"], _where(where, "Metrics", rec, "higher_is_better"))
+    elif method == "flag" and rec.get("good") is not None:
+        kwargs["good"] = _boolean(rec["good"], _where(where, "Metrics", rec, "good"))
+    elif method == "steps":
+        if levels and levels[0].get("at_least") is not None:
+            raise ModelError(f"{_where(where, 'Levels', levels[0], 'at_least')}: the first "
+                             f"level of {kwargs['column']} must have a blank at_least")
+        kwargs["breaks"] = tuple(_cell_number(r, "at_least", where, "Levels")
+                                 for r in levels[1:])
+        kwargs["points"] = tuple(_cell_number(r, "points", where, "Levels") for r in levels)
+        if any(b is None for b in kwargs["breaks"]):
+            raise ModelError(f"{where}, table Levels: metric {kwargs['column']} has a blank "
+                             "at_least after its first level")
+    elif method == "category":
+        kwargs["categories"] = tuple(
+            (str(r.get("label") or "").strip(), _cell_number(r, "points", where, "Levels"))
+            for r in levels)
+    return Metric(**kwargs)
