@@ -1,0 +1,193 @@
+"""The `chs` command line: thin wrappers that read, call the engine and write.
+
+Expected problems (`ChsError`) print one line and exit 1, with no traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from tqdm import tqdm
+
+from chs_excel import __version__
+from chs_excel.engine import Scoring, score
+from chs_excel.errors import ChsError
+from chs_excel.files import check_output_path, write_atomically
+from chs_excel.io import read_accounts
+from chs_excel.model import Model, default_model, load_model
+
+PROGRESS_FROM = 20_000  # rows: show progress bars from this size on
+FORMULA_START = ("=", "+", "-", "@")
+
+
+class ChsGroup(click.Group):
+    """A click group that turns `ChsError` into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ChsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=ChsGroup)
+@click.version_option(__version__, prog_name="chs")
+def main() -> None:
+    """Customer health scoring that lives in Excel."""
+
+
+def _model(path: Path | None) -> Model:
+    return default_model() if path is None else load_model(path)
+
+
+@main.command("score")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Scorecard model YAML (default: the built-in SaaS model).")
+@click.option("--sheet", help="Sheet to read from an xlsx input.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output file: .xlsx (formatted workbook) or .csv.")
+@click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Day overrides are checked against (default: today).")
+def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
+                  output: Path, strict: bool, as_of: dt.datetime | None) -> None:
+    """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
+    kind = _output_kind(output)
+    model = _model(model_path)
+    accounts = read_accounts(input_path, sheet)
+    try:
+        scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
+    except ChsError as exc:
+        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
+    write_scores(output, kind, model, accounts, scoring)
+    _print_summary(scoring, output)
+
+
+def _output_kind(output: Path) -> str:
+    kind = output.suffix.lower().lstrip(".")
+    if kind not in ("xlsx", "csv"):
+        raise ChsError(f"{output}: the output must end in .xlsx or .csv")
+    check_output_path(output)
+    return kind
+
+
+def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
+                 scoring: Scoring) -> None:
+    """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
+    if kind == "csv":
+        write_atomically(output, lambda tmp: csv_safe(scoring.scores).to_csv(tmp, index=False))
+        return
+    from chs_excel.workbook import write_scored_workbook
+    total = len(accounts) + len(scoring.scores)
+    with tqdm(total=total, unit="row", desc="Writing", disable=total < PROGRESS_FROM,
+              file=sys.stderr) as bar:
+        write_scored_workbook(output, model, accounts, scoring, progress=bar.update)
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells starting with = + - @ get a leading apostrophe so Excel keeps them text.
+
+    Numbers (and text that reads as a number, like '-5') are left alone; `read_accounts`
+    removes the apostrophe again, so the project's own csv files round-trip.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col]):
+            continue
+        cells = out[col].astype(object)
+        text = cells.str.strip()
+        risky = (text.str.startswith(FORMULA_START).fillna(False)
+                 & pd.to_numeric(text, errors="coerce").isna()).to_numpy(dtype=bool)
+        if risky.any():
+            out[col] = cells.where(~risky, "'" + cells.where(risky, ""))
+    return out
+
+
+def _print_summary(scoring: Scoring, output: Path) -> None:
+    s = scoring.summary
+    click.echo(f"Scored {s['accounts']:,} accounts -> {output}")
+    click.echo("  " + "  ".join(f"{band}: {s[band]:,}"
+                                for band in ("Green", "Yellow", "Red", "No data")))
+    low = int(scoring.scores["low_data"].sum())
+    if low:
+        click.echo(f"  Low data coverage: {low:,} accounts")
+    issues = s["data issues"]
+    where = " (sheet 'Data issues')" if output.suffix.lower() == ".xlsx" else ""
+    click.echo(f"  Data issues: {issues:,}{where if issues else ''}")
+
+
+@main.command("sample")
+@click.option("-n", "count", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Number of accounts.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--clean", is_flag=True, help="No dirty cells (text in numbers, odd flags).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output file: .csv or .xlsx.")
+def sample_command(count: int, seed: int, clean: bool, output: Path) -> None:
+    """Write a realistic synthetic accounts file for the default model."""
+    from chs_excel.sample import make_sample
+    kind = _output_kind(output)
+    frame = make_sample(count, seed, dirty=not clean)
+    write_accounts(output, kind, frame)
+    click.echo(f"Wrote {count:,} sample accounts -> {output}")
+
+
+def write_accounts(output: Path, kind: str, frame: pd.DataFrame) -> None:
+    """An accounts table as csv or as an xlsx with the Table `Accounts`."""
+    if kind == "csv":
+        write_atomically(output, lambda tmp: csv_safe(frame).to_csv(tmp, index=False))
+        return
+    from chs_excel.workbook import WorkbookBuilder
+
+    def build(tmp: Path) -> None:
+        book = WorkbookBuilder(tmp, default_model())
+        book.table_sheet("Accounts", "Accounts", frame)
+        book.close()
+    write_atomically(output, build)
+
+
+@main.command("model")
+@click.option("--default", "write_default", is_flag=True,
+              help="Write the built-in default model.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write the model YAML.")
+@click.option("--check", "check_path", type=click.Path(path_type=Path),
+              help="Validate a model YAML file.")
+def model_command(write_default: bool, output: Path | None, check_path: Path | None) -> None:
+    """Write the default model (--default -o M.yaml) or validate one (--check M.yaml)."""
+    if check_path is not None:
+        model = load_model(check_path)
+        click.echo(f"{check_path}: OK — {model.name!r}: {len(model.components)} components, "
+                   f"{len(model.metrics)} metrics, {len(model.rules)} rules")
+        return
+    if not write_default or output is None:
+        raise ChsError("use 'chs model --default -o M.yaml' or 'chs model --check M.yaml'")
+    default_model().save(output)
+    click.echo(f"Wrote the default model -> {output}")
+
+
+@main.command("demo")
+@click.option("-o", "--output", "folder", type=click.Path(path_type=Path),
+              default=Path("chs-demo"), show_default=True, help="Folder for the demo files.")
+@click.option("-n", "count", type=click.IntRange(min=1), default=2000, show_default=True)
+def demo_command(folder: Path, count: int) -> None:
+    """Sample data -> scored, formatted workbook: the whole job on example data."""
+    from chs_excel.sample import make_sample, reference_date
+    folder.mkdir(parents=True, exist_ok=True)
+    model = default_model()
+    model.save(folder / "model.yaml")
+    accounts_path = folder / "accounts.csv"
+    write_accounts(accounts_path, "csv", make_sample(count, seed=0))
+    accounts = read_accounts(accounts_path)
+    scoring = score(model, accounts, as_of=reference_date(0))
+    book = folder / "scored.xlsx"
+    write_scores(book, "xlsx", model, accounts, scoring)
+    click.echo(f"Demo in {folder}/: model.yaml, accounts.csv, scored.xlsx "
+               f"(scored as of {reference_date(0).isoformat()}, the sample's own 'today')")
+    _print_summary(scoring, book)

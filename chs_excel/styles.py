@@ -1,0 +1,47 @@
+"""Workbook styles, defined once and applied by name (colours that mean something)."""
+
+from __future__ import annotations
+
+RED = "#F8CBAD"
+RED_FONT = "#9C0006"
+YELLOW = "#FFEB9C"
+YELLOW_FONT = "#7F6000"
+GREEN = "#C6EFCE"
+GREEN_FONT = "#006100"
+GREY = "#E7E6E6"
+INPUT_FILL = "#FFF9E6"       # cells users edit: pale cream
+FORMULA_FONT = "#1F3864"     # computed cells: dark blue text
+HEADER_FILL = "#1F3864"
+QUARTILE_FILLS = {1: "#DDEBF7", 2: "#F2F2F2", 3: "#F2F2F2", 4: "#FCE4D6"}
+
+# XlsxWriter format properties, keyed by the name the builder uses.
+FORMATS: dict[str, dict[str, object]] = {
+    "title": {"bold": True, "font_size": 16, "font_color": HEADER_FILL},
+    "subtitle": {"bold": True, "font_size": 12, "font_color": HEADER_FILL},
+    "text": {"text_wrap": True, "valign": "top"},
+    "note": {"italic": True, "font_color": "#595959"},
+    "input": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9"},
+    "input_number": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
+                     "num_format": "General"},
+    "input_pct": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
+                  "num_format": "0%"},
+    "score": {"num_format": "0.0", "font_color": FORMULA_FONT},
+    "pct": {"num_format": "0%", "font_color": FORMULA_FONT},
+    "money": {"num_format": "#,##0", "font_color": FORMULA_FONT},
+    "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
+    "plain": {"font_color": FORMULA_FONT},
+    "int": {"num_format": "0", "font_color": FORMULA_FONT, "align": "center"},
+    "red": {"bg_color": RED, "font_color": RED_FONT},
+    "yellow": {"bg_color": YELLOW, "font_color": YELLOW_FONT},
+    "green": {"bg_color": GREEN, "font_color": GREEN_FONT},
+    "nodata": {"bg_color": GREY, "font_color": "#595959"},
+    **{f"quartile{q}": {"bg_color": fill, "bold": q in (1, 4)}
+       for q, fill in QUARTILE_FILLS.items()},
+}
+
+# The number format of each output column kind.
+COLUMN_KINDS = {
+    "health": "score", "raw_health": "score", "points_at_stake": "score",
+    "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
+    "renewal_date": "date", "quartile": "int",
+}
