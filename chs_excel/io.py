@@ -11,6 +11,7 @@ import io as _io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import python_calamine as calamine
 
@@ -108,24 +109,47 @@ def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = series.astype("float64")
             continue
         obj = series.astype(object).where(series.notna(), None)
-        is_text = obj.str.len().notna().to_numpy()
-        obj = obj.where(~(is_text & (obj.str.strip() == "")), None)
-        escaped = (is_text & obj.str.match(ESCAPED_FORMULA).fillna(False)).to_numpy(dtype=bool)
-        obj = obj.where(~escaped, obj.str[1:])
+        is_text = _text_cells(obj).copy()
+        if is_text.any():
+            text = obj.where(is_text, "").astype(str)
+            blank = is_text & (text.str.strip() == "").to_numpy()
+            escaped = is_text & text.str.match(ESCAPED_FORMULA).to_numpy(dtype=bool)
+            obj = obj.where(~escaped, text.str[1:]).where(~blank, None)
+            is_text &= ~blank
         key = header_key(col)
-        if key in TEXT_COLUMNS or not is_text.any():
+        if key in TEXT_COLUMNS:
             out[col] = obj
             continue
-        if "date" in key or "until" in key:
-            parsed = pd.to_datetime(obj.where(is_text), errors="coerce", format="ISO8601")
-        else:
-            parsed = pd.to_numeric(obj.where(is_text), errors="coerce")
-        typed = obj.where(~(is_text & parsed.notna().to_numpy()), parsed.astype(object))
-        numbers = pd.to_numeric(typed, errors="coerce")
-        whole = numbers.notna() | typed.isna()
-        out[col] = numbers if "date" not in key and "until" not in key and whole.all() \
-            else typed
+        dates = "date" in key or "until" in key
+        if is_text.any():
+            cells = obj.where(is_text)
+            parsed = (pd.to_datetime(cells, errors="coerce", format="ISO8601") if dates
+                      else pd.to_numeric(cells, errors="coerce"))
+            found = is_text & parsed.notna().to_numpy()
+            obj = obj.where(~found, parsed.astype(object))
+            is_text &= ~found
+        out[col] = obj if is_text.any() else _uniform(obj)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _uniform(obj: pd.Series) -> pd.Series:
+    """A column without text as its natural dtype: dates, floats, or as it is."""
+    kind = pd.api.types.infer_dtype(obj, skipna=True)
+    if kind in ("date", "datetime", "datetime64"):
+        return pd.to_datetime(obj)
+    if kind in ("floating", "integer", "mixed-integer-float", "empty", "decimal"):
+        return obj.astype("float64")
+    return obj
+
+
+def _text_cells(obj: pd.Series) -> np.ndarray:
+    """Mask of the cells holding text (columns of one type are decided without a scan)."""
+    kind = pd.api.types.infer_dtype(obj, skipna=True)
+    if kind in ("string", "empty"):
+        return obj.notna().to_numpy(dtype=bool)
+    if kind in ("mixed", "mixed-integer"):
+        return np.fromiter((isinstance(v, str) for v in obj), dtype=bool, count=len(obj))
+    return np.zeros(len(obj), dtype=bool)
 
 
 def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame, str]:
