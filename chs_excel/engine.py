@@ -30,6 +30,8 @@ IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
 OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
 BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
+TEXT_TYPES = np.array([str, np.str_], dtype=object)
 ISSUE_COLUMNS = ["row", "account_id", "column", "value", "problem"]
 
 
@@ -207,14 +209,27 @@ def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _text(raw: pd.Series) -> pd.Series:
-    """Cells as stripped text (<NA> for empty cells); whole numbers lose their '.0'."""
-    numbers = pd.to_numeric(raw, errors="coerce") if not is_bool_dtype(raw) else None
-    text = raw.astype("string").str.strip()
-    if numbers is not None:
-        whole = (numbers.notna() & (numbers % 1 == 0) & (numbers.abs() < 2**53)).to_numpy()
-        if whole.any():
-            text[whole] = numbers[whole].astype("int64").astype("string")
-    return text
+    """Cells as stripped text (None for empty cells); whole numbers lose their '.0'."""
+    cells = raw.to_numpy(dtype=object)
+    is_num, is_text = _cell_kinds(cells)
+    out = cells.copy()
+    if is_text.any():
+        out[is_text] = pd.Series(cells[is_text], dtype=object).str.strip().to_numpy()
+    other = ~is_text & ~pd.isna(cells)
+    if other.any():
+        values = pd.Series(cells[other], dtype=object)
+        numbers = pd.to_numeric(values, errors="coerce")
+        whole = (numbers % 1 == 0) & is_num[other]
+        out[np.flatnonzero(other)] = np.where(
+            whole, numbers.fillna(0).astype("int64").astype(str), values.astype(str))
+    out[pd.isna(cells)] = None
+    return pd.Series(out, index=raw.index, dtype=object)
+
+
+def _cell_kinds(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the cells holding numbers (not booleans) and holding text."""
+    kinds = pd.Series(cells, dtype=object).map(type).to_numpy()
+    return np.isin(kinds, NUMBER_TYPES), np.isin(kinds, TEXT_TYPES)
 
 
 def _list(values: object, limit: int = 10) -> str:
@@ -236,19 +251,24 @@ def _is_blank(value: object) -> bool:
 def parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Numbers from a column: (values with NaN for missing, mask of cells that were bad).
 
-    Blank cells (and NA words) are missing; text, inf, dates and booleans are bad.
+    Blank cells (and NA words) are missing; other text, inf, dates and booleans are bad.
+    Text that reads as a number (' 12 ') is that number.
     """
     if is_numeric_dtype(raw) and not is_bool_dtype(raw):
         values = raw.to_numpy(dtype=float, na_value=np.nan).copy()
+        bad = np.isinf(values)
     else:
-        text = raw.astype("string").str.strip()
-        blank = _blank_text(text)
-        values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan)
+        cells = raw.to_numpy(dtype=object)
+        is_num, is_text = _cell_kinds(cells)
+        values = np.full(len(cells), np.nan)
+        values[is_num] = cells[is_num].astype(float)
+        text = pd.Series(cells[is_text], dtype=object).str.strip()
+        blank_text = text.str.lower().isin(BLANK_WORDS).to_numpy()
+        values[np.flatnonzero(is_text)] = pd.to_numeric(
+            text.where(~blank_text), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        blank = pd.isna(cells)
+        blank[np.flatnonzero(is_text)[blank_text]] = True
         bad = (np.isnan(values) & ~blank) | np.isinf(values)
-        values[bad] = np.nan
-        return values, bad
-    bad = np.isinf(values)
     values[bad] = np.nan
     return values, bad
 
@@ -329,7 +349,10 @@ def _percentile(x: np.ndarray, higher_is_better: bool, scale: float) -> np.ndarr
 
 def _label_keys(raw: pd.Series) -> pd.Series:
     """Cells as matched against labels: stripped, lower case, '' when blank."""
-    return _text(raw).str.lower().fillna("")
+    codes, uniques = pd.factorize(raw.astype(object), use_na_sentinel=True)
+    keys = _text(pd.Series(uniques, dtype=object)).str.lower().fillna("").to_numpy(dtype=object)
+    return pd.Series(np.where(codes >= 0, keys[codes] if len(keys) else "", ""),
+                     index=raw.index, dtype=object)
 
 
 def _group_column(accounts: pd.DataFrame, cols: dict[str, str],
@@ -362,7 +385,9 @@ def _triggered_rules(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
         raw = accounts[cols[key]]
         if kind == "text":
             text = _label_keys(raw)
-            present = (text != "").to_numpy()
+            present = ~text.isin(BLANK_WORDS).to_numpy()
+            if key in values:  # a category metric: unknown labels are missing too
+                present &= ~np.isnan(values[key])
             equal = (text == label_key(rule.value)).to_numpy()
             out[:, k] = present & (equal if rule.op == "=" else ~equal)
             continue

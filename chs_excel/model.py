@@ -393,6 +393,8 @@ def _boolean(value: Any, where: str) -> bool:
 
 
 def _metric_from_dict(data: Any, where: str) -> Metric:
+    if isinstance(data, dict) and data.get("column"):
+        where = f"{where} (metric {data['column']})"
     d = _check_keys(data, METRIC_KEYS, where)
     for key in ("column", "component", "method"):
         if d.get(key) in (None, ""):
@@ -443,6 +445,8 @@ def _rule_value(value: Any) -> float | str | bool:
 
 
 def _rule_from_dict(data: Any, where: str) -> Rule:
+    if isinstance(data, dict) and data.get("name"):
+        where = f"{where} (rule {data['name']!r})"
     d = _check_keys(data, RULE_KEYS, where)
     for key in RULE_KEYS:
         if d.get(key) is None or d.get(key) == "":
@@ -630,12 +634,16 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
     for name in TABLE_COLUMNS:
         if name not in tables:
             raise ModelError(f"{where}: table {name} is missing")
-    settings = {str(r["setting"]).strip().lower(): r.get("value")
-                for r in _records(tables["Settings"], "Settings", where) if r.get("setting")}
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown:
-        raise ModelError(f"{where}, table Settings: unknown setting {unknown[0]!r} "
-                         f"(allowed: {', '.join(SETTINGS)})")
+    known = {header_key(s): s for s in SETTINGS}
+    settings = {}
+    for rec in _records(tables["Settings"], "Settings", where):
+        if rec.get("setting") is None:
+            continue
+        name = known.get(header_key(rec["setting"]))
+        if name is None:
+            raise ModelError(f"{where}, table Settings, row {rec['_row']}: unknown setting "
+                             f"{rec['setting']!r} (allowed: {', '.join(SETTINGS)})")
+        settings[name] = rec.get("value")
 
     def setting(key: str, default: Any, number: bool = True) -> Any:
         value = settings.get(key)
@@ -662,7 +670,10 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                           value=None if rec["value"] is None else _rule_value(rec["value"]),
                           cap=cap))
     seg_weights = {}
-    seg_table = tables.get("Segments", pd.DataFrame())
+    comp_keys = {header_key(c): c for c in comps}
+    seg_table = tables.get("Segments", pd.DataFrame()).rename(
+        columns=lambda c: "segment" if header_key(c) == "segment"
+        else comp_keys.get(header_key(c), str(c).strip()))
     for rec in _records(seg_table, "Segments", where):
         name = str(rec.pop("segment", "") or "").strip()
         row = rec.pop("_row")

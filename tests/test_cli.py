@@ -111,7 +111,7 @@ def test_a_failed_run_leaves_an_existing_output_untouched(tmp_path: Path) -> Non
     bad = tmp_path / "bad.csv"
     bad.write_text("account_id,nps\na,1\na,2\n")
     code, printed = run("score", str(bad), "-o", str(out))
-    assert code == 1 and "repeated" in printed
+    assert code == 1 and "is missing" in printed
     assert out.read_bytes() == b"previous results"
 
 
