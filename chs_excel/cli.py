@@ -65,7 +65,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
-    write_scores(output, kind, model, accounts, scoring)
+    write_scores(output, kind, model, accounts, scoring, as_of=as_of.date() if as_of else None)
     _print_summary(scoring, output)
 
 
@@ -78,7 +78,7 @@ def _output_kind(output: Path) -> str:
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
-                 scoring: Scoring) -> None:
+                 scoring: Scoring, as_of: dt.date | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
         write_atomically(output, lambda tmp: csv_safe(scoring.scores).to_csv(tmp, index=False))
@@ -87,7 +87,8 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     total = len(accounts) + len(scoring.scores)
     with tqdm(total=total, unit="row", desc="Writing", disable=total < PROGRESS_FROM,
               file=sys.stderr) as bar:
-        write_scored_workbook(output, model, accounts, scoring, progress=bar.update)
+        write_scored_workbook(output, model, accounts, scoring, progress=bar.update,
+                              as_of=as_of)
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +188,76 @@ def demo_command(folder: Path, count: int) -> None:
     accounts = read_accounts(accounts_path)
     scoring = score(model, accounts, as_of=reference_date(0))
     book = folder / "scored.xlsx"
-    write_scores(book, "xlsx", model, accounts, scoring)
+    write_scores(book, "xlsx", model, accounts, scoring, as_of=reference_date(0))
     click.echo(f"Demo in {folder}/: model.yaml, accounts.csv, scored.xlsx "
                f"(scored as of {reference_date(0).isoformat()}, the sample's own 'today')")
     _print_summary(scoring, book)
+
+
+from chs_excel.commands_forecast import (  # noqa: E402  (registered once `main` exists)
+    calibrate_command,
+    forecast_command,
+    snapshot_command,
+    trend_command,
+)
+
+for _command in (snapshot_command, forecast_command, trend_command, calibrate_command):
+    main.add_command(_command)
+
+
+@main.command("addin")
+@click.option("-o", "--output", "folder", required=True, type=click.Path(path_type=Path),
+              help="Folder for chs_scorecard.xlsm and chs_scorecard.py.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Scorecard model YAML (default: the built-in SaaS model).")
+def addin_command(folder: Path, model_path: Path | None) -> None:
+    """Write the xlwings template (UDFs + macros) for Excel users with Python."""
+    from chs_excel.addin import build_addin, starter_accounts
+    model = _model(model_path)
+    accounts, as_of = starter_accounts(model)
+    path = build_addin(folder, model, accounts, as_of=as_of)
+    click.echo(f"Wrote {path} and {path.with_suffix('.py').name} "
+               f"({len(accounts):,} sample accounts). Next: docs/excel-addin.md")
+
+
+@main.command("template")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Scorecard model YAML (default: the built-in model, or --from's).")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Accounts (csv or xlsx) to put in the Accounts sheet.")
+@click.option("--sheet", help="Sheet to read from an xlsx --data file.")
+@click.option("--from", "from_path", type=click.Path(path_type=Path),
+              help="Rebuild a workbook made by chs, keeping its Model, Accounts and History "
+                   "(--model / --data replace them). The file itself is not changed.")
+@click.option("--rows", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Rows the Scores formulas cover (at least the accounts).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The workbook to write (.xlsx).")
+def template_command(model_path: Path | None, data_path: Path | None, sheet: str | None,
+                     from_path: Path | None, rows: int, output: Path) -> None:
+    """Write the live scorecard workbook: native formulas, traffic lights, dashboard."""
+    from chs_excel.workbook import read_workbook, write_template
+    if _output_kind(output) != "xlsx":
+        raise ChsError(f"{output}: the template is a workbook; name it .xlsx")
+    history = weights = None
+    model = _model(model_path)
+    accounts = read_accounts(data_path, sheet) if data_path is not None else None
+    if from_path is not None:
+        if from_path.resolve() == output.resolve():
+            raise ChsError(f"{output}: write the rebuilt workbook to a new file; "
+                           f"{from_path} is never changed")
+        found = read_workbook(from_path)
+        model = found.model if model_path is None else model
+        accounts = found.accounts if data_path is None else accounts
+        history, weights, rows = found.history, found.history_weights, max(rows, found.rows)
+    try:
+        scoring = write_template(output, model, accounts, rows=rows, history=history,
+                                 history_weights=weights)
+    except ChsError as exc:
+        source = accounts.attrs.get("source", data_path) if accounts is not None else None
+        raise type(exc)(f"{source}: {exc}" if source else str(exc)) from None
+    count = 0 if accounts is None else len(accounts)
+    click.echo(f"Wrote the live workbook ({max(rows, count):,} formula rows, {count:,} "
+               f"accounts) -> {output}")
+    if scoring is not None:
+        _print_summary(scoring, output)

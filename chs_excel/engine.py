@@ -29,6 +29,7 @@ IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
                     "renewal_date")
 OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
+QUARTILE_LABEL_ARRAY = np.array([None, *QUARTILE_LABELS.values()], dtype=object)
 BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
 TEXT_TYPES = np.array([str, np.str_], dtype=object)
@@ -84,7 +85,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
 
     n, scale = len(accounts), float(model.scale)
     values: dict[str, np.ndarray] = {}
-    scores = np.full((n, len(model.metrics)), np.nan)
+    scores = np.full((n, len(model.metrics)), np.nan, order="F")  # metric columns contiguous
     for j, metric in enumerate(model.metrics):
         raw = accounts[cols[header_key(metric.column)]]
         scores[:, j], values[header_key(metric.column)] = _metric_score(metric, raw, scale,
@@ -96,16 +97,13 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         member[j, comp_names.index(metric.component)] = metric.weight
     present = ~np.isnan(scores)
     metric_weight_present = present @ member
-    comp_scores = np.divide(np.nan_to_num(scores) @ member, metric_weight_present,
+    comp_scores = np.divide(np.where(present, scores, 0.0) @ member, metric_weight_present,
                             out=np.full((n, len(comp_names)), np.nan),
                             where=metric_weight_present > 0)
     comp_share = metric_weight_present / member.sum(axis=0)
 
     comp_weights = _component_weights(model, accounts, cols, comp_names)
-    comp_present = ~np.isnan(comp_scores)
-    weight_present = (comp_weights * comp_present).sum(axis=1)
-    raw_health = np.divide((comp_weights * np.nan_to_num(comp_scores)).sum(axis=1),
-                           weight_present, out=np.full(n, np.nan), where=weight_present > 0)
+    raw_health = weighted_mean(comp_scores, comp_weights)
     coverage = (comp_weights / comp_weights.sum(axis=1, keepdims=True) * comp_share).sum(axis=1)
 
     triggered = _triggered_rules(model, accounts, cols, values, report)
@@ -119,31 +117,30 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
     health = np.where(overridden, override_value, health)
     has_health = ~np.isnan(health)
 
-    band = np.select([~has_health, health < model.red_below, health >= model.green_from],
-                     [NO_DATA, "Red", "Green"], "Yellow").astype(object)
+    band = band_of(health, model.red_below, model.green_from)
     quartile = _quartiles(health, _group_keys(model, accounts, cols))
     weakest, at_stake = _weakest(comp_scores, comp_weights, comp_names, scale)
 
-    out = pd.DataFrame({"account_id": ids}, index=accounts.index)
+    columns: dict[str, object] = {"account_id": ids}
     for name in IDENTITY_COLUMNS + tuple(c for c in (model.segment_column, model.quartiles_by)
                                          if c):
         key = header_key(name)
-        if key in cols and cols[key] not in out.columns and name not in out.columns:
-            out[name] = _identity(name, accounts[cols[key]], report)
-    for c, name in enumerate(comp_names):
-        out[name] = comp_scores[:, c]
+        if key in cols and name not in columns:
+            columns[name] = _identity(name, accounts[cols[key]], report)
+    columns.update({name: comp_scores[:, c] for c, name in enumerate(comp_names)})
     probability = _renewal_probability(model, band)
-    out = out.assign(
+    quartile_number = np.nan_to_num(quartile).astype(np.int64)
+    columns.update(
         health=health, raw_health=raw_health, band=band,
-        quartile=pd.array(np.where(np.isnan(quartile), None, quartile), dtype="Int64"),
-        quartile_label=pd.Series(quartile).map(QUARTILE_LABELS).to_numpy(dtype=object),
+        quartile=pd.arrays.IntegerArray(quartile_number, np.isnan(quartile)),
+        quartile_label=QUARTILE_LABEL_ARRAY[quartile_number],
         coverage=coverage, low_data=has_health & (coverage < model.min_coverage),
         capped_by=capped_by, overridden=overridden, weakest_component=weakest,
         points_at_stake=at_stake, renewal_probability=probability)
-    if "arr" in out.columns:
-        out["expected_arr"] = out["arr"].to_numpy(dtype=float) * probability
-    for j, metric in enumerate(model.metrics):
-        out[metric_score_column(metric)] = scores[:, j]
+    if "arr" in columns:
+        columns["expected_arr"] = np.asarray(columns["arr"], dtype=float) * probability
+    columns.update({metric_score_column(m): scores[:, j] for j, m in enumerate(model.metrics)})
+    out = pd.DataFrame(columns, index=accounts.index)
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
         columns=ISSUE_COLUMNS)
     found = found.sort_values(["row", "column"], kind="stable", ignore_index=True)
@@ -193,7 +190,7 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
 
 
 def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
-    """Account ids as text (whole numbers without '.0'); blank or repeated ids fail."""
+    """Account ids as trimmed text (whole numbers without '.0'); blank or repeated ids fail."""
     text = _text(accounts[column])
     blank = (text.isna() | (text == "")).to_numpy()
     if blank.any():
@@ -457,17 +454,18 @@ def parse_dates(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, np.isnat(values) & ~blank
 
 
-def _identity(name: str, raw: pd.Series, report: callable) -> pd.Series:
+def _identity(name: str, raw: pd.Series, report: callable) -> np.ndarray:
     """An identity column as output: arr as numbers, renewal_date as dates, else as is."""
     if name == "arr":
         values, bad = parse_numbers(raw)
         report("arr", bad, raw, "not a number")
-        return pd.Series(values, index=raw.index)
+        return values
     if name == "renewal_date":
         values, bad = parse_dates(raw)
         report("renewal_date", bad, raw, "not a date, use YYYY-MM-DD")
-        return pd.Series(values, index=raw.index)
-    return raw.astype(object).where(raw.notna(), None)
+        return values
+    cells = raw.to_numpy(dtype=object)
+    return np.where(pd.isna(cells), None, cells)
 
 
 def _group_keys(model: Model, accounts: pd.DataFrame, cols: dict[str, str]) -> np.ndarray:
@@ -478,13 +476,7 @@ def _group_keys(model: Model, accounts: pd.DataFrame, cols: dict[str, str]) -> n
 
 def _quartiles(health: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """1 (top) .. 4 with QUARTILE.INC cut points per group; NaN where health is blank."""
-    frame = pd.DataFrame({"h": health, "g": groups}).dropna()
-    if frame.empty:
-        return np.full(len(health), np.nan)
-    cuts = frame.groupby("g")["h"].quantile([0.25, 0.5, 0.75]).unstack()
-    q1, q2, q3 = (cuts[p].reindex(groups).to_numpy(dtype=float) for p in (0.25, 0.5, 0.75))
-    quartile = 1.0 + (health < q3) + (health < q2) + (health < q1)
-    return np.where(np.isnan(health), np.nan, quartile)
+    return quartile_of(health, *quartile_cuts(health, groups))
 
 
 def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list[str],
@@ -503,5 +495,55 @@ def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list
 
 
 def _renewal_probability(model: Model, band: np.ndarray) -> np.ndarray:
-    probs = model.renewal_probability
-    return pd.Series(band).map(probs).to_numpy(dtype=float, na_value=np.nan)
+    return renewal_probability(model.renewal_probability, band)
+
+
+# ---------------------------------------------------------------- building blocks
+# Pure pieces of `score`, public so the Excel UDFs (chs_excel.udfs) apply the same rules.
+
+def metric_scores(metric: Metric, raw: pd.Series,
+                  scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """One metric's 0..scale scores (NaN = missing) and each cell's problem ('' = none)."""
+    problems = np.full(len(raw), "", dtype=object)
+
+    def report(column: str, bad: np.ndarray, cells: pd.Series, problem: str) -> None:
+        problems[bad] = problem
+    return _metric_score(metric, raw, float(scale), report)[0], problems
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise weighted mean of the present (non-NaN) values; NaN where no weight is present."""
+    present = ~np.isnan(values)
+    weight_present = (weights * present).sum(axis=1)
+    return np.divide((weights * np.where(present, values, 0.0)).sum(axis=1), weight_present,
+                     out=np.full(len(values), np.nan), where=weight_present > 0)
+
+
+def band_of(health: np.ndarray, red_below: float, green_from: float) -> np.ndarray:
+    """Red below `red_below`, Green from `green_from`, else Yellow; No data where blank."""
+    health = np.asarray(health, dtype=float)
+    return np.select([np.isnan(health), health < red_below, health >= green_from],
+                     [NO_DATA, "Red", "Green"], "Yellow").astype(object)
+
+
+def quartile_cuts(health: np.ndarray,
+                  groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's group cut points Q1, Q2, Q3: QUARTILE.INC of the group's present scores."""
+    frame = pd.DataFrame({"h": health, "g": groups}).dropna()
+    if frame.empty:
+        return tuple(np.full(len(health), np.nan) for _ in range(3))
+    cuts = frame.groupby("g")["h"].quantile([0.25, 0.5, 0.75]).unstack()
+    return tuple(cuts[p].reindex(groups).to_numpy(dtype=float) for p in (0.25, 0.5, 0.75))
+
+
+def quartile_of(health: np.ndarray, q1: np.ndarray | float, q2: np.ndarray | float,
+                q3: np.ndarray | float) -> np.ndarray:
+    """1 (top) .. 4 as 1 + (h < Q3) + (h < Q2) + (h < Q1); NaN where health is blank."""
+    quartile = 1.0 + (health < q3) + (health < q2) + (health < q1)
+    return np.where(np.isnan(health), np.nan, quartile)
+
+
+def renewal_probability(probabilities: dict[str, float], band: np.ndarray) -> np.ndarray:
+    """The model's renewal probability for each band; NaN where it gives none."""
+    band = np.asarray(band, dtype=object)
+    return np.select([band == b for b in probabilities], list(probabilities.values()), np.nan)

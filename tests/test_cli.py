@@ -88,9 +88,12 @@ def test_formula_like_names_land_as_text(tmp_path: Path) -> None:
     frame.to_csv(src, index=False)
     out = tmp_path / "f.xlsx"
     assert run("score", str(src), "-o", str(out))[0] == 0
-    ws = openpyxl.load_workbook(out)["Scores"]
+    ws = openpyxl.load_workbook(out)["Accounts"]
     names = {ws.cell(r, 2).value: ws.cell(r, 2).data_type for r in range(2, 6)}
     assert names == {"=1+1": "s", "+SUM(A1:A2)": "s", "@Home": "s", "-2": "s"}
+    scores = openpyxl.load_workbook(out, data_only=True)["Scores"]  # formulas, cached text
+    assert [scores.cell(r, 2).value for r in range(2, 6)] == ["=1+1", "+SUM(A1:A2)", "-2",
+                                                              "@Home"]
     csv_out = tmp_path / "f_scores.csv"
     assert run("score", str(src), "-o", str(csv_out))[0] == 0
     text = csv_out.read_text()

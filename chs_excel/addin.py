@@ -1,0 +1,170 @@
+"""`chs addin -o DIR`: a macro-enabled scorecard template for Excel users with xlwings.
+
+The workbook is the installed xlwings' own standalone quickstart (`quickstart_standalone
+.xlsm`, which carries the xlwings VBA module), copied at build time, never committed: its
+config sheet is activated as `xlwings.conf` with `UDF Modules` = `chs_excel.udfs`, its
+first sheet becomes `Start here`, and the Model, Accounts (sample accounts), Scores and
+Data issues sheets are added. Every other part of xlwings' file (the VBA project
+included) is kept byte for byte. Beside it, `chs_scorecard.py` lets the xlwings ribbon's
+`Run main` button refresh the scores (Windows and macOS).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import python_calamine as calamine
+import xlwings
+
+from chs_excel.book import FileBook
+from chs_excel.errors import ChsError
+from chs_excel.files import write_atomically
+from chs_excel.macros import refresh
+from chs_excel.model import SETTINGS, Model
+from chs_excel.package import Block, Sheet, col_letter
+from chs_excel.ranges import MODEL_TABLES
+
+QUICKSTART = "quickstart_standalone.xlsm"
+CONFIG_SHEET, CONFIG_DRAFT = "xlwings.conf", "_xlwings.conf"
+UDF_MODULES = "chs_excel.udfs"
+TEMPLATE = "chs_scorecard"
+SAMPLE_ACCOUNTS = 25
+DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
+                 "min_coverage": "MinCoverage", "scale": "Scale"}
+START_HERE = (
+    "Customer health scorecard — xlwings template",
+    "",
+    "1. Model: the scorecard (components, metrics, levels, rules, segments, renewal "
+    "probabilities). Edit the cells; keep the Table names.",
+    "2. Accounts: paste your accounts into the Accounts Table (one row per account, "
+    "headers as in the sample).",
+    "3. Refresh: Alt+F8 > chs_refresh (after xlwings > Import Functions, Windows), or the "
+    "xlwings ribbon's Run main (chs_scorecard.py beside this file, Windows and macOS).",
+    "4. Scores and Data issues are rewritten by chs_refresh; other sheets are yours.",
+    "",
+    "Worksheet functions (Windows, after Import Functions): "
+    "=CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
+    "Settings[#All], Segments[#All], Levels[#All], RenewalProbability[#All]) spills the "
+    "Scores table; CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
+    "CHS_RENEWAL score single values or ranges.",
+    "Macros: chs_refresh, chs_snapshot (appends to History), chs_rebuild "
+    "(native formulas). Help: docs/excel-addin.md in the chs-excel project.",
+)
+RUN_MAIN = '''"""xlwings' Run main button runs main() from the module named like the workbook."""
+
+from chs_excel.udfs import chs_refresh
+
+
+def main() -> None:
+    """Refresh Scores and Data issues from the Model and Accounts sheets."""
+    chs_refresh()
+'''
+
+
+def quickstart_workbook() -> Path:
+    """The standalone quickstart workbook shipped inside the installed xlwings."""
+    path = Path(xlwings.__file__).parent / QUICKSTART
+    if not path.exists():
+        raise ChsError(f"xlwings {xlwings.__version__} has no {QUICKSTART}; install an "
+                       "xlwings version that ships it (pip install -U xlwings)")
+    return path
+
+
+def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
+                as_of: dt.date | None = None) -> Path:
+    """Write `chs_scorecard.xlsm` (and its `Run main` module) into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{TEMPLATE}.xlsm"
+    with tempfile.TemporaryDirectory() as tmp:
+        draft = Path(tmp) / QUICKSTART
+        shutil.copyfile(quickstart_workbook(), draft)
+        book = FileBook(draft)
+        names = book.sheet_names()
+        if CONFIG_DRAFT not in names:
+            raise ChsError(f"{QUICKSTART} of xlwings {xlwings.__version__} has no "
+                           f"{CONFIG_DRAFT} sheet")
+        _configure(book, draft)
+        first = names[0]
+        book.package.rename_sheet(first, "Start here")
+        book.write_sheet("Start here", _start_here())
+        book.write_sheet("Model", model_sheet(model), after="Start here")
+        for setting, cell in model_cells(model).items():
+            book.package.define_name(DEFINED_NAMES[setting], f"Model!{cell}")
+        book.write_table("Accounts", "Accounts", accounts, after="Model",
+                         formats={c: "yyyy-mm-dd" for c in accounts.columns
+                                  if pd.api.types.is_datetime64_any_dtype(accounts[c])})
+        if len(accounts):
+            refresh(book, as_of=as_of)
+        book.save(target)
+    write_atomically(folder / f"{TEMPLATE}.py",
+                     lambda tmp: tmp.write_text(RUN_MAIN, encoding="utf-8"))
+    return target
+
+
+def _configure(book: FileBook, path: Path) -> None:
+    """Activate xlwings' config sheet with UDF Modules pointing at chs_excel.udfs."""
+    rows = calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(
+        CONFIG_DRAFT).to_python()
+    cells = [[None if v == "" else v for v in row] for row in rows]
+    keys = [row[0] for row in cells]
+    if "UDF Modules" not in keys:
+        raise ChsError(f"{CONFIG_DRAFT} of xlwings {xlwings.__version__} has no "
+                       "'UDF Modules' setting")
+    cells[keys.index("UDF Modules")][1] = UDF_MODULES
+    frame = pd.DataFrame(cells, dtype=object)
+    book.package.rename_sheet(CONFIG_DRAFT, CONFIG_SHEET)
+    book.write_sheet(CONFIG_SHEET, Sheet(blocks=[Block(frame, header=False)],
+                                         widths={1: 18.0, 2: 24.0}))
+
+
+def _start_here() -> Sheet:
+    frame = pd.DataFrame({"text": list(START_HERE)}, dtype=object)
+    return Sheet(blocks=[Block(frame, header=False)], widths={1: 120.0})
+
+
+def _positions(model: Model) -> dict[str, int]:
+    """The first column of each Model Table (side by side, one blank column between)."""
+    tables, out, col = model.to_frame(), {}, 1
+    for name in MODEL_TABLES:
+        out[name] = col
+        col += len(tables[name].columns) + 1
+    return out
+
+
+def model_sheet(model: Model) -> Sheet:
+    """The Model sheet: each model Table under its title, headers on row 4."""
+    tables = model.to_frame()
+    blocks, cells = [], [(1, 1, f"Scorecard model — {model.name}", None),
+                         (2, 1, "Edit the cells of these Tables; keep their names.", None)]
+    for name, col in _positions(model).items():
+        blocks.append(Block(tables[name], row=4, col=col, table=name))
+        cells.append((3, col, name, None))
+    widths = {c: 14.0 for c in range(1, sum(len(t.columns) + 1 for t in tables.values()))}
+    return Sheet(blocks=blocks, cells=cells, widths=widths)
+
+
+def model_cells(model: Model) -> dict[str, str]:
+    """Absolute addresses of the Settings values that get defined names."""
+    col = col_letter(_positions(model)["Settings"] + 1)
+    return {key: f"${col}${5 + SETTINGS.index(key)}" for key in DEFINED_NAMES}
+
+
+def starter_accounts(model: Model) -> tuple[pd.DataFrame, dt.date | None]:
+    """Sample accounts when the model scores the sample's columns, else an empty Table
+    with the columns the model reads; and the day to score them as of."""
+    from chs_excel.engine import IDENTITY_COLUMNS
+    from chs_excel.model import header_key
+    from chs_excel.sample import make_sample, reference_date
+    sample = make_sample(SAMPLE_ACCOUNTS, dirty=False)
+    have = {header_key(c) for c in sample.columns}
+    needs = [m.column for m in model.metrics] + [r.column for r in model.rules] + [
+        c for c in (model.segment_column, model.quartiles_by) if c]
+    if all(header_key(c) in have for c in needs):
+        return sample, reference_date(0)
+    columns = ["account_id", *IDENTITY_COLUMNS, *dict.fromkeys(needs)]
+    return pd.DataFrame(columns=list(dict.fromkeys(columns)), dtype=object), None

@@ -1,0 +1,619 @@
+"""Commands `chs snapshot`, `chs forecast`, `chs trend` and `chs calibrate`, and their reports.
+
+The commands are thin: read, call forecast/history/calibration, write. Reports are
+XlsxWriter workbooks of Excel Tables (native charts in the calibration and forecast
+reports); calibration PNGs are the same charts rendered by LibreOffice when it is installed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+import xlsxwriter
+
+from chs_excel.calibration import COIN_TOSS, CalibrationReport, calibrate, join_outcomes
+from chs_excel.errors import ChsError
+from chs_excel.files import check_output_path, write_atomically
+from chs_excel.forecast import (
+    FORECAST_COLUMNS,
+    Forecast,
+    forecast_accounts,
+    load_curve,
+    read_book_model,
+    read_scores,
+    renewal_forecast,
+)
+from chs_excel.history import (
+    SUMMARY_DATES,
+    History,
+    band_migration,
+    is_sqlite,
+    merge,
+    movers,
+    read_history,
+    rollup,
+    snapshot,
+    stored_dates,
+    trend,
+    write_history,
+    write_workbook_history,
+)
+from chs_excel.io import XLSX_SUFFIXES, read_accounts
+from chs_excel.model import Model, default_model, load_model
+from chs_excel.styles import FORMATS
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+FORMULA_START = ("=", "+", "-", "@")
+PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
+
+
+def _model(path: Path | None) -> Model | None:
+    return load_model(path) if path is not None else None
+
+
+def _output(path: Path | None, kinds: tuple[str, ...]) -> str | None:
+    if path is None:
+        return None
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in kinds:
+        raise ChsError(f"{path}: the output must end in " + " or ".join(f".{k}" for k in kinds))
+    check_output_path(path)
+    return kind
+
+
+def _echo_notes(notes: Any) -> None:
+    for note in notes:
+        click.echo(f"  Note: {note}")
+
+
+# ---------------------------------------------------------------- snapshot
+
+@click.command("snapshot")
+@click.argument("input_path", metavar="BOOK.xlsx|SCORES.csv", type=click.Path(path_type=Path))
+@click.option("--date", "day", type=DATE, help="Snapshot date, YYYY-MM-DD (default: today).")
+@click.option("--history", "store", type=click.Path(path_type=Path),
+              help="History store: a SQLite file (.sqlite/.db) or another workbook. "
+                   "Default: the History sheet of BOOK itself.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Model the scores were made with (default: BOOK's Model sheet, else the "
+                   "built-in model).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write BOOK with its updated History to this copy instead of into BOOK.")
+def snapshot_command(input_path: Path, day: dt.datetime | None, store: Path | None,
+                     model_path: Path | None, output: Path | None) -> None:
+    """Append today's scores (or --date's) to the history; the same date twice is replaced.
+
+    This is the one command that writes into the workbook it is given (its History and
+    History weights sheets) unless -o names a copy; scores csv files need --history.
+    """
+    date = day.date() if day else dt.date.today()
+    is_book = input_path.suffix.lower() in XLSX_SUFFIXES
+    _output(output, ("xlsx", "xlsm"))
+    if store is None and not is_book:
+        raise ChsError(f"{input_path}: a scores csv has no History sheet; keep history in a "
+                       "file store with --history H.sqlite")
+    if output is not None and not is_book:
+        raise ChsError("-o applies when snapshotting into a workbook")
+    found = read_scores(input_path, _model(model_path))
+    model = found.model or default_model()
+    snap = snapshot(found.scores, model, date, found.where)
+    notes = list(found.notes)
+    if found.model is None:
+        notes.append(f"no model in {input_path}: recorded as the built-in {model.name!r}")
+    if store is not None and is_sqlite(store):
+        notes += [n for n in merge(read_history(store, last=1), snap)[1]
+                  if not n.startswith("replaced")]
+        if date in stored_dates(store):
+            notes.insert(0, f"replaced the snapshot of {date.isoformat()}")
+        write_history(store, snap)
+        count = len(stored_dates(store))
+        where = f"{store}: {count} snapshot(s)"
+        if is_book:
+            write_workbook_history(input_path, read_history(store, last=SUMMARY_DATES),
+                                   output)
+            notes.append(f"{output or input_path}: History sheet holds the last "
+                         f"{min(SUMMARY_DATES, count)} snapshot(s)")
+    else:
+        target = store if store is not None else input_path
+        full, merged_notes = merge(read_history(target), snap)
+        notes += merged_notes
+        write_workbook_history(target, full, output if store is None else None)
+        where = (f"{output or target}, sheet History: {len(full.dates)} snapshot(s), "
+                 f"{len(full.rows):,} rows")
+    click.echo(f"Snapshot {date.isoformat()} of {len(snap.rows):,} accounts (model "
+               f"{model.name} v{model.version}) -> {where}")
+    _echo_notes(notes)
+
+
+# ---------------------------------------------------------------- forecast
+
+@click.command("forecast")
+@click.argument("input_path", metavar="BOOK.xlsx|SCORES.csv", type=click.Path(path_type=Path))
+@click.option("--by", type=click.Choice(["month", "quarter"]), default="month",
+              show_default=True, help="Renewal period.")
+@click.option("--horizon", type=click.IntRange(min=1),
+              help="Number of periods (default: up to the last renewal).")
+@click.option("--from", "start", type=DATE,
+              help="First period: the one holding this date (default: earliest renewal).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Model whose band probabilities to use (default: BOOK's Model sheet, "
+                   "else the scores' renewal_probability column).")
+@click.option("--curve", "curve_path", type=click.Path(path_type=Path),
+              help="Calibrated curve (chs calibrate --write-curve) instead of band "
+                   "probabilities.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the forecast: .xlsx (tables and chart) or .csv (per period).")
+def forecast_command(input_path: Path, by: str, horizon: int | None, start: dt.datetime | None,
+                     model_path: Path | None, curve_path: Path | None,
+                     output: Path | None) -> None:
+    """Renewal forecast per month or quarter: ARR up for renewal, expected, at risk."""
+    kind = _output(output, ("xlsx", "csv"))
+    curve = load_curve(curve_path) if curve_path else None
+    found = read_scores(input_path, _model(model_path), FORECAST_COLUMNS)
+    model = found.model
+    if model is None and curve is None and "renewal_probability" not in found.scores.columns:
+        model = default_model()
+    accounts = forecast_accounts(found.scores, found.where, model=model, curve=curve)
+    result = renewal_forecast(accounts, by=by, start=start.date() if start else None,
+                              horizon=horizon)
+    _print_forecast(result, curve_path, model)
+    _echo_notes([*found.notes, *result.notes])
+    if output is not None:
+        write_atomically(output, lambda tmp: write_forecast(tmp, kind, result))
+        click.echo(f"Wrote the forecast -> {output}")
+
+
+def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | None) -> None:
+    source = f"curve {curve_path}" if curve_path else (
+        f"band probabilities of {model.name}" if model else "the scores' probabilities")
+    click.echo(f"Renewal forecast ({source})")
+    table = result.periods[["period", "accounts", "arr", "expected_arr", "arr_at_risk"]]
+    click.echo(f"  {'period':<9}{'accounts':>10}{'ARR':>16}{'expected':>16}{'at risk':>16}")
+    for row in table.itertuples(index=False):
+        click.echo(f"  {row[0]:<9}{row[1]:>10,}{row[2]:>16,.0f}{row[3]:>16,.0f}{row[4]:>16,.0f}")
+    t = result.totals
+    click.echo(f"  {'Total':<9}{int(t['accounts']):>10,}{t['arr']:>16,.0f}"
+               f"{t['expected_arr']:>16,.0f}{t['arr_at_risk']:>16,.0f}")
+    click.echo(f"  Best case (all Yellow renew): {t['best_case']:,.0f}   "
+               f"Worst case (all Yellow churn): {t['worst_case']:,.0f}")
+
+
+def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
+    """The forecast as csv (the per-period table) or a workbook with a chart."""
+    if kind == "csv":
+        csv_safe(result.periods).to_csv(path, index=False)
+        return
+    book = ReportBook(path)
+    totals = {"period": "Total", **result.totals}
+    periods = pd.concat([result.periods, pd.DataFrame([totals])], ignore_index=True)
+    ws, at = book.table("Forecast", "Forecast", periods, row=2,
+                        title="Renewal forecast: ARR up for renewal and expected renewed ARR",
+                        notes=result.notes)
+    n = len(result.periods)
+    chart = book.book.add_chart({"type": "column", "subtype": "stacked"})
+    for band in ("green", "yellow", "red", "no_data"):
+        chart.add_series({"name": band.replace("_", " ").title() + " ARR",
+                          "categories": at.column("period", n), "values": at.column(
+                              f"{band}_arr", n), "fill": {"color": _band_colour(band)}})
+    line = book.book.add_chart({"type": "line"})
+    line.add_series({"name": "Expected renewed ARR", "categories": at.column("period", n),
+                     "values": at.column("expected_arr", n), "line": {"color": "#1F3864"}})
+    chart.combine(line)
+    chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
+    chart.set_size({"width": 900, "height": 380})
+    ws.insert_chart(at.last_row + 3, 0, chart)
+    book.table("By band", "ForecastByBand", result.by_band)
+    book.table("By owner", "ForecastByOwner", result.by_owner)
+    book.close()
+
+
+def _band_colour(band: str) -> str:
+    return {"green": "#63BE7B", "yellow": "#FFD966", "red": "#F8696B"}.get(band, "#BFBFBF")
+
+
+# ---------------------------------------------------------------- trend
+
+@click.command("trend")
+@click.argument("store", metavar="HISTORY", type=click.Path(path_type=Path))
+@click.option("--from", "before", type=DATE, help="Earlier snapshot (default: the one "
+                                                   "before --to).")
+@click.option("--to", "after", type=DATE, help="Later snapshot (default: the latest).")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Movers to list each way.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the trend: .xlsx (every table) or .csv (per account).")
+def trend_command(store: Path, before: dt.datetime | None, after: dt.datetime | None,
+                  top: int, output: Path | None) -> None:
+    """What changed between two snapshots, and why: movers, owners, band migration."""
+    kind = _output(output, ("xlsx", "csv"))
+    history = read_history(store)
+    result = trend(history, before.date() if before else None,
+                   after.date() if after else None)
+    moved = movers(result, top)
+    click.echo(f"Trend {result.before} -> {result.after}: "
+               f"{int(result.accounts['change'].notna().sum()):,} accounts in both")
+    for direction in ("drop", "rise"):
+        rows = moved[moved["direction"] == direction].head(5)
+        if len(rows):
+            click.echo(f"  Largest {direction}s:")
+        for r in rows.to_dict("records"):
+            click.echo(f"    {r['account_id']:<14} {r['health_before']:6.1f} -> "
+                       f"{r['health_after']:6.1f}  {r['main reason']}")
+    migration = band_migration(result)
+    click.echo("  Band migration (rows: before, columns: after):")
+    click.echo("    " + migration.to_string(index=False).replace("\n", "\n    "))
+    _echo_notes(result.notes)
+    if output is not None:
+        owners = rollup(history, "owner", result.before, result.after)
+        segments = rollup(history, "segment", result.before, result.after)
+        write_atomically(output, lambda tmp: write_trend(tmp, kind, result.accounts, moved,
+                                                         owners, segments, migration,
+                                                         result.notes))
+        click.echo(f"Wrote the trend -> {output}")
+
+
+def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.DataFrame,
+                owners: pd.DataFrame, segments: pd.DataFrame, migration: pd.DataFrame,
+                notes: tuple[str, ...]) -> None:
+    """The trend as csv (per account) or a workbook of its tables."""
+    if kind == "csv":
+        csv_safe(accounts).to_csv(path, index=False)
+        return
+    book = ReportBook(path)
+    book.table("Movers", "Movers", moved, row=2, notes=notes,
+               title="Largest drops and rises since the previous snapshot, with the main "
+                     "reason")
+    book.table("Owners", "OwnerRollup", owners, row=2,
+               title="Each owner's book of business: mean health and its change")
+    book.table("Segments", "SegmentRollup", segments, row=2, title="The same by segment")
+    book.table("Band migration", "BandMigration", migration, row=2,
+               title="Accounts by band before (rows) and after (columns)")
+    book.table("Why it moved", "WhyItMoved", accounts, row=2,
+               title="Change per account = component contributions + model and weights + "
+                     "data coverage + caps and overrides")
+    book.close()
+
+
+# ---------------------------------------------------------------- calibrate
+
+@click.command("calibrate")
+@click.argument("input_path", metavar="HISTORY_WITH_OUTCOMES",
+                type=click.Path(path_type=Path))
+@click.option("--outcomes", "outcomes_path", type=click.Path(path_type=Path),
+              help="Outcomes file (account_id, renewed or churned, optional renewal_date) "
+                   "when the input does not carry them.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="The model to check (default: the workbook's Model sheet, else built-in).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Report workbook (.xlsx); chart PNGs are written beside it.")
+@click.option("--write-model", "model_out", type=click.Path(path_type=Path),
+              help="Also write the model with the suggested weights to this YAML file.")
+@click.option("--write-curve", "curve_out", type=click.Path(path_type=Path),
+              help="Also write the calibrated health->probability curve (for forecast "
+                   "--curve).")
+@click.option("--window", "window_days", type=click.IntRange(min=1), default=365,
+              show_default=True, help="Days a snapshot may precede the renewal it predicts.")
+@click.option("--png/--no-png", default=True, show_default=True,
+              help="Render the charts as PNGs beside the report (needs LibreOffice).")
+def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: Path | None,
+                      output: Path, model_out: Path | None, curve_out: Path | None,
+                      window_days: int, png: bool) -> None:
+    """Check the scorecard against real renewals; suggest weights (never applied silently)."""
+    _output(output, ("xlsx",))
+    for extra in (model_out, curve_out):
+        _output(extra, ("yaml", "yml"))
+    data, model, components, where = _calibration_rows(input_path, _model(model_path))
+    outcomes = read_accounts(outcomes_path) if outcomes_path else None
+    joined, notes = join_outcomes(data, outcomes, where=where,
+                                  outcomes_where=str(outcomes_path or ""),
+                                  window_days=window_days)
+    report = calibrate(joined, model, where=where, components=components)
+    write_atomically(output, lambda tmp: write_calibration(tmp, report, [*notes,
+                                                                         *report.notes]))
+    for label, value in report.summary:
+        click.echo(f"  {label}: {_show(value)}")
+    _echo_notes([*notes, *report.notes])
+    click.echo(f"Wrote the calibration report -> {output}")
+    if png:
+        written = render_pngs(report, output)
+        click.echo(f"Wrote {len(written)} chart PNGs beside it" if written else
+                   "  Note: PNGs skipped: LibreOffice (soffice) and pdftoppm are needed; "
+                   "the charts are in the report workbook")
+    if model_out is not None:
+        report.suggested_model().save(model_out)
+        click.echo(f"Wrote the model with suggested weights -> {model_out}")
+    if curve_out is not None:
+        report.curve.save(curve_out)
+        click.echo(f"Wrote the calibrated renewal curve -> {curve_out}")
+
+
+def _calibration_rows(path: Path, model: Model | None) \
+        -> tuple[pd.DataFrame, Model, list[str] | None, str]:
+    """History rows (a store) or scored rows (a csv/xlsx), with the model to check."""
+    history: History | None = None
+    if is_sqlite(path):
+        history = read_history(path)
+    elif path.suffix.lower() in XLSX_SUFFIXES:
+        model = model or read_book_model(path)
+        history = read_history(path)
+        if history.rows.empty:
+            history = None
+    if history is not None:
+        if history.rows.empty:
+            raise ChsError(f"{path}: the history is empty; take snapshots first")
+        return history.rows, model or default_model(), history.components, str(path)
+    found = read_scores(path, model)
+    return found.scores, found.model or default_model(), None, found.where
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if not math.isnan(value) else "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_calibration(path: Path, report: CalibrationReport, notes: list[str]) -> None:
+    """The calibration report: summary, tables and native charts."""
+    book = ReportBook(path)
+    ws = book.sheet("Summary")
+    ws.set_column(0, 0, 48)
+    ws.set_column(1, 1, 18)
+    ws.write_string(0, 0, f"Calibration of {report.model.name} (version "
+                          f"{report.model.version}) against real renewals", book.fmt["title"])
+    lines = [
+        "AUC: the chance that a renewing account scores above a churning one "
+        "(0.5 = a coin toss, 1 = perfect).",
+        "Suggested weights are fitted on 70% of the accounts and judged on the other 30%; "
+        "they change nothing until you adopt them (chs calibrate --write-model).",
+    ]
+    for r, text in enumerate(lines, start=1):
+        ws.write_string(r, 0, text, book.fmt["note"])
+    for r, (label, value) in enumerate(report.summary, start=4):
+        ws.write_string(r, 0, label)
+        _cell(ws, r, 1, value, book.fmt["plain"])
+    for r, note in enumerate(notes, start=len(report.summary) + 5):
+        ws.write_string(r, 0, f"Note: {note}", book.fmt["note"])
+    charts = calibration_tables(book, report)
+    for sheet, (chart, row, col) in charts.items():
+        book.sheets[sheet].insert_chart(row, col, chart)
+    book.close()
+
+
+def calibration_tables(book: ReportBook, report: CalibrationReport) \
+        -> dict[str, tuple[Any, int, int]]:
+    """Write the report's tables; return its charts and where each belongs."""
+    _, band = book.table("Churn", "ChurnByBand", report.churn_by_band, row=2,
+                         title="Churn by band")
+    book.table("Churn", "ChurnByQuartile", report.churn_by_quartile, row=band.last_row + 3,
+               title="Churn by quartile")
+    _, auc = book.table("AUC", "AUC", report.auc, row=2,
+                        title="AUC of health, each component and each metric")
+    _, roc = book.table("AUC", "ROC", report.roc, row=auc.last_row + 3,
+                        title="ROC curve on held-out accounts")
+    _, cal = book.table("Calibration", "CalibrationByDecile", report.calibration, row=2,
+                        title="Predicted (band probability) vs actual renewal, by health "
+                              "decile (1 = lowest)")
+    _, bp = book.table("Calibration", "BandProbability", report.band_probability,
+                       row=cal.last_row + 3,
+                       title="Renewal probability per band from the data (95% Wilson "
+                             "interval)")
+    curve = pd.DataFrame({"health": report.curve.health,
+                          "probability": report.curve.probability})
+    book.table("Calibration", "RenewalCurve", curve, row=bp.last_row + 3,
+               title="Calibrated renewal curve (chs calibrate --write-curve)")
+    _, weights = book.table("Weights", "SuggestedWeights", report.evaluation, row=2,
+                            title="Held-out AUC by weights")
+    _, comp = book.table("Weights", "ComponentWeights", report.component_weights,
+                         row=weights.last_row + 3,
+                         title="Component weights: current and suggested")
+    if report.metric_weights is not None:
+        book.table("Weights", "MetricWeights", report.metric_weights, row=comp.last_row + 3,
+                   title="Metric weights: current and suggested")
+
+    churn = book.book.add_chart({"type": "column"})
+    churn.add_series({"name": "Churn rate", "categories": band.column("band", 4),
+                      "values": band.column("churn_rate", 4),
+                      "points": [{"fill": {"color": c}} for c in
+                                 ("#63BE7B", "#FFD966", "#F8696B", "#BFBFBF")],
+                      "data_labels": {"value": True, "num_format": "0%"}})
+    churn.set_title({"name": "Churn rate by band"})
+    churn.set_y_axis({"num_format": "0%", "min": 0})
+    churn.set_legend({"none": True})
+
+    rocs = book.book.add_chart({"type": "scatter", "subtype": "straight"})
+    first = 0
+    for name, rows in report.roc.groupby("weights", sort=False):
+        series = {"name": str(name),
+                  "categories": roc.column("false_positive_rate", len(rows), first),
+                  "values": roc.column("true_positive_rate", len(rows), first)}
+        if name == COIN_TOSS:
+            series["line"] = {"dash_type": "dash", "color": "#A6A6A6"}
+        rocs.add_series(series)
+        first += len(rows)
+    rocs.set_title({"name": "ROC curve (held-out accounts)"})
+    rocs.set_x_axis({"name": "False positive rate", "min": 0, "max": 1})
+    rocs.set_y_axis({"name": "True positive rate", "min": 0, "max": 1})
+
+    calib = book.book.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
+    n = len(report.calibration)
+    calib.add_series({"name": "Predicted", "categories": cal.column("decile", n),
+                      "values": cal.column("predicted", n)})
+    calib.add_series({"name": "Actual", "categories": cal.column("decile", n),
+                      "values": cal.column("actual", n)})
+    calib.set_title({"name": "Predicted vs actual renewal by health decile"})
+    calib.set_x_axis({"name": "Health decile (1 = lowest)", "min": 1, "max": max(n, 1)})
+    calib.set_y_axis({"name": "Renewal rate", "num_format": "0%", "min": 0, "max": 1})
+    for chart in (churn, rocs, calib):
+        chart.set_size({"width": 640, "height": 380})
+    return {"Churn": (churn, 2, 8), "AUC": (rocs, 2, 6), "Calibration": (calib, 2, 9)}
+
+
+def render_pngs(report: CalibrationReport, output: Path) -> list[Path]:
+    """The three charts as PNGs beside `output`, rendered by LibreOffice; [] without it."""
+    soffice, pdftoppm = shutil.which("soffice"), shutil.which("pdftoppm")
+    if not soffice or not pdftoppm:
+        return []
+    names = {"AUC": "roc", "Churn": "churn-by-band", "Calibration": "calibration"}
+    with tempfile.TemporaryDirectory(prefix="chs-png-") as tmp:
+        folder = Path(tmp)
+        book = ReportBook(folder / "charts.xlsx")
+        charts = calibration_tables(book, report)
+        for sheet in book.sheets.values():
+            sheet.hide()
+        for sheet, (chart, _, _) in charts.items():
+            page = book.book.add_chartsheet(f"{sheet} chart")
+            page.set_chart(chart)
+            page.set_landscape()
+            page.set_margins(0.2, 0.2, 0.2, 0.2)
+        page.activate()
+        book.close()
+        profile = (folder / "profile").as_uri()
+        try:
+            subprocess.run([soffice, f"-env:UserInstallation={profile}", "--headless",
+                            "--convert-to", "pdf", "--outdir", str(folder),
+                            str(folder / "charts.xlsx")], check=True, capture_output=True,
+                           timeout=PNG_TIMEOUT)
+            subprocess.run([pdftoppm, "-png", "-r", "80", str(folder / "charts.pdf"),
+                            str(folder / "page")], check=True, capture_output=True,
+                           timeout=PNG_TIMEOUT)
+        except (subprocess.SubprocessError, OSError):
+            return []
+        pages = sorted(folder.glob("page-*.png"))
+        written = []
+        for page_path, sheet in zip(pages, charts, strict=False):
+            target = output.with_name(f"{output.stem}-{names[sheet]}.png")
+            shutil.copyfile(page_path, target)
+            written.append(target)
+    return written
+
+
+# ---------------------------------------------------------------- report workbooks
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells starting with = + - @ get a leading apostrophe so Excel keeps them text."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            text = out[col].astype("string")
+            risky = text.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+            if risky.any():
+                out[col] = out[col].astype(object)
+                out.loc[risky, col] = "'" + text[risky]
+    return out
+
+
+class TableAt:
+    """Where a written table sits, so charts can point at its columns."""
+
+    def __init__(self, sheet: str, first_row: int, columns: list[str], rows: int) -> None:
+        self.sheet, self.first_row, self.columns = sheet, first_row, columns
+        self.last_row = first_row + max(rows, 1)
+
+    def col(self, name: str) -> int:
+        """The 0-based column index of `name`."""
+        return self.columns.index(name)
+
+    def column(self, name: str, rows: int, skip: int = 0) -> list[Any]:
+        """[sheet, first_row, col, last_row, col] of `rows` data cells of column `name`."""
+        c = self.col(name)
+        return [self.sheet, self.first_row + 1 + skip, c, self.first_row + skip + rows, c]
+
+
+class ReportBook:
+    """A small XlsxWriter workbook of titled Excel Tables, typed and formatted by column."""
+
+    def __init__(self, path: Path) -> None:
+        self.book = xlsxwriter.Workbook(str(path), {
+            "strings_to_formulas": False, "strings_to_urls": False,
+            "strings_to_numbers": False, "default_date_format": "yyyy-mm-dd"})
+        self.fmt = {name: self.book.add_format(props) for name, props in FORMATS.items()}
+        self.fmt["decimal3"] = self.book.add_format({"num_format": "0.000",
+                                                     "font_color": "#1F3864"})
+        self.sheets: dict[str, Any] = {}
+
+    def sheet(self, name: str) -> Any:
+        """The worksheet `name`, created on first use."""
+        if name not in self.sheets:
+            self.sheets[name] = self.book.add_worksheet(name)
+        return self.sheets[name]
+
+    def table(self, sheet: str, name: str, frame: pd.DataFrame, *, row: int = 0,
+              title: str | None = None, notes: tuple[str, ...] | list[str] = ()) \
+            -> tuple[Any, TableAt]:
+        """Write `frame` as the Excel Table `name` with its header on `row` (title above)."""
+        ws = self.sheet(sheet)
+        if title:
+            ws.write_string(max(row - 2, 0), 0, title, self.fmt["subtitle"])
+        for k, note in enumerate(notes):
+            ws.write_string(row + len(frame) + 2 + k, 0, f"Note: {note}", self.fmt["note"])
+        columns = [str(c) for c in frame.columns]
+        formats = [self.fmt.get(_kind(c, frame[c])) for c in frame.columns]
+        data = [[_value(v) for v in values] for values in
+                zip(*(frame[c].astype(object) for c in frame.columns), strict=True)] \
+            if len(frame.columns) else []
+        options = {"name": name, "style": "Table Style Light 9",
+                   "columns": [{"header": c, "format": f} for c, f in
+                               zip(columns, formats, strict=True)]}
+        if data:
+            options["data"] = data
+        ws.add_table(row, 0, row + max(len(frame), 1), max(len(columns) - 1, 0), options)
+        for c, header in enumerate(columns):
+            ws.set_column(c, c, min(40, max(11, len(header) + 2)))
+        return ws, TableAt(sheet, row, columns, len(frame))
+
+    def close(self) -> None:
+        """Finish the file (XlsxWriter writes it on close)."""
+        self.book.close()
+
+
+def _kind(name: Any, series: pd.Series) -> str | None:
+    """The named format a report column gets, from its name and type."""
+    key = str(name).lower()
+    if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start"):
+        return "date"
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return None
+    if "auc" in key:
+        return "decimal3"
+    if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
+                              "difference")):
+        return "pct"
+    if "arr" in key or "case" in key:
+        return "money"
+    if key in ("accounts", "rows", "renewed", "churned", "quartile", "decile") \
+            or key.endswith("rows") or key in ("green", "yellow", "red", "no data", "total"):
+        return None
+    return "score"
+
+
+def _value(value: Any) -> Any:
+    """A cell value XlsxWriter writes as intended: None for blanks, plain Python types."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _value(value.item())
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _cell(ws: Any, row: int, col: int, value: Any, fmt: Any) -> None:
+    value = _value(value)
+    if isinstance(value, float):
+        ws.write_number(row, col, value, fmt)
+    elif value is not None:
+        ws.write(row, col, value)
+

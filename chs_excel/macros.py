@@ -1,0 +1,259 @@
+"""What the Excel macros do, written once against the `Book` interface.
+
+`chs_excel.udfs` runs these on the open workbook (xlwings); the tests, the command line
+and `chs addin` run them on files (`FileBook`). Each macro writes only the sheets it owns
+and leaves everything else in the book as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from chs_excel.book import Book, FileBook
+from chs_excel.engine import Scoring, metric_score_column, score
+from chs_excel.errors import ChsError, InputError, ModelError
+from chs_excel.model import Model, header_key
+from chs_excel.package import Rule, col_letter
+from chs_excel.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.styles import COLUMN_KINDS, FORMATS
+
+TITLE = "Customer health"
+SCORES, ISSUES = "Scores", "Data issues"
+SCORES_TABLE, ISSUES_TABLE = "Scores", "DataIssues"
+# SPEC's sheet order: a sheet a macro adds goes after the last of its predecessors.
+SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast", "History",
+               "History weights", "Calibration", ISSUES)
+DATE_FORMAT = FORMATS["date"]["num_format"]
+
+
+def run(action: Callable[[Book], str], book: Book) -> str:
+    """Run a macro; an expected problem becomes a status message and an alert, not a crash."""
+    try:
+        message = action(book)
+    except ChsError as exc:
+        message = f"{TITLE}: {exc}"
+        book.status(message)
+        book.alert(message)
+    return message
+
+
+# ---------------------------------------------------------------- reading the book
+
+def read_model(book: Book) -> Model:
+    """The model from the Model sheet's Tables (Components and Metrics are required)."""
+    names = set(book.table_names())
+    for required in ("Components", "Metrics"):
+        if required not in names:
+            raise ModelError(f"the workbook has no Table named {required}: the Model sheet "
+                             "must hold the model's Tables (see 'chs addin')")
+    return model_from_ranges({name: book.table(name).grid for name in MODEL_TABLES
+                              if name in names}, where="Model")
+
+
+def read_accounts(book: Book) -> pd.DataFrame:
+    """The Accounts Table as the engine's input; index = sheet row numbers."""
+    found = book.table("Accounts")
+    return accounts_frame(found.grid, first_row=found.first_row)
+
+
+# ---------------------------------------------------------------- refresh
+
+def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
+    """Score Accounts with the Model; rewrite the Scores and Data issues sheets."""
+    started = time.perf_counter()
+    book.status(f"{TITLE}: reading the Model and Accounts...")
+    model = read_model(book)
+    accounts = read_accounts(book)
+    book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
+    scoring = score(model, accounts, as_of=as_of)
+    book.status(f"{TITLE}: writing Scores...")
+    write_scores(book, model, scoring.scores)
+    write_issues(book, scoring)
+    counts = scoring.summary
+    message = (f"{TITLE}: scored {counts['accounts']:,} accounts — "
+               + ", ".join(f"{b} {counts[b]:,}" for b in ("Green", "Yellow", "Red", "No data"))
+               + f"; {counts['data issues']:,} data issues "
+               f"({time.perf_counter() - started:.1f} s)")
+    book.status(message)
+    return message
+
+
+def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:
+    """The Scores Table: number formats, traffic lights, headers spelled as the book has them."""
+    kinds = {c: COLUMN_KINDS.get(c, "") for c in scores.columns}
+    kinds.update({c: "score" for c in model.components})
+    kinds.update({metric_score_column(m): "score" for m in model.metrics})
+    formats = {c: FORMATS[k]["num_format"] for c, k in kinds.items()
+               if k and "num_format" in FORMATS[k]}
+    rules = score_rules(book, model, scores)
+    spelled = _book_spelling(book.table_headers(SCORES_TABLE), scores.columns)
+    book.write_table(SCORES, SCORES_TABLE, scores.rename(columns=spelled),
+                     formats={spelled.get(c, c): f for c, f in formats.items()},
+                     rules=rules, freeze=(1, 2), after=_after(book, SCORES))
+
+
+def _book_spelling(headers: list[str] | None, columns: pd.Index) -> dict[str, str]:
+    """Our column -> the book's header for it (`Health` for health), so formulas that
+    name the Table's columns keep working."""
+    theirs = {header_key(h): h for h in headers or []}
+    return {c: theirs[header_key(c)] for c in columns if header_key(c) in theirs}
+
+
+def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
+    """Conditional formats: Health by the Model's thresholds, Band by name, component
+    colour scales, quartile fills."""
+    col = {c: col_letter(i) for i, c in enumerate(scores.columns, start=1)}
+    last = max(len(scores), 1) + 1
+    names = book.defined_names()
+    red = "RedBelow" if "RedBelow" in names else f"{model.red_below:g}"
+    green = "GreenFrom" if "GreenFrom" in names else f"{model.green_from:g}"
+
+    def span(c: str) -> str:
+        return f"{col[c]}2:{col[c]}{last}"
+
+    def look(name: str) -> dict[str, str | bool | None]:
+        fmt = FORMATS[name]
+        return {"fill": fmt.get("bg_color"), "font": fmt.get("font_color"),
+                "bold": bool(fmt.get("bold"))}
+
+    h = f"{col['health']}2"
+    rules = [Rule(span("health"), "expression", f"AND(ISNUMBER({h}),{h}<{red})", **look("red")),
+             Rule(span("health"), "expression",
+                  f"AND(ISNUMBER({h}),{h}>={red},{h}<{green})", **look("yellow")),
+             Rule(span("health"), "expression", f"AND(ISNUMBER({h}),{h}>={green})",
+                  **look("green"))]
+    rules += [Rule(span("band"), "equal", f'"{band}"', **look(fmt))
+              for band, fmt in (("Red", "red"), ("Yellow", "yellow"), ("Green", "green"),
+                                ("No data", "nodata"))]
+    scale = ((0.0, "#F8696B"), (model.scale / 2, "#FFEB84"), (model.scale, "#63BE7B"))
+    rules += [Rule(span(c), "scale", scale=scale) for c in model.components]
+    rules += [Rule(span("quartile"), "equal", str(q), **look(f"quartile{q}"))
+              for q in (1, 2, 3, 4)]
+    return rules
+
+
+def write_issues(book: Book, scoring: Scoring) -> None:
+    """The Data issues Table (written when there are issues, or to clear an old list)."""
+    if len(scoring.issues) or ISSUES in book.sheet_names():
+        book.write_table(ISSUES, ISSUES_TABLE, scoring.issues, after=_after(book, ISSUES))
+
+
+def _after(book: Book, sheet: str) -> str | None:
+    """The sheet a new `sheet` goes after: the last of its predecessors the book has."""
+    names = book.sheet_names()
+    before = SHEET_ORDER[:SHEET_ORDER.index(sheet)]
+    return next((s for s in reversed(before) if s in names), None)
+
+
+# ---------------------------------------------------------------- snapshot
+
+def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
+    """Score Accounts now and append the snapshot to the History Table (one per day)."""
+    from chs_excel import history as store  # issue 5's history store and its layout
+    day = as_of or dt.date.today()
+    book.status(f"{TITLE}: reading the Model, Accounts and History...")
+    model = read_model(book)
+    scoring = score(model, read_accounts(book), as_of=day)
+    merged, notes = store.merge(_stored_history(book, store),
+                                store.snapshot(scoring.scores, model, day, "Accounts"))
+    rows = merged.rows.drop(columns=[c for c in store.EXTRA_COLUMNS if c in merged.rows])
+    if len(rows) + 1 > store.EXCEL_MAX_ROWS:
+        raise ChsError(f"{len(rows):,} History rows do not fit in a sheet; keep history in a "
+                       "file store (chs snapshot --history H.sqlite)")
+    book.status(f"{TITLE}: writing History...")
+    book.write_table(store.HISTORY_SHEET, store.HISTORY_TABLE, rows,
+                     formats={"date": DATE_FORMAT}, after=_after(book, "History"))
+    book.write_table(store.WEIGHTS_SHEET, store.WEIGHTS_TABLE, merged.weights,
+                     formats={"date": DATE_FORMAT}, after=_after(book, "History weights"))
+    message = (f"{TITLE}: snapshot of {len(scoring.scores):,} accounts on {day.isoformat()} "
+               f"in History ({len(merged.dates)} snapshot(s))"
+               + "".join(f"; {note}" for note in notes))
+    book.status(message)
+    return message
+
+
+def _stored_history(book: Book, store: Any) -> Any:
+    """The History and HistoryWeights Tables of the book as issue 5's `History`."""
+    names = set(book.table_names())
+    if store.HISTORY_TABLE not in names:
+        return store.empty_history()
+    keys = {header_key(c): c for c in (*store.BASE_COLUMNS, *store.WEIGHT_COLUMNS)}
+
+    def frame(name: str) -> pd.DataFrame:
+        found = book.table(name)
+        table = table_frame(found.grid, name, first_row=found.first_row, errors="keep")
+        return table.rename(columns=lambda c: keys.get(header_key(c), c)).reset_index(
+            drop=True)
+
+    rows = frame(store.HISTORY_TABLE)
+    missing = [c for c in store.BASE_COLUMNS if c not in rows.columns]
+    if missing:
+        raise InputError(f"table {store.HISTORY_TABLE}: column {missing[0]!r} is missing")
+    rows = rows[rows["account_id"].notna()]
+    weights = frame(store.WEIGHTS_TABLE) if store.WEIGHTS_TABLE in names else \
+        store.empty_history().weights
+    weights = weights.dropna(subset=["component"]).assign(
+        date=lambda w: pd.to_datetime(w["date"], errors="coerce"),
+        segment=lambda w: w["segment"].fillna("").astype(str),
+        weight=lambda w: pd.to_numeric(w["weight"], errors="coerce"))
+    return store.History(store._typed(rows).reset_index(drop=True),
+                         weights.reset_index(drop=True))
+
+
+def refresh_file(path: str | Path, output: str | Path | None = None, *,
+                 as_of: dt.date | None = None) -> str:
+    """Refresh a workbook file (in place unless `output` is given)."""
+    book = FileBook(Path(path))
+    message = refresh(book, as_of=as_of)
+    book.save(output)
+    return message
+
+
+# ---------------------------------------------------------------- calibrate
+
+def calibrate(book: Book) -> str:
+    """Check the Model against outcomes: History snapshots joined with the `renewed` (or
+    `churned`) column of an Outcomes Table, else of Accounts; report on a Calibration
+    sheet. Suggested weights are shown, never applied."""
+    from chs_excel import calibration
+    from chs_excel import history as store
+    book.status(f"{TITLE}: reading the Model, History and outcomes...")
+    model = read_model(book)
+    history = _stored_history(book, store)
+    if history.rows.empty:
+        raise ChsError("the History Table is empty: take snapshots first (chs_snapshot), "
+                       "then calibrate once renewals are known")
+    source = "Outcomes" if "Outcomes" in book.table_names() else "Accounts"
+    found = book.table(source)
+    outcomes = table_frame(found.grid, source, first_row=found.first_row, errors="keep")
+    joined, notes = calibration.join_outcomes(history.rows, outcomes, where="History",
+                                              outcomes_where=source)
+    book.status(f"{TITLE}: calibrating on {len(joined):,} account snapshots...")
+    report = calibration.calibrate(joined, model, where="History",
+                                   components=history.components)
+    notes = [*notes, *report.notes]
+    sections = [("Summary", pd.DataFrame(report.summary, columns=["measure", "value"])),
+                ("Suggested component weights (not applied: copy them into the Model "
+                 "sheet if you agree)", report.component_weights),
+                ("Held-out evaluation", report.evaluation),
+                ("Churn by band", report.churn_by_band),
+                ("Churn by quartile", report.churn_by_quartile),
+                ("AUC of health, components and metrics", report.auc),
+                ("Renewal probability by band", report.band_probability),
+                ("Predicted vs actual renewal by health decile", report.calibration)]
+    if notes:
+        sections.insert(1, ("Notes", pd.DataFrame({"note": notes})))
+    book.write_report("Calibration", sections, after=_after(book, "Calibration"))
+    summary = dict(report.summary)
+    message = (f"{TITLE}: calibrated on {len(joined):,} account snapshots; held-out AUC "
+               f"{summary['Held-out AUC, current weights']:.3f} with the current weights, "
+               f"{summary['Held-out AUC, suggested weights']:.3f} with the suggested ones "
+               "(see the Calibration sheet)")
+    book.status(message)
+    return message

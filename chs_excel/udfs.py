@@ -1,0 +1,326 @@
+"""Excel worksheet functions (xlwings UDFs) and macros: thin wrappers around the engine.
+
+Set `UDF Modules` to `chs_excel.udfs` in the `xlwings.conf` sheet and click Import
+Functions. Every range argument arrives as xlwings' raw 2-D list (`ndim=2`, errors as
+text); `chs_excel.ranges` converts it, the engine scores it, and a problem comes back as
+cell text starting with `#CHS!`, never as a traceback. Single-value functions take a
+cell or a range and answer in the same shape.
+
+The macros (`@xw.script`: Alt+F8 after Import Functions on Windows, `RunPython` on both
+platforms) act on the calling workbook through `chs_excel.book`, the same code the tests
+and the command line run on files.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlwings as xw
+
+from chs_excel import engine, macros
+from chs_excel.errors import ChsError
+from chs_excel.model import BANDS, NO_DATA, Metric, Model, default_model
+from chs_excel.ranges import (
+    accounts_frame,
+    as_series,
+    cell_number,
+    cells,
+    frame_grid,
+    model_from_ranges,
+    number_list,
+    shaped,
+)
+
+CATEGORY = "Customer health"
+PREFIX = "#CHS! "
+
+
+def _cell_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn any failure into readable cell text: the UDF server never sees an exception."""
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except ChsError as exc:
+            return PREFIX + str(exc)
+        except Exception as exc:  # a bug: say so in the cell, keep Excel and the server alive
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return (f"{PREFIX}unexpected error {type(exc).__name__}: {exc} "
+                    f"({where.name}, line {where.lineno}); please report it")
+    return wrapper
+
+
+# ---------------------------------------------------------------- the whole scorecard
+
+@xw.func(category=CATEGORY)
+@xw.arg("accounts", ndim=2, err_to_str=True, doc="Accounts table with header: Accounts[#All]")
+@xw.arg("components", ndim=2, err_to_str=True, doc="Components[#All]")
+@xw.arg("metrics", ndim=2, err_to_str=True, doc="Metrics[#All]")
+@xw.arg("rules", ndim=2, err_to_str=True, doc="Rules[#All] (optional)")
+@xw.arg("settings", ndim=2, err_to_str=True, doc="Settings[#All] (optional)")
+@xw.arg("segments", ndim=2, err_to_str=True, doc="Segments[#All] (optional)")
+@xw.arg("levels", ndim=2, err_to_str=True,
+        doc="Levels[#All] (needed for steps and category metrics)")
+@xw.arg("renewal_probability", ndim=2, err_to_str=True,
+        doc="RenewalProbability[#All] (optional)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
+              settings: Any = None, segments: Any = None, levels: Any = None,
+              renewal_probability: Any = None) -> Any:
+    """Score every account: spills the Scores table (header + one row per account)."""
+    model = model_from_ranges({
+        "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
+        "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability})
+    frame = accounts_frame(accounts)
+    try:
+        scoring = engine.score(model, frame)
+    except ChsError as exc:
+        raise type(exc)(f"Accounts: {exc}") from None
+    return frame_grid(scoring.scores)
+
+
+# ---------------------------------------------------------------- one rule at a time
+
+def _one_metric(method: str, scale: Any, **fields: Any) -> tuple[Metric, float]:
+    """A metric validated as the model validates it (named after the function)."""
+    size = 100.0 if scale is None else cell_number(scale, "scale")
+    metric = Metric(column=f"CHS_{method.upper()}", component="score", method=method,
+                    **fields)
+    Model(name=metric.column, components={"score": 1.0}, metrics=(metric,), scale=size)
+    return metric, size
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """Floats as cells: None where NaN."""
+    return np.where(np.isnan(values), None, values.astype(object))
+
+
+def _explain(out: np.ndarray, mask: np.ndarray, text: str, cells: np.ndarray) -> np.ndarray:
+    """`out` with the masked cells replaced by '#CHS! <text>: <the cell as typed>'."""
+    if mask.any():
+        shown = pd.Series(cells[mask], dtype=object).map(repr)
+        out = out.copy()
+        out[mask] = (PREFIX + text + ": " + shown).to_numpy(dtype=object)
+    return out
+
+
+def _excel_errors(out: np.ndarray, errors: np.ndarray, name: str) -> np.ndarray:
+    """`out` with each Excel error cell replaced by '#CHS! <name> is the Excel error #N/A'."""
+    found = pd.notna(errors)
+    if found.any():
+        out = out.copy()
+        out[found] = (f"{PREFIX}{name} is the Excel error "
+                      + pd.Series(errors[found], dtype=object)).to_numpy(dtype=object)
+    return out
+
+
+def _metric_cells(x: Any, metric: Metric, scale: float) -> Any:
+    """Score each cell of `x` with `metric`; a cell the engine reports becomes #CHS! text."""
+    flat, shape, errors = cells(x)
+    points, problems = engine.metric_scores(
+        metric, as_series(np.where(pd.notna(errors), None, flat)), scale)
+    out = _numbers(points)
+    for problem in pd.unique(problems[problems != ""]):
+        out = _explain(out, problems == problem, problem, flat)
+    return shaped(_excel_errors(out, errors, "x"), shape)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("x", ndim=2, err_to_str=True, doc="Raw value(s): a cell or a range")
+@xw.arg("worst", doc="Value that scores 0")
+@xw.arg("best", doc="Value that scores the full scale")
+@xw.arg("scale", doc="Full score (optional, default 100)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_LINEAR(x: Any, worst: Any, best: Any, scale: Any = None) -> Any:
+    """Linear points: scale x clamp((x - worst) / (best - worst), 0, 1); blank stays blank."""
+    metric, size = _one_metric("linear", scale, worst=cell_number(worst, "worst"),
+                               best=cell_number(best, "best"))
+    return _metric_cells(x, metric, size)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("x", ndim=2, err_to_str=True, doc="Raw value(s): a cell or a range")
+@xw.arg("breaks", ndim=2, err_to_str=True, doc="Strictly increasing break points")
+@xw.arg("points", ndim=2, err_to_str=True, doc="Points: one more than breaks")
+@xw.arg("scale", doc="Full score (optional, default 100)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_STEPS(x: Any, breaks: Any, points: Any, scale: Any = None) -> Any:
+    """Step points: points[i], i = how many breaks are <= x; blank stays blank."""
+    metric, size = _one_metric("steps", scale, breaks=tuple(number_list(breaks, "breaks")),
+                               points=tuple(number_list(points, "points")))
+    return _metric_cells(x, metric, size)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("scores", ndim=2, err_to_str=True, doc="Scores: one row per result (blanks ignored)")
+@xw.arg("weights", ndim=2, err_to_str=True, doc="One weight per score column")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_WEIGHTED(scores: Any, weights: Any) -> Any:
+    """Weighted mean ignoring blanks, per row of `scores` (a column with a column of weights
+    gives one value); blank when no weighted score is present."""
+    flat, (rows, width), errors = cells(scores)
+    w_flat, w_shape, _ = cells(weights)
+    w = np.array(number_list(weights, "weights"), dtype=float)
+    if len(w) != w_flat.size:
+        raise ChsError("weights: every weight must be a number (blank weights are not "
+                       "allowed)")
+    if (w < 0).any():
+        raise ChsError(f"weights: weight {w[w < 0][0]:g} is negative; weights must be >= 0")
+    if width == 1 and rows > 1 and len(w) == rows:
+        rows, width = 1, rows
+    if w_shape == (rows, width) and rows > 1:
+        w = w.reshape(rows, width)
+    elif len(w) != width:
+        raise ChsError(f"weights: {len(w)} weights for {width} scores per row; give one "
+                       "weight per score column")
+    values, bad = engine.parse_numbers(as_series(np.where(pd.notna(errors), None, flat)))
+    out = _numbers(engine.weighted_mean(values.reshape(rows, width), w))
+    # A row with a cell the engine would report answers with that cell, not a number.
+    first = np.argmax((bad | pd.notna(errors)).reshape(rows, width), axis=1)
+    picked = np.arange(rows) * width + first
+    out = _explain(out, bad[picked], "scores hold text, not a number", flat[picked])
+    return shaped(_excel_errors(out, errors[picked], "a score"), (rows, 1))
+
+
+def _health(value: Any, name: str) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
+    """Health cells as numbers (NaN blank) and the #CHS! text for cells that are not."""
+    flat, shape, errors = cells(value)
+    health, bad = engine.parse_numbers(as_series(np.where(pd.notna(errors), None, flat)))
+    text = _explain(np.full(len(flat), None, dtype=object), bad,
+                    f"{name} is not a number", flat)
+    return health, shape, _excel_errors(text, errors, name)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_model() -> Model:
+    return default_model()
+
+
+def _bands_model(red_below: Any = None, green_from: Any = None,
+                 probabilities: dict[str, float] | None = None) -> Model:
+    """The default model with the given limits and probabilities, validated as a model."""
+    base = _default_model()
+    changes: dict[str, Any] = {}
+    if red_below is not None:
+        changes["red_below"] = cell_number(red_below, "red_below")
+    if green_from is not None:
+        changes["green_from"] = cell_number(green_from, "green_from")
+    if probabilities is not None:
+        changes["renewal_probability"] = probabilities
+    return base.replace(**changes) if changes else base
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("health", ndim=2, err_to_str=True, doc="Health score(s)")
+@xw.arg("red_below", doc="Red below this score")
+@xw.arg("green_from", doc="Green from this score")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_BAND(health: Any, red_below: Any, green_from: Any) -> Any:
+    """Band: Red below red_below, Green from green_from, else Yellow; No data when blank."""
+    model = _bands_model(red_below, green_from)
+    values, shape, text = _health(health, "health")
+    out = engine.band_of(values, model.red_below, model.green_from)
+    return shaped(np.where(pd.notna(text), text, out), shape)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("health", ndim=2, err_to_str=True, doc="Health score(s) to place")
+@xw.arg("all_health", ndim=2, err_to_str=True, doc="Every account's health (blanks ignored)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_QUARTILE(health: Any, all_health: Any) -> Any:
+    """Quartile 1 (top) .. 4 against QUARTILE.INC cut points of all_health; blank stays blank."""
+    population, _, text = _health(all_health, "all_health")
+    problems = text[pd.notna(text)]
+    if len(problems):
+        raise ChsError(problems[0].removeprefix(PREFIX))
+    if np.isnan(population).all():
+        raise ChsError("all_health holds no health scores")
+    q1, q2, q3 = (cut[0] for cut in engine.quartile_cuts(population,
+                                                          np.zeros(len(population))))
+    values, shape, text = _health(health, "health")
+    quartile = engine.quartile_of(values, q1, q2, q3)
+    out = pd.array(np.where(np.isnan(quartile), None, quartile), dtype="Int64")
+    return shaped(np.where(pd.notna(text), text, out.to_numpy(dtype=object, na_value=None)),
+                  shape)
+
+
+def _probabilities(table: Any) -> dict[str, float] | None:
+    """A band -> probability table (header row optional) as a dict; None when omitted."""
+    if table is None:
+        return None
+    flat, (rows, width), errors = cells(table)
+    if width != 2:
+        raise ChsError("probabilities must be two columns: band and probability")
+    grid = flat.reshape(rows, width)
+    start = 1 if isinstance(grid[0, 1], str) and pd.isna(errors[1]) else 0
+    out = {}
+    for r in range(start, rows):
+        if grid[r, 0] is None and grid[r, 1] is None:
+            continue
+        out[str(grid[r, 0]).strip()] = cell_number(grid[r, 1], f"probability of {grid[r, 0]}")
+    return out
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("band_or_health", ndim=2, err_to_str=True, doc="Band name(s) or health score(s)")
+@xw.arg("probabilities", ndim=2, err_to_str=True,
+        doc="RenewalProbability[#All] (optional: the model's default)")
+@xw.arg("red_below", doc="For health scores: Red below (optional, default 40)")
+@xw.arg("green_from", doc="For health scores: Green from (optional, default 70)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_RENEWAL(band_or_health: Any, probabilities: Any = None, red_below: Any = None,
+                green_from: Any = None) -> Any:
+    """Renewal probability of a band (or of the band a health score falls in)."""
+    model = _bands_model(red_below, green_from, _probabilities(probabilities))
+    flat, shape, errors = cells(band_or_health)
+    known = {name.lower(): name for name in (*BANDS, NO_DATA)}
+    is_text = pd.Series(flat, dtype=object).map(lambda v: isinstance(v, str)).to_numpy(
+        dtype=bool) & pd.isna(errors)
+    health, bad = engine.parse_numbers(as_series(np.where(is_text | pd.notna(errors), None,
+                                                          flat)))
+    band = engine.band_of(health, model.red_below, model.green_from)
+    labels = pd.Series(flat[is_text], dtype=object).str.strip().str.lower().map(known)
+    band[is_text] = labels.to_numpy(dtype=object)
+    out = _numbers(engine.renewal_probability(model.renewal_probability, band))
+    out = _explain(out, is_text & pd.isna(band),
+                   f"unknown band (use {', '.join(BANDS)}, {NO_DATA} or a health score)", flat)
+    out = _explain(out, bad & ~is_text, "not a band or a health score", flat)
+    return shaped(_excel_errors(out, errors, "band_or_health"), shape)
+
+
+# ---------------------------------------------------------------- macros
+
+def _caller() -> Any:
+    """The workbook that ran the macro, as the macros' book interface."""
+    from chs_excel.book import XlwingsBook
+    return XlwingsBook(xw.Book.caller())
+
+
+@xw.script
+def chs_refresh() -> str:
+    """Score the Accounts table with the Model; rewrite Scores and Data issues."""
+    return macros.run(macros.refresh, _caller())
+
+
+@xw.script
+def chs_snapshot() -> str:
+    """Append today's scores to the History table."""
+    return macros.run(macros.snapshot, _caller())
+
+
+@xw.script
+def chs_calibrate() -> str:
+    """Check the Model against renewals (History + outcomes); report, never apply."""
+    return macros.run(macros.calibrate, _caller())

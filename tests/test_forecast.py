@@ -1,0 +1,287 @@
+"""Renewal forecast: totals reconcile, hand-computed cases, curves, bad inputs, the command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import python_calamine as calamine
+import xlsxwriter
+from click.testing import CliRunner
+
+from chs_excel.cli import main
+from chs_excel.engine import score
+from chs_excel.errors import ChsError, InputError, ModelError
+from chs_excel.forecast import (
+    RenewalCurve,
+    forecast_accounts,
+    load_curve,
+    read_book_model,
+    read_scores,
+    renewal_forecast,
+)
+from chs_excel.model import default_model
+from chs_excel.sample import make_sample, reference_date
+
+MODEL = default_model()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    accounts = make_sample(1500, seed=11)
+    return score(MODEL, accounts, as_of=reference_date(11)).scores
+
+
+def tiny() -> pd.DataFrame:
+    """Six accounts over two months, every number easy to check by hand."""
+    return pd.DataFrame({
+        "account_id": ["a", "b", "c", "d", "e", "f"],
+        "owner": ["Ann", "Ann", "Bob", "Bob", None, "Ann"],
+        "arr": [1000.0, 2000.0, 4000.0, 8000.0, 500.0, 300.0],
+        "renewal_date": pd.to_datetime(["2026-03-05", "2026-03-20", "2026-03-31",
+                                        "2026-04-01", "2026-04-15", None]),
+        "band": ["Green", "Yellow", "Red", "Yellow", "No data", "Green"],
+        "health": [80.0, 55.0, 20.0, 60.0, np.nan, 90.0]})
+
+
+def test_tiny_forecast_by_hand() -> None:
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
+    result = renewal_forecast(accounts, by="month")
+    march, april = result.periods.to_dict("records")
+    assert (march["period"], april["period"]) == ("2026-03", "2026-04")
+    assert march["period_start"] == dt.date(2026, 3, 1)
+    assert march["accounts"] == 3 and april["accounts"] == 2
+    assert march["arr"] == 7000 and april["arr"] == 8500
+    # 1000*0.95 + 2000*0.80 + 4000*0.50 ; 8000*0.80 + 500*(no probability: 0)
+    assert march["expected_arr"] == pytest.approx(950 + 1600 + 2000)
+    assert april["expected_arr"] == pytest.approx(6400)
+    assert march["arr_at_risk"] == 4000 and april["arr_at_risk"] == 0
+    assert march["best_case"] == pytest.approx(950 + 2000 + 2000)
+    assert march["worst_case"] == pytest.approx(950 + 0 + 2000)
+    assert april["best_case"] == pytest.approx(8000) and april["worst_case"] == 0
+    assert march["green_arr"] == 1000 and march["yellow_arr"] == 2000
+    assert april["no_data_arr"] == 500
+    assert result.totals["arr"] == 15500 and result.totals["accounts"] == 5
+    owners = result.by_owner.set_index(["period", "owner"])
+    assert owners.loc[("2026-03", "Ann"), "arr"] == 3000
+    assert owners.loc[("2026-04", "(no owner)"), "accounts"] == 1
+    assert any("1 accounts (ARR 300) have no renewal date" in n for n in result.notes)
+    assert any("no renewal probability" in n for n in result.notes)
+
+
+def test_quarters_start_and_horizon_leave_out_and_count() -> None:
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
+    result = renewal_forecast(accounts, by="quarter", start=dt.date(2026, 4, 10), horizon=2)
+    assert list(result.periods["period"]) == ["2026-Q2", "2026-Q3"]
+    assert list(result.periods["accounts"]) == [2, 0]
+    assert any("3 accounts (ARR 7,000) renew before 2026Q2" in n for n in result.notes)
+    empty = result.by_band[result.by_band["period"] == "2026-Q3"]
+    assert len(empty) == 4 and empty["arr"].sum() == 0
+
+
+def test_totals_reconcile_on_sample(scores: pd.DataFrame) -> None:
+    accounts = forecast_accounts(scores, "sample", model=MODEL)
+    result = renewal_forecast(accounts, by="month")
+    periods = result.periods.set_index("period")
+    by_band = result.by_band.groupby("period")[["accounts", "arr", "expected_arr",
+                                                "arr_at_risk"]].sum()
+    for col in ("accounts", "arr", "expected_arr", "arr_at_risk"):
+        np.testing.assert_allclose(by_band.loc[periods.index, col], periods[col], rtol=1e-12)
+    band_cols = periods[["green_arr", "yellow_arr", "red_arr", "no_data_arr"]].sum(axis=1)
+    np.testing.assert_allclose(band_cols, periods["arr"], rtol=1e-12)
+    by_owner = result.by_owner.groupby("period")["expected_arr"].sum()
+    np.testing.assert_allclose(by_owner.loc[periods.index], periods["expected_arr"], rtol=1e-12)
+    # Independent: a plain loop over the accounts with the model's band table.
+    expected, arr = defaultdict(float), defaultdict(float)
+    for rec in scores.to_dict("records"):
+        when = rec["renewal_date"]
+        if pd.isna(when):
+            continue
+        key = f"{when.year}-{when.month:02d}"
+        value = 0.0 if np.isnan(rec["arr"]) else rec["arr"]
+        arr[key] += value
+        expected[key] += value * MODEL.renewal_probability.get(rec["band"], 0.0)
+    assert sorted(arr) == sorted(periods.index[periods["accounts"] > 0])
+    for key in arr:
+        assert periods.loc[key, "arr"] == pytest.approx(arr[key], rel=1e-12)
+        assert periods.loc[key, "expected_arr"] == pytest.approx(expected[key], rel=1e-12)
+    assert result.totals["expected_arr"] == pytest.approx(sum(expected.values()), rel=1e-12)
+    assert result.totals["worst_case"] <= result.totals["expected_arr"] \
+        <= result.totals["best_case"]
+
+
+def test_scores_probability_column_is_used_without_a_model(scores: pd.DataFrame) -> None:
+    with_model = renewal_forecast(forecast_accounts(scores, "s", model=MODEL))
+    from_column = renewal_forecast(forecast_accounts(scores, "s"))
+    assert from_column.totals == pytest.approx(with_model.totals)
+    other = MODEL.replace(renewal_probability={"Green": 1.0, "Yellow": 0.5, "Red": 0.0})
+    changed = renewal_forecast(forecast_accounts(scores, "s", model=other))
+    green = scores.loc[scores["band"] == "Green", "arr"].sum()
+    yellow = scores.loc[scores["band"] == "Yellow", "arr"].sum()
+    assert changed.totals["expected_arr"] == pytest.approx(green + 0.5 * yellow)
+
+
+def test_curve_probabilities_and_round_trip(tmp_path: Path) -> None:
+    curve = RenewalCurve((20.0, 50.0, 80.0), (0.4, 0.7, 0.95), "SaaS default", "1")
+    np.testing.assert_allclose(curve(np.array([10, 35, 50, 90, np.nan])),
+                               [0.4, 0.55, 0.7, 0.95, np.nan])
+    path = tmp_path / "curve.yaml"
+    curve.save(path)
+    assert load_curve(path) == curve
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL, curve=curve)
+    # the curve where there is health; the band table's No data probability (none) otherwise
+    expected = [0.95, 0.7 + 0.25 * 5 / 30, 0.4, 0.7 + 0.25 * 10 / 30, np.nan, 0.95]
+    np.testing.assert_allclose(accounts["probability"], expected)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kind: something else\npoints: []\n", "not a renewal curve"),
+    ("kind: chs renewal curve\npoints: [{health: 50, probability: 1.5}]\n", "between 0 and 1"),
+    ("kind: chs renewal curve\npoints: [{health: 50, probability: 0.5}, "
+     "{health: 40, probability: 0.6}]\n", "strictly increasing"),
+    ("kind: chs renewal curve\npoints: [{health: x}]\n", "health and probability"),
+    ("points: [\n", "not a readable curve"),
+])
+def test_bad_curve_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=message):
+        load_curve(path)
+
+
+def test_renewal_dates_that_are_not_dates_fail_with_the_row() -> None:
+    frame = tiny().astype({"renewal_date": object})
+    frame.loc[3, "renewal_date"] = "next spring"
+    frame.index = frame.index + 2
+    with pytest.raises(InputError, match=r"tiny: column renewal_date is not a date in row 5 "
+                                         r"\(e\.g\. 'next spring'\)"):
+        forecast_accounts(frame, "tiny", model=MODEL)
+
+
+def test_bad_arr_band_and_missing_columns() -> None:
+    frame = tiny().astype({"arr": object})
+    frame.loc[1, "arr"] = "lots"
+    with pytest.raises(InputError, match="column arr is not a number in row 1"):
+        forecast_accounts(frame, "t", model=MODEL)
+    frame = tiny()
+    frame.loc[0, "band"] = "Purple"
+    with pytest.raises(InputError, match="band has 'Purple'"):
+        forecast_accounts(frame, "t", model=MODEL)
+    with pytest.raises(InputError, match="column arr is missing"):
+        forecast_accounts(tiny().drop(columns="arr"), "t", model=MODEL)
+    with pytest.raises(InputError, match="column renewal_date is missing"):
+        forecast_accounts(tiny().drop(columns="renewal_date"), "t", model=MODEL)
+    with pytest.raises(InputError, match="no renewal probabilities"):
+        forecast_accounts(tiny(), "t")
+    nothing = forecast_accounts(tiny().assign(renewal_date=pd.NaT), "t", model=MODEL)
+    with pytest.raises(InputError, match="no account has a renewal date"):
+        renewal_forecast(nothing)
+    with pytest.raises(ChsError, match="--by"):
+        renewal_forecast(forecast_accounts(tiny(), "t", model=MODEL), by="week")
+
+
+def test_headers_written_as_words_are_matched(tmp_path: Path) -> None:
+    frame = tiny().rename(columns={"account_id": "Account ID", "renewal_date": "Renewal date",
+                                   "arr": "ARR", "band": "Band", "owner": "Owner"})
+    path = tmp_path / "s.csv"
+    frame.to_csv(path, index=False)
+    found = read_scores(path, MODEL)
+    result = renewal_forecast(forecast_accounts(found.scores, found.where, model=MODEL))
+    assert result.totals["arr"] == 15500
+
+
+def write_model_tables(path: Path) -> None:
+    """A workbook holding the model's tables (as the Model sheet does) and a Scores table."""
+    book = xlsxwriter.Workbook(str(path), {"default_date_format": "yyyy-mm-dd"})
+    ws = book.add_worksheet("Model")
+    col = 0
+    for name, frame in MODEL.to_frame().items():
+        data = [[None if pd.isna(v) else v for v in row]
+                for row in frame.astype(object).itertuples(index=False)]
+        ws.add_table(3, col, 3 + max(len(frame), 1), col + len(frame.columns) - 1, {
+            "name": name, "data": data or None,
+            "columns": [{"header": str(c)} for c in frame.columns]})
+        col += len(frame.columns) + 1
+    scores = book.add_worksheet("Scores")
+    frame = tiny().astype(object).where(tiny().notna(), None)
+    scores.add_table(0, 0, len(frame), len(frame.columns) - 1, {
+        "name": "Scores", "columns": [{"header": c} for c in frame.columns],
+        "data": [[v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in row]
+                 for row in frame.itertuples(index=False)]})
+    book.close()
+
+
+def test_workbook_model_and_scores_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    write_model_tables(path)
+    assert read_book_model(path) == MODEL
+    found = read_scores(path)
+    assert found.model == MODEL
+    result = renewal_forecast(forecast_accounts(found.scores, found.where, model=found.model))
+    assert result.totals["expected_arr"] == pytest.approx(950 + 1600 + 2000 + 6400)
+
+
+def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path,
+                                                                  scores: pd.DataFrame) -> None:
+    path = tmp_path / "scores.csv"
+    scores.to_csv(path, index=False)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    code, out = run("forecast", str(path), "--by", "quarter", "-o", str(tmp_path / "f.xlsx"))
+    assert code == 0, out
+    assert "Total" in out and "Best case" in out
+    book = calamine.CalamineWorkbook.from_path(str(tmp_path / "f.xlsx"), load_tables=True)
+    assert {"Forecast", "ForecastByBand", "ForecastByOwner"} <= set(book.table_names)
+    table = book.get_table_by_name("Forecast")
+    rows = pd.DataFrame(table.to_python(), columns=table.columns)
+    assert rows["period"].iloc[-1] == "Total"
+    assert rows["arr"].iloc[-1] == pytest.approx(rows["arr"].iloc[:-1].sum())
+    assert rows["arr"].iloc[-1] == pytest.approx(scores["arr"].sum())
+    code, out = run("forecast", str(path), "--horizon", "2", "--from", "2026-03-01",
+                    "-o", str(tmp_path / "f.csv"))
+    assert code == 0, out
+    csv = pd.read_csv(tmp_path / "f.csv")
+    assert list(csv["period"]) == ["2026-03", "2026-04"]
+    assert "renew after 2026-04" in out
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_forecast_command_errors_are_one_line(tmp_path: Path) -> None:
+    frame = tiny().astype({"renewal_date": object})
+    frame.loc[2, "renewal_date"] = "31/13/2026"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    code, out = run("forecast", str(path), "--model", str(tmp_path / "none.yaml"))
+    assert code == 1 and "model file not found" in out
+    code, out = run("forecast", str(path))
+    assert code == 1 and "renewal_date is not a date in row 4" in out
+    assert "Traceback" not in out
+    code, out = run("forecast", str(path), "-o", str(tmp_path / "f.pdf"))
+    assert code == 1 and "must end in .xlsx or .csv" in out
+
+
+def test_forecast_of_100k_accounts_is_fast() -> None:
+    rng = np.random.default_rng(0)
+    n = 100_000
+    frame = pd.DataFrame({
+        "account_id": np.arange(n).astype(str), "owner": rng.choice(["A", "B", "C"], n),
+        "arr": rng.uniform(1e3, 1e5, n),
+        "renewal_date": np.datetime64("2026-01-01") + rng.integers(0, 730, n).astype(
+            "timedelta64[D]"),
+        "band": rng.choice(["Green", "Yellow", "Red"], n)})
+    start = time.perf_counter()
+    result = renewal_forecast(forecast_accounts(frame, "big", model=MODEL), by="month")
+    assert time.perf_counter() - start < 2.0
+    assert result.totals["accounts"] == n
