@@ -90,10 +90,20 @@ def read_scores(path: str | Path, model: Model | None = None,
     notes: list[str] = []
     if path.suffix.lower() in XLSX_SUFFIXES:
         model = model or read_book_model(path)
-        frame = canonical_scores(read_accounts(path, sheet=_scores_sheet(path)), model)
-        if "health" in frame.columns and frame["health"].isna().all() and model is not None:
-            accounts = read_accounts(path)
-            frame = score(model, accounts).scores
+        try:
+            frame = canonical_scores(read_accounts(path, sheet=_scores_sheet(path)), model)
+            calculated = "health" not in frame.columns or frame["health"].notna().any()
+        except InputError:  # formulas without cached values read as an empty table
+            if model is None:
+                raise
+            calculated = False
+        if not calculated and model is not None:
+            scored = score(model, read_accounts(path), as_of=_book_as_of(path)).scores
+            header = canonical_scores(pd.DataFrame(columns=_scores_header(path)), model)
+            # as the sheet would read: helper columns and empty text blank
+            frame = scored.reindex(columns=header.columns).replace("", None)
+            text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+            frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
             notes.append(f"{path}: the Scores sheet holds no calculated values; scores "
                          "were recomputed from its Model and Accounts sheets")
     else:
@@ -108,6 +118,33 @@ def read_scores(path: str | Path, model: Model | None = None,
                          "look like scores written by 'chs score'")
     frame.attrs["source"] = where
     return ScoresFile(frame, model, where, tuple(notes))
+
+
+def _scores_header(path: Path) -> list[str]:
+    """The header row of a workbook's Scores sheet (readable even without cached values)."""
+    import python_calamine
+
+    sheet = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(
+        _scores_sheet(path))
+    rows = sheet.to_python(nrows=1)
+    return [str(h) for h in rows[0] if str(h)] if rows else []
+
+
+def _book_as_of(path: Path) -> dt.date | None:
+    """The day a scored workbook checks overrides against (its `AsOf` cell), if fixed."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=False)
+    name = book.defined_names.get("AsOf")
+    if name is None:
+        return None
+    for sheet, ref in name.destinations:
+        value = book[sheet][ref.replace("$", "")].value
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+    return None
 
 
 def _read_csv_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | None:

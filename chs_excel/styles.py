@@ -12,7 +12,7 @@ GREY = "#E7E6E6"
 INPUT_FILL = "#FFF9E6"       # cells users edit: pale cream
 FORMULA_FONT = "#1F3864"     # computed cells: dark blue text
 HEADER_FILL = "#1F3864"
-QUARTILE_FILLS = {1: "#DDEBF7", 2: "#F2F2F2", 3: "#F2F2F2", 4: "#FCE4D6"}
+QUARTILE_FILLS = {1: "#DDEBF7", 2: "#F2F2F2", 3: "#E4E4E4", 4: "#FCE4D6"}
 
 # XlsxWriter format properties, keyed by the name the builder uses.
 FORMATS: dict[str, dict[str, object]] = {
@@ -31,6 +31,12 @@ FORMATS: dict[str, dict[str, object]] = {
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
     "plain": {"font_color": FORMULA_FONT},
     "int": {"num_format": "0", "font_color": FORMULA_FONT, "align": "center"},
+    "count": {"num_format": "#,##0", "font_color": FORMULA_FONT},
+    "helper": {"font_color": "#7F7F7F", "italic": True},
+    "bold": {"bold": True},
+    "input_date": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
+                   "num_format": "yyyy-mm-dd"},
+    "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL},
     "red": {"bg_color": RED, "font_color": RED_FONT},
     "yellow": {"bg_color": YELLOW, "font_color": YELLOW_FONT},
     "green": {"bg_color": GREEN, "font_color": GREEN_FONT},
@@ -38,6 +44,11 @@ FORMATS: dict[str, dict[str, object]] = {
     **{f"quartile{q}": {"bg_color": fill, "bold": q in (1, 4)}
        for q, fill in QUARTILE_FILLS.items()},
 }
+
+# Traffic-light colours for charts (bands in SPEC's order, then No data).
+BAND_COLOURS = {"Green": "#63BE7B", "Yellow": "#FFD966", "Red": "#F8696B", "No data": "#BFBFBF"}
+QUARTILE_COLOURS = ("#2F75B5", "#9BC2E6", "#D9D9D9", "#F4B084")
+SCALE_COLOURS = ("#F8696B", "#FFEB84", "#63BE7B")  # colour scale: 0, scale/2, scale
 
 # The number format of each output column kind.
 COLUMN_KINDS = {

@@ -1,68 +1,206 @@
-"""Building scored workbooks (XlsxWriter, chosen on measurement for writing speed).
+"""Building the live scorecard workbook (XlsxWriter, chosen on measurement for speed).
 
-The builder reads like the workbook it makes, sheet by sheet: `Start here`, `Model`
-(the model's Excel Tables), `Accounts`, `Scores` and `Data issues`. Thresholds reach the
-conditional formats through defined names (`RedBelow`, `GreenFrom`), so editing the
-Model's cells recolours the traffic lights.
+One builder serves `chs template`, `chs score -o X.xlsx` and `chs demo`. It reads like the
+workbook it makes, sheet by sheet: `Start here`, `Model` (the model's Excel Tables),
+`Accounts`, `Scores` (native formulas from `chs_excel.formulas`, with the engine's values
+cached in each cell), `Dashboard`, `Forecast`, `History`, `Data issues` (when there are
+any) and the hidden `Calc` helper sheet. Thresholds reach the conditional formats through
+defined names (`RedBelow`, `GreenFrom`), so editing the Model's cells recolours the
+traffic lights. `read_workbook` reads a built workbook back for `chs template --from`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import python_calamine as calamine
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_range, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
-from chs_excel.engine import Scoring
+from chs_excel.engine import Scoring, score
+from chs_excel.errors import InputError, ModelError
 from chs_excel.files import write_atomically
-from chs_excel.model import Model
-from chs_excel.styles import COLUMN_KINDS, FORMATS
+from chs_excel.formulas import ROW, Grid, ScoresPlan, template_columns, text_literal
+from chs_excel.io import read_accounts
+from chs_excel.model import (
+    BANDS,
+    METHODS,
+    NO_DATA,
+    OPERATORS,
+    TABLE_COLUMNS,
+    Model,
+    default_model,
+    header_key,
+)
+from chs_excel.styles import BAND_COLOURS, FORMATS, QUARTILE_COLOURS, SCALE_COLOURS
 
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Data issues")
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast",
+               "History", "History weights", "Data issues", "Calc")
 TABLE_STYLE = "Table Style Light 9"
-# Where each Model table starts (row 3, side by side so every table can grow downwards).
+TEMPLATE_ROWS = 2000
+# The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_TABLE_ORDER = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
                      "RenewalProbability")
+MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
 DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
                  "min_coverage": "MinCoverage", "scale": "Scale"}
+HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment", "arr",
+                   "health", "band", "quartile")
+TOP_RED = 10
+FORECAST_QUARTERS = 8
+DASHBOARD_SLOTS = 12  # owner / segment rows listed on a workbook without data
 Progress = Callable[[int], None]
+Cached = dict[str, dict[tuple[int, int], Any]]
 
 
 def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame,
-                          scoring: Scoring, *, progress: Progress | None = None) -> None:
-    """Write the scored workbook to `path` atomically (no partial file on failure)."""
+                          scoring: Scoring, *, progress: Progress | None = None,
+                          as_of: dt.date | None = None) -> None:
+    """Write the live scored workbook to `path` atomically (no partial file on failure).
+
+    `as_of` is the day the engine checked overrides against: the workbook keeps it
+    (None: the workbook uses TODAY(), as the engine's default does).
+    """
+    build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of)
+
+
+def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
+                   rows: int = TEMPLATE_ROWS, as_of: dt.date | None = None,
+                   history: pd.DataFrame | None = None,
+                   history_weights: pd.DataFrame | None = None,
+                   cached: Cached | None = None) -> Scoring | None:
+    """Write the template: formulas over at least `rows` rows, scored `accounts` if given.
+
+    Template Accounts get every column the model reads (blank where the data has none),
+    so overrides and rule inputs can be typed in later. Returns the engine's scoring.
+    """
+    scoring = score(model, accounts, as_of=as_of) if accounts is not None else None
+    if accounts is not None:
+        missing = [c for c in template_columns(model)
+                   if header_key(c) not in {header_key(h) for h in accounts.columns}]
+        accounts = accounts.assign(**{c: None for c in missing})
+    build_workbook(path, model, accounts, scoring=scoring, rows=rows, as_of=as_of,
+                   history=history, history_weights=history_weights, cached=cached)
+    return scoring
+
+
+def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
+                   scoring: Scoring | None = None, rows: int = 0, as_of: dt.date | None = None,
+                   history: pd.DataFrame | None = None,
+                   history_weights: pd.DataFrame | None = None, cached: Cached | None = None,
+                   progress: Progress | None = None) -> None:
+    """Write the whole workbook atomically; formulas cover max(rows, accounts) rows.
+
+    `scoring` supplies the Scores cells' cached values (the engine's answer) and the
+    Data issues sheet; `cached` supplies cached values for the other sheets' formulas
+    (the shipped example gets LibreOffice's); `as_of` fixes the override date (else
+    TODAY()). `history` / `history_weights` are snapshot tables kept from a rebuilt book.
+    """
+    frame = _booleans_as_text(accounts, model) if accounts is not None else pd.DataFrame(
+        columns=template_columns(model))
+
     def build(tmp: Path) -> None:
-        book = WorkbookBuilder(tmp, model)
-        book.start_here(len(scoring.scores), scoring.summary)
+        book = WorkbookBuilder(tmp, model, cached=cached)
+        book.add_sheets(with_issues=scoring is not None and len(scoring.issues) > 0,
+                        with_weights=history_weights is not None)
+        size = max(rows, len(frame), 1)
+        plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
+                          group_slots=_slots(frame, model.quartiles_by, 20))
         book.model_sheet()
-        book.table_sheet("Accounts", "Accounts", accounts, progress=progress)
-        book.scores_sheet(scoring.scores, progress=progress)
-        if len(scoring.issues):
+        book.table_sheet("Accounts", "Accounts", frame, rows=size, input_cells=True,
+                         progress=progress)
+        book.scores_sheet(plan, scoring.scores if scoring is not None else None, size,
+                          progress=progress)
+        book.calc_sheet(plan)
+        book.dashboard_sheet(plan, frame)
+        book.forecast_sheet(plan, frame)
+        book.start_here(plan)
+        book.history_sheet(history)
+        if history_weights is not None:
+            book.table_sheet("History weights", "HistoryWeights", history_weights)
+        if scoring is not None and len(scoring.issues):
             book.table_sheet("Data issues", "DataIssues", scoring.issues)
         book.close()
     write_atomically(Path(path), build)
 
 
+EXAMPLE_ACCOUNTS = 500
+
+
+def example_inputs(folder: Path) -> tuple[Model, pd.DataFrame, dt.date]:
+    """What `workbooks/saas_example.xlsx` is built from: the default model, 500 sample
+    accounts as `chs sample` writes and `read_accounts` reads them, and their 'today'."""
+    from chs_excel.sample import make_sample, reference_date
+    path = Path(folder) / "example_accounts.csv"
+    make_sample(EXAMPLE_ACCOUNTS, seed=0).to_csv(path, index=False)
+    return default_model(), read_accounts(path), reference_date(0)
+
+
+def _booleans_as_text(accounts: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """TRUE/FALSE in numeric-metric columns written as text, so both programs skip them.
+
+    The engine reports a boolean in a number column and scores it missing; Excel's
+    ISNUMBER agrees, but LibreOffice stores booleans as numbers and would count them.
+    """
+    numeric = {header_key(m.column) for m in model.metrics
+               if m.method in ("linear", "steps", "percentile")}
+    out = accounts
+    for col in accounts.columns:
+        series = accounts[col]
+        plain_numbers = pd.api.types.is_numeric_dtype(series) and \
+            not pd.api.types.is_bool_dtype(series)
+        if header_key(col) not in numeric or plain_numbers:
+            continue
+        is_bool = series.map(type).isin([bool, np.bool_]).to_numpy()
+        if is_bool.any():
+            out = out.copy() if out is accounts else out
+            text = series.astype(object).copy()
+            text[is_bool] = np.where(series[is_bool].astype(bool), "TRUE", "FALSE")
+            out[col] = text
+    return out
+
+
+def _slots(frame: pd.DataFrame, column: str | None, minimum: int) -> int:
+    """How many distinct-value rows to lay out for `column`: the data's, plus room."""
+    cols = {header_key(c): c for c in frame.columns}
+    if not column or header_key(column) not in cols:
+        return minimum
+    values = frame[cols[header_key(column)]].astype("string").str.strip().str.lower()
+    return max(minimum, int(values.nunique(dropna=False)) + 5)
+
+
 class WorkbookBuilder:
     """One XlsxWriter workbook with the project's named formats and Model tables."""
 
-    def __init__(self, path: Path, model: Model) -> None:
+    def __init__(self, path: Path, model: Model, *, cached: Cached | None = None) -> None:
         self.model = model
         self.book = xlsxwriter.Workbook(str(path), {
             "constant_memory": True, "strings_to_formulas": False,
             "strings_to_urls": False, "strings_to_numbers": False, "nan_inf_to_errors": False,
             "default_date_format": "yyyy-mm-dd"})
+        self.book.set_properties({"title": f"Customer health scorecard — {model.name}"})
         self.fmt = {name: self.book.add_format(props) for name, props in FORMATS.items()}
         self.sheets: dict[str, Worksheet] = {}
         self.model_cells: dict[str, str] = {}
+        self.cached = cached or {}
+
+    def add_sheets(self, *, with_issues: bool, with_weights: bool = False) -> None:
+        """Create the sheets in SPEC's order (the hidden Calc sheet last)."""
+        optional = {"Data issues": with_issues, "History weights": with_weights}
+        for name in SHEET_ORDER:
+            if optional.get(name, True):
+                self.sheet(name)
 
     def sheet(self, name: str) -> Worksheet:
         """The worksheet `name`, created on first use."""
@@ -74,98 +212,496 @@ class WorkbookBuilder:
         """Finish the file (XlsxWriter writes it on close)."""
         self.book.close()
 
+    def write_grid(self, grid: Grid) -> Worksheet:
+        """Write a small sheet's cells in row order (constant-memory mode needs it)."""
+        ws = self.sheet(grid.sheet)
+        cached = self.cached.get(grid.sheet, {})
+        for cell in sorted(grid.cells, key=lambda c: (c.row, c.col)):
+            fmt = self.fmt.get(cell.kind)
+            if cell.array:
+                ws.write_array_formula(cell.row, cell.col, cell.row, cell.col,
+                                       "{=" + str(cell.value) + "}", fmt,
+                                       _cache(cached.get((cell.row, cell.col))))
+            elif cell.formula:
+                _write_formula(ws, cell.row, cell.col, str(cell.value), fmt,
+                               _cache(cached.get((cell.row, cell.col))))
+            else:
+                _write(ws, cell.row, cell.col, cell.value, fmt)
+        return ws
+
     # ------------------------------------------------------------ Start here
 
-    def start_here(self, accounts: int, summary: dict[str, int]) -> None:
-        """A plain-words page: what the workbook holds and what to do next."""
-        ws = self.sheet("Start here")
-        ws.set_column(0, 0, 100)
+    def start_here(self, plan: ScoresPlan) -> None:
+        """A plain-words page: what the workbook holds, a live summary, what to do next."""
+        m = self.model
+        g = Grid("Start here")
         lines = [
-            ("title", f"Customer health scorecard — {self.model.name}"),
-            ("text", f"{accounts:,} accounts scored on "
-                     f"{dt.date.today().isoformat()} with model version {self.model.version}."),
-            ("text", "  ".join(f"{k}: {v:,}" for k, v in summary.items() if k != "accounts")),
-            ("subtitle", "What is where"),
-            ("text", "Model — the scorecard: components and their weights, metrics and how "
-                     "each raw value becomes 0–100 points, critical rules that cap health, "
-                     "band limits and renewal probabilities. Cream cells are yours to edit."),
-            ("text", "Accounts — the data that was scored, as it was read."),
-            ("text", "Scores — one row per account: each component's score, Health (0–100), "
-                     "Band (Red / Yellow / Green), Quartile (1 = top 25%), Coverage (share of "
-                     "the scorecard that had data), Capped by (critical rules that held "
-                     "health down), Weakest component and the points it puts at stake."),
-            ("text", "Data issues — cells that could not be used (text where a number was "
-                     "expected, unknown categories, expired overrides): fix them at the source."),
-            ("subtitle", "How to read a score"),
-            ("text", f"Red: health below {self.model.red_below:g}. Yellow: from "
-                     f"{self.model.red_below:g} to below {self.model.green_from:g}. "
-                     f"Green: {self.model.green_from:g} or more. A critical rule (for "
-                     "example a detractor survey) caps health whatever the other signals say."),
-            ("text", "Low coverage (below "
-                     f"{self.model.min_coverage:.0%}) means the score rests on little data."),
+            ("title", f"Customer health scorecard — {m.name} (model version {m.version})"),
+            ("text", "Paste or type your accounts into the Accounts sheet (one row per "
+                     "account, headers in row 1). Scores, Dashboard and Forecast are "
+                     "formulas: they recalculate in Excel or LibreOffice, no Python needed."),
+            ("subtitle", "Where things are"),
+            ("text", "Model — the scorecard: components and weights, metrics and how each raw "
+                     "value becomes 0–100 points, critical rules that cap health, band limits "
+                     "and renewal probabilities. Cream cells are inputs: change a weight or a "
+                     "limit and every score, colour and total moves."),
+            ("text", "Accounts — your data (cream: inputs). Blank rows score blank."),
+            ("text", "Scores — one row per account: component scores, Health (0–100), Band "
+                     "(Red / Yellow / Green), Quartile (1 = top 25%), Coverage (share of the "
+                     "scorecard that had data), Capped by (critical rules that held health "
+                     "down), Weakest component and the points it puts at stake. The grouped "
+                     "columns on the right hold each metric's score and the helper cells; "
+                     "click + above them to open."),
+            ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
+                     "and segment, the largest Red accounts. Forecast — ARR up for renewal "
+                     "per quarter, expected renewed ARR and ARR at risk."),
+            ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
+                     "health, band, components), for trends."),
+            ("subtitle", "Live summary"),
         ]
-        for row, (style, text) in enumerate(lines):
-            ws.write_string(row, 0, text, self.fmt[style])
+        row = 0
+        for style, text in lines:
+            g.put(row, 0, text, kind=style)
+            row += 1
+        band = plan.scores_range("band")
+        summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
+        summary += [(b, f"COUNTIF({band},{text_literal(b)})") for b in (*BANDS, NO_DATA)]
+        for label, formula in summary:
+            g.put(row, 0, label, kind="bold")
+            g.put(row, 1, formula, formula=True, kind="count")
+            row += 1
+        row += 1
+        for style, text in [
+            ("subtitle", "How to read a score"),
+            ("text", "Red: health below the Model's red_below. Green: green_from or more. "
+                     "Yellow: in between. A critical rule (for example a detractor survey) "
+                     "caps health whatever the other signals say; a manual override "
+                     "(override_score, until override_until) replaces it."),
+            ("text", "Coverage below min_coverage means the score rests on little data "
+                     "(low_data is TRUE)."),
+            ("subtitle", "Changing the structure"),
+            ("text", "New metrics, components, rules, segments, levels or more rows need a "
+                     "rebuild that keeps your data: chs template --from THIS.xlsx -o NEW.xlsx"),
+        ]:
+            g.put(row, 0, text, kind=style)
+            row += 1
+        ws = self.write_grid(g)
+        ws.set_column(0, 0, 110)
+        ws.set_column(1, 1, 12)
+        ws.fit_to_pages(1, 0)
+        ws.activate()
 
     # ------------------------------------------------------------ Model
 
     def model_sheet(self) -> None:
-        """The model's Tables side by side; the Settings cells get defined names."""
+        """The model's Tables side by side, with validation; Settings get defined names.
+
+        Cells are collected first and written in row order: in constant-memory mode a
+        row cannot be revisited once a later one is written.
+        """
+        g = Grid("Model")
+        g.put(0, 0, f"Scorecard model — {self.model.name}", kind="title")
+        g.put(1, 0, "Cream cells are inputs: edit weights, limits, caps and probabilities "
+                    "here and the workbook recalculates. New rows (metrics, levels, rules, "
+                    "segments) need a rebuild: chs template --from THIS.xlsx -o NEW.xlsx",
+              kind="note")
         ws = self.sheet("Model")
-        ws.write_string(0, 0, f"Scorecard model — {self.model.name}", self.fmt["title"])
-        ws.write_string(1, 0, "Cream cells are inputs: edit weights, limits and "
-                              "probabilities here.", self.fmt["note"])
         col = 0
+        tables = self.model.to_frame()
         for name in MODEL_TABLE_ORDER:
-            frame = self.model.to_frame()[name]
-            self._model_table(ws, name, frame, 3, col)
+            frame = tables[name]
+            self._model_table(ws, g, name, frame, MODEL_HEADER_ROW, col)
+            self._validate(ws, name, frame, MODEL_HEADER_ROW + 1, col)
             col += len(frame.columns) + 1
+        self.write_grid(g)
         for setting, defined in DEFINED_NAMES.items():
             self.book.define_name(defined, f"=Model!{self.model_cells[setting]}")
+        ws.freeze_panes(MODEL_HEADER_ROW + 1, 0)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
 
-    def _model_table(self, ws: Worksheet, name: str, frame: pd.DataFrame, row: int,
-                     col: int) -> None:
-        ws.write_string(row - 1, col, name, self.fmt["subtitle"])
-        add_table(ws, name, [str(c) for c in frame.columns], row, col, len(frame))
+    def _model_table(self, ws: Worksheet, g: Grid, name: str, frame: pd.DataFrame,
+                     row: int, col: int) -> None:
+        g.put(row - 1, col, name, kind="subtitle")
+        headers = [str(c) for c in frame.columns]
+        add_table(ws, name, headers, row, col, len(frame), write_headers=False)
+        for c, header in enumerate(headers):
+            g.put(row, col + c, header)
         for r, values in enumerate(_rows(frame), start=row + 1):
             for c, value in enumerate(values):
-                _write(ws, r, col + c, value, self.fmt["input"])
+                pct = name == "RenewalProbability" and c == 1
+                g.put(r, col + c, value, kind="input_pct" if pct else "input")
             if name == "Settings":
                 self.model_cells[str(values[0])] = xl_rowcol_to_cell(r, col + 1, True, True)
+        if frame.empty:
+            for c in range(len(frame.columns)):
+                g.put(row + 1, col + c, None, kind="input")
+        for c, header in enumerate(headers):
+            ws.set_column(col + c, col + c, max(10, len(header) + 2))
+
+    def _validate(self, ws: Worksheet, name: str, frame: pd.DataFrame, first: int,
+                  col: int) -> None:
+        """Data validation on the Model's inputs (rows below included, for added rows)."""
+        last = first + max(len(frame), 1) + 50
+        rules = {
+            ("Components", "weight"): _non_negative(),
+            ("Metrics", "weight"): _non_negative(),
+            ("Metrics", "method"): _choice(METHODS),
+            ("Metrics", "higher_is_better"): _choice(("TRUE", "FALSE")),
+            ("Metrics", "good"): _choice(("TRUE", "FALSE")),
+            ("Levels", "points"): _non_negative(),
+            ("Rules", "op"): _choice(OPERATORS),
+            ("Rules", "cap"): _non_negative(),
+            ("RenewalProbability", "probability"): {
+                "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
+                "error_message": "A probability between 0 and 1 (0.95 = 95%)."},
+        }
         for c, header in enumerate(frame.columns):
-            ws.set_column(col + c, col + c, max(10, len(str(header)) + 2))
+            rule = rules.get((name, header))
+            if name == "Segments" and header != "segment":
+                rule = _non_negative()
+            if rule is not None:
+                ws.data_validation(first, col + c, last, col + c, rule)
 
     # ------------------------------------------------------------ data tables
 
     def table_sheet(self, sheet: str, table: str, frame: pd.DataFrame, *,
-                    formats: dict[str, str] | None = None,
+                    formats: dict[str, str] | None = None, rows: int | None = None,
+                    input_cells: bool = False,
                     progress: Progress | None = None) -> Worksheet:
-        """`frame` as an Excel Table filling `sheet` from A1 (text stays text)."""
+        """`frame` as an Excel Table filling `sheet` from A1 (text stays text).
+
+        The Table spans `rows` rows (at least the frame's); `input_cells` styles every
+        column as user input (cream), dates as dates.
+        """
         ws = self.sheet(sheet)
         headers = [str(c) for c in frame.columns]
-        add_table(ws, table, headers, 0, 0, len(frame))
+        add_table(ws, table, headers, 0, 0, max(len(frame), rows or 0))
         ws.freeze_panes(1, 1)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
         cell_formats = [self.fmt.get((formats or {}).get(h, "")) for h in headers]
         writers = [_column_writer(ws, frame[c]) for c in frame.columns]
-        _write_rows(_rows(frame), writers, cell_formats, progress)
         for c, header in enumerate(headers):
-            ws.set_column(c, c, min(40, max(10, len(header) + 2)))
+            column_format = None
+            if input_cells:
+                is_date = pd.api.types.is_datetime64_any_dtype(frame[frame.columns[c]]) or \
+                    "date" in header_key(header) or "until" in header_key(header)
+                column_format = self.fmt["input_date" if is_date else "input"]
+                cell_formats[c] = cell_formats[c] or column_format
+            ws.set_column(c, c, min(40, max(10, len(header) + 2)), column_format)
+        _write_rows(_rows(frame), writers, cell_formats, progress)
         return ws
 
-    def scores_sheet(self, scores: pd.DataFrame, *, progress: Progress | None = None) -> None:
-        """The Scores table with number formats and traffic-light conditional formats."""
-        components = list(self.model.components)
-        kinds = {c: COLUMN_KINDS.get(c, "plain") for c in scores.columns}
-        kinds.update({c: "score" for c in components})
-        kinds.update({c: "score" for c in scores.columns if c.endswith("_score")})
-        ws = self.table_sheet("Scores", "Scores", scores, formats=kinds, progress=progress)
-        last = max(len(scores), 1)
-        col = {c: i for i, c in enumerate(scores.columns)}
+    def scores_sheet(self, plan: ScoresPlan, scores: pd.DataFrame | None, rows: int, *,
+                     progress: Progress | None = None) -> None:
+        """The Scores Table: one formula per cell, caching the engine's value where known."""
+        ws = self.sheet("Scores")
+        names = [c.name for c in plan.columns]
+        add_table(ws, "Scores", names, 0, 0, rows)
+        for i, column in enumerate(plan.columns):
+            options = {"level": 2, "hidden": True} if column.level == 2 else \
+                {"level": 1} if column.level == 1 else {}
+            width = 12 if column.level else min(28, max(10, len(column.name) + 2))
+            ws.set_column(i, i, width, None, options)
+        ws.freeze_panes(1, 1)
+        fmts = [self.fmt[c.kind] for c in plan.columns]
+        values = [_cached_column(scores, c.name, rows) for c in plan.columns]
+        _stream_formulas(ws, 1, [c.formula.split(ROW) for c in plan.columns], fmts, values,
+                         rows, progress)
+        col = plan.position
+        last = rows
         self.traffic_lights(ws, 1, last, col["health"], col["band"])
-        for name in components:
+        for name in self.model.components:
             self.colour_scale(ws, 1, last, col[name])
-        self.quartile_colours(ws, 1, last, col["quartile"])
-        ws.freeze_panes(1, 2)
+        self.quartile_colours(ws, 1, last, col["quartile"], col["quartile_label"])
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
+        ws.print_area(0, 0, last, col["points_at_stake"])
+
+    def calc_sheet(self, plan: ScoresPlan) -> None:
+        """The hidden helper sheet: model parameters and cut points, computed once."""
+        ws = self.write_grid(plan.calc)
+        ws.set_column(0, 0, 26)
+        ws.set_column(1, 40, 14)
+        self.book.define_name("AsOf", f"={plan.as_of_cell}")
+        ws.hide()
+
+    def history_sheet(self, history: pd.DataFrame | None) -> None:
+        """The `History` Table snapshots are appended to (kept across rebuilds)."""
+        columns = [*HISTORY_COLUMNS, *self.model.components]
+        frame = history if history is not None and len(history) else pd.DataFrame(
+            columns=columns)
+        extra = [c for c in columns if c not in frame.columns]
+        frame = frame.assign(**{c: None for c in extra})
+        ws = self.table_sheet("History", "History", frame)
+        ws.set_column(0, 0, 12, self.fmt["date"])
+
+    # ------------------------------------------------------------ Dashboard
+
+    def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
+        """Band, quartile and coverage summaries, owner and segment means, top Red ARR."""
+        g = Grid("Dashboard")
+        g.put(0, 0, f"Dashboard — {self.model.name}", kind="title")
+        g.put(1, 0, "Formulas over the Scores sheet: they follow every change to the Model "
+                    "or the Accounts.", kind="note")
+        has_arr = "arr" in plan.identity
+        band, health = plan.scores_range("band"), plan.scores_range("health")
+        arr = plan.scores_range("arr") if has_arr else None
+        charts: list[tuple[str, Any]] = []
+
+        g.row = 3
+        top = g.row
+        heads = ["Band", "Accounts", "Share", "ARR", "Expected renewed ARR"] if has_arr \
+            else ["Band", "Accounts", "Share"]
+        _header(g, top, heads)
+        total = xl_rowcol_to_cell(top + 5, 1, True, True)
+        for i, b in enumerate((*BANDS, NO_DATA), start=1):
+            r = top + i
+            lit = text_literal(b)
+            g.put(r, 0, b, kind="bold")
+            g.put(r, 1, f"COUNTIF({band},{lit})", formula=True, kind="count")
+            g.put(r, 2, f'IF({total}=0,"",{xl_rowcol_to_cell(r, 1)}/{total})', formula=True,
+                  kind="pct")
+            if has_arr:
+                g.put(r, 3, f"SUMIF({band},{lit},{arr})", formula=True, kind="money")
+                g.put(r, 4, f"SUMIF({band},{lit},{plan.scores_range('expected_arr')})",
+                      formula=True, kind="money")
+        g.put(top + 5, 0, "Total", kind="bold")
+        for c in range(1, len(heads)):
+            letter = xl_col_to_name(c)
+            g.put(top + 5, c, f"SUM({letter}{top + 2}:{letter}{top + 5})", formula=True,
+                  kind="pct" if c == 2 else "money" if c > 2 else "count")
+        charts.append(("Accounts by band", (top + 1, top + 4, 0, 1, "bands")))
+        if has_arr:
+            charts.append(("ARR by band", (top + 1, top + 4, 0, 3, "bands")))
+
+        top += 8
+        quartile = plan.scores_range("quartile")
+        heads = ["Quartile", "Label", "Accounts", "Mean health"] + (["ARR"] if has_arr else [])
+        _header(g, top, heads)
+        for q, label in enumerate(("Top 25%", "Middle 50% (upper)", "Middle 50% (lower)",
+                                   "Bottom 25%"), start=1):
+            r = top + q
+            g.put(r, 0, q, kind="int")
+            g.put(r, 1, label)
+            g.put(r, 2, f"COUNTIF({quartile},{q})", formula=True, kind="count")
+            g.put(r, 3, f'IFERROR(AVERAGEIF({quartile},{q},{health}),"")', formula=True,
+                  kind="score")
+            if has_arr:
+                g.put(r, 4, f"SUMIF({quartile},{q},{arr})", formula=True, kind="money")
+        charts.append(("Accounts by quartile", (top + 1, top + 4, 1, 2, "quartiles")))
+
+        top += 7
+        _header(g, top, ["Coverage", "Accounts"])
+        coverage = plan.scores_range("coverage")
+        measures = [
+            ("Scored accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")', "count"),
+            ("With a health score", f"COUNT({health})", "count"),
+            ("No data", f"COUNTIF({band},{text_literal(NO_DATA)})", "count"),
+            ("Full data (coverage 100%)", f'COUNTIF({coverage},">=0.999999")', "count"),
+            ("Low data (coverage below min_coverage)",
+             f"COUNTIF({plan.scores_range('low_data')},TRUE)", "count"),
+            ("Capped by a critical rule", f'COUNTIF({plan.scores_range("capped_by")},"?*")',
+             "count"),
+            ("Manual override applied", f"COUNTIF({plan.scores_range('overridden')},TRUE)",
+             "count"),
+            ("Mean coverage", f'IFERROR(AVERAGE({coverage}),"")', "pct"),
+        ]
+        for i, (label, formula, kind) in enumerate(measures, start=1):
+            g.put(top + i, 0, label)
+            g.put(top + i, 1, formula, formula=True, kind=kind)
+        top += len(measures) + 3
+
+        for title, column in (("Owner", "owner"), ("Segment", self._segment_column(plan))):
+            if column is None or column not in plan.identity:
+                continue
+            shown = _distinct(frame, column)
+            slots = shown + 3 if shown else DASHBOARD_SLOTS
+            shown = shown or slots
+            top = self._group_block(g, plan, top, title, column, slots)
+            charts.append((f"Mean health by {title.lower()}",
+                           (top + 1, top + shown, 0, 2, "bar")))
+            top += slots + 3
+        if has_arr:
+            self._top_red(g, plan, top)
+        ws = self.write_grid(g)
+        ws.set_column(0, 0, 36)
+        ws.set_column(1, 7, 16)
+        ws.set_column(4, 4, 21)
+        ws.set_column(7, 8, 22)
+        self._dashboard_charts(ws, charts)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+
+    def _segment_column(self, plan: ScoresPlan) -> str | None:
+        for name in (self.model.segment_column, "segment", "plan", "region"):
+            if name and name in plan.identity:
+                return name
+        return None
+
+    def _group_block(self, g: Grid, plan: ScoresPlan, top: int, title: str, column: str,
+                     slots: int) -> int:
+        """Distinct values of `column` (order of appearance) with counts and mean health.
+
+        The list is an array formula per row (the classic INDEX/MATCH/COUNTIF unique
+        extraction), so owners pasted into Accounts appear without a rebuild.
+        """
+        values = plan.scores_range(column)
+        health, band = plan.scores_range("health"), plan.scores_range("band")
+        has_arr = "arr" in plan.identity
+        heads = [title, "Accounts", "Mean health", "Red accounts"] + (["ARR"] if has_arr
+                                                                     else [])
+        _header(g, top, heads)
+        g.put(top - 1, 0, f"Mean health by {title.lower()}", kind="subtitle")
+        for s in range(1, slots + 1):
+            r = top + s
+            above = f"$A${top + 1}:A{r}"
+            g.put(r, 0, f'IFERROR(INDEX({values},MATCH(0,COUNTIF({above},{values})'
+                        f'+({values}=""),0)),"")', formula=True, array=True)
+            key = f"$A{r + 1}"
+            match = f"--({values}={key})"
+            g.put(r, 1, f'IF({key}="","",SUMPRODUCT({match}))', formula=True, kind="count")
+            g.put(r, 2, f'IF({key}="","",IFERROR(SUMPRODUCT({match},{health})/'
+                        f'SUMPRODUCT({match},--ISNUMBER({health})),""))', formula=True,
+                  kind="score")
+            g.put(r, 3, f'IF({key}="","",SUMPRODUCT({match},--({band}="Red")))', formula=True,
+                  kind="count")
+            if has_arr:
+                g.put(r, 4, f'IF({key}="","",SUMPRODUCT({match},{plan.scores_range("arr")}))',
+                      formula=True, kind="money")
+        return top
+
+    def _top_red(self, g: Grid, plan: ScoresPlan, top: int) -> None:
+        """The TOP_RED largest-ARR Red accounts: LARGE over Red ARR, ties in row order."""
+        g.put(top, 0, f"The {TOP_RED} largest-ARR accounts in Red", kind="subtitle")
+        top += 1
+        show = ["account_id", *[c for c in ("account_name", "owner") if c in plan.identity],
+                "health", "weakest_component", "capped_by"]
+        _header(g, top, ["#", "ARR", "Scores row",
+                         *(c.replace("_", " ").capitalize() for c in show)])
+        band, arr = plan.scores_range("band"), plan.scores_range("arr")
+        first = plan.first
+        for k in range(1, TOP_RED + 1):
+            r = top + k
+            value, found = f"$B{r + 1}", f"$C{r + 1}"
+            g.put(r, 0, k, kind="int")
+            g.put(r, 1, f'IFERROR(LARGE(IF({band}="Red",IF(ISNUMBER({arr}),{arr},"")),{k}),"")',
+                  formula=True, array=True, kind="money")
+            g.put(r, 2, f'IF({value}="","",SMALL(IF({band}="Red",IF({arr}={value},'
+                        f'ROW({arr}),"")),COUNTIF($B${top + 2}:{value},{value})))',
+                  formula=True, array=True, kind="int")
+            for c, name in enumerate(show, start=3):
+                g.put(r, c, f'IF({found}="","",INDEX({plan.scores_range(name)},'
+                            f"{found}-{first - 1}))", formula=True,
+                      kind="score" if name == "health" else "plain")
+
+    def _dashboard_charts(self, ws: Worksheet, charts: list[tuple[str, Any]]) -> None:
+        """Native charts beside the tables: column charts for bands and quartiles, bars."""
+        row = 1
+        for title, (r0, r1, cat_col, val_col, style) in charts:
+            kind = "bar" if style == "bar" else "column"
+            chart = self.book.add_chart({"type": kind})
+            series: dict[str, Any] = {
+                "name": title,
+                "categories": ["Dashboard", r0, cat_col, r1, cat_col],
+                "values": ["Dashboard", r0, val_col, r1, val_col]}
+            if style == "bands":
+                series["points"] = [{"fill": {"color": BAND_COLOURS[b]}}
+                                    for b in (*BANDS, NO_DATA)]
+            elif style == "quartiles":
+                series["points"] = [{"fill": {"color": c}} for c in QUARTILE_COLOURS]
+            else:
+                series["fill"] = {"color": "#2F75B5"}
+            chart.add_series(series)
+            chart.set_title({"name": title})
+            chart.set_legend({"none": True})
+            height = 260 if kind == "column" else max(200, 70 + 22 * (r1 - r0 + 1))
+            chart.set_size({"width": 500, "height": height})
+            if kind == "bar":
+                chart.set_y_axis({"reverse": True})
+                chart.set_x_axis({"min": 0, "max": self.model.scale})
+            else:
+                chart.set_y_axis({"num_format": "#,##0", "min": 0})
+            ws.insert_chart(row, 10, chart)
+            row += math.ceil(height / 20) + 1
+
+    # ------------------------------------------------------------ Forecast
+
+    def forecast_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
+        """Per renewal quarter: accounts, ARR up for renewal, expected, at risk, by band."""
+        g = Grid("Forecast")
+        g.put(0, 0, "Renewal forecast by quarter", kind="title")
+        if not {"arr", "renewal_date"} <= set(plan.identity):
+            g.put(1, 0, "The forecast needs arr and renewal_date columns in Accounts.",
+                  kind="note")
+            self.write_grid(g).set_column(0, 0, 60)
+            return
+        g.put(1, 0, "Quarter of renewal_date. Expected renewed ARR = ARR × the renewal "
+                    "probability of the account's band (Model, RenewalProbability). ARR at "
+                    "risk = ARR of Red accounts.", kind="note")
+        dates, arr = plan.scores_range("renewal_date"), plan.scores_range("arr")
+        band, expected = plan.scores_range("band"), plan.scores_range("expected_arr")
+        heads = ["Quarter", "Starts", "Ends", "Accounts renewing", "ARR up for renewal",
+                 "Expected renewed ARR", "ARR at risk (Red)",
+                 *(f"ARR {b}" for b in (*BANDS, NO_DATA))]
+        top = 3
+        _header(g, top, heads)
+        quarters = _quarters(frame)
+        for i in range(quarters):
+            r = top + 1 + i
+            start, end = f"$B{r + 1}", f"$C{r + 1}"
+            if i == 0:
+                first = f"IF(COUNT({dates})=0,TODAY(),MIN({dates}))"
+                g.put(r, 1, f"DATE(YEAR({first}),3*INT((MONTH({first})-1)/3)+1,1)",
+                      formula=True, kind="date")
+            else:
+                g.put(r, 1, f"DATE(YEAR($B{r}),MONTH($B{r})+3,1)", formula=True, kind="date")
+            g.put(r, 0, f'YEAR({start})&" Q"&(INT((MONTH({start})-1)/3)+1)', formula=True,
+                  kind="bold")
+            g.put(r, 2, f"DATE(YEAR({start}),MONTH({start})+3,1)-1", formula=True, kind="date")
+            within = f'{dates},">="&{start},{dates},"<"&({end}+1)'
+            g.put(r, 3, f"COUNTIFS({within})", formula=True, kind="count")
+            g.put(r, 4, f"SUMIFS({arr},{within})", formula=True, kind="money")
+            g.put(r, 5, f"SUMIFS({expected},{within})", formula=True, kind="money")
+            g.put(r, 6, f'SUMIFS({arr},{within},{band},"Red")', formula=True, kind="money")
+            for j, b in enumerate((*BANDS, NO_DATA)):
+                g.put(r, 7 + j, f"SUMIFS({arr},{within},{band},{text_literal(b)})",
+                      formula=True, kind="money")
+        last = top + quarters
+        g.put(last + 1, 0, "Total", kind="bold")
+        for c in range(3, len(heads)):
+            letter = xl_col_to_name(c)
+            g.put(last + 1, c, f"SUM({letter}{top + 2}:{letter}{last + 1})", formula=True,
+                  kind="count" if c == 3 else "money")
+        g.put(last + 2, 0, "Renewals outside these quarters")
+        g.put(last + 2, 3, f"COUNT({dates})-D{last + 2}", formula=True, kind="count")
+        ws = self.write_grid(g)
+        ws.set_column(0, 0, 30)
+        ws.set_column(1, 2, 12)
+        ws.set_column(3, len(heads), 21)
+        ws.freeze_panes(top + 1, 1)
+        chart = self.book.add_chart({"type": "column", "subtype": "stacked"})
+        for j, b in enumerate((*BANDS, NO_DATA)):
+            chart.add_series({"name": ["Forecast", top, 7 + j],
+                              "categories": ["Forecast", top + 1, 0, last, 0],
+                              "values": ["Forecast", top + 1, 7 + j, last, 7 + j],
+                              "fill": {"color": BAND_COLOURS[b]}})
+        line = self.book.add_chart({"type": "line"})
+        line.add_series({"name": ["Forecast", top, 5],
+                         "categories": ["Forecast", top + 1, 0, last, 0],
+                         "values": ["Forecast", top + 1, 5, last, 5],
+                         "line": {"color": "#1F3864", "width": 2.25},
+                         "marker": {"type": "circle"}})
+        chart.combine(line)
+        chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
+        chart.set_y_axis({"num_format": "#,##0", "min": 0})
+        chart.set_size({"width": 760, "height": 320})
+        ws.insert_chart(last + 4, 0, chart)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
 
     # ------------------------------------------------------------ conditional formats
 
@@ -186,23 +722,346 @@ class WorkbookBuilder:
                       {"criteria": ">=", "type": "formula", "value": "RedBelow"}]})
         brng = _span(first, last, band)
         for text, fmt in (("Red", "red"), ("Yellow", "yellow"), ("Green", "green"),
-                          ("No data", "nodata")):
+                          (NO_DATA, "nodata")):
             ws.conditional_format(brng, {"type": "cell", "criteria": "==",
                                          "value": f'"{text}"', "format": self.fmt[fmt]})
 
     def colour_scale(self, ws: Worksheet, first: int, last: int, col: int) -> None:
-        """Red-yellow-green scale over 0..scale for a component score column."""
+        """Red-yellow-green scale over 0..Scale (the Model's scale) for a component."""
+        low, mid, high = SCALE_COLOURS
         ws.conditional_format(_span(first, last, col), {
             "type": "3_color_scale", "min_type": "num", "min_value": 0,
-            "mid_type": "num", "mid_value": self.model.scale / 2, "max_type": "num",
-            "max_value": self.model.scale, "min_color": "#F8696B", "mid_color": "#FFEB84",
-            "max_color": "#63BE7B"})
+            "mid_type": "formula", "mid_value": "Scale/2", "max_type": "formula",
+            "max_value": "Scale", "min_color": low, "mid_color": mid, "max_color": high})
 
-    def quartile_colours(self, ws: Worksheet, first: int, last: int, col: int) -> None:
-        """Each quartile segment its own fill: top and bottom stand out."""
-        for q in (1, 2, 3, 4):
-            ws.conditional_format(_span(first, last, col), {
-                "type": "cell", "criteria": "==", "value": q, "format": self.fmt[f"quartile{q}"]})
+    def quartile_colours(self, ws: Worksheet, first: int, last: int, col: int,
+                         label: int) -> None:
+        """Each quartile segment its own fill (number and label): top and bottom stand out."""
+        for target in (col, label):
+            for q in (1, 2, 3, 4):
+                anchor = xl_rowcol_to_cell(first, col, False, True)
+                ws.conditional_format(_span(first, last, target), {
+                    "type": "formula", "criteria": f"={anchor}={q}",
+                    "format": self.fmt[f"quartile{q}"]})
+
+
+# ---------------------------------------------------------------- reading back
+
+# Model table columns whose cells must hold numbers (Segments: every column but segment).
+NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "best"),
+                  "Levels": ("at_least", "points"), "Rules": ("cap",),
+                  "RenewalProbability": ("probability",)}
+NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage")
+CELL_IN_MESSAGE = re.compile(r"table (\w+), row (\d+), column (\w+)")
+
+
+@dataclass(frozen=True)
+class WorkbookContents:
+    """What `chs template --from` keeps: the model, the accounts, history, table size."""
+
+    model: Model
+    accounts: pd.DataFrame | None
+    history: pd.DataFrame | None
+    history_weights: pd.DataFrame | None
+    rows: int
+
+
+def read_workbook(path: str | Path) -> WorkbookContents:
+    """Read a workbook built by chs back: its Model tables, Accounts and History.
+
+    Read-only (calamine). A damaged Model (a table renamed or deleted, a column
+    deleted, text in a number) is a `ModelError` naming the sheet, table and cell.
+    """
+    path = Path(path)
+    book = _open_book(path)
+    tables, places = {}, {}
+    for name in MODEL_TABLE_ORDER:
+        table = _find_table(book, name, path)
+        frame = pd.DataFrame(table.to_python(), columns=[str(c) for c in table.columns],
+                             dtype=object)
+        places[name] = (table.sheet, table.start, [str(c) for c in table.columns])
+        _check_model_table(path, name, frame, places[name])
+        tables[name] = frame
+    try:
+        model = Model.from_frame(tables, where=f"{path}, sheet Model")
+    except ModelError as exc:
+        raise ModelError(_with_cell(str(exc), tables, places)) from None
+    accounts_table = _find_table(book, "Accounts", path, kind=InputError)
+    rows = len(accounts_table.to_python())
+    accounts = read_accounts(path) if _has_data(accounts_table) else None
+    history, weights = (_kept_table(book, name) for name in ("History", "HistoryWeights"))
+    return WorkbookContents(model, accounts, history, weights, rows)
+
+
+def _kept_table(book: calamine.CalamineWorkbook, name: str) -> pd.DataFrame | None:
+    """A snapshot table's rows as they are (None when absent or empty)."""
+    if name not in book.table_names:
+        return None
+    table = book.get_table_by_name(name)
+    frame = pd.DataFrame(table.to_python(), columns=[str(c) for c in table.columns],
+                         dtype=object).replace("", None).dropna(how="all")
+    return frame if len(frame) else None
+
+
+def _open_book(path: Path) -> calamine.CalamineWorkbook:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: is not an xlsx workbook (or it is damaged)")
+    try:
+        return calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
+    except Exception as exc:  # calamine raises several error types for damaged files
+        raise InputError(f"{path}: cannot read the workbook ({exc})") from None
+
+
+def _find_table(book: calamine.CalamineWorkbook, name: str, path: Path,
+                kind: type[Exception] = ModelError) -> Any:
+    names = list(book.table_names)
+    if name not in names:
+        where = "sheet Model" if name in MODEL_TABLE_ORDER else "sheet Accounts"
+        raise kind(f"{path}, {where}: table {name!r} not found (renamed or deleted?); "
+                   f"tables in the workbook: {', '.join(names) or 'none'}. Rebuild needs "
+                   "the tables chs made, with their names")
+    return book.get_table_by_name(name)
+
+
+def _has_data(table: Any) -> bool:
+    return any(v not in ("", None) for row in table.to_python() for v in row)
+
+
+def _cell(place: tuple[str, tuple[int, int], list[str]], row: int, column: str) -> str:
+    """`Sheet!D7` for data row `row` (1-based) of a table's `column`."""
+    sheet, start, columns = place
+    keys = [header_key(c) for c in columns]
+    col = keys.index(header_key(column)) if header_key(column) in keys else 0
+    return f"{sheet}!{xl_rowcol_to_cell(start[0] + row - 1, start[1] + col)}"
+
+
+def _check_model_table(path: Path, name: str, frame: pd.DataFrame,
+                       place: tuple[str, tuple[int, int], list[str]]) -> None:
+    """Missing columns and text in number cells, named by cell."""
+    sheet, start, columns = place
+    keys = {header_key(c) for c in columns}
+    where = f"{path}, sheet {sheet}, table {name}"
+    for column in TABLE_COLUMNS.get(name, []):
+        if header_key(column) not in keys:
+            header = (f"{xl_rowcol_to_cell(start[0] - 1, start[1])}:"
+                      f"{xl_rowcol_to_cell(start[0] - 1, start[1] + len(columns) - 1)}")
+            raise ModelError(f"{where}: column {column!r} is missing from the header row "
+                             f"({sheet}!{header}); put it back or rebuild from a YAML model")
+    numeric = [c for c in columns if header_key(c) in
+               {header_key(n) for n in NUMBER_COLUMNS.get(name, ())}]
+    if name == "Segments":
+        numeric = [c for c in columns if header_key(c) != "segment"]
+    for column in numeric:
+        for i, value in enumerate(frame[column].tolist(), start=1):
+            _number_cell(value, f"{where}, cell {_cell(place, i, column)} (column {column})")
+    if name == "Settings":
+        by_key = {header_key(c): c for c in columns}
+        settings = frame[by_key["setting"]].tolist()
+        for i, (setting, value) in enumerate(zip(settings, frame[by_key["value"]].tolist(),
+                                                 strict=True), start=1):
+            if str(setting).strip().lower() in NUMBER_SETTINGS:
+                _number_cell(value, f"{where}, cell {_cell(place, i, 'value')} "
+                                    f"(setting {setting})")
+
+
+def _number_cell(value: Any, where: str) -> None:
+    """Blank, a number or text that reads as one; anything else names the cell."""
+    if value in ("", None) or (isinstance(value, (int, float))
+                               and not isinstance(value, bool)):
+        return
+    if not isinstance(value, bool):
+        try:
+            float(str(value).strip())
+            return
+        except ValueError:
+            pass
+    raise ModelError(f"{where}: expected a number, got {value!r}")
+
+
+# Model errors that name a part and a field, and the table row (key column) they point to.
+PART_FIELD = (
+    (re.compile(r"metric (\S+): .*?\b(worst|best|weight|method|component)\b"),
+     "Metrics", "column"),
+    (re.compile(r"component (\S+): .*?\b(weight)\b"), "Components", "component"),
+    (re.compile(r"rule '([^']+)': .*?\b(cap|op|value)\b"), "Rules", "name"),
+    (re.compile(r"renewal\.probability\.?(\S*?):? .*?\b(probability|between)\b"),
+     "RenewalProbability", "band"),
+)
+
+
+def _with_cell(message: str, tables: dict[str, pd.DataFrame],
+               places: dict[str, tuple[str, tuple[int, int], list[str]]]) -> str:
+    """Add the table and cell to a model error that names a table row, or a part and field."""
+    found = CELL_IN_MESSAGE.search(message)
+    if found and found.group(1) in places:
+        table, row, column = found.group(1), int(found.group(2)), found.group(3)
+        return f"{message} (cell {_cell(places[table], row, column)})"
+    for pattern, table, key in PART_FIELD:
+        hit = pattern.search(message)
+        if not hit:
+            continue
+        frame = tables[table]
+        keys = {header_key(c): c for c in frame.columns}
+        column = "probability" if hit.group(2) == "between" else hit.group(2)
+        values = frame[keys[key]].astype("string").str.strip()
+        rows = np.flatnonzero((values == hit.group(1)).fillna(False).to_numpy())
+        if len(rows) and header_key(column) in keys:
+            cell = _cell(places[table], int(rows[0]) + 1, column)
+            return f"{message} (table {table}, cell {cell})"
+    return message
+
+
+# ---------------------------------------------------------------- helpers
+
+def _header(g: Grid, row: int, headers: list[str]) -> None:
+    for c, text in enumerate(headers):
+        g.put(row, c, text, kind="header")
+
+
+def _non_negative() -> dict[str, Any]:
+    return {"validate": "decimal", "criteria": ">=", "value": 0,
+            "error_title": "Not a weight", "error_message": "Enter a number >= 0."}
+
+
+def _choice(values: Iterable[str]) -> dict[str, Any]:
+    values = list(values)
+    return {"validate": "list", "source": values,
+            "error_message": "Choose one of: " + ", ".join(values)}
+
+
+def _distinct(frame: pd.DataFrame, column: str) -> int:
+    """Distinct non-blank values of `column` in the data (0 when absent)."""
+    cols = {header_key(c): c for c in frame.columns}
+    if header_key(column) not in cols or frame.empty:
+        return 0
+    values = frame[cols[header_key(column)]].astype("string").str.strip()
+    return int(values[values.fillna("") != ""].str.lower().nunique())
+
+
+def _quarters(frame: pd.DataFrame) -> int:
+    """Quarter rows on Forecast: the data's renewal span (at least FORECAST_QUARTERS)."""
+    cols = {header_key(c): c for c in frame.columns}
+    if "renewaldate" not in cols or frame.empty:
+        return FORECAST_QUARTERS
+    dates = pd.to_datetime(frame[cols["renewaldate"]], errors="coerce").dropna()
+    if dates.empty:
+        return FORECAST_QUARTERS
+    span = (dates.max().year - dates.min().year) * 4 + \
+        (dates.max().quarter - dates.min().quarter) + 1
+    return int(min(max(span, FORECAST_QUARTERS), 40))
+
+
+def _cache(value: Any) -> Any:
+    """A cached value as XlsxWriter stores it ('' = none: the reader recalculates)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return _excel_serial(pd.Timestamp(value))
+    return value
+
+
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _excel_serial(ts: pd.Timestamp) -> float:
+    return (ts - EXCEL_EPOCH) / pd.Timedelta(days=1)
+
+
+def _cached_column(scores: pd.DataFrame | None, name: str, rows: int) -> list[Any]:
+    """The engine's values of one Scores column as cell caches, padded with ''."""
+    if scores is None or name not in scores.columns:
+        return [""] * rows
+    s = scores[name]
+    if pd.api.types.is_datetime64_any_dtype(s):
+        values = ((s - EXCEL_EPOCH) / pd.Timedelta(days=1)).astype(object)
+    elif pd.api.types.is_bool_dtype(s):
+        values = s.astype(object)
+    elif pd.api.types.is_numeric_dtype(s):
+        values = s.astype("float64").astype(object)
+    else:
+        values = s.astype(object)
+    out = values.where(s.notna(), "").tolist()
+    if not pd.api.types.is_bool_dtype(s) and pd.api.types.is_numeric_dtype(s):
+        out = [v if v == "" or math.isfinite(v) else "" for v in out]
+    elif values.dtype == object:
+        out = [_cache(v) if not isinstance(v, str) else v for v in out]
+    return out + [""] * (rows - len(out))
+
+
+def _write_formula(ws: Worksheet, row: int, col: int, formula: str, fmt: Any,
+                   value: Any) -> None:
+    """One formula cell written as the file stores it (see `_stream_formulas`)."""
+    _stream_formulas(ws, row, [formula.split(ROW)], [fmt], [[value]], 1, None, col=col)
+
+
+class RawCell(tuple):
+    """A cell whose XML is already made: `_stream_formulas` builds it in one string."""
+
+    __slots__ = ()
+
+
+def _raw_cell_writer(ws: Worksheet) -> None:
+    """Let `ws` write `RawCell`s as they are (everything else as XlsxWriter does)."""
+    if getattr(ws, "_writes_raw_cells", False):
+        return
+    standard = ws._write_cell
+
+    def write_cell(row: int, col: int, cell: Any) -> None:
+        if type(cell) is RawCell:
+            ws.fh.write(cell[0])
+        else:
+            standard(row, col, cell)
+    ws._write_cell = write_cell
+    ws._writes_raw_cells = True
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell_value(value: Any) -> tuple[str, str]:
+    """(type attribute, cached value text) of a formula cell, as XlsxWriter writes them."""
+    if isinstance(value, (bool, np.bool_)):
+        return ' t="b"', "1" if value else "0"
+    if isinstance(value, str):
+        return ("", "") if value == "" else (' t="str"', _escape(value))
+    return "", str(float(value)) if isinstance(value, np.floating) else str(value)
+
+
+def _stream_formulas(ws: Worksheet, first_row: int, templates: list[list[str]],
+                     formats: list[Any], values: list[list[Any]], count: int,
+                     progress: Progress | None, *, col: int = 0) -> None:
+    """Write `count` rows of formulas from templates split at ROW, with cached values.
+
+    Writes the XML `Worksheet.write_formula` writes, a cell at a time through
+    XlsxWriter's constant-memory row buffer, but built here in one string: the public
+    call rewrites each formula with ~30 regular expressions and escapes it again for
+    every cell (about 10 µs a cell, the bulk of a 100k-account workbook's time); our
+    formulas are already in the file's form, `_xlfn.` prefixes included, and their
+    templates are escaped once. tests/test_workbook.py checks the XML is the same.
+    """
+    _raw_cell_writer(ws)
+    last_col = col + len(templates) - 1
+    parts = [[_escape(p) for p in t] for t in templates]
+    styles = [f' s="{f._get_xf_index()}"' if f is not None else "" for f in formats]
+    heads = [f'<c r="{xl_col_to_name(col + c)}' for c in range(len(templates))]
+    table = ws.table
+    for i in range(count):
+        r = first_row + i
+        number = str(r + 1)
+        ws._check_dimensions(r, col)
+        ws._check_dimensions(r, last_col)
+        if ws.constant_memory and r > ws.previous_row:
+            ws._write_single_row(r)
+        cells = table[r]
+        for c, template in enumerate(parts):
+            kind, cached = _cell_value(values[c][i])
+            cells[col + c] = RawCell((f'{heads[c]}{number}"{styles[c]}{kind}><f>'
+                                      f"{number.join(template)}</f><v>{cached}</v></c>",))
+        if progress is not None and (i + 1) % 5000 == 0:
+            progress(5000)
 
 
 def _span(first: int, last: int, col: int) -> str:
@@ -265,17 +1124,25 @@ def _write_rows(rows: Iterable[tuple[Any, ...]], writers: list[Callable[..., Any
 
 
 def add_table(ws: Worksheet, name: str, headers: list[str], row: int, col: int,
-              rows: int) -> None:
+              rows: int, *, write_headers: bool = True) -> None:
     """An Excel Table over `rows` data rows (at least one) under its header at (row, col).
 
     XlsxWriter refuses tables in constant-memory mode only because it cannot write a
-    table's data for you; the table itself is metadata, so it is added with streaming
-    switched off for the call and the header cells rewritten as streamed text.
+    table's data for you; the table itself is metadata. So the table is added with
+    streaming switched off, over one data row (XlsxWriter's overlap bookkeeping costs a
+    dictionary entry per cell: 7 million for 100k accounts), then given its real extent.
+    The header cells are rewritten as streamed text, unless the caller writes them in
+    row order with the rest of its sheet.
     """
+    last_col = col + len(headers) - 1
     streaming = ws.constant_memory
     ws.constant_memory = False
-    ws.add_table(row, col, row + max(rows, 1), col + len(headers) - 1, {
+    ws.add_table(row, col, row + 1, last_col, {
         "name": name, "style": TABLE_STYLE, "columns": [{"header": h} for h in headers]})
     ws.constant_memory = streaming
-    for c, header in enumerate(headers):
-        ws.write_string(row, col + c, header)
+    table = ws.tables[-1]
+    table["range"] = table["a_range"] = table["autofilter"] = xl_range(
+        row, col, row + max(rows, 1), last_col)
+    if write_headers:
+        for c, header in enumerate(headers):
+            ws.write_string(row, col + c, header)

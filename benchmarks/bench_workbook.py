@@ -1,0 +1,79 @@
+"""Live-workbook benchmarks (issue 3); prints a table.
+
+    python benchmarks/bench_workbook.py           # build 1k/10k/50k, LibreOffice recalc 10k
+    python benchmarks/bench_workbook.py --quick   # build 1k/10k, recalc 1k
+
+Build: `write_scored_workbook` (the workbook `chs score -o X.xlsx` writes: Scores as native
+formulas with the engine's values cached) on the default model and `make_sample` accounts,
+wall time (engine excluded) and file size. Recalculation: LibreOffice headless, fresh
+profile set to recalculate every formula on load (tests/lo.py), converting xlsx -> xlsx.
+Targets on these 2-core machines: 10k accounts built in under 10 s, recalculated in
+under 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chs_excel.engine import score
+from chs_excel.model import default_model
+from chs_excel.sample import make_sample, reference_date
+from chs_excel.workbook import write_scored_workbook
+from tests import lo
+
+TARGETS = {"build": (10_000, 10.0), "recalc": (10_000, 60.0)}
+
+
+def build(n: int, folder: Path) -> tuple[Path, float]:
+    """Seconds to write the scored workbook of n sample accounts (engine excluded)."""
+    accounts = make_sample(n, seed=1)
+    scoring = score(default_model(), accounts, as_of=reference_date(1))
+    path = folder / f"scored_{n}.xlsx"
+    start = time.perf_counter()
+    write_scored_workbook(path, default_model(), accounts, scoring, as_of=reference_date(1))
+    return path, time.perf_counter() - start
+
+
+def recalc(path: Path, folder: Path) -> float:
+    start = time.perf_counter()
+    lo.recalculate(path, folder / f"lo_{path.stem}")
+    return time.perf_counter() - start
+
+
+def verdict(kind: str, n: int, seconds: float) -> str:
+    size, limit = TARGETS[kind]
+    return f"< {limit:.0f} s: {'met' if seconds < limit else 'MISSED'}" if n == size else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k and 10k builds, 1k recalc")
+    args = parser.parse_args()
+    sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 50_000)
+    recalc_at = 1_000 if args.quick else 10_000
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for n in sizes:
+            path, seconds = build(n, folder)
+            rows.append((f"build {n:,} accounts", seconds, n / seconds,
+                         path.stat().st_size / 2**20, verdict("build", n, seconds)))
+            if n == recalc_at:
+                seconds = recalc(path, folder)
+                rows.append((f"LibreOffice recalc {n:,}", seconds, n / seconds, None,
+                             verdict("recalc", n, seconds)))
+    print("| benchmark | seconds | accounts/s | file MB | target |")
+    print("|---|---|---|---|---|")
+    for name, seconds, rate, size, target in rows:
+        mb = "" if size is None else f"{size:,.1f}"
+        print(f"| {name} | {seconds:,.2f} | {rate:,.0f} | {mb} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

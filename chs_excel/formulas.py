@@ -1,0 +1,600 @@
+"""The scorecard model as native Excel formulas: the live Scores sheet and its helper cells.
+
+`ScoresPlan` turns a model and the Accounts sheet's headers into
+- `calc`: the hidden `Calc` sheet's cells — every model parameter looked up once from the
+  Model sheet's Tables (weights, worst/best, levels, rule thresholds and caps, segment
+  weights, renewal probabilities) and the quartile cut points — so the per-row formulas
+  use plain absolute A1 references instead of scanning tables or columns;
+- `columns`: one formula template per Scores column (`ROW` stands for the row number).
+
+Only functions that Excel 2016+ and LibreOffice 7.4 both compute are used, newer ones with
+their `_xlfn.` prefix; no LET, XLOOKUP, FILTER or dynamic arrays, no `Table[@Col]`.
+Rules of the engine this mirrors (see chs_excel/engine.py and docs/workbook.md):
+numbers count only when the cell holds a number; text keys are matched with `=` or MATCH
+(case-insensitive in both programs) after TRIM, with MATCH's wildcards escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+from chs_excel.engine import IDENTITY_COLUMNS, OVERRIDE_COLUMNS, metric_score_column
+from chs_excel.model import (
+    BANDS,
+    NO_DATA,
+    OPERATORS,
+    Metric,
+    Model,
+    Rule,
+    header_key,
+    rule_kind,
+)
+
+ROW = "§"  # placeholder for the Excel row number in per-row formula templates
+TRUE_WORDS = '{"1","true","yes","y","x"}'
+FALSE_WORDS = '{"0","false","no","n"}'
+BLANK_WORDS = '{"","na","n/a","nan","null","none"}'
+OPS = "{" + ",".join(f'"{op}"' for op in OPERATORS) + "}"
+QUARTILE_NAMES = ("Top 25%", "Middle 50%", "Middle 50%", "Bottom 25%")
+CALC = "Calc"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One Scores column: header, formula template, number-format kind and outline level.
+
+    `level` 0 is an output column, 1 a per-metric score (grouped, collapsible), 2 a helper
+    the other formulas read (grouped and hidden).
+    """
+
+    name: str
+    formula: str
+    kind: str = "plain"
+    level: int = 0
+
+
+@dataclass
+class Cell:
+    """A cell of a small sheet (Calc, Dashboard, ...): a label, a constant or a formula."""
+
+    row: int
+    col: int
+    value: object
+    formula: bool = False
+    array: bool = False
+    kind: str = "plain"
+
+
+@dataclass
+class Grid:
+    """A small sheet being laid out (Calc, Dashboard, Forecast): cells and the next row."""
+
+    sheet: str = CALC
+    cells: list[Cell] = field(default_factory=list)
+    row: int = 0
+
+    def put(self, row: int, col: int, value: object, *, formula: bool = False,
+            array: bool = False, kind: str = "plain") -> str:
+        """Add a cell; return its absolute reference (`Calc!$B$5`)."""
+        self.cells.append(Cell(row, col, value, formula, array, kind))
+        return f"{_sheet_ref(self.sheet)}!{xl_rowcol_to_cell(row, col, True, True)}"
+
+    def label(self, text: str, kind: str = "subtitle") -> None:
+        """A section title in column A, on the next free row."""
+        self.put(self.row, 0, text, kind=kind)
+        self.row += 1
+
+
+def absolute_range(sheet: str, col: int, first: int, last: int) -> str:
+    """`Sheet!$E$2:$E$2001` for 0-based column `col` and 1-based rows."""
+    letter = xl_col_to_name(col)
+    return f"{_sheet_ref(sheet)}!${letter}${first}:${letter}${last}"
+
+
+def calc_range(row0: int, col0: int, row1: int, col1: int) -> str:
+    """An absolute range on the Calc sheet (0-based corners)."""
+    return (f"{CALC}!{xl_rowcol_to_cell(row0, col0, True, True)}:"
+            f"{xl_rowcol_to_cell(row1, col1, True, True)}")
+
+
+def _sheet_ref(sheet: str) -> str:
+    return f"'{sheet}'" if " " in sheet else sheet
+
+
+def structured(table: str, column: str) -> str:
+    """A structured reference `Table[column]`, escaping the characters Excel requires."""
+    escaped = "".join("'" + ch if ch in "[]#'" else ch for ch in column)
+    return f"{table}[{escaped}]"
+
+
+def text_literal(text: str) -> str:
+    """A string literal for a formula (double quotes doubled)."""
+    return '"' + str(text).replace('"', '""') + '"'
+
+
+def wildcard_safe(expr: str) -> str:
+    """`expr` with MATCH's wildcards (~ * ?) escaped, so labels match literally."""
+    return f'SUBSTITUTE(SUBSTITUTE(SUBSTITUTE({expr},"~","~~"),"*","~*"),"?","~?")'
+
+
+def literal_pattern(text: str) -> str:
+    """A constant lookup value for MATCH with its wildcards escaped (done in Python)."""
+    return text_literal(str(text).replace("~", "~~").replace("*", "~*").replace("?", "~?"))
+
+
+def text_of(ref: str) -> str:
+    """A cell as trimmed text, as keys are compared (numbers become their digits)."""
+    return f'TRIM({ref}&"")'
+
+
+def template_columns(model: Model) -> list[str]:
+    """Accounts headers of a blank template: id, identity, metrics, rule inputs, overrides."""
+    names = ["account_id", "account_name", "owner", model.segment_column or "segment", "arr",
+             "renewal_date", *(m.column for m in model.metrics), model.quartiles_by,
+             *(r.column for r in model.rules), *OVERRIDE_COLUMNS]
+    out, seen = [], set()
+    for name in names:
+        if name and header_key(name) not in seen:
+            seen.add(header_key(name))
+            out.append(name)
+    return out
+
+
+def identity_columns(model: Model, keys: dict[str, int]) -> list[str]:
+    """The identity columns the engine copies to its output, in its order."""
+    names = list(IDENTITY_COLUMNS) + [c for c in (model.segment_column, model.quartiles_by)
+                                      if c]
+    out: list[str] = []
+    for name in names:
+        if header_key(name) in keys and header_key(name) not in {header_key(o) for o in out}:
+            out.append(name)
+    return out
+
+
+def metric_order(model: Model) -> list[Metric]:
+    """Metrics grouped by component (model order within), so each component's scores
+    are adjacent cells that one SUMPRODUCT can weigh."""
+    return [m for comp in model.components for m in model.metrics if m.component == comp]
+
+
+class ScoresPlan:
+    """Formulas for a Scores table of `rows` rows over an Accounts table with `headers`."""
+
+    def __init__(self, model: Model, headers: list[str], rows: int, *,
+                 as_of: dt.date | None = None, group_slots: int = 20) -> None:
+        self.model = model
+        self.headers = headers
+        self.keys = {header_key(h): i for i, h in enumerate(headers) if header_key(h)}
+        self.first, self.last = 2, 1 + max(rows, 1)
+        self.group_slots = group_slots
+        self.calc = Grid()
+        self.columns: list[Column] = []
+        self.position: dict[str, int] = {}
+        self._as_of(as_of)
+        self._metrics_block()
+        self._levels_block()
+        self._weights_block()
+        self._rules_block()
+        self._renewal_block()
+        self._build_columns()
+
+    # ------------------------------------------------------------ references
+
+    def acc(self, column: str) -> str:
+        """This row's cell of an Accounts column (matched like the engine's headers)."""
+        col = self.keys[header_key(column)]
+        return f"Accounts!${xl_col_to_name(col)}{ROW}"
+
+    def acc_range(self, column: str) -> str:
+        """The whole data range of an Accounts column."""
+        return absolute_range("Accounts", self.keys[header_key(column)], self.first, self.last)
+
+    def me(self, name: str) -> str:
+        """This row's cell of a Scores column already planned."""
+        return f"${xl_col_to_name(self.position[name])}{ROW}"
+
+    def span(self, names: list[str]) -> str:
+        """This row's cells of adjacent Scores columns `first:last`."""
+        return f"{self.me(names[0])}:{self.me(names[-1])}"
+
+    def scores_range(self, name: str) -> str:
+        """The whole data range of a Scores column (for cut points, dashboards)."""
+        return absolute_range("Scores", self.position[name], self.first, self.last)
+
+    def has(self, column: str | None) -> bool:
+        """Whether the Accounts sheet has `column`."""
+        return bool(column) and header_key(column) in self.keys
+
+    # ------------------------------------------------------------ Calc sheet
+
+    def _as_of(self, as_of: dt.date | None) -> None:
+        c = self.calc
+        c.label("Helper cells for the Scores formulas — rebuilt by `chs template --from`; "
+                "edit the Model sheet, not this one.", kind="note")
+        c.row += 1
+        c.put(c.row, 0, "Overrides valid on", kind="bold")
+        value = "TODAY()" if as_of is None else as_of
+        self.as_of_cell = c.put(c.row, 1, value, formula=as_of is None, kind="date")
+        c.row += 2
+
+    def _metrics_block(self) -> None:
+        """One column per metric (Scores order): its parameters looked up by name."""
+        c = self.calc
+        c.label("Metrics (looked up by column name in the Metrics table)")
+        self.metrics = metric_order(self.model)
+        labels = ("column", "component", "method", "Metrics row", "weight", "worst", "best",
+                  "rank order", "good", "values present")
+        top = c.row
+        for i, text in enumerate(labels):
+            c.put(top + i, 0, text, kind="bold")
+        self.param: dict[tuple[str, str], str] = {}
+        self.metric_col: dict[str, int] = {}
+        for j, m in enumerate(self.metrics, start=1):
+            self.metric_col[m.column] = j
+            c.put(top, j, m.column, kind="bold")
+            c.put(top + 1, j, m.component)
+            c.put(top + 2, j, m.method)
+            row_ref = xl_rowcol_to_cell(top + 3, j, True, False)
+            c.put(top + 3, j, f"MATCH({literal_pattern(m.column)},"
+                              f"{structured('Metrics', 'column')},0)", formula=True)
+
+            def look(field_name: str, _row: str = row_ref) -> str:
+                return f"INDEX({structured('Metrics', field_name)},{_row})"
+            self.param[m.column, "weight"] = c.put(top + 4, j, look("weight"), formula=True)
+            if m.method == "linear":
+                self.param[m.column, "worst"] = c.put(top + 5, j, look("worst"), formula=True)
+                self.param[m.column, "best"] = c.put(top + 6, j, look("best"), formula=True)
+            if m.method == "percentile":
+                self.param[m.column, "order"] = c.put(
+                    top + 7, j, f"IF(OR({text_of(look('higher_is_better'))}={FALSE_WORDS}),0,1)",
+                    formula=True)
+                self.param[m.column, "count"] = c.put(
+                    top + 9, j, f"COUNT({self.acc_range(m.column)})", formula=True)
+            if m.method == "flag":
+                self.param[m.column, "good"] = c.put(
+                    top + 8, j, f"IF(OR({text_of(look('good'))}={FALSE_WORDS}),0,1)",
+                    formula=True)
+        self.weight_row = top + 4
+        c.row = top + len(labels) + 1
+
+    def _levels_block(self) -> None:
+        """Steps breaks/points and category labels/points, read from `Levels` by position
+        after the metric's first row there (a metric's levels are adjacent rows)."""
+        c = self.calc
+        c.label("Levels (steps and category metrics, from the Levels table)")
+        self.levels: dict[str, dict[str, str]] = {}
+        for m in self.metrics:
+            if m.method not in ("steps", "category"):
+                continue
+            count = len(m.points) if m.method == "steps" else len(m.categories)
+            first_row = c.row
+            c.put(first_row, 0, m.column, kind="bold")
+            first = c.put(first_row, 1, f"MATCH({literal_pattern(m.column)},"
+                                        f"{structured('Levels', 'column')},0)", formula=True)
+            first = first.split("!")[1]
+            keys_row, points_row = first_row + 1, first_row + 2
+            c.put(keys_row, 0, "at_least" if m.method == "steps" else "label")
+            c.put(points_row, 0, "points")
+            for k in range(count):
+                pos = f"{first}+{k}" if k else first
+                if m.method == "category":
+                    c.put(keys_row, 2 + k, text_of(f"INDEX({structured('Levels', 'label')},"
+                                                   f"{pos})"), formula=True)
+                elif k:
+                    c.put(keys_row, 2 + k, f"INDEX({structured('Levels', 'at_least')},{pos})",
+                          formula=True)
+                c.put(points_row, 2 + k, f"INDEX({structured('Levels', 'points')},{pos})",
+                      formula=True)
+            start = 3 if m.method == "steps" else 2
+            self.levels[m.column] = {
+                "keys": calc_range(keys_row, start, keys_row, 1 + count),
+                "points": calc_range(points_row, 2, points_row, 1 + count)}
+            c.row = points_row + 2
+
+    def _weights_block(self) -> None:
+        """Component weights: the default row, then one row per segment of the model."""
+        c = self.calc
+        c.label("Component weights (row 1: Components table; then one row per Segments row)")
+        comps = list(self.model.components)
+        top = c.row
+        c.put(top, 0, "component", kind="bold")
+        for j, comp in enumerate(comps, start=1):
+            c.put(top, j, comp, kind="bold")
+        self.component_names = calc_range(top, 1, top, len(comps))
+        c.put(top + 1, 0, "(default)")
+        for j, comp in enumerate(comps, start=1):
+            c.put(top + 1, j, f"INDEX({structured('Components', 'weight')},MATCH("
+                              f"{literal_pattern(comp)},{structured('Components', 'component')},"
+                              "0))", formula=True)
+        segments = list(self.model.segment_weights) if self.has(self.model.segment_column) \
+            else []
+        for i, _seg in enumerate(segments, start=1):
+            c.put(top + 1 + i, 0, text_of(f"INDEX({structured('Segments', 'segment')},{i})"),
+                  formula=True)
+            for j, comp in enumerate(comps, start=1):
+                c.put(top + 1 + i, j, f"INDEX({structured('Segments', comp)},{i})",
+                      formula=True)
+        self.weights = calc_range(top + 1, 1, top + 1 + len(segments), len(comps))
+        self.default_weights = calc_range(top + 1, 1, top + 1, len(comps))
+        self.segment_keys = calc_range(top + 2, 0, top + 1 + len(segments), 0) \
+            if segments else None
+        inverse = top + 2 + len(segments)
+        c.put(inverse, 0, "1 / metric weight")
+        for j, comp in enumerate(comps, start=1):
+            cols = [self.metric_col[m.column] for m in self.metrics if m.component == comp]
+            total = calc_range(self.weight_row, min(cols), self.weight_row, max(cols))
+            c.put(inverse, j, f"1/SUM({total})", formula=True)
+        self.inverse_totals = calc_range(inverse, 1, inverse, len(comps))
+        c.row = inverse + 2
+
+    def _rules_block(self) -> None:
+        """Critical rules by position in the Rules table: name, operator, value, cap."""
+        c = self.calc
+        c.label("Rules (by position in the Rules table)")
+        top = c.row
+        for j, text in enumerate(("name", "op (1-6: " + " ".join(OPERATORS) + ")", "value",
+                                  "cap", "fires below", "fires equal", "fires above")):
+            c.put(top, j, text, kind="bold")
+        self.rules: list[dict[str, str]] = []
+        for k, rule in enumerate(self.model.rules, start=1):
+            row = top + k
+
+            def look(field_name: str, _k: int = k) -> str:
+                return f"INDEX({structured('Rules', field_name)},{_k})"
+            kind = rule_kind(rule, self.model)
+            value = {"number": look("value"), "text": text_of(look("value")),
+                     "flag": f"IF(OR({text_of(look('value'))}={TRUE_WORDS}),1,0)"}[kind]
+            op = c.put(row, 1, f"MATCH({text_of(look('op'))},{OPS},0)", formula=True)
+            op_cell = op.split("!")[1]
+            for j, ops in enumerate(((1, 2, 6), (2, 4, 5), (3, 4, 6)), start=4):
+                c.put(row, j, f"IF(OR({','.join(f'{op_cell}={k}' for k in ops)}),1,0)",
+                      formula=True)
+            self.rules.append({
+                "name": c.put(row, 0, text_of(look("name")), formula=True), "op": op,
+                "value": c.put(row, 2, value, formula=True),
+                "cap": c.put(row, 3, look("cap"), formula=True),
+                "fires": calc_range(row, 4, row, 6)})
+        c.row = top + len(self.model.rules) + 2
+
+    def _renewal_block(self) -> None:
+        c = self.calc
+        c.label("Renewal probability by band (RenewalProbability table; blank if not given)")
+        top = c.row
+        for i, band in enumerate((*BANDS, NO_DATA)):
+            c.put(top + i, 0, band)
+            c.put(top + i, 1, f"IFERROR(INDEX({structured('RenewalProbability', 'probability')},"
+                              f"MATCH({text_literal(band)},"
+                              f"{structured('RenewalProbability', 'band')},0)),\"\")",
+                  formula=True, kind="pct")
+        self.bands = calc_range(top, 0, top + 3, 0)
+        self.probabilities = calc_range(top, 1, top + 3, 1)
+        c.row = top + 5
+
+    def _quartile_block(self) -> None:
+        """Cut points: QUARTILE.INC over Health, per group when the model says so."""
+        c = self.calc
+        health = self.scores_range("health")
+        if not self.grouped:
+            c.label("Quartile cut points of Health (QUARTILE.INC)")
+            self.cuts = [c.put(c.row, k, f'IFERROR(_xlfn.QUARTILE.INC({health},{k}),"")',
+                               formula=True, kind="score") for k in (1, 2, 3)]
+            c.put(c.row, 0, "Q1 Q2 Q3 →")
+            c.row += 2
+            return
+        c.label(f"Quartile cut points per {self.model.quartiles_by} group (first "
+                f"{self.group_slots} groups in order of appearance; more need a rebuild)")
+        head = c.row
+        for j, text in enumerate(("group key", "Q1", "Q2", "Q3")):
+            c.put(head, j, text, kind="bold")
+        keys = self.scores_range("calc: group")
+        for s in range(1, self.group_slots + 1):
+            row = head + s
+            above = calc_range(head, 0, row - 1, 0).split("!")[1]
+            c.put(row, 0, f'IFERROR(INDEX({keys},MATCH(0,COUNTIF({CALC}!{above},{keys})'
+                          f'+({keys}=""),0)),"")', formula=True, array=True)
+            key = xl_rowcol_to_cell(row, 0, False, True)
+            for k in (1, 2, 3):
+                c.put(row, k, f'IF({key}="","",IFERROR(_xlfn.QUARTILE.INC(IF({keys}={key},'
+                              f'{health},""),{k}),""))', formula=True, array=True,
+                      kind="score")
+        self.group_keys = calc_range(head + 1, 0, head + self.group_slots, 0)
+        self.cuts = [calc_range(head + 1, k, head + self.group_slots, k) for k in (1, 2, 3)]
+        c.row = head + self.group_slots + 2
+
+    # ------------------------------------------------------------ Scores columns
+
+    def _build_columns(self) -> None:
+        """Lay out Scores: outputs in the engine's order, metric scores, then helpers.
+
+        Positions are fixed first (formulas refer to columns on either side), then each
+        formula is written.
+        """
+        model = self.model
+        comps = list(model.components)
+        self.identity = identity_columns(model, self.keys)
+        self.grouped = self.has(model.quartiles_by)
+        self.segmented = self.has(model.segment_column) and bool(model.segment_weights)
+        outputs = ["account_id", *self.identity, *comps, "health", "raw_health", "band",
+                   "quartile", "quartile_label", "coverage", "low_data", "capped_by",
+                   "overridden", "weakest_component", "points_at_stake",
+                   "renewal_probability"]
+        if "arr" in self.identity:
+            outputs.append("expected_arr")
+        helpers = [f"calc: {c} weight present" for c in comps] + ["calc: weight present"]
+        helpers += [f"calc: rule {r.name}" for r in model.rules]
+        if self.segmented:
+            helpers.append("calc: segment row")
+        if self.grouped:
+            helpers += ["calc: group", "calc: group slot"]
+        names = outputs + [metric_score_column(m) for m in self.metrics] + helpers
+        self.position = {n: i for i, n in enumerate(names)}
+        self._quartile_block()
+        formulas = self._formulas(comps)
+        levels = {n: 0 for n in outputs}
+        levels.update({metric_score_column(m): 1 for m in self.metrics})
+        levels.update({h: 2 for h in helpers})
+        self.columns = [Column(n, formulas[n], _kind(n, comps), levels[n]) for n in names]
+
+    def _formulas(self, comps: list[str]) -> dict[str, str]:
+        """Formula templates keyed by Scores column."""
+        f: dict[str, str] = {}
+        idc = self.me("account_id")
+        live = f'{idc}<>""'
+
+        def gate(expr: str) -> str:
+            return f'IF({idc}="","",{expr})'
+        f["account_id"] = f'IF({text_of(self.acc("account_id"))}="","",' \
+                          f'{text_of(self.acc("account_id"))})'
+        for name in self.identity:
+            x = self.acc(name)
+            f[name] = gate(f'IF(ISNUMBER({x}),{x},"")' if name in ("arr", "renewal_date")
+                           else f'IF({x}="","",{x})')
+        for m in self.metrics:
+            f[metric_score_column(m)] = self._metric(m, live, gate)
+        weights = f"INDEX({self.weights},{self.me('calc: segment row')},0)" \
+            if self.segmented else self.default_weights
+        comp_span = self.span(comps)
+        for comp in comps:
+            cols = [metric_score_column(m) for m in self.metrics if m.component == comp]
+            j0, j1 = self.metric_col[self.metrics_of(comp)[0]], \
+                self.metric_col[self.metrics_of(comp)[-1]]
+            w = calc_range(self.weight_row, j0, self.weight_row, j1)
+            present = self.me(f"calc: {comp} weight present")
+            f[f"calc: {comp} weight present"] = gate(
+                f"SUMPRODUCT(--ISNUMBER({self.span(cols)}),{w})")
+            f[comp] = f'IF(N({present})>0,SUMPRODUCT({self.span(cols)},{w})/{present},"")'
+        wp = self.me("calc: weight present")
+        f["calc: weight present"] = gate(f"SUMPRODUCT(--ISNUMBER({comp_span}),{weights})")
+        f["raw_health"] = f'IF(N({wp})>0,SUMPRODUCT({comp_span},{weights})/{wp},"")'
+        if self.segmented:
+            seg = wildcard_safe(text_of(self.acc(self.model.segment_column)))
+            f["calc: segment row"] = gate(f"IFERROR(MATCH({seg},{self.segment_keys},0),0)+1")
+        for rule, calc in zip(self.model.rules, self.rules, strict=True):
+            f[f"calc: rule {rule.name}"] = gate(self._rule(rule, calc))
+        f.update(self._health(comps, weights, gate))
+        if self.grouped:
+            f["calc: group"] = gate(f'"k"&{text_of(self.acc(self.model.quartiles_by))}')
+            f["calc: group slot"] = gate(
+                f'IFERROR(MATCH({wildcard_safe(self.me("calc: group"))},{self.group_keys},0),"")')
+        return f
+
+    def metrics_of(self, comp: str) -> list[str]:
+        """Metric columns of a component, in Scores order."""
+        return [m.column for m in self.metrics if m.component == comp]
+
+    def _metric(self, m: Metric, live: str, gate: Callable[[str], str]) -> str:
+        """One metric's 0..Scale score, blank when the value is missing."""
+        x = self.acc(m.column)
+        p = self.param
+        if m.method == "linear":
+            worst, best = p[m.column, "worst"], p[m.column, "best"]
+            return (f"IF(AND({live},ISNUMBER({x})),Scale*MAX(0,MIN(1,({x}-{worst})/"
+                    f'({best}-{worst}))),"")')
+        if m.method == "steps":
+            lv = self.levels[m.column]
+            return (f"IF(AND({live},ISNUMBER({x})),INDEX({lv['points']},"
+                    f'IFERROR(MATCH({x},{lv["keys"]},1),0)+1),"")')
+        if m.method == "percentile":
+            n, order = p[m.column, "count"], p[m.column, "order"]
+            return (f"IF(AND({live},ISNUMBER({x})),IF({n}=1,Scale,Scale*(_xlfn.RANK.EQ({x},"
+                    f'{self.acc_range(m.column)},{order})-1)/({n}-1)),"")')
+        if m.method == "flag":
+            t, good = text_of(x), p[m.column, "good"]
+            return gate(f"IF(OR({t}={TRUE_WORDS}),Scale*{good},IF(OR({t}={FALSE_WORDS}),"
+                        f'Scale*(1-{good}),""))')
+        lv = self.levels[m.column]
+        return gate(f"IFERROR(INDEX({lv['points']},MATCH({wildcard_safe(text_of(x))},"
+                    f'{lv["keys"]},0)),"")')
+
+    def _rule(self, rule: Rule, calc: dict[str, str]) -> str:
+        """TRUE when the rule fires for this row (a missing value never fires)."""
+        kind = rule_kind(rule, self.model)
+        x = self.acc(rule.column)
+        op, v = calc["op"], calc["value"]
+        if kind == "text":
+            t = text_of(x)
+            present = f"NOT(OR({t}={BLANK_WORDS}))"
+            try:
+                metric = self.model.metric(rule.column)
+            except KeyError:
+                metric = None
+            if metric is not None:
+                present = f"AND({present},ISNUMBER({self.me(metric_score_column(metric))}))"
+            return f"AND({present},IF({op}=6,{t}<>{v},{t}={v}))"
+        if kind == "flag":
+            t = text_of(x)
+            present = f"OR({t}={TRUE_WORDS},{t}={FALSE_WORDS})"
+            return f"AND({present},IF({op}=6,OR({t}={TRUE_WORDS})*1<>{v}," \
+                   f"OR({t}={TRUE_WORDS})*1={v}))"
+        # the Calc row holds whether the operator fires below, at or above the value
+        return f"IF(ISNUMBER({x}),INDEX({calc['fires']},SIGN({x}-{v})+2)=1,FALSE)"
+
+    def _health(self, comps: list[str], weights: str,
+                gate: Callable[[str], str]) -> dict[str, str]:
+        """Health with caps and override, band, quartile and the explanation columns."""
+        f: dict[str, str] = {}
+        raw, h = self.me("raw_health"), self.me("health")
+        caps = "".join(f",IF({self.me(f'calc: rule {r.name}')},{c['cap']},{raw})"
+                       for r, c in zip(self.model.rules, self.rules, strict=True))
+        capped = f'IF({raw}="","",MIN({raw}{caps}))' if caps else f'IF({raw}="","",{raw})'
+        overridden = self.me("overridden")
+        if self.has("override_score"):
+            score = self.acc("override_score")
+            f["health"] = gate(f"IF({overridden},{score},{capped})")
+            until = "TRUE"
+            if self.has("override_until"):
+                u = self.acc("override_until")
+                until = f"OR(OR({text_of(u)}={BLANK_WORDS}),AND(ISNUMBER({u}),{u}>=AsOf))"
+            f["overridden"] = gate(f"AND(ISNUMBER({score}),{score}>=0,{score}<=Scale,{until})")
+        else:
+            f["health"] = gate(capped)
+            f["overridden"] = gate("FALSE")
+        f["band"] = gate(f'IF({h}="",{text_literal(NO_DATA)},IF({h}<RedBelow,"Red",'
+                         f'IF({h}>=GreenFrom,"Green","Yellow")))')
+        if self.grouped:
+            slot = self.me("calc: group slot")
+            q1, q2, q3 = (f"INDEX({cut},{slot})" for cut in self.cuts)
+            f["quartile"] = (f'IF(AND(ISNUMBER({h}),ISNUMBER({slot})),1+({h}<{q3})+({h}<{q2})'
+                             f'+({h}<{q1}),"")')
+        else:
+            q1, q2, q3 = self.cuts
+            f["quartile"] = f'IF(ISNUMBER({h}),1+({h}<{q3})+({h}<{q2})+({h}<{q1}),"")'
+        q = self.me("quartile")
+        labels = ",".join(text_literal(t) for t in QUARTILE_NAMES)
+        f["quartile_label"] = f'IF({q}="","",CHOOSE({q},{labels}))'
+        present = [self.me(f"calc: {c} weight present") for c in comps]
+        f["coverage"] = gate(f"SUMPRODUCT({weights},{present[0]}:{present[-1]},"
+                             f"{self.inverse_totals})/SUM({weights})")
+        f["low_data"] = gate(f"AND(ISNUMBER({h}),{self.me('coverage')}<MinCoverage)")
+        names = "&".join(f'IF({self.me(f"calc: rule {r.name}")},"; "&{c["name"]},"")'
+                         for r, c in zip(self.model.rules, self.rules, strict=True))
+        f["capped_by"] = gate(f'IF({raw}="","",MID({names},3,999))' if names else '""')
+        span = self.span(comps)
+        weakest = f"MATCH(MIN({span}),{span},0)"
+        f["weakest_component"] = gate(
+            f'IF(COUNT({span})=0,"",INDEX({self.component_names},{weakest}))')
+        wp = self.me("calc: weight present")
+        f["points_at_stake"] = gate(
+            f'IF(OR(COUNT({span})=0,N({wp})=0),"",INDEX({weights},{weakest})/{wp}'
+            f"*(Scale-MIN({span})))")
+        band = self.me("band")
+        f["renewal_probability"] = gate(
+            f"INDEX({self.probabilities},MATCH({band},{self.bands},0))")
+        if "arr" in self.identity:
+            arr, p = self.me("arr"), self.me("renewal_probability")
+            f["expected_arr"] = f'IF(AND(ISNUMBER({arr}),ISNUMBER({p})),{arr}*{p},"")'
+        return f
+
+
+def _kind(name: str, comps: list[str]) -> str:
+    """The number-format kind of a Scores column."""
+    if name in comps or name.endswith("_score") or name in ("health", "raw_health",
+                                                              "points_at_stake"):
+        return "score"
+    return {"coverage": "pct", "renewal_probability": "pct", "arr": "money",
+            "expected_arr": "money", "renewal_date": "date", "quartile": "int"}.get(
+        name, "helper" if name.startswith("calc: ") else "plain")
