@@ -32,6 +32,7 @@ QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25
 QUARTILE_LABEL_ARRAY = np.array([None, *QUARTILE_LABELS.values()], dtype=object)
 BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
+STRIP = np.frompyfunc(str.strip, 1, 1)  # a ufunc: str.strip over object arrays, in C
 TEXT_TYPES = np.array([str, np.str_], dtype=object)
 ISSUE_COLUMNS = ["row", "account_id", "column", "value", "problem"]
 
@@ -140,7 +141,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
     if "arr" in columns:
         columns["expected_arr"] = np.asarray(columns["arr"], dtype=float) * probability
     columns.update({metric_score_column(m): scores[:, j] for j, m in enumerate(model.metrics)})
-    out = pd.DataFrame(columns, index=accounts.index)
+    out = pd.DataFrame(columns, index=accounts.index, copy=False)  # our arrays: no copy
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
         columns=ISSUE_COLUMNS)
     found = found.sort_values(["row", "column"], kind="stable", ignore_index=True)
@@ -196,8 +197,8 @@ def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
     if blank.any():
         raise InputError(f"column {column!r}: blank account id in row "
                          f"{_list(accounts.index[blank])}; every account needs an id")
-    dup = text.duplicated(keep=False).to_numpy()
-    if dup.any():
+    if not pd.Index(text).is_unique:
+        dup = text.duplicated(keep=False).to_numpy()
         dups = pd.DataFrame({"id": text[dup].to_numpy(), "row": accounts.index[dup]})
         listed = "; ".join(f"{i} (rows {_list(g['row'])})"
                            for i, g in list(dups.groupby("id", sort=False))[:10])
@@ -208,18 +209,22 @@ def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
 def _text(raw: pd.Series) -> pd.Series:
     """Cells as stripped text (None for empty cells); whole numbers lose their '.0'."""
     cells = raw.to_numpy(dtype=object)
-    is_num, is_text = _cell_kinds(cells)
+    missing = pd.isna(cells)
+    if isinstance(raw.dtype, pd.StringDtype):  # every present cell is text: no type scan
+        is_num, is_text = np.zeros(len(cells), dtype=bool), ~missing
+    else:
+        is_num, is_text = _cell_kinds(cells)
     out = cells.copy()
     if is_text.any():
-        out[is_text] = pd.Series(cells[is_text], dtype=object).str.strip().to_numpy()
-    other = ~is_text & ~pd.isna(cells)
+        out[is_text] = STRIP(cells[is_text])
+    other = ~is_text & ~missing
     if other.any():
         values = pd.Series(cells[other], dtype=object)
         numbers = pd.to_numeric(values, errors="coerce")
         whole = (numbers % 1 == 0) & is_num[other]
         out[np.flatnonzero(other)] = np.where(
             whole, numbers.fillna(0).astype("int64").astype(str), values.astype(str))
-    out[pd.isna(cells)] = None
+    out[missing] = None
     return pd.Series(out, index=raw.index, dtype=object)
 
 
@@ -464,8 +469,7 @@ def _identity(name: str, raw: pd.Series, report: callable) -> np.ndarray:
         values, bad = parse_dates(raw)
         report("renewal_date", bad, raw, "not a date, use YYYY-MM-DD")
         return values
-    cells = raw.to_numpy(dtype=object)
-    return np.where(pd.isna(cells), None, cells)
+    return raw.to_numpy(dtype=object, na_value=None)
 
 
 def _group_keys(model: Model, accounts: pd.DataFrame, cols: dict[str, str]) -> np.ndarray:
