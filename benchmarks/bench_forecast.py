@@ -15,11 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_engine import best_of  # one timing helper for every benchmark
 
 from chs_excel.calibration import calibrate, join_outcomes
 from chs_excel.engine import score
@@ -36,13 +36,6 @@ from chs_excel.sample import make_sample, reference_date
 MODEL = default_model()
 
 
-def best_of(fn: Callable[[], object], runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def once(args: list[str]) -> float:

@@ -4,7 +4,6 @@ optimiser, recovery of the sample's generating weights, joins, bad inputs, the c
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
@@ -27,25 +25,18 @@ from chs_excel.calibration import (
     roc_curve,
     wilson,
 )
-from chs_excel.cli import main
 from chs_excel.engine import metric_score_column, score
 from chs_excel.errors import ChsError, InputError
 from chs_excel.forecast import load_curve
 from chs_excel.history import merge, snapshot
 from chs_excel.model import default_model, load_model
 from chs_excel.sample import GENERATING_WEIGHTS, make_sample, reference_date
+from tests.cli_runner import digest, run
 
 MODEL = default_model()
 COMPONENTS = list(MODEL.components)
 TOP = max(GENERATING_WEIGHTS, key=GENERATING_WEIGHTS.get)      # Usage
 BOTTOM = min(GENERATING_WEIGHTS, key=GENERATING_WEIGHTS.get)   # Relationship
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exception
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +305,7 @@ def files(tmp_path_factory, sample) -> dict[str, Path]:
 
 def test_calibrate_command_writes_report_model_and_curve(files) -> None:
     folder = files["folder"]
-    before = {k: hashlib.sha256(files[k].read_bytes()).hexdigest()
+    before = {k: digest(files[k])
               for k in ("scores", "outcomes")}
     report_path = folder / "report.xlsx"
     code, out = run("calibrate", str(files["scores"]), "--outcomes", str(files["outcomes"]),
@@ -337,7 +328,7 @@ def test_calibrate_command_writes_report_model_and_curve(files) -> None:
     code, out = run("forecast", str(files["scores"]), "--curve", str(folder / "curve.yaml"))
     assert code == 0 and "curve" in out
     assert curve.model == "SaaS default"
-    after = {k: hashlib.sha256(files[k].read_bytes()).hexdigest()
+    after = {k: digest(files[k])
              for k in ("scores", "outcomes")}
     assert after == before
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -13,9 +12,7 @@ import pandas as pd
 import pytest
 import python_calamine as calamine
 import xlsxwriter
-from click.testing import CliRunner
 
-from chs_excel.cli import main
 from chs_excel.engine import score
 from chs_excel.errors import ChsError, InputError, ModelError
 from chs_excel.forecast import (
@@ -28,15 +25,9 @@ from chs_excel.forecast import (
 )
 from chs_excel.model import default_model
 from chs_excel.sample import make_sample, reference_date
+from tests.cli_runner import digest, run
 
 MODEL = default_model()
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exception
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +229,7 @@ def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path
                                                                   scores: pd.DataFrame) -> None:
     path = tmp_path / "scores.csv"
     scores.to_csv(path, index=False)
-    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    before = digest(path)
     code, out = run("forecast", str(path), "--by", "quarter", "-o", str(tmp_path / "f.xlsx"))
     assert code == 0, out
     assert "Total" in out and "Best case" in out
@@ -255,7 +246,7 @@ def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path
     csv = pd.read_csv(tmp_path / "f.csv")
     assert list(csv["period"]) == ["2026-03", "2026-04"]
     assert "renew after 2026-04" in out
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert digest(path) == before
 
 
 def test_forecast_command_errors_are_one_line(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import shutil
 import sqlite3
 import zipfile
@@ -13,10 +12,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from chs_excel import history as hist
-from chs_excel.cli import main
 from chs_excel.engine import score
 from chs_excel.errors import ChsError, InputError
 from chs_excel.forecast import read_scores
@@ -33,20 +30,10 @@ from chs_excel.history import (
 )
 from chs_excel.model import Metric, Model, default_model
 from chs_excel.sample import make_sample, reference_date
+from tests.cli_runner import digest, run
 
 MODEL = default_model()
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exception
-    return result.exit_code, result.output
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def two_components(weights: dict[str, float]) -> Model:
