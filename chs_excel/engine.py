@@ -30,6 +30,7 @@ IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
 OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
 QUARTILE_LABEL_ARRAY = np.array([None, *QUARTILE_LABELS.values()], dtype=object)
+BAND_LABELS = np.array([NO_DATA, "Red", "Yellow", "Green"], dtype=object)  # by band code
 BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
 STRIP = np.frompyfunc(str.strip, 1, 1)  # a ufunc: str.strip over object arrays, in C
@@ -105,7 +106,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
 
     comp_weights = _component_weights(model, accounts, cols, comp_names)
     raw_health = weighted_mean(comp_scores, comp_weights)
-    coverage = (comp_weights / comp_weights.sum(axis=1, keepdims=True) * comp_share).sum(axis=1)
+    coverage = np.einsum("ij,ij->i", comp_weights, comp_share) / comp_weights.sum(axis=1)
 
     triggered = _triggered_rules(model, accounts, cols, values, report)
     health = raw_health.copy()
@@ -118,8 +119,9 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
     health = np.where(overridden, override_value, health)
     has_health = ~np.isnan(health)
 
-    band = band_of(health, model.red_below, model.green_from)
-    quartile = _quartiles(health, _group_keys(model, accounts, cols))
+    band_code = _band_codes(health, model.red_below, model.green_from)
+    band = BAND_LABELS[band_code]
+    quartile = quartile_of(health, *quartile_cuts(health, _group_keys(model, accounts, cols)))
     weakest, at_stake = _weakest(comp_scores, comp_weights, comp_names, scale)
 
     columns: dict[str, object] = {"account_id": ids}
@@ -129,7 +131,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         if key in cols and name not in columns:
             columns[name] = _identity(name, accounts[cols[key]], report)
     columns.update({name: comp_scores[:, c] for c, name in enumerate(comp_names)})
-    probability = _renewal_probability(model, band)
+    probability = renewal_probability(model.renewal_probability, BAND_LABELS)[band_code]
     quartile_number = np.nan_to_num(quartile).astype(np.int64)
     columns.update(
         health=health, raw_health=raw_health, band=band,
@@ -193,17 +195,18 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
 def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
     """Account ids as trimmed text (whole numbers without '.0'); blank or repeated ids fail."""
     text = _text(accounts[column])
-    blank = (text.isna() | (text == "")).to_numpy()
+    ids = text.to_numpy()
+    blank = (ids == "") | pd.isna(ids)
     if blank.any():
         raise InputError(f"column {column!r}: blank account id in row "
                          f"{_list(accounts.index[blank])}; every account needs an id")
-    if not pd.Index(text).is_unique:
+    if not pd.Index(ids).is_unique:
         dup = text.duplicated(keep=False).to_numpy()
         dups = pd.DataFrame({"id": text[dup].to_numpy(), "row": accounts.index[dup]})
         listed = "; ".join(f"{i} (rows {_list(g['row'])})"
                            for i, g in list(dups.groupby("id", sort=False))[:10])
         raise InputError(f"column {column!r}: account ids must be unique; repeated: {listed}")
-    return text.to_numpy(dtype=object)
+    return ids
 
 
 def _text(raw: pd.Series) -> pd.Series:
@@ -349,17 +352,18 @@ def _percentile(x: np.ndarray, higher_is_better: bool, scale: float) -> np.ndarr
 
 # ---------------------------------------------------------------- composite
 
-def _label_keys(raw: pd.Series) -> pd.Series:
-    """Cells as matched against labels: stripped, lower case, '' when blank."""
+def _label_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Cells as matched against labels (stripped, lower case, '' when blank), factorised:
+    (codes, keys) with `keys[codes]` each cell's key; blank cells have code -1, key ''."""
     codes, uniques = pd.factorize(raw.astype(object), use_na_sentinel=True)
     keys = _text(pd.Series(uniques, dtype=object)).str.lower().fillna("").to_numpy(dtype=object)
-    return pd.Series(np.where(codes >= 0, keys[codes] if len(keys) else "", ""),
-                     index=raw.index, dtype=object)
+    return codes, np.append(keys, "")
 
 
-def _group_column(accounts: pd.DataFrame, cols: dict[str, str],
-                  column: str | None) -> pd.Series | None:
-    return _label_keys(accounts[cols[header_key(column)]]) if column else None
+def _label_keys(raw: pd.Series) -> pd.Series:
+    """Cells as matched against labels: stripped, lower case, '' when blank."""
+    codes, keys = _label_codes(raw)
+    return pd.Series(keys[codes], index=raw.index, dtype=object)
 
 
 def _component_weights(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
@@ -371,10 +375,10 @@ def _component_weights(model: Model, accounts: pd.DataFrame, cols: dict[str, str
         rows.append([weights[c] for c in comp_names])
         lookup[label_key(seg)] = i
     table = np.asarray(rows, dtype=float)
-    keys = _group_column(accounts, cols, model.segment_column)
-    if keys is None:
+    if not model.segment_column:
         return np.broadcast_to(table[0], (len(accounts), len(comp_names)))
-    return table[keys.map(lookup).fillna(0).to_numpy(dtype=int)]
+    codes, keys = _label_codes(accounts[cols[header_key(model.segment_column)]])
+    return table[np.array([lookup.get(k, 0) for k in keys], dtype=int)[codes]]
 
 
 def _triggered_rules(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
@@ -469,18 +473,17 @@ def _identity(name: str, raw: pd.Series, report: callable) -> np.ndarray:
         values, bad = parse_dates(raw)
         report("renewal_date", bad, raw, "not a date, use YYYY-MM-DD")
         return values
+    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.na_value is not pd.NA:
+        return raw.array  # already the text column the output frame would infer
     return raw.to_numpy(dtype=object, na_value=None)
 
 
 def _group_keys(model: Model, accounts: pd.DataFrame, cols: dict[str, str]) -> np.ndarray:
-    keys = _group_column(accounts, cols, model.quartiles_by)
-    return np.zeros(len(accounts), dtype=int) if keys is None else \
-        pd.factorize(keys)[0]
-
-
-def _quartiles(health: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """1 (top) .. 4 with QUARTILE.INC cut points per group; NaN where health is blank."""
-    return quartile_of(health, *quartile_cuts(health, groups))
+    """Each account's quartile group number: equal label keys share a group."""
+    if not model.quartiles_by:
+        return np.zeros(len(accounts), dtype=int)
+    codes, keys = _label_codes(accounts[cols[header_key(model.quartiles_by)]])
+    return pd.factorize(keys)[0][codes]
 
 
 def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list[str],
@@ -496,10 +499,6 @@ def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list
     at_stake = np.where(any_present, share * (scale - comp_scores[rows, idx]), np.nan)
     names = np.asarray(comp_names, dtype=object)[idx]
     return np.where(any_present, names, None), at_stake
-
-
-def _renewal_probability(model: Model, band: np.ndarray) -> np.ndarray:
-    return renewal_probability(model.renewal_probability, band)
 
 
 # ---------------------------------------------------------------- building blocks
@@ -525,9 +524,14 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def band_of(health: np.ndarray, red_below: float, green_from: float) -> np.ndarray:
     """Red below `red_below`, Green from `green_from`, else Yellow; No data where blank."""
-    health = np.asarray(health, dtype=float)
-    return np.select([np.isnan(health), health < red_below, health >= green_from],
-                     [NO_DATA, "Red", "Green"], "Yellow").astype(object)
+    return BAND_LABELS[_band_codes(np.asarray(health, dtype=float), red_below, green_from)]
+
+
+def _band_codes(health: np.ndarray, red_below: float, green_from: float) -> np.ndarray:
+    """Index into BAND_LABELS: 0 No data, 1 Red, 2 Yellow, 3 Green."""
+    with np.errstate(invalid="ignore"):
+        code = 1 + (health >= red_below) + (health >= green_from)
+    return np.where(np.isnan(health), 0, code)
 
 
 def quartile_cuts(health: np.ndarray,
@@ -549,5 +553,6 @@ def quartile_of(health: np.ndarray, q1: np.ndarray | float, q2: np.ndarray | flo
 
 def renewal_probability(probabilities: dict[str, float], band: np.ndarray) -> np.ndarray:
     """The model's renewal probability for each band; NaN where it gives none."""
-    band = np.asarray(band, dtype=object)
-    return np.select([band == b for b in probabilities], list(probabilities.values()), np.nan)
+    codes, uniques = pd.factorize(np.asarray(band, dtype=object).ravel())
+    table = np.array([probabilities.get(b, np.nan) for b in uniques] + [np.nan], dtype=float)
+    return table[codes].reshape(np.shape(band))  # code -1 (blank) reads the final NaN
