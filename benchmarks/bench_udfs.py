@@ -6,7 +6,9 @@
 The UDFs get the raw 2-D lists xlwings' COM server passes (read once from the generated
 workbook with openpyxl, not timed); times are Python time only (best of 3), without
 Excel's own COM transfer. The refresh macro runs through `FileBook` on the file: read
-Model and Accounts, score, write Scores and Data issues, save.
+Model and Accounts, score, write Scores and Data issues, save. The rebuild macro
+regenerates the native-formula sheets of a live workbook (`chs_excel.workbook`) into a
+new file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from openpyxl.utils.cell import range_boundaries
 from chs_excel import macros, udfs
 from chs_excel.addin import build_addin
 from chs_excel.sample import reference_date
+from chs_excel.workbook import write_template
 
 ARGS = ("Accounts", "Components", "Metrics", "Rules", "Settings", "Segments", "Levels",
         "RenewalProbability")
@@ -100,6 +103,10 @@ def main() -> None:
             macros.refresh_file(copy, as_of=reference_date(7))
         rows.append(("chs_refresh macro on the file (FileBook, with save)", n,
                      best_of(3, refresh)))
+        live = Path(tmp) / "live.xlsx"
+        write_template(live, model, accounts(n, dirty=True), as_of=reference_date(7))
+        rows.append(("chs_rebuild on a live workbook (regenerate formulas, save)", n,
+                     best_of(3, lambda: macros.rebuild_file(live, Path(tmp) / "rebuilt.xlsx"))))
     print(f"{'what':<56} {'accounts':>9} {'seconds':>9}")
     for label, count, seconds in rows:
         shown = f"{seconds * 1000:.2f} ms" if seconds < 0.01 else f"{seconds:.3f}"

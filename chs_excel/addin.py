@@ -45,13 +45,16 @@ START_HERE = (
     "3. Refresh: Alt+F8 > chs_refresh (after xlwings > Import Functions, Windows), or the "
     "xlwings ribbon's Run main (chs_scorecard.py beside this file, Windows and macOS).",
     "4. Scores and Data issues are rewritten by chs_refresh; other sheets are yours.",
+    "5. Added or removed a metric? Save, then Alt+F8 > chs_rebuild: it writes "
+    "'<this name> (rebuilt)' with native formulas for the new Model (your sheets kept) "
+    "and opens it.",
     "",
     "Worksheet functions (Windows, after Import Functions): "
     "=CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
     "Settings[#All], Segments[#All], Levels[#All], RenewalProbability[#All]) spills the "
     "Scores table; CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
     "CHS_RENEWAL score single values or ranges.",
-    "Macros: chs_refresh, chs_snapshot (appends to History), chs_rebuild "
+    "Macros: chs_refresh, chs_snapshot (appends to History), chs_calibrate, chs_rebuild "
     "(native formulas). Help: docs/excel-addin.md in the chs-excel project.",
 )
 RUN_MAIN = '''"""xlwings' Run main button runs main() from the module named like the workbook."""

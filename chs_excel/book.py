@@ -10,6 +10,7 @@ happening. One small interface, two implementations:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,6 +68,12 @@ class Book(Protocol):
     def alert(self, message: str) -> None:
         """Tell the user something went wrong and what to do."""
 
+    def saved_path(self) -> Path:
+        """The workbook's file, as saved (InputError when it has unsaved changes)."""
+
+    def open(self, path: Path) -> None:
+        """Show the workbook at `path` to the user."""
+
 
 @dataclass
 class FileBook:
@@ -74,6 +81,7 @@ class FileBook:
 
     path: Path
     messages: list[str] = field(default_factory=list)
+    on_status: Callable[[str], None] | None = None   # also shown there (Excel's status bar)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -174,10 +182,20 @@ class FileBook:
     def status(self, message: str) -> None:
         """Keep the message (the command line prints them)."""
         self.messages.append(message)
+        if self.on_status is not None:
+            self.on_status(message)
 
     def alert(self, message: str) -> None:
         """Keep the message (the command line prints them)."""
         self.messages.append(message)
+
+    def saved_path(self) -> Path:
+        """The file this book was read from."""
+        return self.path
+
+    def open(self, path: Path) -> None:
+        """Say where the new workbook is (the command line prints it)."""
+        self.messages.append(f"Open {path} to see it.")
 
     def save(self, path: str | Path | None = None) -> None:
         """Write the workbook (to `path`, else over the file it was read from) atomically."""
@@ -270,6 +288,19 @@ class XlwingsBook:
     def alert(self, message: str) -> None:
         """A message box: the macro could not finish, and why."""
         self.book.app.alert(message, title="Customer health")
+
+    def saved_path(self) -> Path:
+        """The workbook's file; InputError when it was never saved or has unsaved changes."""
+        path = Path(self.book.fullname)
+        api = self.book.api
+        saved = api.Saved if hasattr(api, "Saved") else api.saved.get()  # Windows / macOS
+        if not path.is_file() or not saved:
+            raise InputError(f"save {self.book.name} first: the rebuild reads the saved file")
+        return path
+
+    def open(self, path: Path) -> None:
+        """Open the workbook at `path` in the same Excel."""
+        self.book.app.books.open(str(path))
 
 
 def text_safe(frame: pd.DataFrame) -> pd.DataFrame:

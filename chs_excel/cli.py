@@ -220,6 +220,23 @@ def addin_command(folder: Path, model_path: Path | None) -> None:
                f"({len(accounts):,} sample accounts). Next: docs/excel-addin.md")
 
 
+@main.command("rebuild")
+@click.argument("book", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The rebuilt workbook (a new file; BOOK is never changed).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+              help="Day overrides are checked against when BOOK has no fixed one "
+                   "(default: TODAY() in the workbook).")
+def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None:
+    """Regenerate a workbook's formulas for its Model as it is now, keeping every sheet."""
+    from chs_excel.macros import rebuild_file
+    if output.suffix.lower() != book.suffix.lower():
+        raise ChsError(f"{output}: name the rebuilt workbook {book.suffix} like {book.name}")
+    check_output_path(output)
+    click.echo(rebuild_file(book, output, as_of=as_of.date() if as_of else None))
+    click.echo(f"Wrote {output}")
+
+
 @main.command("template")
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Scorecard model YAML (default: the built-in model, or --from's).")

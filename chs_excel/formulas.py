@@ -213,7 +213,7 @@ class ScoresPlan:
 
     def _as_of(self, as_of: dt.date | None) -> None:
         c = self.calc
-        c.label("Helper cells for the Scores formulas — rebuilt by `chs template --from`; "
+        c.label("Helper cells for the Scores formulas — rewritten by `chs rebuild`; "
                 "edit the Model sheet, not this one.", kind="note")
         c.row += 1
         c.put(c.row, 0, "Overrides valid on", kind="bold")

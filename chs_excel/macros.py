@@ -8,6 +8,8 @@ and leaves everything else in the book as it was.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from chs_excel.book import Book, FileBook
 from chs_excel.engine import Scoring, metric_score_column, score
 from chs_excel.errors import ChsError, InputError, ModelError
 from chs_excel.model import Model, header_key
-from chs_excel.package import Rule, col_letter
+from chs_excel.package import Package, Rule, col_letter
 from chs_excel.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
 from chs_excel.styles import COLUMN_KINDS, FORMATS
 
@@ -30,6 +32,7 @@ SCORES_TABLE, ISSUES_TABLE = "Scores", "DataIssues"
 SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast", "History",
                "History weights", "Calibration", ISSUES)
 DATE_FORMAT = FORMATS["date"]["num_format"]
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
 def run(action: Callable[[Book], str], book: Book) -> str:
@@ -147,6 +150,8 @@ def write_issues(book: Book, scoring: Scoring) -> None:
 def _after(book: Book, sheet: str) -> str | None:
     """The sheet a new `sheet` goes after: the last of its predecessors the book has."""
     names = book.sheet_names()
+    if sheet not in SHEET_ORDER:
+        return None
     before = SHEET_ORDER[:SHEET_ORDER.index(sheet)]
     return next((s for s in reversed(before) if s in names), None)
 
@@ -212,6 +217,93 @@ def refresh_file(path: str | Path, output: str | Path | None = None, *,
     book = FileBook(Path(path))
     message = refresh(book, as_of=as_of)
     book.save(output)
+    return message
+
+
+# ---------------------------------------------------------------- rebuild
+
+REBUILT_SHEETS = ("Start here", "Scores", "Dashboard", "Forecast", "Calc")
+
+
+def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
+    """Regenerate the native-formula sheets (Start here, Scores, Dashboard, Forecast, the
+    hidden Calc) for the Model as it is now, e.g. after a metric was added or removed.
+
+    Model, Accounts, History and every other sheet stay; Accounts only gains a blank
+    column for each column the Model reads that it lacks. The override date is the book's
+    own (a fixed AsOf date stays fixed), else `as_of`, else TODAY().
+    """
+    from chs_excel.formulas import template_columns
+    from chs_excel.workbook import build_workbook
+    book.status(f"{TITLE}: reading the Model and Accounts...")
+    model = read_model(book)
+    found = book.table("Accounts")
+    where = book.package.tables()["Accounts"]
+    if found.sheet != "Accounts" or not re.match(r"\$?A\$?1:", where.ref):
+        raise InputError(f"{book.path}: the Accounts Table is at {found.sheet}!{where.ref}; "
+                         "the formulas need it at A1 of a sheet named Accounts")
+    have = {header_key(str(h)) for h in found.grid[0]}
+    added = [c for c in template_columns(model) if header_key(c) not in have]
+    book.package.extend_table("Accounts", added)
+    frame = table_frame(found.grid, "Accounts", first_row=1, errors="keep").assign(
+        **{c: None for c in added})
+    accounts = accounts_frame(found.grid, first_row=1).assign(**{c: None for c in added})
+    as_of = _book_as_of(book) or as_of
+    book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
+    scoring = score(model, accounts, as_of=as_of)
+    cached = Scoring(scoring.scores.reindex(frame.index), scoring.issues)
+    book.status(f"{TITLE}: writing the formulas for {len(frame):,} rows...")
+    with tempfile.TemporaryDirectory() as folder:
+        built = Path(folder) / "built.xlsx"
+        build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of)
+        source = Package(built)
+        for name in REBUILT_SHEETS:
+            book.package.copy_sheet(source, name, after=_after(book, name))
+    write_issues(book, scoring)
+    message = (f"{TITLE}: rebuilt the formulas for {len(model.metrics)} metrics and "
+               f"{len(frame):,} rows ({len(accounts):,} accounts)"
+               + (f"; Accounts gained the column(s) {', '.join(added)}" if added else ""))
+    book.status(message)
+    return message
+
+
+def _book_as_of(book: FileBook) -> dt.date | None:
+    """The book's override date when it is a fixed date (not TODAY())."""
+    refers = book.package.defined_names().get("AsOf", "").lstrip("=")
+    match = re.fullmatch(r"'?([^!']+)'?!\$?([A-Z]+)\$?(\d+)", refers)
+    if match is None:
+        return None
+    formula, value = book.package.cell(match.group(1), match.group(2) + match.group(3))
+    if formula is not None or value is None:
+        return None
+    try:
+        return (EXCEL_EPOCH + dt.timedelta(days=float(value))).date()
+    except ValueError:
+        return None
+
+
+def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None = None,
+                 status: Callable[[str], None] | None = None) -> str:
+    """Rebuild a workbook file's formula sheets into `output` (never over `path`)."""
+    if Path(output).resolve() == Path(path).resolve():
+        raise ChsError(f"{output}: write the rebuilt workbook to a new file; {path} is "
+                       "never changed")
+    book = FileBook(Path(path), on_status=status)
+    message = rebuild(book, as_of=as_of)
+    book.save(output)
+    return message
+
+
+def rebuild_beside(book: Book) -> str:
+    """The `chs_rebuild` macro: rebuild the saved workbook into '<name> (rebuilt)' beside
+    it and open that. Excel cannot swap sheets inside an open workbook without turning the
+    references to its other sheets into links, so the open book is left as it is."""
+    path = book.saved_path()
+    output = path.with_name(f"{path.stem} (rebuilt){path.suffix}")
+    message = rebuild_file(path, output, status=book.status)
+    book.open(output)
+    message += f"; opened {output.name}"
+    book.status(message)
     return message
 
 

@@ -195,6 +195,20 @@ class Package:
         return {d.get("name", ""): d.text or "" for d in root.iter(f"{{{MAIN}}}definedName")
                 if d.get("localSheetId") is None}
 
+    def cell(self, sheet: str, ref: str) -> tuple[str | None, str | None]:
+        """One cell's (formula, stored value) as the file holds them; (None, None) if empty."""
+        part = next((s["part"] for s in self.sheets() if s["name"] == sheet), None)
+        if part is None:
+            return None, None
+        found = re.search(rf'<c\b[^>]*?\sr="{re.escape(ref)}"[^>]*?(?:/>|>(.*?)</c>)',
+                          self.text(part), re.S)
+        if found is None or not found.group(1):
+            return None, None
+        formula = re.search(r"<f\b[^>]*>(.*?)</f>", found.group(1), re.S)
+        value = re.search(r"<v>(.*?)</v>", found.group(1), re.S)
+        return (_unescape(formula.group(1)) if formula else None,
+                _unescape(value.group(1)) if value else None)
+
     # ------------------------------------------------------------ writing
 
     def write_sheet(self, name: str, sheet: Sheet, *, after: str | None = None) -> None:
@@ -236,6 +250,150 @@ class Package:
         self.parts[self._styles_part()] = styles.xml.encode("utf-8")
         self._write_relationships(part, rels)
         self._recalculate_on_open()
+
+    def copy_sheet(self, source: Package, name: str, *, after: str | None = None) -> None:
+        """Replace (or add after `after`) the sheet `name` with the same-named sheet of
+        `source`: cells, formulas, styles, conditional formats, Tables, drawings, charts,
+        visibility and print names. The rest of this workbook is kept as it is."""
+        found = {s["name"]: s for s in source.sheets()}
+        if name not in found:
+            raise ChsError(f"{source.path}: no sheet named {name!r}")
+        source_part = found[name]["part"]
+        existing = {s["name"]: s for s in self.sheets()}
+        selected = False
+        if name in existing:
+            part = existing[name]["part"]
+            selected = b'tabSelected="1"' in self.parts[part]
+            for rel in self.relationships(part):
+                if rel["Type"].endswith("/table"):
+                    self._remove_part(rel["Target"])
+            self._drop_relationships(part)
+        else:
+            part = self._add_sheet(name, after)
+        styles = _Styles(self.text(self._styles_part()))
+        xml = styles.import_styles(_Styles(source.text(source._styles_part())),
+                                   source.text(source_part))
+        xml = re.sub(r'\stabSelected="1"', "", xml)  # the selected tab stays the user's
+        if selected:
+            xml = xml.replace("<sheetView ", '<sheetView tabSelected="1" ', 1)
+        tables = self.tables()
+        next_id = max((t.id for t in tables.values()), default=0) + 1
+        rels = []
+        for rel in source.relationships(source_part):
+            if rel["External"]:
+                rels.append((rel["Id"], rel["Type"], rel["Target"], True))
+                continue
+            if rel["Type"].endswith("/table"):
+                table = source.text(rel["Target"])
+                table_name = _attr("name", table)
+                if table_name in tables:
+                    raise ChsError(f"{self.path}: the Table {table_name} is on sheet "
+                                   f"{tables[table_name].sheet}; rename it or remove it")
+                table = re.sub(r'(<table\b[^>]*?\sid=)"\d+"', rf'\g<1>"{next_id}"', table,
+                               count=1)
+                next_id += 1
+                target = self._new_part("xl/tables/table{}.xml", CT_TABLE)
+                self.parts[target] = table.encode()
+            else:
+                target = self._copy_part(source, rel["Target"])
+            rels.append((rel["Id"], rel["Type"],
+                         posixpath.relpath(target, posixpath.dirname(part)), False))
+        self.parts[part] = xml.encode("utf-8")
+        self.parts[self._styles_part()] = styles.xml.encode("utf-8")
+        self._write_relationships(part, rels)
+        self._copy_sheet_entry(source, name)
+        self._recalculate_on_open()
+
+    def _copy_part(self, source: Package, name: str) -> str:
+        """Copy a part (a drawing, a chart) and what it relates to; the new part's name."""
+        pattern = re.sub(r"\d*(\.\w+)$", r"{}\1", name)
+        part = self._new_part(pattern, source.content_type(name))
+        self.parts[part] = source.parts[name]
+        rels = []
+        for rel in source.relationships(name):
+            target = rel["Target"] if rel["External"] else posixpath.relpath(
+                self._copy_part(source, rel["Target"]), posixpath.dirname(part))
+            rels.append((rel["Id"], rel["Type"], target, rel["External"]))
+        self._write_relationships(part, rels)
+        return part
+
+    def content_type(self, part: str) -> str:
+        """A part's content type (its Override, else its extension's Default)."""
+        types = self.text("[Content_Types].xml")
+        found = re.search(r'<Override\b[^>]*PartName="/' + re.escape(part)
+                          + r'"[^>]*ContentType="([^"]+)"', types)
+        if found is None:
+            found = re.search(r'<Default\b[^>]*Extension="' + re.escape(part.rsplit(".", 1)[-1])
+                              + r'"[^>]*ContentType="([^"]+)"', types)
+        return found.group(1) if found else "application/xml"
+
+    def _copy_sheet_entry(self, source: Package, name: str) -> None:
+        """Copy a sheet's workbook-level settings: hidden or not, its print titles and
+        area, and the defined names that point into it (e.g. AsOf -> Calc!$B$3)."""
+        text = self.text(self.workbook)
+        theirs = source.text(source.workbook)
+        pattern = r'(<sheet\b[^>]*?\sname="' + re.escape(_xml_attr(name)) + r'")([^>]*?)(/?>)'
+        state = re.search(pattern, theirs)
+        state = _attr("state", state.group(0)) if state else None
+        text = re.sub(pattern, lambda m: m.group(1) + re.sub(r'\sstate="[^"]*"', "",
+                                                             m.group(2))
+                      + (f' state="{state}"' if state else "") + m.group(3), text, count=1)
+        mine = self.sheet_names().index(name)
+        yours = source.sheet_names().index(name)
+        text = re.sub(r'<definedName\b[^>]*\slocalSheetId="' + str(mine)
+                      + r'"[^>]*?>.*?</definedName>', "", text, flags=re.S)
+        local = "".join(re.sub(r'localSheetId="\d+"', f'localSheetId="{mine}"', d)
+                        for d in re.findall(r'<definedName\b[^>]*\slocalSheetId="'
+                                            + str(yours) + r'"[^>]*?>.*?</definedName>',
+                                            theirs, re.S))
+        self.parts[self.workbook] = _add_children(
+            text, "definedNames", local, "definedName",
+            after=("sheets", "functionGroups", "externalReferences")).encode()
+        quoted = "'" + name.replace("'", "''") + "'!"
+        have = self.defined_names()
+        for defined, refers_to in source.defined_names().items():
+            if defined not in have or refers_to.lstrip("=").startswith((f"{name}!", quoted)):
+                self.define_name(defined, refers_to)
+
+    def extend_table(self, name: str, headers: list[str]) -> None:
+        """Add columns with these headers at the right of the Table `name` (blank cells)."""
+        if not headers:
+            return
+        info = self.tables()[name]
+        part = next(s["part"] for s in self.sheets() if s["name"] == info.sheet)
+        first, last = info.ref.replace("$", "").split(":")
+        top = int(re.match(r"[A-Z]+(\d+)", first).group(1))
+        bottom = int(re.match(r"[A-Z]+(\d+)", last).group(1))
+        end = _col_number(re.match(r"[A-Z]+", last).group(0))
+        new = [col_letter(end + i) for i in range(1, len(headers) + 1)]
+        sheet = self.text(part)
+        for letter in new:
+            taken = [int(r) for r in re.findall(rf'<c\b[^>]*?\sr="{letter}(\d+)"', sheet)
+                     if top <= int(r) <= bottom]
+            if taken:
+                raise InputError(f"{self.path}, sheet {info.sheet}: cell {letter}{taken[0]} "
+                                 f"is in the way of the new column {headers[0]!r} of Table "
+                                 f"{name}; move what is right of the Table and try again")
+        row = re.search(rf'<row\b[^>]*?\sr="{top}"[^>]*?(?:/>|>.*?</row>)', sheet, re.S)
+        if row is None:
+            raise InputError(f"{self.path}, sheet {info.sheet}: the header row of Table "
+                             f"{name} has no cells")
+        cells = "".join(f'<c r="{c}{top}" t="inlineStr"><is><t>{escape(h)}</t></is></c>'
+                        for c, h in zip(new, headers, strict=True))
+        tag = re.sub(r'\sspans="[^"]*"', "", re.match(r"<row\b[^>]*?(?=/?>)", row.group(0))
+                     .group(0))
+        body = row.group(0)[row.group(0).find(">") + 1:].removesuffix("</row>") \
+            if not row.group(0).endswith("/>") else ""
+        self.parts[part] = (sheet[:row.start()] + f"{tag}>{body}{cells}</row>"
+                            + sheet[row.end():]).encode("utf-8")
+        table = self.text(info.part)
+        ref = f"{first}:{new[-1]}{bottom}"
+        table = re.sub(r'(\sref=)"[^"]*"', rf'\g<1>"{ref}"', table)
+        ids = [int(i) for i in re.findall(r'<tableColumn\b[^>]*?\sid="(\d+)"', table)]
+        columns = "".join(f'<tableColumn id="{max(ids, default=0) + i}" name={quoteattr(h)}/>'
+                          for i, h in enumerate(headers, start=1))
+        table = _add_children(table, "tableColumns", columns, "tableColumn", after=())
+        self.parts[info.part] = table.encode("utf-8")
 
     def rename_sheet(self, old: str, new: str) -> None:
         """Give a sheet a new tab name (formulas naming the old one are not rewritten)."""
@@ -346,11 +504,17 @@ class Package:
             if child in self.parts and not self._referenced(child):
                 self._remove_part(child)
 
-    def _write_relationships(self, part: str, rels: list[tuple[str, str, str]]) -> None:
+    def _write_relationships(self, part: str,
+                             rels: list[tuple[str, str, str] | tuple[str, str, str, bool]]
+                             ) -> None:
+        """Write a part's relationships: (Id, kind or full type, target[, external])."""
         if not rels:
             return
-        body = "".join(f'<Relationship Id="{rid}" Type="{DOC_REL}/{kind}" Target="{target}"/>'
-                       for rid, kind, target in rels)
+        body = "".join(
+            f'<Relationship Id="{rel[0]}" '
+            f'Type="{rel[1] if "://" in rel[1] else DOC_REL + "/" + rel[1]}" '
+            f"Target={quoteattr(rel[2])}"
+            + (' TargetMode="External"' if rel[3:] and rel[3] else "") + "/>" for rel in rels)
         self.parts[self._rels_path(part)] = (
             f'{XML_HEAD}<Relationships xmlns="{PKG_REL}">{body}</Relationships>').encode()
 
@@ -377,6 +541,14 @@ class Package:
 
 
 # ---------------------------------------------------------------- XML pieces
+
+def _col_number(letters: str) -> int:
+    """Column letters as a number: A -> 1, AA -> 27."""
+    out = 0
+    for letter in letters:
+        out = out * 26 + ord(letter) - 64
+    return out
+
 
 def _xml_attr(text: str) -> str:
     """Text as it appears inside a double-quoted XML attribute."""
@@ -440,19 +612,47 @@ class _Styles:
         """The cell style index (xf) of a plain cell with this number format."""
         if code in self._xf:
             return self._xf[code]
-        fmt_id = BUILTIN_FORMATS.get(code)
-        if fmt_id is None:
-            known = {_unescape(_attr("formatCode", f) or ""): int(_attr("numFmtId", f) or 0)
-                     for f in self._children("numFmts", "numFmt")}
-            fmt_id = known.get(code)
-            if fmt_id is None:
-                fmt_id = max([163, *known.values()]) + 1
-                entry = f"<numFmt numFmtId=\"{fmt_id}\" formatCode={quoteattr(code)}/>"
-                self.xml = _add_children(self.xml, "numFmts", entry, "numFmt", after=())
-        xf = (f'<xf numFmtId="{fmt_id}" fontId="0" fillId="0" borderId="0" xfId="0" '
-              'applyNumberFormat="1"/>')
+        xf = (f'<xf numFmtId="{self._format_id(code)}" fontId="0" fillId="0" borderId="0" '
+              'xfId="0" applyNumberFormat="1"/>')
         self._xf[code] = self._append("cellXfs", "xf", xf, after=("cellStyleXfs",))
         return self._xf[code]
+
+    def import_styles(self, other: _Styles, sheet_xml: str) -> str:
+        """A sheet of `other`'s workbook with its cell styles and conditional-format styles
+        added to these styles and its style numbers changed to match."""
+        xfs = other._children("cellXfs", "xf")
+        dxfs = other._children("dxfs", "dxf")
+        codes = {int(_attr("numFmtId", f) or 0): _unescape(_attr("formatCode", f) or "")
+                 for f in other._children("numFmts", "numFmt")}
+        parts = {tag: other._children(tag + "s", tag) for tag in ("font", "fill", "border")}
+        done: dict[str, int] = {}
+
+        def xf(index: str) -> int:
+            if index not in done:
+                entry = xfs[int(index)]
+                fmt = int(_attr("numFmtId", entry) or 0)
+                if fmt in codes:
+                    entry = re.sub(r'numFmtId="\d+"', f'numFmtId="{self._format_id(codes[fmt])}"',
+                                   entry)
+                for tag, after in (("font", ("numFmts",)), ("fill", ("fonts",)),
+                                   ("border", ("fills",))):
+                    number = _attr(tag + "Id", entry)
+                    if number is not None and int(number) < len(parts[tag]):
+                        mine = self._append(tag + "s", tag, parts[tag][int(number)], after=after)
+                        entry = re.sub(rf'{tag}Id="\d+"', f'{tag}Id="{mine}"', entry)
+                entry = re.sub(r'xfId="\d+"', 'xfId="0"', entry)
+                done[index] = self._append("cellXfs", "xf", entry, after=("cellStyleXfs",))
+            return done[index]
+
+        def dxf(index: str) -> int:
+            return self._append("dxfs", "dxf", dxfs[int(index)], after=("cellXfs", "cellStyles"))
+
+        sheet_xml = re.sub(r'(<(?:c|row)\b[^>]*?\ss=)"(\d+)"',
+                           lambda m: f'{m.group(1)}"{xf(m.group(2))}"', sheet_xml)
+        sheet_xml = re.sub(r'(<col\b[^>]*?\sstyle=)"(\d+)"',
+                           lambda m: f'{m.group(1)}"{xf(m.group(2))}"', sheet_xml)
+        return re.sub(r'(\sdxfId=)"(\d+)"', lambda m: f'{m.group(1)}"{dxf(m.group(2))}"',
+                      sheet_xml)
 
     def dxf(self, rule: Rule) -> int:
         """The differential style index of a rule's font and fill."""
@@ -464,6 +664,19 @@ class _Styles:
                 if rule.fill else "")
         return self._append("dxfs", "dxf", f"<dxf>{font}{fill}</dxf>",
                             after=("cellXfs", "cellStyles"))
+
+    def _format_id(self, code: str) -> int:
+        """The number format id of `code` (built in, existing, or added)."""
+        fmt_id = BUILTIN_FORMATS.get(code)
+        if fmt_id is None:
+            known = {_unescape(_attr("formatCode", f) or ""): int(_attr("numFmtId", f) or 0)
+                     for f in self._children("numFmts", "numFmt")}
+            fmt_id = known.get(code)
+            if fmt_id is None:
+                fmt_id = max([163, *known.values()]) + 1
+                entry = f"<numFmt numFmtId=\"{fmt_id}\" formatCode={quoteattr(code)}/>"
+                self.xml = _add_children(self.xml, "numFmts", entry, "numFmt", after=())
+        return fmt_id
 
     def _append(self, tag: str, child: str, entry: str, after: tuple[str, ...]) -> int:
         existing = self._children(tag, child)

@@ -324,3 +324,10 @@ def chs_snapshot() -> str:
 def chs_calibrate() -> str:
     """Check the Model against renewals (History + outcomes); report, never apply."""
     return macros.run(macros.calibrate, _caller())
+
+
+@xw.script
+def chs_rebuild() -> str:
+    """Regenerate the native formulas for the Model as it is now (a metric added or
+    removed): the saved workbook is rebuilt into '<name> (rebuilt)' and opened."""
+    return macros.run(macros.rebuild_beside, _caller())

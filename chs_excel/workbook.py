@@ -281,7 +281,8 @@ class WorkbookBuilder:
                      "(low_data is TRUE)."),
             ("subtitle", "Changing the structure"),
             ("text", "New metrics, components, rules, segments, levels or more rows need a "
-                     "rebuild that keeps your data: chs template --from THIS.xlsx -o NEW.xlsx"),
+                     "rebuild that keeps your data and your own sheets: chs rebuild THIS.xlsx "
+                     "-o NEW.xlsx, or the chs_rebuild macro (Excel with xlwings)."),
         ]:
             g.put(row, 0, text, kind=style)
             row += 1
@@ -303,7 +304,7 @@ class WorkbookBuilder:
         g.put(0, 0, f"Scorecard model — {self.model.name}", kind="title")
         g.put(1, 0, "Cream cells are inputs: edit weights, limits, caps and probabilities "
                     "here and the workbook recalculates. New rows (metrics, levels, rules, "
-                    "segments) need a rebuild: chs template --from THIS.xlsx -o NEW.xlsx",
+                    "segments) need a rebuild: chs rebuild THIS.xlsx -o NEW.xlsx",
               kind="note")
         ws = self.sheet("Model")
         col = 0
