@@ -33,6 +33,9 @@ SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast
                "History weights", "Calibration", ISSUES)
 DATE_FORMAT = FORMATS["date"]["num_format"]
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
+TOP_RED = 10
+BAND_ORDER = ("Green", "Yellow", "Red", "No data")
 
 
 def run(action: Callable[[Book], str], book: Book) -> str:
@@ -68,7 +71,8 @@ def read_accounts(book: Book) -> pd.DataFrame:
 # ---------------------------------------------------------------- refresh
 
 def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
-    """Score Accounts with the Model; rewrite the Scores and Data issues sheets."""
+    """Score Accounts with the Model; rewrite Scores and Data issues, and Dashboard and
+    Forecast as values unless they are the native-formula workbook's live sheets."""
     started = time.perf_counter()
     book.status(f"{TITLE}: reading the Model and Accounts...")
     model = read_model(book)
@@ -77,6 +81,9 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     scoring = score(model, accounts, as_of=as_of)
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
+    if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
+        write_dashboard(book, scoring.scores)
+        write_forecast(book, model, scoring.scores)
     write_issues(book, scoring)
     counts = scoring.summary
     message = (f"{TITLE}: scored {counts['accounts']:,} accounts — "
@@ -139,6 +146,53 @@ def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
     rules += [Rule(span("quartile"), "equal", str(q), **look(f"quartile{q}"))
               for q in (1, 2, 3, 4)]
     return rules
+
+
+def write_dashboard(book: Book, scores: pd.DataFrame) -> None:
+    """The Dashboard as values: accounts, ARR and expected ARR by band; by quartile; by
+    owner; the largest-ARR Red accounts (what the formula workbook's Dashboard shows)."""
+    frame = scores.assign(
+        arr=pd.to_numeric(scores["arr"], errors="coerce") if "arr" in scores else 0.0,
+        expected_arr=scores.get("expected_arr", 0.0),
+        owner=scores["owner"].fillna("(no owner)") if "owner" in scores else "(no owner)",
+        red=scores["band"].eq("Red"), accounts=1)
+    by_band = frame.groupby("band").agg(accounts=("accounts", "sum"), arr=("arr", "sum"),
+                                        expected_arr=("expected_arr", "sum"))
+    by_band = by_band.reindex(BAND_ORDER, fill_value=0).rename_axis("band").reset_index()
+    by_band.insert(2, "share", by_band["accounts"] / max(len(frame), 1))
+    by_quartile = frame.dropna(subset=["quartile"]).groupby("quartile_label", sort=False).agg(
+        accounts=("accounts", "sum"), mean_health=("health", "mean"), arr=("arr", "sum"))
+    by_quartile = by_quartile.reindex(["Top 25%", "Middle 50%", "Bottom 25%"], fill_value=0)
+    by_owner = frame.groupby("owner").agg(
+        accounts=("accounts", "sum"), mean_health=("health", "mean"), red=("red", "sum"),
+        arr=("arr", "sum")).sort_values("arr", ascending=False).reset_index()
+    shown = [c for c in ("account_id", "account_name", "owner", "arr", "health",
+                         "weakest_component", "capped_by") if c in frame]
+    top_red = frame[frame["red"]].sort_values("arr", ascending=False)[shown].head(TOP_RED)
+    book.write_report("Dashboard", [
+        ("Accounts by band", by_band),
+        ("By quartile", by_quartile.rename_axis("quartile").reset_index()),
+        ("By owner", by_owner),
+        (f"Largest-ARR Red accounts (top {TOP_RED})", top_red.reset_index(drop=True))],
+        after=_after(book, "Dashboard"))
+
+
+def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:
+    """The Forecast as values: per renewal quarter, ARR up for renewal, expected renewed
+    ARR, ARR at risk, best and worst case, and the same per band (`chs forecast`)."""
+    from chs_excel.forecast import forecast_accounts, renewal_forecast
+    try:
+        result = renewal_forecast(forecast_accounts(scores, "Scores", model=model),
+                                  by="quarter")
+    except InputError as exc:
+        sections = [("Renewal forecast", pd.DataFrame({"note": [
+            f"No forecast: {exc}. Accounts needs arr and renewal_date columns."]}))]
+    else:
+        sections = [("Renewal forecast by quarter", result.periods),
+                    ("By quarter and band", result.by_band)]
+        if result.notes:
+            sections.append(("Notes", pd.DataFrame({"note": list(result.notes)})))
+    book.write_report("Forecast", sections, after=_after(book, "Forecast"))
 
 
 def write_issues(book: Book, scoring: Scoring) -> None:

@@ -310,7 +310,8 @@ def _caller() -> Any:
 
 @xw.script
 def chs_refresh() -> str:
-    """Score the Accounts table with the Model; rewrite Scores and Data issues."""
+    """Score the Accounts table with the Model; rewrite Scores, Dashboard, Forecast and
+    Data issues."""
     return macros.run(macros.refresh, _caller())
 
 

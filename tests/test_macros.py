@@ -140,7 +140,8 @@ def test_refresh_keeps_the_users_sheet_byte_for_byte(refreshed: tuple[Path, Path
         ["Red accounts", '=COUNTIF(Scores[band],"Red")', None],
         ["Accounts", "=ROWS(Scores[account_id])", None], ["Budget", 42, "=B3*2"]]
     assert len(ws._charts) == 1
-    assert book.sheetnames == ["Model", "Accounts", "Scores", "Data issues", "My analysis"]
+    assert book.sheetnames == ["Model", "Accounts", "Scores", "Dashboard", "Forecast",
+                              "Data issues", "My analysis"]
 
 
 def test_refresh_writes_the_engines_scores_and_issues(refreshed: tuple[Path, Path, str],
@@ -186,8 +187,8 @@ def test_refresh_keeps_the_books_own_header_words(tmp_path: Path,
 
 def test_inserted_sheets_keep_sheet_local_names_and_the_active_tab(
         tmp_path: Path, accounts: pd.DataFrame) -> None:
-    """Scores is inserted before the user's sheet: its print area (a name local to the
-    sheet, by index) and the active tab must still point at it."""
+    """Scores, Dashboard and Forecast go before the user's sheet: its print area (a name
+    local to the sheet, by index) and the active tab must still point at it."""
     source = user_workbook(tmp_path / "user.xlsx", accounts)
     book = openpyxl.load_workbook(source)
     book["My analysis"].print_area = "A1:C3"
@@ -195,7 +196,7 @@ def test_inserted_sheets_keep_sheet_local_names_and_the_active_tab(
     book.save(source)
     macros.refresh_file(source, as_of=AS_OF)
     book = openpyxl.load_workbook(source)
-    assert book.sheetnames.index("My analysis") == 4
+    assert book.sheetnames.index("My analysis") == 6
     assert book["My analysis"].print_area == "'My analysis'!$A$1:$C$3"
     assert book.active.title == "My analysis"
 
@@ -246,7 +247,7 @@ def test_snapshot_appends_one_snapshot_per_day(refreshed: tuple[Path, Path, str]
     assert latest["account_id"].tolist() == expected["account_id"].tolist()
     np.testing.assert_allclose(latest["health"], expected["health"], rtol=1e-12)
     names = openpyxl.load_workbook(book_path).sheetnames
-    assert names.index("History") == names.index("Scores") + 1
+    assert names.index("History") == names.index("Forecast") + 1     # the spec's order
     assert names.index("History weights") + 1 == names.index("Data issues")
 
 
@@ -334,12 +335,16 @@ class FakeRange:
         self.grid, self.row, self.number_format = grid, row, None
 
     def options(self, **options: object) -> FakeRange:
-        assert options == {"ndim": 2, "err_to_str": True}
+        assert options in ({"ndim": 2, "err_to_str": True}, {"index": False})  # read, write
         return self
 
     @property
     def value(self) -> list[list[object]] | None:
         return self.grid
+
+    @value.setter
+    def value(self, value: object) -> None:
+        self.grid = value
 
 
 class FakeTable:
@@ -368,11 +373,12 @@ class FakeSheet:
 
     def clear(self) -> None:
         self.tables.clear()
+        self.formats.clear()
 
     def __getitem__(self, address: str) -> FakeRange:
         return FakeRange()
 
-    def range(self, first: tuple[int, int], last: tuple[int, int]) -> FakeRange:
+    def range(self, first: tuple[int, int], last: tuple[int, int] | None = None) -> FakeRange:
         return self.formats.setdefault((first, last), FakeRange())
 
 
@@ -417,8 +423,12 @@ def test_xlwings_adapter_runs_refresh_on_a_live_book(refreshed: tuple[Path, Path
                                 for n in default_model().to_frame()])
     fake = FakeBook([model, FakeSheet("Accounts", [FakeTable("Accounts", grids["Accounts"])])])
     message = macros.run(lambda b: macros.refresh(b, as_of=AS_OF), XlwingsBook(fake))
-    assert [s.name for s in fake.sheets] == ["Model", "Accounts", "Scores", "Data issues"]
+    assert [s.name for s in fake.sheets] == ["Model", "Accounts", "Scores", "Dashboard", "Forecast",
+                                           "Data issues"]
     assert fake.app.status_bar == message and not fake.app.alerts
+    dashboard = fake.sheets["Dashboard"].formats
+    assert dashboard[((1, 1), None)].value == "Accounts by band"
+    assert dashboard[((2, 1), None)].value["band"].tolist()[:3] == ["Green", "Yellow", "Red"]
     written = fake.sheets["Scores"].tables[0]
     expected = score(default_model(), read_accounts(source), as_of=AS_OF).scores
     assert written.name == "Scores" and list(written.frame.columns) == list(expected.columns)
@@ -432,3 +442,50 @@ def test_xlwings_adapter_runs_refresh_on_a_live_book(refreshed: tuple[Path, Path
     frame = text_safe(pd.DataFrame({"t": ["=1+1", "+x", "-y", "@z", "ok", None], "n": range(6)}))
     assert frame["t"].tolist()[:5] == ["'=1+1", "'+x", "'-y", "'@z", "ok"]
     assert pd.isna(frame["t"].iloc[5]) and frame["n"].tolist() == list(range(6))
+
+
+def report_table(path: Path, sheet: str, title: str) -> pd.DataFrame:
+    """The values table under `title` on a report sheet (header row, rows to a blank)."""
+    rows = list(openpyxl.load_workbook(path, data_only=True)[sheet].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(rows) if r[0] == title) + 1
+    end = next((i for i in range(start, len(rows)) if rows[i][0] is None), len(rows))
+    header = [h for h in rows[start] if h is not None]
+    return pd.DataFrame([r[:len(header)] for r in rows[start + 1:end]], columns=header)
+
+
+def test_refresh_writes_dashboard_and_forecast_values(refreshed: tuple[Path, Path, str]
+                                                      ) -> None:
+    """A book without native formulas gets Dashboard and Forecast as values that add up to
+    the engine's scores."""
+    source, out, _ = refreshed
+    expected = score(default_model(), read_accounts(source), as_of=AS_OF).scores
+    bands = report_table(out, "Dashboard", "Accounts by band").set_index("band")
+    counts = expected["band"].value_counts()
+    for band in ("Green", "Yellow", "Red"):
+        assert bands.loc[band, "accounts"] == counts.get(band, 0)
+        assert bands.loc[band, "arr"] == pytest.approx(
+            expected.loc[expected["band"] == band, "arr"].sum())
+    red = report_table(out, "Dashboard", "Largest-ARR Red accounts (top 10)")
+    top = expected[expected["band"] == "Red"].nlargest(10, "arr")
+    assert red["arr"].tolist() == pytest.approx(top["arr"].tolist())
+    quarters = report_table(out, "Forecast", "Renewal forecast by quarter")
+    dated = expected["renewal_date"].notna()
+    assert quarters["accounts"].sum() == dated.sum()
+    assert quarters["expected_arr"].sum() == pytest.approx(
+        (expected["arr"] * expected["renewal_probability"])[dated].sum())
+
+
+def test_refresh_leaves_a_formula_workbooks_dashboard_and_forecast_alone(
+        tmp_path: Path, accounts: pd.DataFrame) -> None:
+    """In a native-formula workbook Dashboard and Forecast are formulas over Scores:
+    refresh keeps them (and their charts) byte for byte."""
+    from chs_excel.workbook import write_template
+    write_template(tmp_path / "live.xlsx", default_model(), accounts, rows=200, as_of=AS_OF)
+    macros.refresh_file(tmp_path / "live.xlsx", tmp_path / "out.xlsx", as_of=AS_OF)
+    before, after = parts(tmp_path / "live.xlsx"), parts(tmp_path / "out.xlsx")
+    for sheet in ("Dashboard", "Forecast"):
+        part = sheet_part(tmp_path / "live.xlsx", sheet)
+        assert sheet_part(tmp_path / "out.xlsx", sheet) == part
+        assert after[part] == before[part]
+    assert sum(n.startswith("xl/charts/") for n in after) == \
+        sum(n.startswith("xl/charts/") for n in before) > 0
