@@ -17,12 +17,11 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-from bench_engine import accounts, model_with_20_metrics  # the same 20-metric data
+from bench_engine import accounts, best_of, model_with_20_metrics  # the same 20-metric data
 from openpyxl.utils.cell import range_boundaries
 
 from chs_excel import macros, udfs
@@ -49,15 +48,6 @@ def grids(path: Path) -> dict[str, list[list[Any]]]:
     return out
 
 
-def best_of(runs: int, fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10_000, help="accounts (default 10,000)")
@@ -74,8 +64,8 @@ def main() -> None:
         args = [tables[name] for name in ARGS]
         out = udfs.CHS_SCORE(*args)
         assert isinstance(out, list) and len(out) == n + 1, out
-        rows.append(("CHS_SCORE (spills the Scores table)", n, best_of(3, lambda:
-                                                                       udfs.CHS_SCORE(*args))))
+        rows.append(("CHS_SCORE (spills the Scores table)", n, best_of(
+            lambda: udfs.CHS_SCORE(*args), 3)))
         header = tables["Accounts"][0]
         nps = [[r[header.index("nps")]] for r in tables["Accounts"][1:]]
         logins = [[r[header.index("logins_30d")]] for r in tables["Accounts"][1:]]
@@ -93,8 +83,8 @@ def main() -> None:
             ("CHS_RENEWAL, band column", lambda: udfs.CHS_RENEWAL(bands)),
         ]
         for label, call in calls:
-            rows.append((label, n, best_of(3, call)))
-        single = best_of(3, lambda: [udfs.CHS_LINEAR(5.0, 0.0, 10.0) for _ in range(1000)])
+            rows.append((label, n, best_of(call, 3)))
+        single = best_of(lambda: [udfs.CHS_LINEAR(5.0, 0.0, 10.0) for _ in range(1000)], 3)
         rows.append(("CHS_LINEAR, one cell (per call)", 1, single / 1000))
         copy = Path(tmp) / "copy.xlsm"
 
@@ -102,11 +92,12 @@ def main() -> None:
             shutil.copyfile(book, copy)
             macros.refresh_file(copy, as_of=reference_date(7))
         rows.append(("chs_refresh macro on the file (FileBook, with save)", n,
-                     best_of(3, refresh)))
+                     best_of(refresh, 3)))
         live = Path(tmp) / "live.xlsx"
         write_template(live, model, accounts(n, dirty=True), as_of=reference_date(7))
         rows.append(("chs_rebuild on a live workbook (regenerate formulas, save)", n,
-                     best_of(3, lambda: macros.rebuild_file(live, Path(tmp) / "rebuilt.xlsx"))))
+                     best_of(
+                         lambda: macros.rebuild_file(live, Path(tmp) / "rebuilt.xlsx"), 3)))
     print(f"{'what':<56} {'accounts':>9} {'seconds':>9}")
     for label, count, seconds in rows:
         shown = f"{seconds * 1000:.2f} ms" if seconds < 0.01 else f"{seconds:.3f}"

@@ -23,6 +23,8 @@ from chs_excel.errors import ChsError, InputError, ModelError
 from chs_excel.files import write_atomically
 from chs_excel.io import XLSX_SUFFIXES, read_accounts
 from chs_excel.model import BANDS, NO_DATA, TABLE_COLUMNS, Model, header_key
+from chs_excel.package import Package
+from chs_excel.workbook import fixed_as_of
 
 BAND_ORDER = (*BANDS, NO_DATA)
 PERIODS = {"month": "M", "quarter": "Q"}
@@ -98,7 +100,7 @@ def read_scores(path: str | Path, model: Model | None = None,
                 raise
             calculated = False
         if not calculated and model is not None:
-            scored = score(model, read_accounts(path), as_of=_book_as_of(path)).scores
+            scored = score(model, read_accounts(path), as_of=fixed_as_of(Package(path))).scores
             header = canonical_scores(pd.DataFrame(columns=_scores_header(path)), model)
             # as the sheet would read: helper columns and empty text blank
             frame = scored.reindex(columns=header.columns).replace("", None)
@@ -128,23 +130,6 @@ def _scores_header(path: Path) -> list[str]:
         _scores_sheet(path))
     rows = sheet.to_python(nrows=1)
     return [str(h) for h in rows[0] if str(h)] if rows else []
-
-
-def _book_as_of(path: Path) -> dt.date | None:
-    """The day a scored workbook checks overrides against (its `AsOf` cell), if fixed."""
-    import openpyxl
-
-    book = openpyxl.load_workbook(path, read_only=False)
-    name = book.defined_names.get("AsOf")
-    if name is None:
-        return None
-    for sheet, ref in name.destinations:
-        value = book[sheet][ref.replace("$", "")].value
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-    return None
 
 
 def _read_csv_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | None:

@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from chs_excel.book import Book, FileBook
-from chs_excel.engine import Scoring, metric_score_column, score
+from chs_excel.engine import QUARTILE_LABELS, Scoring, metric_score_column, score
 from chs_excel.errors import ChsError, InputError, ModelError
+from chs_excel.forecast import BAND_ORDER
 from chs_excel.model import Model, header_key
 from chs_excel.package import Package, Rule, col_letter
 from chs_excel.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
@@ -32,10 +33,8 @@ SCORES_TABLE, ISSUES_TABLE = "Scores", "DataIssues"
 SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast", "History",
                "History weights", "Calibration", ISSUES)
 DATE_FORMAT = FORMATS["date"]["num_format"]
-EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
 TOP_RED = 10
-BAND_ORDER = ("Green", "Yellow", "Red", "No data")
 
 
 def run(action: Callable[[Book], str], book: Book) -> str:
@@ -162,7 +161,8 @@ def write_dashboard(book: Book, scores: pd.DataFrame) -> None:
     by_band.insert(2, "share", by_band["accounts"] / max(len(frame), 1))
     by_quartile = frame.dropna(subset=["quartile"]).groupby("quartile_label", sort=False).agg(
         accounts=("accounts", "sum"), mean_health=("health", "mean"), arr=("arr", "sum"))
-    by_quartile = by_quartile.reindex(["Top 25%", "Middle 50%", "Bottom 25%"], fill_value=0)
+    by_quartile = by_quartile.reindex(list(dict.fromkeys(QUARTILE_LABELS.values())),
+                                      fill_value=0)
     by_owner = frame.groupby("owner").agg(
         accounts=("accounts", "sum"), mean_health=("health", "mean"), red=("red", "sum"),
         arr=("arr", "sum")).sort_values("arr", ascending=False).reset_index()
@@ -288,7 +288,7 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     own (a fixed AsOf date stays fixed), else `as_of`, else TODAY().
     """
     from chs_excel.formulas import template_columns
-    from chs_excel.workbook import build_workbook
+    from chs_excel.workbook import build_workbook, fixed_as_of
     book.status(f"{TITLE}: reading the Model and Accounts...")
     model = read_model(book)
     found = book.table("Accounts")
@@ -299,10 +299,9 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     have = {header_key(str(h)) for h in found.grid[0]}
     added = [c for c in template_columns(model) if header_key(c) not in have]
     book.package.extend_table("Accounts", added)
-    frame = table_frame(found.grid, "Accounts", first_row=1, errors="keep").assign(
-        **{c: None for c in added})
     accounts = accounts_frame(found.grid, first_row=1).assign(**{c: None for c in added})
-    as_of = _book_as_of(book) or as_of
+    frame = accounts.reindex(pd.RangeIndex(2, len(found.grid) + 1))  # with its blank rows
+    as_of = fixed_as_of(book.package) or as_of
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
     scoring = score(model, accounts, as_of=as_of)
     cached = Scoring(scoring.scores.reindex(frame.index), scoring.issues)
@@ -319,21 +318,6 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
                + (f"; Accounts gained the column(s) {', '.join(added)}" if added else ""))
     book.status(message)
     return message
-
-
-def _book_as_of(book: FileBook) -> dt.date | None:
-    """The book's override date when it is a fixed date (not TODAY())."""
-    refers = book.package.defined_names().get("AsOf", "").lstrip("=")
-    match = re.fullmatch(r"'?([^!']+)'?!\$?([A-Z]+)\$?(\d+)", refers)
-    if match is None:
-        return None
-    formula, value = book.package.cell(match.group(1), match.group(2) + match.group(3))
-    if formula is not None or value is None:
-        return None
-    try:
-        return (EXCEL_EPOCH + dt.timedelta(days=float(value))).date()
-    except ValueError:
-        return None
 
 
 def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None = None,

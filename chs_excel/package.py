@@ -225,11 +225,9 @@ class Package:
         else:
             part, old_tables, sheet_pr = self._add_sheet(name, after), [], None
         tables = [b for b in sheet.blocks if b.table]
-        clash = {t.name: t for t in self.tables().values() if t.part not in old_tables}
+        others = {t.name: t for t in self.tables().values() if t.part not in old_tables}
         for block in tables:
-            if block.table in clash:
-                raise ChsError(f"{self.path}: the Table {block.table} is on sheet "
-                               f"{clash[block.table].sheet}; rename it or remove it")
+            self._refuse_taken_table(block.table, others)
         styles = _Styles(self.text(self._styles_part()))
         rels = []
         next_id = max(ids.values(), default=0) + 1
@@ -285,10 +283,7 @@ class Package:
                 continue
             if rel["Type"].endswith("/table"):
                 table = source.text(rel["Target"])
-                table_name = _attr("name", table)
-                if table_name in tables:
-                    raise ChsError(f"{self.path}: the Table {table_name} is on sheet "
-                                   f"{tables[table_name].sheet}; rename it or remove it")
+                self._refuse_taken_table(_attr("name", table), tables)
                 table = re.sub(r'(<table\b[^>]*?\sid=)"\d+"', rf'\g<1>"{next_id}"', table,
                                count=1)
                 next_id += 1
@@ -303,6 +298,12 @@ class Package:
         self._write_relationships(part, rels)
         self._copy_sheet_entry(source, name)
         self._recalculate_on_open()
+
+    def _refuse_taken_table(self, name: str, others: dict[str, TableInfo]) -> None:
+        """Table names are workbook-wide: one on another sheet must not be duplicated."""
+        if name in others:
+            raise ChsError(f"{self.path}: the Table {name} is on sheet {others[name].sheet}; "
+                           "rename it or remove it")
 
     def _copy_part(self, source: Package, name: str) -> str:
         """Copy a part (a drawing, a chart) and what it relates to; the new part's name."""

@@ -43,6 +43,7 @@ from chs_excel.model import (
     default_model,
     header_key,
 )
+from chs_excel.package import Package
 from chs_excel.styles import BAND_COLOURS, FORMATS, QUARTILE_COLOURS, SCALE_COLOURS
 
 SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast",
@@ -792,6 +793,22 @@ def read_workbook(path: str | Path) -> WorkbookContents:
     accounts = read_accounts(path) if _has_data(accounts_table) else None
     history, weights = (_kept_table(book, name) for name in ("History", "HistoryWeights"))
     return WorkbookContents(model, accounts, history, weights, rows)
+
+
+def fixed_as_of(package: Package) -> dt.date | None:
+    """The day a built workbook checks overrides against (its `AsOf` cell), when that is a
+    fixed date rather than TODAY()."""
+    refers = package.defined_names().get("AsOf", "").lstrip("=")
+    match = re.fullmatch(r"'?([^!']+)'?!\$?([A-Z]+)\$?(\d+)", refers)
+    if match is None:
+        return None
+    formula, value = package.cell(match.group(1), match.group(2) + match.group(3))
+    if formula is not None or value is None:
+        return None
+    try:
+        return (EXCEL_EPOCH + pd.Timedelta(days=float(value))).date()
+    except ValueError:
+        return None
 
 
 def _kept_table(book: calamine.CalamineWorkbook, name: str) -> pd.DataFrame | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.worksheet.table import TableColumn
+from test_macros import parts, user_workbook
+from test_macros import scores_table as cached_scores
 
 from chs_excel import macros
 from chs_excel.book import FileBook, XlwingsBook
@@ -29,7 +30,7 @@ from chs_excel.errors import ChsError, InputError
 from chs_excel.model import Metric, Model, default_model
 from chs_excel.package import Package
 from chs_excel.sample import make_sample, reference_date
-from chs_excel.workbook import write_template
+from chs_excel.workbook import fixed_as_of, write_template
 
 AS_OF = reference_date(3)
 N = 60
@@ -93,11 +94,6 @@ def add_my_sheet(book: openpyxl.Workbook) -> None:
     mine.add_chart(chart, "E2")
 
 
-def parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {name: z.read(name) for name in z.namelist()}
-
-
 def sheet_parts(path: Path, name: str) -> dict[str, bytes]:
     """A sheet's part and every part it relates to (drawing, chart, Tables), by role."""
     package = Package(path)
@@ -111,12 +107,6 @@ def sheet_parts(path: Path, name: str) -> dict[str, bytes]:
                 out[key] = package.parts[rel["Target"]]
                 todo.append((rel["Target"], key))
     return out
-
-
-def cached_scores(path: Path) -> pd.DataFrame:
-    table = calamine.CalamineWorkbook.from_path(str(path), load_tables=True) \
-        .get_table_by_name("Scores")
-    return pd.DataFrame(table.to_python(), columns=table.columns)
 
 
 def assert_scores_equal(got: pd.DataFrame, expected: pd.DataFrame,
@@ -227,7 +217,7 @@ def test_rebuilt_package_is_consistent(added: tuple[Path, Path, str]) -> None:
     overrides = re.findall(r'PartName="/([^"]+)"', found["[Content_Types].xml"].decode())
     assert all(name in found for name in overrides)
     assert re.search(r'<sheet name="Calc"[^>]*state="hidden"', found["xl/workbook.xml"].decode())
-    assert macros._book_as_of(FileBook(out)) == AS_OF
+    assert fixed_as_of(package) == AS_OF
     assert health_fills(out) == health_fills(out.with_name("built.xlsx"))
     assert len(health_fills(out)) == 3                          # red, yellow, green
 
@@ -270,7 +260,6 @@ def test_rebuild_after_a_metric_is_deleted_and_another_added(tmp_path: Path) -> 
 def test_rebuild_gives_a_plain_book_its_formula_sheets(tmp_path: Path) -> None:
     """A book with only the Model and Accounts Tables (made by another tool) gets Start
     here, Scores, Dashboard, Forecast and the hidden Calc, in the spec's order."""
-    from test_macros import user_workbook
     accounts = sample().drop(columns="logins")
     user_workbook(tmp_path / "plain.xlsx", accounts)
     macros.rebuild_file(tmp_path / "plain.xlsx", tmp_path / "out.xlsx", as_of=AS_OF)
