@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chs_excel.engine import score
-from chs_excel.io import read_accounts
-from chs_excel.model import Metric, default_model
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.core.engine import score
+from chs_excel.core.model import Metric, default_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.sample import make_sample, reference_date
 
 EXTRA_METRICS = 7  # the default model has 13 metrics; 7 more make 20
 

@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 from bench_engine import best_of  # one timing helper for every benchmark
 
-from chs_excel.calibration import calibrate, join_outcomes
-from chs_excel.engine import score
-from chs_excel.forecast import (
+from chs_excel.analytics.calibration import calibrate, join_outcomes
+from chs_excel.analytics.forecast import (
     FORECAST_COLUMNS,
     forecast_accounts,
-    read_scores,
     renewal_forecast,
 )
-from chs_excel.history import merge, read_history, snapshot, trend, write_history
-from chs_excel.model import default_model
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.analytics.history import merge, read_history, snapshot, trend, write_history
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.io.scores import read_scores
 
 MODEL = default_model()
 

@@ -7,7 +7,7 @@ The UDFs get the raw 2-D lists xlwings' COM server passes (read once from the ge
 workbook with openpyxl, not timed); times are Python time only (best of 3), without
 Excel's own COM transfer. The refresh macro runs through `FileBook` on the file: read
 Model and Accounts, score, write Scores and Data issues, save. The rebuild macro
-regenerates the native-formula sheets of a live workbook (`chs_excel.workbook`) into a
+regenerates the native-formula sheets of a live workbook (`chs_excel.sheets.workbook`) into a
 new file.
 """
 
@@ -24,10 +24,10 @@ import openpyxl
 from bench_engine import accounts, best_of, model_with_20_metrics  # the same 20-metric data
 from openpyxl.utils.cell import range_boundaries
 
-from chs_excel import macros, udfs
-from chs_excel.addin import build_addin
-from chs_excel.sample import reference_date
-from chs_excel.workbook import write_template
+from chs_excel.app import macros, udfs
+from chs_excel.app.addin import build_addin
+from chs_excel.io.sample import reference_date
+from chs_excel.sheets.workbook import write_template
 
 ARGS = ("Accounts", "Components", "Metrics", "Rules", "Settings", "Segments", "Levels",
         "RenewalProbability")

@@ -6,7 +6,8 @@
 Build: `write_scored_workbook` (the workbook `chs score -o X.xlsx` writes: Scores as native
 formulas with the engine's values cached) on the default model and `make_sample` accounts,
 wall time (engine excluded) and file size. Recalculation: LibreOffice headless, fresh
-profile set to recalculate every formula on load (tests/lo.py), converting xlsx -> xlsx.
+profile set to recalculate every formula on load (`chs_excel.xlsx.libreoffice`),
+converting xlsx -> xlsx.
 Targets on these 2-core machines: 10k accounts built in under 10 s, recalculated in
 under 60 s.
 """
@@ -21,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chs_excel.engine import score
-from chs_excel.model import default_model
-from chs_excel.sample import make_sample, reference_date
-from chs_excel.workbook import write_scored_workbook
-from tests import lo
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.sheets.workbook import write_scored_workbook
+from chs_excel.xlsx import libreoffice as lo
 
 TARGETS = {"build": (10_000, 10.0), "recalc": (10_000, 60.0)}
 

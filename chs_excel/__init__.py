@@ -1,8 +1,8 @@
 """chs-excel: customer health scoring that lives in Excel."""
 
-from chs_excel.engine import Scoring, score, score_accounts
-from chs_excel.errors import ChsError, InputError, ModelError
-from chs_excel.model import Metric, Model, Rule, default_model, load_model
+from chs_excel.core.engine import Scoring, score, score_accounts
+from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.model import Metric, Model, Rule, default_model, load_model
 
 __all__ = ["ChsError", "InputError", "Metric", "Model", "ModelError", "Rule", "Scoring",
            "default_model", "load_model", "score", "score_accounts"]

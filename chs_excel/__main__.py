@@ -1,5 +1,5 @@
 """`python -m chs_excel` runs the `chs` command line."""
 
-from chs_excel.cli import main
+from chs_excel.app.cli import main
 
 main()

@@ -23,9 +23,9 @@ import openpyxl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chs_excel.model import default_model  # noqa: E402
-from chs_excel.workbook import example_inputs, write_template  # noqa: E402
-from tests import lo  # noqa: E402
+from chs_excel.core.model import default_model  # noqa: E402
+from chs_excel.sheets.workbook import example_inputs, write_template  # noqa: E402
+from chs_excel.xlsx import libreoffice as lo  # noqa: E402
 
 TEMPLATE = ROOT / "templates" / "customer_health_scorecard.xlsx"
 EXAMPLE = ROOT / "workbooks" / "saas_example.xlsx"

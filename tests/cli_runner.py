@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from chs_excel.cli import main
+from chs_excel.app.cli import main
 
 
 def run(*args: str) -> tuple[int, str]:

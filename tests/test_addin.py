@@ -14,12 +14,12 @@ import xlwings
 from click.testing import CliRunner
 from openpyxl.utils.cell import range_boundaries
 
-from chs_excel.addin import CONFIG_SHEET, QUICKSTART
-from chs_excel.cli import main
-from chs_excel.engine import score
-from chs_excel.io import read_accounts
-from chs_excel.model import Model, default_model, model_from_dict
-from chs_excel.sample import reference_date
+from chs_excel.app.addin import CONFIG_SHEET, QUICKSTART
+from chs_excel.app.cli import main
+from chs_excel.core.engine import score
+from chs_excel.core.model import Model, default_model, model_from_dict
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.sample import reference_date
 
 QUICKSTART_PATH = Path(xlwings.__file__).parent / QUICKSTART
 MODEL_TABLES = {"Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
@@ -56,7 +56,7 @@ def test_template_is_xlwings_quickstart_with_our_sheets(template: Path) -> None:
                               CONFIG_SHEET]
     settings = {row[0]: row[1] for row in book[CONFIG_SHEET].iter_rows(values_only=True)
                 if row[0]}
-    assert settings["UDF Modules"] == "chs_excel.udfs"
+    assert settings["UDF Modules"] == "chs_excel.app.udfs;chs_excel.app.scripts"
     assert settings["Interpreter_Win"] == "python"     # xlwings' own defaults kept
     assert settings["Use UDF Server"] is False
     assert "Sheet1" not in book.sheetnames and "_xlwings.conf" not in book.sheetnames
@@ -91,7 +91,7 @@ def test_run_main_module_refreshes(template: Path) -> None:
     tree = ast.parse(source)
     main_def = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
     assert ast.unparse(main_def.body[-1]) == "chs_refresh()"
-    assert "from chs_excel.udfs import chs_refresh" in source
+    assert "from chs_excel.app.scripts import chs_refresh" in source
 
 
 def test_custom_model_gets_an_empty_accounts_table(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from scipy.optimize import minimize
 from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score
 
-from chs_excel.calibration import (
+from chs_excel.analytics.calibration import (
     calibrate,
     fit_nonnegative_logistic,
     join_outcomes,
@@ -25,12 +25,12 @@ from chs_excel.calibration import (
     roc_curve,
     wilson,
 )
-from chs_excel.engine import metric_score_column, score
-from chs_excel.errors import ChsError, InputError
-from chs_excel.forecast import load_curve
-from chs_excel.history import merge, snapshot
-from chs_excel.model import default_model, load_model
-from chs_excel.sample import GENERATING_WEIGHTS, make_sample, reference_date
+from chs_excel.analytics.forecast import load_curve
+from chs_excel.analytics.history import merge, snapshot
+from chs_excel.core.engine import metric_score_column, score
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.model import default_model, load_model
+from chs_excel.io.sample import GENERATING_WEIGHTS, make_sample, reference_date
 from tests.cli_runner import digest, run
 
 MODEL = default_model()
@@ -195,7 +195,7 @@ def test_calibration_table_by_hand() -> None:
     health = np.arange(1.0, 21.0) * 5           # 5..100, two rows per decile
     band = np.where(health < 40, "Red", np.where(health >= 70, "Green", "Yellow"))
     y = (health > 30).astype(float)
-    from chs_excel.calibration import calibration_table
+    from chs_excel.analytics.calibration import calibration_table
     table = calibration_table(health, band.astype(object), y, model)
     assert list(table["rows"]) == [2] * 10
     first, last = table.iloc[0], table.iloc[-1]

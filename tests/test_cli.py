@@ -10,10 +10,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from chs_excel.engine import score
-from chs_excel.io import read_accounts
-from chs_excel.model import default_model, load_model
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model, load_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.sample import make_sample, reference_date
 from tests.cli_runner import digest, run
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chs_excel.engine import Scoring, score, score_accounts
-from chs_excel.errors import InputError
-from chs_excel.model import Model, default_model
+from chs_excel.core.engine import Scoring, score, score_accounts
+from chs_excel.core.errors import InputError
+from chs_excel.core.model import Model, default_model
 
 AS_OF = dt.date(2024, 6, 30)
 NAN = math.nan

@@ -13,18 +13,18 @@ import pytest
 import python_calamine as calamine
 import xlsxwriter
 
-from chs_excel.engine import score
-from chs_excel.errors import ChsError, InputError, ModelError
-from chs_excel.forecast import (
+from chs_excel.analytics.forecast import (
     RenewalCurve,
     forecast_accounts,
     load_curve,
-    read_book_model,
-    read_scores,
     renewal_forecast,
 )
-from chs_excel.model import default_model
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.core.engine import score
+from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.model import default_model
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.io.scores import read_scores
+from chs_excel.io.workbook import read_book_model
 from tests.cli_runner import digest, run
 
 MODEL = default_model()

@@ -1,6 +1,7 @@
 """The live workbook recalculated by LibreOffice equals the Python engine, cell by cell.
 
-Each test builds a workbook, has LibreOffice recalculate every formula (tests/lo.py) and
+Each test builds a workbook, has LibreOffice recalculate every formula
+(`chs_excel.xlsx.libreoffice`) and
 compares the Scores sheet with `engine.score` on the same model and accounts: the engine
 is the independent implementation, the formulas are what is tested. The Dashboard and
 Forecast are checked against aggregates computed here with pandas. LibreOffice runs are
@@ -19,11 +20,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from chs_excel.engine import score
-from chs_excel.model import Model, default_model
-from chs_excel.sample import make_sample, reference_date
-from chs_excel.workbook import write_template
-from tests import lo
+from chs_excel.core.engine import score
+from chs_excel.core.model import Model, default_model
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.sheets.workbook import write_template
+from chs_excel.xlsx import libreoffice as lo
 
 AS_OF = dt.date(2025, 3, 31)
 PAD = 6  # blank formula rows after the data: they must show blank, not errors

@@ -13,11 +13,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from chs_excel import history as hist
-from chs_excel.engine import score
-from chs_excel.errors import ChsError, InputError
-from chs_excel.forecast import read_scores
-from chs_excel.history import (
+from chs_excel.analytics import history as hist
+from chs_excel.analytics.history import (
     band_migration,
     merge,
     movers,
@@ -28,8 +25,11 @@ from chs_excel.history import (
     write_history,
     write_workbook_history,
 )
-from chs_excel.model import Metric, Model, default_model
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.core.engine import score
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.model import Metric, Model, default_model
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.io.scores import read_scores
 from tests.cli_runner import digest, run
 
 MODEL = default_model()

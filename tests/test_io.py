@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import xlsxwriter
 
-from chs_excel.errors import InputError
-from chs_excel.io import read_accounts
+from chs_excel.core.errors import InputError
+from chs_excel.io.accounts import read_accounts
 
 
 def write_xlsx(path: Path, sheets: dict[str, list[list[object]]],

@@ -24,14 +24,14 @@ import python_calamine as calamine
 from openpyxl.chart import BarChart, Reference
 from openpyxl.worksheet.table import Table
 
-from chs_excel import macros
-from chs_excel.book import FileBook
-from chs_excel.engine import score
-from chs_excel.history import read_history
-from chs_excel.io import read_accounts
-from chs_excel.model import default_model
-from chs_excel.package import Package
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.analytics.history import read_history
+from chs_excel.app import macros
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.book import FileBook
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.xlsx.package import Package
 
 AS_OF = reference_date(3)
 OWNED_PARTS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml",
@@ -410,7 +410,8 @@ class FakeBook:
 
 
 def test_xlwings_adapter_runs_refresh_on_a_live_book(refreshed: tuple[Path, Path, str]) -> None:
-    from chs_excel.book import XlwingsBook, text_safe
+    from chs_excel.io.book import XlwingsBook
+    from chs_excel.io.safe_text import formula_safe
     source, _, _ = refreshed
     book = openpyxl.load_workbook(source, data_only=True)
     grids = {}
@@ -439,7 +440,7 @@ def test_xlwings_adapter_runs_refresh_on_a_live_book(refreshed: tuple[Path, Path
     fake.sheets.pop(0)                                   # no Model Tables: one message
     message = macros.run(macros.refresh, XlwingsBook(fake))
     assert fake.app.alerts == [("Customer health", message)] and "Components" in message
-    frame = text_safe(pd.DataFrame({"t": ["=1+1", "+x", "-y", "@z", "ok", None], "n": range(6)}))
+    frame = formula_safe(pd.DataFrame({"t": ["=1+1", "+x", "-y", "@z", "ok", None], "n": range(6)}))
     assert frame["t"].tolist()[:5] == ["'=1+1", "'+x", "'-y", "'@z", "ok"]
     assert pd.isna(frame["t"].iloc[5]) and frame["n"].tolist() == list(range(6))
 
@@ -479,7 +480,7 @@ def test_refresh_leaves_a_formula_workbooks_dashboard_and_forecast_alone(
         tmp_path: Path, accounts: pd.DataFrame) -> None:
     """In a native-formula workbook Dashboard and Forecast are formulas over Scores:
     refresh keeps them (and their charts) byte for byte."""
-    from chs_excel.workbook import write_template
+    from chs_excel.sheets.workbook import write_template
     write_template(tmp_path / "live.xlsx", default_model(), accounts, rows=200, as_of=AS_OF)
     macros.refresh_file(tmp_path / "live.xlsx", tmp_path / "out.xlsx", as_of=AS_OF)
     before, after = parts(tmp_path / "live.xlsx"), parts(tmp_path / "out.xlsx")

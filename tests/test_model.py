@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from chs_excel.errors import ModelError
-from chs_excel.model import Metric, Model, Rule, default_model, header_key, load_model
+from chs_excel.core.errors import ModelError
+from chs_excel.core.model import Metric, Model, Rule, default_model, header_key, load_model
 
 # A model that uses every method, segments, quartile groups, a "No data" probability and
 # rules whose values are numbers, text and booleans, on metric and non-metric columns.

@@ -17,8 +17,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chs_excel.engine import score
-from chs_excel.model import Metric, Model, default_model
+from chs_excel.core.engine import score
+from chs_excel.core.model import Metric, Model, default_model
 
 AS_OF = dt.date(2024, 6, 30)
 MODEL = Model.from_dict({

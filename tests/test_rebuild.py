@@ -14,23 +14,24 @@ import openpyxl
 import pandas as pd
 import pytest
 import python_calamine as calamine
-from cli_runner import run
-from lo import recalculate
 from openpyxl.chart import BarChart, Reference
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.worksheet.table import TableColumn
-from test_macros import parts, user_workbook
-from test_macros import scores_table as cached_scores
 
-from chs_excel import macros
-from chs_excel.book import FileBook, XlwingsBook
-from chs_excel.engine import score
-from chs_excel.errors import ChsError, InputError
-from chs_excel.model import Metric, Model, default_model
-from chs_excel.package import Package
-from chs_excel.sample import make_sample, reference_date
-from chs_excel.workbook import fixed_as_of, write_template
+from chs_excel.app import macros
+from chs_excel.core.engine import score
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.model import Metric, Model, default_model
+from chs_excel.io.book import FileBook, XlwingsBook
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.io.workbook import fixed_as_of
+from chs_excel.sheets.workbook import write_template
+from chs_excel.xlsx.libreoffice import recalculate
+from chs_excel.xlsx.package import Package
+from tests.cli_runner import run
+from tests.test_macros import parts, user_workbook
+from tests.test_macros import scores_table as cached_scores
 
 AS_OF = reference_date(3)
 N = 60

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from chs_excel import default_model, score
-from chs_excel.sample import (
+from chs_excel.io.sample import (
     FORMULA_LIKE_NAMES,
     GENERATING_WEIGHTS,
     make_sample,
@@ -65,7 +65,7 @@ def test_rows_ids_and_columns(dirty):
 
 
 def test_ids_widen_past_a_million_digits():
-    from chs_excel.sample import _account_ids
+    from chs_excel.io.sample import _account_ids
     assert list(_account_ids(3)) == ["ACC-000001", "ACC-000002", "ACC-000003"]
     assert _account_ids(1_000_000)[-1] == "ACC-1000000"
 

@@ -23,13 +23,13 @@ import pandas as pd
 import pytest
 from openpyxl.utils.cell import range_boundaries
 
-from chs_excel import udfs
-from chs_excel.addin import build_addin
-from chs_excel.engine import score
-from chs_excel.io import read_accounts
-from chs_excel.model import default_model
-from chs_excel.ranges import ERROR_CODES, as_grid, clean, error_text, frame_grid, table_frame
-from chs_excel.sample import make_sample, reference_date
+from chs_excel.app import scripts, udfs
+from chs_excel.app.addin import build_addin
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.ranges import ERROR_CODES, as_grid, clean, error_text, frame_grid, table_frame
+from chs_excel.io.sample import make_sample, reference_date
 
 NA, DIV0 = -2146826246, -2146826281   # #N/A and #DIV/0! as pywin32 hands them over
 ARGS = ("Accounts", "Components", "Metrics", "Rules", "Settings", "Segments", "Levels",
@@ -380,6 +380,7 @@ def test_converters_on_excel_shapes() -> None:
 # ---------------------------------------------------------------- the decorators
 
 SOURCE = Path(udfs.__file__).read_text(encoding="utf-8")
+SCRIPTS_SOURCE = Path(scripts.__file__).read_text(encoding="utf-8")
 
 
 def decorators(node: ast.FunctionDef) -> list[str]:
@@ -387,9 +388,8 @@ def decorators(node: ast.FunctionDef) -> list[str]:
 
 
 def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
-    tree = ast.parse(SOURCE)
-    public = [n for n in tree.body if isinstance(n, ast.FunctionDef)
-              and not n.name.startswith("_")]
+    public = [n for source in (SOURCE, SCRIPTS_SOURCE) for n in ast.parse(source).body
+              if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     udf_names = {n.name for n in public if n.name.startswith("CHS_")}
     macro_names = {n.name for n in public if n.name.startswith("chs_")}
     assert udf_names == {"CHS_SCORE", "CHS_LINEAR", "CHS_STEPS", "CHS_WEIGHTED", "CHS_BAND",
@@ -421,7 +421,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
         from xlwings import conversion
         xlwings.func, xlwings.arg, xlwings.ret, xlwings.script = (
             xu.xlfunc, xu.xlarg, xu.xlret, xu.xlsub)
-        import chs_excel.udfs as m
+        import chs_excel.app.udfs as m
+        import chs_excel.app.scripts as s
         score = m.CHS_SCORE.__xlfunc__
         assert all(a["options"]["ndim"] == 2 and a["options"]["err_to_str"]
                    for a in score["args"]), score["args"]
@@ -433,7 +434,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
         class Book:
             Name = "chs_scorecard.xlsm"
         vba = io.StringIO()
-        xu.generate_vba_wrapper("chs_excel.udfs", m, vba, Book())
+        xu.generate_vba_wrapper("chs_excel.app.udfs", m, vba, Book())
+        xu.generate_vba_wrapper("chs_excel.app.scripts", s, vba, Book())
         print(vba.getvalue())
     ''')
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -19,17 +19,17 @@ import pytest
 import xlsxwriter
 from click.testing import CliRunner
 
-from chs_excel.cli import main
-from chs_excel.engine import score
-from chs_excel.errors import ModelError
-from chs_excel.io import read_accounts
-from chs_excel.model import default_model
-from chs_excel.sample import make_sample, reference_date
-from chs_excel.workbook import (
+from chs_excel.app.cli import main
+from chs_excel.core.engine import score
+from chs_excel.core.errors import ModelError
+from chs_excel.core.model import default_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.sample import make_sample, reference_date
+from chs_excel.io.workbook import read_workbook
+from chs_excel.sheets.workbook import (
     TEMPLATE_ROWS,
     _stream_formulas,
     example_inputs,
-    read_workbook,
     write_scored_workbook,
     write_template,
 )

@@ -3,7 +3,7 @@ happening. One small interface, two implementations:
 
 - `FileBook`: an .xlsx/.xlsm file (tests, the command line, `chs addin`). Tables are read
   with calamine (the values Excel last showed, formulas included); written sheets are
-  spliced into the package by `chs_excel.package`, every other part kept byte for byte.
+  spliced into the package by `chs_excel.xlsx.package`, every other part kept byte for byte.
 - `XlwingsBook`: the workbook open in Excel (`xw.Book.caller()`); deliberately thin.
 """
 
@@ -18,11 +18,10 @@ from typing import Any, Protocol
 import pandas as pd
 import python_calamine as calamine
 
-from chs_excel.errors import InputError
-from chs_excel.package import Block, Package, Rule, Sheet
-from chs_excel.ranges import Grid, frame_grid
-
-FORMULA_START = ("=", "+", "-", "@")
+from chs_excel.core.errors import InputError
+from chs_excel.io.ranges import Grid, frame_grid
+from chs_excel.io.safe_text import formula_safe
+from chs_excel.xlsx.package import Block, Package, Rule, Sheet
 
 
 @dataclass(frozen=True)
@@ -253,7 +252,7 @@ class XlwingsBook:
         else:
             anchor = self.book.sheets[after if after in names else names[-1]]
             ws = self.book.sheets.add(sheet, after=anchor)
-        shown = text_safe(frame)
+        shown = formula_safe(frame)
         found = self._find(name)
         if found is not None and found[0].name == sheet:
             found[1].update(shown, index=False)
@@ -278,7 +277,7 @@ class XlwingsBook:
         row = 1
         for title, frame in sections:
             ws.range((row, 1)).value = title
-            ws.range((row + 1, 1)).options(index=False).value = text_safe(frame)
+            ws.range((row + 1, 1)).options(index=False).value = formula_safe(frame)
             row += len(frame) + 3
 
     def status(self, message: str) -> None:
@@ -301,19 +300,3 @@ class XlwingsBook:
     def open(self, path: Path) -> None:
         """Open the workbook at `path` in the same Excel."""
         self.book.app.books.open(str(path))
-
-
-def text_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with = + - @ get a leading apostrophe, so Excel keeps them text."""
-    out = frame.copy()
-    for col in out.columns:
-        cells = out[col]
-        if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):
-            continue
-        risky = cells.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
-        if risky.any():
-            values = cells.to_numpy(dtype=object).copy()
-            mask = risky.to_numpy(dtype=bool)
-            values[mask] = "'" + values[mask]
-            out[col] = values
-    return out

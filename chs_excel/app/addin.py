@@ -2,7 +2,7 @@
 
 The workbook is the installed xlwings' own standalone quickstart (`quickstart_standalone
 .xlsm`, which carries the xlwings VBA module), copied at build time, never committed: its
-config sheet is activated as `xlwings.conf` with `UDF Modules` = `chs_excel.udfs`, its
+config sheet is activated as `xlwings.conf` with `UDF Modules` = `chs_excel.app.udfs`, its
 first sheet becomes `Start here`, and the Model, Accounts (sample accounts), Scores and
 Data issues sheets are added. Every other part of xlwings' file (the VBA project
 included) is kept byte for byte. Beside it, `chs_scorecard.py` lets the xlwings ribbon's
@@ -20,17 +20,17 @@ import pandas as pd
 import python_calamine as calamine
 import xlwings
 
-from chs_excel.book import FileBook
-from chs_excel.errors import ChsError
-from chs_excel.files import write_atomically
-from chs_excel.macros import refresh
-from chs_excel.model import SETTINGS, Model
-from chs_excel.package import Block, Sheet, col_letter
-from chs_excel.ranges import MODEL_TABLES
+from chs_excel.app.macros import refresh
+from chs_excel.core.errors import ChsError
+from chs_excel.core.files import write_atomically
+from chs_excel.core.model import SETTINGS, Model
+from chs_excel.io.book import FileBook
+from chs_excel.io.ranges import MODEL_TABLES
+from chs_excel.xlsx.package import Block, Sheet, col_letter
 
 QUICKSTART = "quickstart_standalone.xlsm"
 CONFIG_SHEET, CONFIG_DRAFT = "xlwings.conf", "_xlwings.conf"
-UDF_MODULES = "chs_excel.udfs"
+UDF_MODULES = "chs_excel.app.udfs;chs_excel.app.scripts"
 TEMPLATE = "chs_scorecard"
 SAMPLE_ACCOUNTS = 25
 DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
@@ -60,7 +60,7 @@ START_HERE = (
 )
 RUN_MAIN = '''"""xlwings' Run main button runs main() from the module named like the workbook."""
 
-from chs_excel.udfs import chs_refresh
+from chs_excel.app.scripts import chs_refresh
 
 
 def main() -> None:
@@ -111,7 +111,7 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
 
 
 def _configure(book: FileBook, path: Path) -> None:
-    """Activate xlwings' config sheet with UDF Modules pointing at chs_excel.udfs."""
+    """Activate xlwings' config sheet with UDF Modules pointing at the UDF and macro modules."""
     rows = calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(
         CONFIG_DRAFT).to_python()
     cells = [[None if v == "" else v for v in row] for row in rows]
@@ -161,9 +161,9 @@ def model_cells(model: Model) -> dict[str, str]:
 def starter_accounts(model: Model) -> tuple[pd.DataFrame, dt.date | None]:
     """Sample accounts when the model scores the sample's columns, else an empty Table
     with the columns the model reads; and the day to score them as of."""
-    from chs_excel.engine import IDENTITY_COLUMNS
-    from chs_excel.model import header_key
-    from chs_excel.sample import make_sample, reference_date
+    from chs_excel.core.model import header_key
+    from chs_excel.core.vocabulary import IDENTITY_COLUMNS
+    from chs_excel.io.sample import make_sample, reference_date
     sample = make_sample(SAMPLE_ACCOUNTS, dirty=False)
     have = {header_key(c) for c in sample.columns}
     needs = [m.column for m in model.metrics] + [r.column for r in model.rules] + [

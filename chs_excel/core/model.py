@@ -15,12 +15,19 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from chs_excel.errors import ModelError
+from chs_excel.core.errors import ModelError
+from chs_excel.core.vocabulary import (
+    BANDS,
+    DEFAULT_RENEWAL_PROBABILITY,
+    FALSE_WORDS,
+    NO_DATA,
+    OPERATORS,
+    RESERVED_COLUMNS,
+    TRUE_WORDS,
+    header_key,
+)
 
 METHODS = ("linear", "steps", "percentile", "flag", "category")
-OPERATORS = ("<", "<=", ">", ">=", "=", "<>")
-BANDS = ("Green", "Yellow", "Red")
-NO_DATA = "No data"
 
 # Fields each method takes besides column, component, weight and method.
 METHOD_FIELDS = {
@@ -36,16 +43,6 @@ RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
               "rules", "segments", "quartiles", "renewal")
 
-# Output columns of the engine; component names and metric columns must not shadow them.
-RESERVED_COLUMNS = ("account_id", "health", "raw_health", "band", "quartile",
-                    "quartile_label", "coverage", "low_data", "capped_by", "overridden",
-                    "weakest_component", "points_at_stake", "renewal_probability",
-                    "expected_arr")
-
-
-def header_key(name: object) -> str:
-    """The form headers are matched in: case, spaces and underscores ignored."""
-    return "".join(str(name).split()).replace("_", "").lower()
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class Model:
     segment_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     quartiles_by: str | None = None
     renewal_probability: dict[str, float] = field(
-        default_factory=lambda: {"Green": 0.95, "Yellow": 0.80, "Red": 0.50})
+        default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -140,7 +137,7 @@ class Model:
 
     def save(self, path: str | Path) -> None:
         """Write the model as YAML to `path` (atomically)."""
-        from chs_excel.files import write_atomically
+        from chs_excel.core.files import write_atomically
         write_atomically(Path(path), lambda tmp: tmp.write_text(self.to_yaml(), "utf-8"))
 
     def to_frame(self) -> dict[str, pd.DataFrame]:
@@ -319,8 +316,6 @@ def rule_kind(rule: Rule, model: Model) -> str:
     return "number"
 
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "y", "x"})
-FALSE_WORDS = frozenset({"0", "false", "no", "n"})
 
 
 def parse_flag_value(value: Any) -> bool | None:
@@ -330,6 +325,7 @@ def parse_flag_value(value: Any) -> bool | None:
     if isinstance(value, (int, float)):
         return {1: True, 0: False}.get(value) if math.isfinite(value) else None
     word = str(value).strip().lower()
+    word = {"1.0": "1", "0.0": "0"}.get(word, word)
     if word in TRUE_WORDS:
         return True
     if word in FALSE_WORDS:
@@ -474,7 +470,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         raise ModelError("segments.weights: expected a mapping of segment to weights")
     quartiles = _check_keys(d.get("quartiles") or {}, ("by",), "quartiles")
     renewal = _check_keys(d.get("renewal") or {}, ("probability",), "renewal")
-    probability = renewal.get("probability", {"Green": 0.95, "Yellow": 0.80, "Red": 0.50})
+    probability = renewal.get("probability", DEFAULT_RENEWAL_PROBABILITY)
     if not isinstance(probability, dict):
         raise ModelError("renewal.probability: expected a mapping of band to probability")
     seg_parsed = {}
@@ -530,7 +526,7 @@ def load_model(path: str | Path) -> Model:
 
 def default_model() -> Model:
     """The SaaS scorecard shipped with the package (see README, 'The default model')."""
-    text = resources.files("chs_excel").joinpath("default_model.yaml").read_text("utf-8")
+    text = resources.files("chs_excel.core").joinpath("default_model.yaml").read_text("utf-8")
     return model_from_dict(yaml.safe_load(text))
 
 
@@ -545,6 +541,9 @@ TABLE_COLUMNS = {
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
 }
+# The Model sheet's Tables, left to right (Segments has one column per component).
+MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
+                "RenewalProbability")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
             "quartiles_by", "segments_by")
 

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import python_calamine as calamine
 
-from chs_excel.errors import InputError
-from chs_excel.model import header_key
+from chs_excel.core.errors import InputError
+from chs_excel.core.model import header_key
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ACCOUNTS_TABLE = "Accounts"
-# A csv cell written as text by `csv_safe`: an apostrophe before = + - or @.
+# A csv cell written as text by `formula_safe`: an apostrophe before = + - or @.
 ESCAPED_FORMULA = r"'[=+\-@]"
 # Columns that are always text, whatever their cells look like (compared by header_key).
 TEXT_COLUMNS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",

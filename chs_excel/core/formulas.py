@@ -22,24 +22,39 @@ from dataclasses import dataclass, field
 
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from chs_excel.engine import IDENTITY_COLUMNS, OVERRIDE_COLUMNS, metric_score_column
-from chs_excel.model import (
-    BANDS,
-    NO_DATA,
-    OPERATORS,
+from chs_excel.core.engine import metric_score_column
+from chs_excel.core.model import (
     Metric,
     Model,
     Rule,
     header_key,
     rule_kind,
 )
+from chs_excel.core.vocabulary import (
+    BANDS,
+    BLANK_WORDS,
+    FALSE_WORDS,
+    IDENTITY_COLUMNS,
+    NO_DATA,
+    OPERATORS,
+    OVERRIDE_COLUMNS,
+    QUARTILE_LABELS,
+    TRUE_WORDS,
+)
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
-TRUE_WORDS = '{"1","true","yes","y","x"}'
-FALSE_WORDS = '{"0","false","no","n"}'
-BLANK_WORDS = '{"","na","n/a","nan","null","none"}'
-OPS = "{" + ",".join(f'"{op}"' for op in OPERATORS) + "}"
-QUARTILE_NAMES = ("Top 25%", "Middle 50%", "Middle 50%", "Bottom 25%")
+
+
+def array_constant(words: tuple[str, ...]) -> str:
+    """An Excel array constant of text: ('a', 'b') -> {"a","b"}."""
+    return "{" + ",".join(f'"{w}"' for w in words) + "}"
+
+
+TRUE_ARRAY = array_constant(TRUE_WORDS)
+FALSE_ARRAY = array_constant(FALSE_WORDS)
+BLANK_ARRAY = array_constant(BLANK_WORDS)
+OPS = array_constant(OPERATORS)
+QUARTILE_NAMES = tuple(QUARTILE_LABELS.values())
 CALC = "Calc"
 
 
@@ -250,13 +265,13 @@ class ScoresPlan:
                 self.param[m.column, "best"] = c.put(top + 6, j, look("best"), formula=True)
             if m.method == "percentile":
                 self.param[m.column, "order"] = c.put(
-                    top + 7, j, f"IF(OR({text_of(look('higher_is_better'))}={FALSE_WORDS}),0,1)",
+                    top + 7, j, f"IF(OR({text_of(look('higher_is_better'))}={FALSE_ARRAY}),0,1)",
                     formula=True)
                 self.param[m.column, "count"] = c.put(
                     top + 9, j, f"COUNT({self.acc_range(m.column)})", formula=True)
             if m.method == "flag":
                 self.param[m.column, "good"] = c.put(
-                    top + 8, j, f"IF(OR({text_of(look('good'))}={FALSE_WORDS}),0,1)",
+                    top + 8, j, f"IF(OR({text_of(look('good'))}={FALSE_ARRAY}),0,1)",
                     formula=True)
         self.weight_row = top + 4
         c.row = top + len(labels) + 1
@@ -347,7 +362,7 @@ class ScoresPlan:
                 return f"INDEX({structured('Rules', field_name)},{_k})"
             kind = rule_kind(rule, self.model)
             value = {"number": look("value"), "text": text_of(look("value")),
-                     "flag": f"IF(OR({text_of(look('value'))}={TRUE_WORDS}),1,0)"}[kind]
+                     "flag": f"IF(OR({text_of(look('value'))}={TRUE_ARRAY}),1,0)"}[kind]
             op = c.put(row, 1, f"MATCH({text_of(look('op'))},{OPS},0)", formula=True)
             op_cell = op.split("!")[1]
             for j, ops in enumerate(((1, 2, 6), (2, 4, 5), (3, 4, 6)), start=4):
@@ -504,7 +519,7 @@ class ScoresPlan:
                     f'{self.acc_range(m.column)},{order})-1)/({n}-1)),"")')
         if m.method == "flag":
             t, good = text_of(x), p[m.column, "good"]
-            return gate(f"IF(OR({t}={TRUE_WORDS}),Scale*{good},IF(OR({t}={FALSE_WORDS}),"
+            return gate(f"IF(OR({t}={TRUE_ARRAY}),Scale*{good},IF(OR({t}={FALSE_ARRAY}),"
                         f'Scale*(1-{good}),""))')
         lv = self.levels[m.column]
         return gate(f"IFERROR(INDEX({lv['points']},MATCH({wildcard_safe(text_of(x))},"
@@ -517,7 +532,7 @@ class ScoresPlan:
         op, v = calc["op"], calc["value"]
         if kind == "text":
             t = text_of(x)
-            present = f"NOT(OR({t}={BLANK_WORDS}))"
+            present = f"NOT(OR({t}={BLANK_ARRAY}))"
             try:
                 metric = self.model.metric(rule.column)
             except KeyError:
@@ -527,9 +542,9 @@ class ScoresPlan:
             return f"AND({present},IF({op}=6,{t}<>{v},{t}={v}))"
         if kind == "flag":
             t = text_of(x)
-            present = f"OR({t}={TRUE_WORDS},{t}={FALSE_WORDS})"
-            return f"AND({present},IF({op}=6,OR({t}={TRUE_WORDS})*1<>{v}," \
-                   f"OR({t}={TRUE_WORDS})*1={v}))"
+            present = f"OR({t}={TRUE_ARRAY},{t}={FALSE_ARRAY})"
+            return f"AND({present},IF({op}=6,OR({t}={TRUE_ARRAY})*1<>{v}," \
+                   f"OR({t}={TRUE_ARRAY})*1={v}))"
         # the Calc row holds whether the operator fires below, at or above the value
         return f"IF(ISNUMBER({x}),INDEX({calc['fires']},SIGN({x}-{v})+2)=1,FALSE)"
 
@@ -548,7 +563,7 @@ class ScoresPlan:
             until = "TRUE"
             if self.has("override_until"):
                 u = self.acc("override_until")
-                until = f"OR(OR({text_of(u)}={BLANK_WORDS}),AND(ISNUMBER({u}),{u}>=AsOf))"
+                until = f"OR(OR({text_of(u)}={BLANK_ARRAY}),AND(ISNUMBER({u}),{u}>=AsOf))"
             f["overridden"] = gate(f"AND(ISNUMBER({score}),{score}>=0,{score}<=Scale,{until})")
         else:
             f["health"] = gate(capped)

@@ -15,21 +15,21 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from chs_excel.engine import label_key, metric_score_column
-from chs_excel.errors import ChsError, InputError
-from chs_excel.forecast import BAND_ORDER, RenewalCurve, account_ids, bands, dates, numbers
-from chs_excel.history import (
+from chs_excel.analytics.forecast import RenewalCurve
+from chs_excel.analytics.history import (
     BASE_COLUMNS,
     EXTRA_COLUMNS,
     composite,
     segment_keys,
     segment_values,
 )
-from chs_excel.model import Model, header_key
+from chs_excel.core.engine import metric_score_column, parse_flags
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.model import Model
+from chs_excel.core.vocabulary import BAND_ORDER, QUARTILE_ROWS, header_key, text_key
+from chs_excel.io.scores import account_ids, bands, dates, numbers
 
 OUTCOME_COLUMNS = ("renewed", "churned")
-OUTCOME_WORDS = {"1": 1.0, "yes": 1.0, "y": 1.0, "true": 1.0,
-                 "0": 0.0, "no": 0.0, "n": 0.0, "false": 0.0}
 PENALTY = 1e-3        # L2 penalty on the mean log-loss, features scaled to 0..1
 HOLDOUT = 0.3         # share of accounts held out to judge the weights
 MIN_ROWS = 200        # training rows a weight group needs to be refitted
@@ -38,19 +38,13 @@ CURVE_BINS = 20
 ROC_POINTS = 201
 COIN_TOSS = "coin toss (AUC 0.5)"
 Z95 = 1.959963984540054
-QUARTILE_NAMES = {1: "Top 25%", 2: "Middle 50% (upper)", 3: "Middle 50% (lower)",
-                  4: "Bottom 25%"}
 
 
 # ---------------------------------------------------------------- outcomes and joining
 
 def parse_outcome(raw: pd.Series, column: str, where: str) -> np.ndarray:
-    """1.0 renewed / 0.0 not, NaN blank, from 1/0, yes/no, true/false, y/n (any case)."""
-    text = raw.astype("string").str.strip().str.lower()
-    text = text.str.replace(r"^([01])\.0+$", r"\1", regex=True)
-    values = text.map(OUTCOME_WORDS).to_numpy(dtype=float, na_value=np.nan)
-    blank = (text.isna() | (text == "")).to_numpy()
-    bad = np.isnan(values) & ~blank
+    """1.0 renewed / 0.0 not, NaN blank, read as flag words (1/0, yes/no, true/false)."""
+    values, bad = parse_flags(raw)
     if bad.any():
         shown = ", ".join(repr(v) for v in pd.unique(raw[bad])[:5])
         raise InputError(f"{where}: column {column} must be 1/0 or yes/no; found {shown} "
@@ -280,7 +274,7 @@ def rounded_weights(beta: np.ndarray, total: float, digits: int) -> np.ndarray:
 
 def group_of(data: pd.DataFrame, model: Model) -> np.ndarray:
     """Each row's weight group: 0 = the default weights, i = the model's i-th segment."""
-    keys = {label_key(s): i for i, s in enumerate(model.segment_weights, start=1)}
+    keys = {text_key(s): i for i, s in enumerate(model.segment_weights, start=1)}
     seg = segment_keys(segment_values(data, model))
     return seg.map(keys).fillna(0).to_numpy(dtype=int)
 
@@ -430,7 +424,7 @@ def calibrate(data: pd.DataFrame, model: Model, *, where: str = "data",
     quart = pd.to_numeric(data["quartile"], errors="coerce") if "quartile" in data.columns \
         else pd.Series(np.nan, index=data.index)
     by_quartile = churn_table(quart, y, [1, 2, 3, 4]).rename_axis("quartile").reset_index()
-    by_quartile.insert(1, "segment", by_quartile["quartile"].map(QUARTILE_NAMES))
+    by_quartile.insert(1, "segment", by_quartile["quartile"].map(QUARTILE_ROWS))
     summary = _summary(data, y, health, evaluation, train, test, penalty)
     return CalibrationReport(
         model=model, summary=summary, notes=notes,

@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chs_excel.errors import ChsError, InputError
-from chs_excel.files import write_atomically
-from chs_excel.forecast import account_ids, bands, numbers
-from chs_excel.io import XLSX_SUFFIXES
-from chs_excel.model import BANDS, NO_DATA, Model, header_key
+from chs_excel.core.engine import parse_flags
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.files import write_atomically
+from chs_excel.core.model import Model
+from chs_excel.core.vocabulary import BAND_ORDER, HISTORY_COLUMNS, NO_DATA, header_key
+from chs_excel.io.accounts import XLSX_SUFFIXES
+from chs_excel.io.scores import account_ids, bands, numbers
 
-BASE_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment", "arr",
-                "health", "band", "quartile")
+BASE_COLUMNS = HISTORY_COLUMNS
 EXTRA_COLUMNS = ("capped_by", "overridden")  # kept by the SQLite store only
 WEIGHT_COLUMNS = ("date", "segment", "component", "weight")
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -39,7 +40,6 @@ HISTORY_TABLE, WEIGHTS_TABLE = "History", "HistoryWeights"
 HISTORY_SHEET, WEIGHTS_SHEET = "History", "History weights"
 EXCEL_MAX_ROWS = 1_048_576
 SUMMARY_DATES = 2  # snapshots a workbook keeps when a file store holds the full history
-BAND_ORDER = (*BANDS, NO_DATA)
 ABSENT = "(not in snapshot)"
 # Zip parts openpyxl cannot keep when it re-saves a workbook: refuse instead of losing them.
 FRAGILE_PARTS = {"xl/ctrlProps/": "form controls", "xl/activeX/": "ActiveX controls",
@@ -126,8 +126,7 @@ def snapshot(scores: pd.DataFrame, model: Model, date: dt.date, where: str = "sc
         rows["capped_by"] = scores["capped_by"].astype("string").fillna("").to_numpy(
             dtype=object)
     if "overridden" in scores.columns:
-        rows["overridden"] = scores["overridden"].astype("string").str.lower().isin(
-            ["true", "1", "1.0", "yes"]).to_numpy()
+        rows["overridden"] = parse_flags(scores["overridden"])[0] == 1
     return History(rows.reset_index(drop=True), model_weights(model, date))
 
 
@@ -229,8 +228,7 @@ def _typed(rows: pd.DataFrame) -> pd.DataFrame:
             rows[c] = pd.to_numeric(rows[c], errors="coerce").astype(float)
     rows["quartile"] = pd.to_numeric(rows["quartile"], errors="coerce").astype("Int64")
     if "overridden" in rows.columns:
-        rows["overridden"] = rows["overridden"].astype("string").str.lower().isin(
-            ["1", "true"]).to_numpy()
+        rows["overridden"] = parse_flags(rows["overridden"])[0] == 1
     return rows
 
 

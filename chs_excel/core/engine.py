@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from chs_excel.errors import InputError, ModelError
-from chs_excel.model import (
-    NO_DATA,
-    RESERVED_COLUMNS,
+from chs_excel.core.errors import InputError, ModelError
+from chs_excel.core.model import (
     Metric,
     Model,
     Rule,
@@ -24,14 +22,18 @@ from chs_excel.model import (
     parse_flag_value,
     rule_kind,
 )
+from chs_excel.core.vocabulary import (
+    BANDS,
+    BLANK_WORDS,
+    IDENTITY_COLUMNS,
+    NO_DATA,
+    QUARTILE_LABELS,
+    RESERVED_COLUMNS,
+    text_key,
+)
 
-IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
-                    "renewal_date")
-OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
-QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
 QUARTILE_LABEL_ARRAY = np.array([None, *QUARTILE_LABELS.values()], dtype=object)
-BAND_LABELS = np.array([NO_DATA, "Red", "Yellow", "Green"], dtype=object)  # by band code
-BLANK_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+BAND_LABELS = np.array([NO_DATA, *BANDS[::-1]], dtype=object)  # by band code: 0..3
 NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
 STRIP = np.frompyfunc(str.strip, 1, 1)  # a ufunc: str.strip over object arrays, in C
 TEXT_TYPES = np.array([str, np.str_], dtype=object)
@@ -305,13 +307,6 @@ def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return _map_distinct(raw, one)
 
 
-def label_key(value: object) -> str:
-    """A category label as matched: case and surrounding spaces ignored."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().lower()
-
-
 # ---------------------------------------------------------------- metric scores
 
 def _metric_score(metric: Metric, raw: pd.Series, scale: float,
@@ -322,9 +317,9 @@ def _metric_score(metric: Metric, raw: pd.Series, scale: float,
         report(metric.column, bad, raw, "not a true/false value")
         return np.where(np.isnan(flags), np.nan, (flags == float(metric.good)) * scale), flags
     if metric.method == "category":
-        table = {label_key(k): float(p) for k, p in metric.categories}
+        table = {text_key(k): float(p) for k, p in metric.categories}
         points, bad = _map_distinct(
-            raw, lambda v: np.nan if _is_blank(v) else table.get(label_key(v), np.nan))
+            raw, lambda v: np.nan if _is_blank(v) else table.get(text_key(v), np.nan))
         report(metric.column, bad, raw, "unknown category (known: "
                + ", ".join(k for k, _ in metric.categories) + ")")
         return points, points
@@ -373,7 +368,7 @@ def _component_weights(model: Model, accounts: pd.DataFrame, cols: dict[str, str
     lookup = {}
     for i, (seg, weights) in enumerate(model.segment_weights.items(), start=1):
         rows.append([weights[c] for c in comp_names])
-        lookup[label_key(seg)] = i
+        lookup[text_key(seg)] = i
     table = np.asarray(rows, dtype=float)
     if not model.segment_column:
         return np.broadcast_to(table[0], (len(accounts), len(comp_names)))
@@ -394,7 +389,7 @@ def _triggered_rules(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
             present = ~text.isin(BLANK_WORDS).to_numpy()
             if key in values:  # a category metric: unknown labels are missing too
                 present &= ~np.isnan(values[key])
-            equal = (text == label_key(rule.value)).to_numpy()
+            equal = (text == text_key(rule.value)).to_numpy()
             out[:, k] = present & (equal if rule.op == "=" else ~equal)
             continue
         if key in values:
@@ -502,7 +497,7 @@ def _weakest(comp_scores: np.ndarray, comp_weights: np.ndarray, comp_names: list
 
 
 # ---------------------------------------------------------------- building blocks
-# Pure pieces of `score`, public so the Excel UDFs (chs_excel.udfs) apply the same rules.
+# Pure pieces of `score`, public so the Excel UDFs (chs_excel.app.udfs) apply the same rules.
 
 def metric_scores(metric: Metric, raw: pd.Series,
                   scale: float = 100.0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from chs_excel.errors import ChsError
+from chs_excel.core.errors import ChsError
 
 
 def check_output_path(path: Path) -> None:

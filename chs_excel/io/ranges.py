@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chs_excel.errors import ChsError, InputError, ModelError
-from chs_excel.model import TABLE_COLUMNS, Model, header_key, model_from_tables
+from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.model import MODEL_TABLES, TABLE_COLUMNS, Model, header_key, model_from_tables
 
 Grid = list[list[Any]]
 
@@ -27,8 +27,6 @@ ERROR_CODES = {-2146826281: "#DIV/0!", -2146826246: "#N/A", -2146826259: "#NAME?
                -2146826273: "#VALUE!"}
 ERROR_TEXTS = frozenset({*ERROR_CODES.values(), "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!",
                          "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#GETTING_DATA", "#PYTHON!"})
-MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability")
 # Methods whose points live in the Levels table.
 LEVEL_METHODS = ("steps", "category")
 # What pandas' infer_dtype calls a column of numbers (blanks skipped).

@@ -1,6 +1,6 @@
 """What the Excel macros do, written once against the `Book` interface.
 
-`chs_excel.udfs` runs these on the open workbook (xlwings); the tests, the command line
+`chs_excel.app.udfs` runs these on the open workbook (xlwings); the tests, the command line
 and `chs addin` run them on files (`FileBook`). Each macro writes only the sheets it owns
 and leaves everything else in the book as it was.
 """
@@ -17,14 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from chs_excel.book import Book, FileBook
-from chs_excel.engine import QUARTILE_LABELS, Scoring, metric_score_column, score
-from chs_excel.errors import ChsError, InputError, ModelError
-from chs_excel.forecast import BAND_ORDER
-from chs_excel.model import Model, header_key
-from chs_excel.package import Package, Rule, col_letter
-from chs_excel.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
-from chs_excel.styles import COLUMN_KINDS, FORMATS
+from chs_excel.core.engine import Scoring, metric_score_column, score
+from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.model import Model, header_key
+from chs_excel.core.vocabulary import BAND_ORDER, QUARTILE_LABELS
+from chs_excel.io.book import Book, FileBook
+from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.xlsx.package import Package, Rule, col_letter
+from chs_excel.xlsx.styles import COLUMN_KINDS, FORMATS
 
 TITLE = "Customer health"
 SCORES, ISSUES = "Scores", "Data issues"
@@ -180,7 +180,7 @@ def write_dashboard(book: Book, scores: pd.DataFrame) -> None:
 def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:
     """The Forecast as values: per renewal quarter, ARR up for renewal, expected renewed
     ARR, ARR at risk, best and worst case, and the same per band (`chs forecast`)."""
-    from chs_excel.forecast import forecast_accounts, renewal_forecast
+    from chs_excel.analytics.forecast import forecast_accounts, renewal_forecast
     try:
         result = renewal_forecast(forecast_accounts(scores, "Scores", model=model),
                                   by="quarter")
@@ -214,7 +214,7 @@ def _after(book: Book, sheet: str) -> str | None:
 
 def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
     """Score Accounts now and append the snapshot to the History Table (one per day)."""
-    from chs_excel import history as store  # issue 5's history store and its layout
+    from chs_excel.analytics import history as store
     day = as_of or dt.date.today()
     book.status(f"{TITLE}: reading the Model, Accounts and History...")
     model = read_model(book)
@@ -287,8 +287,9 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     column for each column the Model reads that it lacks. The override date is the book's
     own (a fixed AsOf date stays fixed), else `as_of`, else TODAY().
     """
-    from chs_excel.formulas import template_columns
-    from chs_excel.workbook import build_workbook, fixed_as_of
+    from chs_excel.core.formulas import template_columns
+    from chs_excel.io.workbook import fixed_as_of
+    from chs_excel.sheets.workbook import build_workbook
     book.status(f"{TITLE}: reading the Model and Accounts...")
     model = read_model(book)
     found = book.table("Accounts")
@@ -351,8 +352,8 @@ def calibrate(book: Book) -> str:
     """Check the Model against outcomes: History snapshots joined with the `renewed` (or
     `churned`) column of an Outcomes Table, else of Accounts; report on a Calibration
     sheet. Suggested weights are shown, never applied."""
-    from chs_excel import calibration
-    from chs_excel import history as store
+    from chs_excel.analytics import calibration
+    from chs_excel.analytics import history as store
     book.status(f"{TITLE}: reading the Model, History and outcomes...")
     model = read_model(book)
     history = _stored_history(book, store)

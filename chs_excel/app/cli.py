@@ -15,14 +15,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from chs_excel import __version__
-from chs_excel.engine import Scoring, score
-from chs_excel.errors import ChsError
-from chs_excel.files import check_output_path, write_atomically
-from chs_excel.io import read_accounts
-from chs_excel.model import Model, default_model, load_model
+from chs_excel.core.engine import Scoring, score
+from chs_excel.core.errors import ChsError
+from chs_excel.core.files import check_output_path, write_atomically
+from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.io.accounts import read_accounts
+from chs_excel.io.safe_text import formula_safe
 
 PROGRESS_FROM = 20_000  # rows: show progress bars from this size on
-FORMULA_START = ("=", "+", "-", "@")
 
 
 class ChsGroup(click.Group):
@@ -81,33 +81,14 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
                  scoring: Scoring, as_of: dt.date | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
-        write_atomically(output, lambda tmp: csv_safe(scoring.scores).to_csv(tmp, index=False))
+        write_atomically(output, lambda tmp: formula_safe(scoring.scores).to_csv(tmp, index=False))
         return
-    from chs_excel.workbook import write_scored_workbook
+    from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
     with tqdm(total=total, unit="row", desc="Writing", disable=total < PROGRESS_FROM,
               file=sys.stderr) as bar:
         write_scored_workbook(output, model, accounts, scoring, progress=bar.update,
                               as_of=as_of)
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with = + - @ get a leading apostrophe so Excel keeps them text.
-
-    Numbers (and text that reads as a number, like '-5') are left alone; `read_accounts`
-    removes the apostrophe again, so the project's own csv files round-trip.
-    """
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col]):
-            continue
-        cells = out[col].astype(object)
-        text = cells.str.strip()
-        risky = (text.str.startswith(FORMULA_START).fillna(False)
-                 & pd.to_numeric(text, errors="coerce").isna()).to_numpy(dtype=bool)
-        if risky.any():
-            out[col] = cells.where(~risky, "'" + cells.where(risky, ""))
-    return out
 
 
 def _print_summary(scoring: Scoring, output: Path) -> None:
@@ -132,7 +113,7 @@ def _print_summary(scoring: Scoring, output: Path) -> None:
               help="Output file: .csv or .xlsx.")
 def sample_command(count: int, seed: int, clean: bool, output: Path) -> None:
     """Write a realistic synthetic accounts file for the default model."""
-    from chs_excel.sample import make_sample
+    from chs_excel.io.sample import make_sample
     kind = _output_kind(output)
     frame = make_sample(count, seed, dirty=not clean)
     write_accounts(output, kind, frame)
@@ -142,9 +123,9 @@ def sample_command(count: int, seed: int, clean: bool, output: Path) -> None:
 def write_accounts(output: Path, kind: str, frame: pd.DataFrame) -> None:
     """An accounts table as csv or as an xlsx with the Table `Accounts`."""
     if kind == "csv":
-        write_atomically(output, lambda tmp: csv_safe(frame).to_csv(tmp, index=False))
+        write_atomically(output, lambda tmp: formula_safe(frame).to_csv(tmp, index=False))
         return
-    from chs_excel.workbook import WorkbookBuilder
+    from chs_excel.sheets.workbook import WorkbookBuilder
 
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, default_model())
@@ -179,7 +160,7 @@ def model_command(write_default: bool, output: Path | None, check_path: Path | N
 @click.option("-n", "count", type=click.IntRange(min=1), default=2000, show_default=True)
 def demo_command(folder: Path, count: int) -> None:
     """Sample data -> scored, formatted workbook: the whole job on example data."""
-    from chs_excel.sample import make_sample, reference_date
+    from chs_excel.io.sample import make_sample, reference_date
     folder.mkdir(parents=True, exist_ok=True)
     model = default_model()
     model.save(folder / "model.yaml")
@@ -194,7 +175,7 @@ def demo_command(folder: Path, count: int) -> None:
     _print_summary(scoring, book)
 
 
-from chs_excel.commands_forecast import (  # noqa: E402  (registered once `main` exists)
+from chs_excel.app.commands_forecast import (  # noqa: E402  (registered once `main` exists)
     calibrate_command,
     forecast_command,
     snapshot_command,
@@ -212,7 +193,7 @@ for _command in (snapshot_command, forecast_command, trend_command, calibrate_co
               help="Scorecard model YAML (default: the built-in SaaS model).")
 def addin_command(folder: Path, model_path: Path | None) -> None:
     """Write the xlwings template (UDFs + macros) for Excel users with Python."""
-    from chs_excel.addin import build_addin, starter_accounts
+    from chs_excel.app.addin import build_addin, starter_accounts
     model = _model(model_path)
     accounts, as_of = starter_accounts(model)
     path = build_addin(folder, model, accounts, as_of=as_of)
@@ -229,7 +210,7 @@ def addin_command(folder: Path, model_path: Path | None) -> None:
                    "(default: TODAY() in the workbook).")
 def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None:
     """Regenerate a workbook's formulas for its Model as it is now, keeping every sheet."""
-    from chs_excel.macros import rebuild_file
+    from chs_excel.app.macros import rebuild_file
     if output.suffix.lower() != book.suffix.lower():
         raise ChsError(f"{output}: name the rebuilt workbook {book.suffix} like {book.name}")
     check_output_path(output)
@@ -253,7 +234,8 @@ def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None
 def template_command(model_path: Path | None, data_path: Path | None, sheet: str | None,
                      from_path: Path | None, rows: int, output: Path) -> None:
     """Write the live scorecard workbook: native formulas, traffic lights, dashboard."""
-    from chs_excel.workbook import read_workbook, write_template
+    from chs_excel.io.workbook import read_workbook
+    from chs_excel.sheets.workbook import write_template
     if _output_kind(output) != "xlsx":
         raise ChsError(f"{output}: the template is a workbook; name it .xlsx")
     history = weights = None

@@ -26,8 +26,9 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 import pandas as pd
 
-from chs_excel.errors import ChsError, InputError
-from chs_excel.files import write_atomically
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.files import write_atomically
+from chs_excel.xlsx.serials import to_serials
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -35,7 +36,6 @@ PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-EXCEL_EPOCH = np.datetime64("1899-12-30", "us")
 TABLE_STYLE = "TableStyleLight9"
 # Number formats Excel knows by id (no numFmt entry needed).
 BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9,
@@ -195,6 +195,12 @@ class Package:
         return {d.get("name", ""): d.text or "" for d in root.iter(f"{{{MAIN}}}definedName")
                 if d.get("localSheetId") is None}
 
+    def date1904(self) -> bool:
+        """Whether the workbook counts dates from 1904 (`<workbookPr date1904="1"/>`)."""
+        root = ElementTree.fromstring(self.parts[self.workbook])
+        pr = root.find(f"{{{MAIN}}}workbookPr")
+        return pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+
     def cell(self, sheet: str, ref: str) -> tuple[str | None, str | None]:
         """One cell's (formula, stored value) as the file holds them; (None, None) if empty."""
         part = next((s["part"] for s in self.sheets() if s["name"] == sheet), None)
@@ -243,7 +249,7 @@ class Package:
         for stale in old_tables[len(tables):]:
             self._remove_part(stale)
         kept = re.sub(r'\sfilterMode="[^"]*"', "", sheet_pr.group(0)) if sheet_pr else ""
-        xml = _sheet_xml(sheet, styles, kept, [rid for rid, _, _ in rels])
+        xml = _sheet_xml(sheet, styles, kept, [rid for rid, _, _ in rels], self.date1904())
         self.parts[part] = xml.encode("utf-8")
         self.parts[self._styles_part()] = styles.xml.encode("utf-8")
         self._write_relationships(part, rels)
@@ -721,20 +727,19 @@ def _number_cells(refs: np.ndarray, numbers: np.ndarray, style: str) -> np.ndarr
     return '<c r="' + refs + '"' + style + "><v>" + text + "</v></c>"
 
 
-def _serials(values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values).to_numpy(dtype="datetime64[us]")
-    return (stamps - EXCEL_EPOCH) / np.timedelta64(1, "D")
+def _serials(values: pd.Series, date1904: bool) -> np.ndarray:
+    return to_serials(pd.to_datetime(values).to_numpy(dtype="datetime64[us]"), date1904)
 
 
 def _column_cells(values: pd.Series, refs: np.ndarray, style: str,
-                  date_style: str) -> np.ndarray:
+                  date_style: str, date1904: bool) -> np.ndarray:
     """The XML of one column's cells ('' for blanks): numbers, booleans, dates, text."""
     out = np.full(len(values), "", dtype=object)
     if pd.api.types.is_bool_dtype(values) and not values.isna().any():
         return '<c r="' + refs + '"' + style + ' t="b"><v>' + \
             np.where(values.to_numpy(dtype=bool), "1", "0").astype(object) + "</v></c>"
     if pd.api.types.is_datetime64_any_dtype(values):
-        serial = _serials(values)
+        serial = _serials(values, date1904)
         ok = np.isfinite(serial)
         out[ok] = _number_cells(refs[ok], serial[ok], style or date_style)
         return out
@@ -757,9 +762,9 @@ def _column_cells(values: pd.Series, refs: np.ndarray, style: str,
             out[ok] = _number_cells(refs[ok], numbers[np.isfinite(numbers)], style)
         elif kind == "bool":
             out[mask] = _column_cells(pd.Series(cells[mask], dtype=bool), refs[mask], style,
-                                      date_style)
+                                      date_style, date1904)
         else:
-            out[mask] = _number_cells(refs[mask], _serials(pd.Series(cells[mask])),
+            out[mask] = _number_cells(refs[mask], _serials(pd.Series(cells[mask]), date1904),
                                       style or date_style)
     return out
 
@@ -778,7 +783,7 @@ def _kind(value: Any) -> str:
     return "text"
 
 
-def _block_rows(block: Block, styles: _Styles) -> dict[int, str]:
+def _block_rows(block: Block, styles: _Styles, date1904: bool) -> dict[int, str]:
     """Each sheet row's cell XML for one block."""
     frame = block.frame
     first = block.row + (1 if block.header else 0)
@@ -791,7 +796,7 @@ def _block_rows(block: Block, styles: _Styles) -> dict[int, str]:
         style = f' s="{styles.number_format(code)}"' if code else ""
         refs = col_letter(block.col + c) + row_text
         series = frame.iloc[:, c]
-        columns.append(_column_cells(series, refs, style, date_style))
+        columns.append(_column_cells(series, refs, style, date_style, date1904))
     out = dict(zip(rows.tolist(), map("".join, zip(*columns, strict=True)), strict=True)) \
         if columns and len(frame) else {}
     if block.header:
@@ -802,11 +807,12 @@ def _block_rows(block: Block, styles: _Styles) -> dict[int, str]:
     return out
 
 
-def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[str]) -> str:
+def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[str],
+               date1904: bool) -> str:
     fragments: dict[int, list[tuple[int, str]]] = {}
     last_row, last_col = 1, 1
     for block in sheet.blocks:
-        for row, xml in _block_rows(block, styles).items():
+        for row, xml in _block_rows(block, styles, date1904).items():
             fragments.setdefault(row, []).append((block.col, xml))
         height = len(block.frame) + (1 if block.header else 0)
         last_row = max(last_row, block.row + max(height, 2 if block.table else 1) - 1)
@@ -815,7 +821,7 @@ def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[st
         frame = pd.DataFrame({"v": [value]})
         block = Block(frame, row=row, col=col, header=False,
                       formats={"v": code} if code else {})
-        fragments.setdefault(row, []).append((col, _block_rows(block, styles)[row]))
+        fragments.setdefault(row, []).append((col, _block_rows(block, styles, date1904)[row]))
         last_row, last_col = max(last_row, row), max(last_col, col)
     data = "".join(f'<row r="{r}">' + "".join(x for _, x in sorted(fragments[r])) + "</row>"
                    for r in sorted(fragments))

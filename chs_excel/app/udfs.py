@@ -1,14 +1,14 @@
-"""Excel worksheet functions (xlwings UDFs) and macros: thin wrappers around the engine.
+"""Excel worksheet functions (xlwings UDFs): thin wrappers around the engine.
 
-Set `UDF Modules` to `chs_excel.udfs` in the `xlwings.conf` sheet and click Import
+Set `UDF Modules` to `chs_excel.app.udfs` in the `xlwings.conf` sheet and click Import
 Functions. Every range argument arrives as xlwings' raw 2-D list (`ndim=2`, errors as
-text); `chs_excel.ranges` converts it, the engine scores it, and a problem comes back as
+text); `chs_excel.io.ranges` converts it, the engine scores it, and a problem comes back as
 cell text starting with `#CHS!`, never as a traceback. Single-value functions take a
 cell or a range and answer in the same shape.
 
-The macros (`@xw.script`: Alt+F8 after Import Functions on Windows, `RunPython` on both
-platforms) act on the calling workbook through `chs_excel.book`, the same code the tests
-and the command line run on files.
+This module is what Excel's UDF server imports: it loads the engine and the range
+converters only (an import-linter contract keeps it so). The macros live in
+`chs_excel.app.scripts`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from chs_excel import engine, macros
-from chs_excel.errors import ChsError
-from chs_excel.model import BANDS, NO_DATA, Metric, Model, default_model
-from chs_excel.ranges import (
+from chs_excel.core import engine
+from chs_excel.core.errors import ChsError
+from chs_excel.core.model import BANDS, NO_DATA, Metric, Model, default_model
+from chs_excel.io.ranges import (
     accounts_frame,
     as_series,
     cell_number,
@@ -298,37 +298,3 @@ def CHS_RENEWAL(band_or_health: Any, probabilities: Any = None, red_below: Any =
                    f"unknown band (use {', '.join(BANDS)}, {NO_DATA} or a health score)", flat)
     out = _explain(out, bad & ~is_text, "not a band or a health score", flat)
     return shaped(_excel_errors(out, errors, "band_or_health"), shape)
-
-
-# ---------------------------------------------------------------- macros
-
-def _caller() -> Any:
-    """The workbook that ran the macro, as the macros' book interface."""
-    from chs_excel.book import XlwingsBook
-    return XlwingsBook(xw.Book.caller())
-
-
-@xw.script
-def chs_refresh() -> str:
-    """Score the Accounts table with the Model; rewrite Scores, Dashboard, Forecast and
-    Data issues."""
-    return macros.run(macros.refresh, _caller())
-
-
-@xw.script
-def chs_snapshot() -> str:
-    """Append today's scores to the History table."""
-    return macros.run(macros.snapshot, _caller())
-
-
-@xw.script
-def chs_calibrate() -> str:
-    """Check the Model against renewals (History + outcomes); report, never apply."""
-    return macros.run(macros.calibrate, _caller())
-
-
-@xw.script
-def chs_rebuild() -> str:
-    """Regenerate the native formulas for the Model as it is now (a metric added or
-    removed): the saved workbook is rebuilt into '<name> (rebuilt)' and opened."""
-    return macros.run(macros.rebuild_beside, _caller())

@@ -20,19 +20,15 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from chs_excel.calibration import COIN_TOSS, CalibrationReport, calibrate, join_outcomes
-from chs_excel.errors import ChsError
-from chs_excel.files import check_output_path, write_atomically
-from chs_excel.forecast import (
+from chs_excel.analytics.calibration import COIN_TOSS, CalibrationReport, calibrate, join_outcomes
+from chs_excel.analytics.forecast import (
     FORECAST_COLUMNS,
     Forecast,
     forecast_accounts,
     load_curve,
-    read_book_model,
-    read_scores,
     renewal_forecast,
 )
-from chs_excel.history import (
+from chs_excel.analytics.history import (
     SUMMARY_DATES,
     History,
     band_migration,
@@ -47,12 +43,16 @@ from chs_excel.history import (
     write_history,
     write_workbook_history,
 )
-from chs_excel.io import XLSX_SUFFIXES, read_accounts
-from chs_excel.model import Model, default_model, load_model
-from chs_excel.styles import FORMATS
+from chs_excel.core.errors import ChsError
+from chs_excel.core.files import check_output_path, write_atomically
+from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
+from chs_excel.io.safe_text import formula_safe
+from chs_excel.io.scores import read_scores
+from chs_excel.io.workbook import read_book_model
+from chs_excel.xlsx.styles import FORMATS
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
-FORMULA_START = ("=", "+", "-", "@")
 PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
 
 
@@ -190,7 +190,7 @@ def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | No
 def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     """The forecast as csv (the per-period table) or a workbook with a chart."""
     if kind == "csv":
-        csv_safe(result.periods).to_csv(path, index=False)
+        formula_safe(result.periods).to_csv(path, index=False)
         return
     book = ReportBook(path)
     totals = {"period": "Total", **result.totals}
@@ -266,7 +266,7 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
                 notes: tuple[str, ...]) -> None:
     """The trend as csv (per account) or a workbook of its tables."""
     if kind == "csv":
-        csv_safe(accounts).to_csv(path, index=False)
+        formula_safe(accounts).to_csv(path, index=False)
         return
     book = ReportBook(path)
     book.table("Movers", "Movers", moved, row=2, notes=notes,
@@ -499,19 +499,6 @@ def render_pngs(report: CalibrationReport, output: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- report workbooks
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with = + - @ get a leading apostrophe so Excel keeps them text."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            text = out[col].astype("string")
-            risky = text.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
-            if risky.any():
-                out[col] = out[col].astype(object)
-                out.loc[risky, col] = "'" + text[risky]
-    return out
-
 
 class TableAt:
     """Where a written table sits, so charts can point at its columns."""

@@ -1,0 +1,62 @@
+"""The product's words, defined once: bands, quartile labels, truth and blank words, columns.
+
+Every module that names a band, a quartile, a true-ish word or an output column takes it
+from here, so the engine, the formulas, the sheets and the reports cannot drift apart.
+"""
+
+from __future__ import annotations
+
+BANDS = ("Green", "Yellow", "Red")           # SPEC's order, best first
+NO_DATA = "No data"                          # the band of an account with no health
+BAND_ORDER = (*BANDS, NO_DATA)               # the rows of every by-band table
+DEFAULT_RENEWAL_PROBABILITY = {"Green": 0.95, "Yellow": 0.80, "Red": 0.50}
+
+# quartile -> quartile_label (SPEC: 2 and 3 share a label)
+QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
+# quartile -> the row name of a by-quartile table, where all four rows are shown
+QUARTILE_ROWS = {1: "Top 25%", 2: "Middle 50% (upper)", 3: "Middle 50% (lower)",
+                 4: "Bottom 25%"}
+
+TRUE_WORDS = ("1", "true", "yes", "y", "x")  # flag words, any case (SPEC)
+FALSE_WORDS = ("0", "false", "no", "n")
+BLANK_WORDS = ("", "na", "n/a", "nan", "null", "none")  # text that means "no value"
+FORMULA_START = ("=", "+", "-", "@")         # text starting so is written as text
+
+OPERATORS = ("<", "<=", ">", ">=", "=", "<>")
+
+# Input columns carried to the output as they are, and the manual override columns.
+IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
+                    "renewal_date")
+OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
+# Engine output columns after the identity and component columns, in output order.
+RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", "coverage",
+                  "low_data", "capped_by", "overridden", "weakest_component",
+                  "points_at_stake", "renewal_probability", "expected_arr")
+# Names no component or metric may take: they would shadow an output column.
+RESERVED_COLUMNS = ("account_id", *RESULT_COLUMNS)
+# Every engine output column a scores file may carry (components and metric scores aside).
+SCORE_COLUMNS = ("account_id", *IDENTITY_COLUMNS, *RESULT_COLUMNS)
+# One snapshot row of History (then one column per component).
+HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment", "arr",
+                   "health", "band", "quartile")
+
+# The display kind (number format) of each output column; see xlsx.styles.FORMATS.
+COLUMN_KINDS = {
+    "health": "score", "raw_health": "score", "points_at_stake": "score",
+    "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
+    "renewal_date": "date", "quartile": "int",
+}
+
+
+def header_key(name: object) -> str:
+    """The form headers are matched in: case, spaces and underscores ignored."""
+    return "".join(str(name).split()).replace("_", "").lower()
+
+
+def text_key(value: object) -> str:
+    """A text value (label, flag word, segment) as matched: surrounding spaces and case
+    ignored; a whole float is read as the integer it shows."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
