@@ -372,7 +372,30 @@ def prepare(data: pd.DataFrame, model: Model, where: str,
 def calibrate(data: pd.DataFrame, model: Model, *, where: str = "data",
               components: list[str] | None = None, holdout: float = HOLDOUT,
               penalty: float = PENALTY) -> CalibrationReport:
-    """Calibrate `model` against rows carrying health, band, components and `renewed`."""
+    """Calibrate `model` against rows carrying health, band, components and `renewed`.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Snapshot rows joined with outcomes (`join_outcomes`): health, band, the model's
+        component scores and `renewed` (1/0).
+    model : Model
+        The scorecard being checked; it is never changed.
+    where : str, default="data"
+        Where the rows came from, for error messages.
+    components : list of str, optional
+        Component columns to use (default: the model's).
+    holdout : float, default=0.3
+        Share of accounts held out to judge the suggested weights.
+    penalty : float, default=1e-3
+        L2 penalty of the non-negative logistic fit.
+
+    Returns
+    -------
+    CalibrationReport
+        Churn by band and quartile, AUC, a calibrated curve and suggested weights;
+        `suggested_model()` gives a new Model with them.
+    """
     data, notes = prepare(data, model, where, components)
     y = data["renewed"].to_numpy(dtype=float)
     health = numbers(data, "health", where)

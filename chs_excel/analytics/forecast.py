@@ -132,7 +132,24 @@ class Forecast:
 
 def forecast_accounts(scores: pd.DataFrame, where: str, *, model: Model | None = None,
                       curve: RenewalCurve | None = None) -> pd.DataFrame:
-    """The columns the forecast needs, checked: owner, arr, renewal_date, band, probability."""
+    """The columns the forecast needs, checked: owner, arr, renewal_date, band, probability.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Engine output or a scores file read by `chs_excel.io.scores.read_scores`.
+    where : str
+        The file (and sheet) the scores came from, for error messages.
+    model : Model, optional
+        Bands health without a band column and gives the band -> probability table.
+    curve : RenewalCurve, optional
+        A calibrated health -> probability curve; wins over the model's table.
+
+    Returns
+    -------
+    DataFrame
+        account_id, owner, arr, renewal_date, band, health and probability per account.
+    """
     if "arr" not in scores.columns:
         raise InputError(f"{where}: column arr is missing; the forecast needs each "
                          "account's ARR")
@@ -158,9 +175,22 @@ def renewal_forecast(accounts: pd.DataFrame, *, by: str = "month",
                      start: dt.date | None = None, horizon: int | None = None) -> Forecast:
     """ARR up for renewal per period, expected renewed ARR, ARR at risk, best/worst case.
 
-    `accounts` has arr, renewal_date, band, owner and probability (see forecast_accounts).
-    Periods run from `start` (default: the earliest renewal) for `horizon` periods
-    (default: to the last renewal); renewals outside are left out and counted in notes.
+    Parameters
+    ----------
+    accounts : DataFrame
+        arr, renewal_date, band, owner and probability, as `forecast_accounts` gives.
+    by : {"month", "quarter"}, default="month"
+        The renewal period.
+    start : date, optional
+        First period (default: the earliest renewal).
+    horizon : int, optional
+        Number of periods (default: to the last renewal); renewals outside are left out
+        and counted in the notes.
+
+    Returns
+    -------
+    Forecast
+        Per period, per period and band, per owner, and notes.
     """
     if by not in PERIODS:
         raise ChsError(f"--by must be one of {', '.join(PERIODS)}, got {by!r}")

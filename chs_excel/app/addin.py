@@ -80,7 +80,24 @@ def quickstart_workbook() -> Path:
 
 def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
                 as_of: dt.date | None = None) -> Path:
-    """Write `chs_scorecard.xlsm` (and its `Run main` module) into `folder`."""
+    """Write `chs_scorecard.xlsm` (and its `Run main` module) into `folder`.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if needed.
+    model : Model
+        Written to the Model sheet's Tables.
+    accounts : DataFrame
+        Starter rows for the Accounts Table.
+    as_of : date, optional
+        The day overrides are checked against (default: today).
+
+    Returns
+    -------
+    Path
+        The written workbook.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{TEMPLATE}.xlsm"

@@ -6,33 +6,25 @@ Expected problems (`ChsError`) print one line and exit 1, with no traceback.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
-from tqdm import tqdm
 
 from chs_excel import __version__
+from chs_excel.app.cli_common import ChsGroup, output_kind, progress
+from chs_excel.app.commands_forecast import (
+    calibrate_command,
+    forecast_command,
+    snapshot_command,
+    trend_command,
+)
 from chs_excel.core.engine import Scoring, score
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.safe_text import formula_safe
-
-PROGRESS_FROM = 20_000  # rows: show progress bars from this size on
-
-
-class ChsGroup(click.Group):
-    """A click group that turns `ChsError` into one clear line and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ChsError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=ChsGroup)
@@ -70,11 +62,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
 
 
 def _output_kind(output: Path) -> str:
-    kind = output.suffix.lower().lstrip(".")
-    if kind not in ("xlsx", "csv"):
-        raise ChsError(f"{output}: the output must end in .xlsx or .csv")
-    check_output_path(output)
-    return kind
+    return output_kind(output, ("xlsx", "csv"))
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
@@ -85,10 +73,8 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
         return
     from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
-    with tqdm(total=total, unit="row", desc="Writing", disable=total < PROGRESS_FROM,
-              file=sys.stderr) as bar:
-        write_scored_workbook(output, model, accounts, scoring, progress=bar.update,
-                              as_of=as_of)
+    with progress(total, "Writing") as advance:
+        write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of)
 
 
 def _print_summary(scoring: Scoring, output: Path) -> None:
@@ -174,13 +160,6 @@ def demo_command(folder: Path, count: int) -> None:
                f"(scored as of {reference_date(0).isoformat()}, the sample's own 'today')")
     _print_summary(scoring, book)
 
-
-from chs_excel.app.commands_forecast import (  # noqa: E402  (registered once `main` exists)
-    calibrate_command,
-    forecast_command,
-    snapshot_command,
-    trend_command,
-)
 
 for _command in (snapshot_command, forecast_command, trend_command, calibrate_command):
     main.add_command(_command)

@@ -43,36 +43,20 @@ from chs_excel.analytics.history import (
     write_history,
     write_workbook_history,
 )
+from chs_excel.app.cli_common import DATE
+from chs_excel.app.cli_common import echo_notes as _echo_notes
+from chs_excel.app.cli_common import optional_model as _model
+from chs_excel.app.cli_common import output_kind as _output
 from chs_excel.core.errors import ChsError
-from chs_excel.core.files import check_output_path, write_atomically
-from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.core.files import write_atomically
+from chs_excel.core.model import Model, default_model
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import read_book_model
 from chs_excel.xlsx.styles import FORMATS
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
-
-
-def _model(path: Path | None) -> Model | None:
-    return load_model(path) if path is not None else None
-
-
-def _output(path: Path | None, kinds: tuple[str, ...]) -> str | None:
-    if path is None:
-        return None
-    kind = path.suffix.lower().lstrip(".")
-    if kind not in kinds:
-        raise ChsError(f"{path}: the output must end in " + " or ".join(f".{k}" for k in kinds))
-    check_output_path(path)
-    return kind
-
-
-def _echo_notes(notes: Any) -> None:
-    for note in notes:
-        click.echo(f"  Note: {note}")
 
 
 # ---------------------------------------------------------------- snapshot

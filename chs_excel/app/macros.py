@@ -20,9 +20,9 @@ import pandas as pd
 from chs_excel.core.engine import Scoring, metric_score_column, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.model import Model, header_key
-from chs_excel.core.vocabulary import BAND_ORDER, QUARTILE_LABELS
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.xlsx.package import Package, Rule, col_letter
 from chs_excel.xlsx.styles import COLUMN_KINDS, FORMATS
 
@@ -34,7 +34,6 @@ SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast
                "History weights", "Calibration", ISSUES)
 DATE_FORMAT = FORMATS["date"]["num_format"]
 FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
-TOP_RED = 10
 
 
 def run(action: Callable[[Book], str], book: Book) -> str:
@@ -81,7 +80,7 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
-        write_dashboard(book, scoring.scores)
+        write_dashboard(book, model, scoring.scores)
         write_forecast(book, model, scoring.scores)
     write_issues(book, scoring)
     counts = scoring.summary
@@ -147,34 +146,10 @@ def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
     return rules
 
 
-def write_dashboard(book: Book, scores: pd.DataFrame) -> None:
-    """The Dashboard as values: accounts, ARR and expected ARR by band; by quartile; by
-    owner; the largest-ARR Red accounts (what the formula workbook's Dashboard shows)."""
-    frame = scores.assign(
-        arr=pd.to_numeric(scores["arr"], errors="coerce") if "arr" in scores else 0.0,
-        expected_arr=scores.get("expected_arr", 0.0),
-        owner=scores["owner"].fillna("(no owner)") if "owner" in scores else "(no owner)",
-        red=scores["band"].eq("Red"), accounts=1)
-    by_band = frame.groupby("band").agg(accounts=("accounts", "sum"), arr=("arr", "sum"),
-                                        expected_arr=("expected_arr", "sum"))
-    by_band = by_band.reindex(BAND_ORDER, fill_value=0).rename_axis("band").reset_index()
-    by_band.insert(2, "share", by_band["accounts"] / max(len(frame), 1))
-    by_quartile = frame.dropna(subset=["quartile"]).groupby("quartile_label", sort=False).agg(
-        accounts=("accounts", "sum"), mean_health=("health", "mean"), arr=("arr", "sum"))
-    by_quartile = by_quartile.reindex(list(dict.fromkeys(QUARTILE_LABELS.values())),
-                                      fill_value=0)
-    by_owner = frame.groupby("owner").agg(
-        accounts=("accounts", "sum"), mean_health=("health", "mean"), red=("red", "sum"),
-        arr=("arr", "sum")).sort_values("arr", ascending=False).reset_index()
-    shown = [c for c in ("account_id", "account_name", "owner", "arr", "health",
-                         "weakest_component", "capped_by") if c in frame]
-    top_red = frame[frame["red"]].sort_values("arr", ascending=False)[shown].head(TOP_RED)
-    book.write_report("Dashboard", [
-        ("Accounts by band", by_band),
-        ("By quartile", by_quartile.rename_axis("quartile").reset_index()),
-        ("By owner", by_owner),
-        (f"Largest-ARR Red accounts (top {TOP_RED})", top_red.reset_index(drop=True))],
-        after=_after(book, "Dashboard"))
+def write_dashboard(book: Book, model: Model, scores: pd.DataFrame) -> None:
+    """The Dashboard as values (`sheets.dashboard`: what the formula workbook shows)."""
+    book.write_report("Dashboard", dashboard_sections(model, scores),
+                      after=_after(book, "Dashboard"))
 
 
 def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:

@@ -32,7 +32,19 @@ TEXT_COLUMNS = frozenset({"accountid", "accountname", "owner", "segment", "plan"
 def read_accounts(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     """Read the accounts of a csv or xlsx file; index = the row number in the file.
 
-    For xlsx: the sheet `sheet`, else the Table named `Accounts`, else the first sheet.
+    Parameters
+    ----------
+    path : str or Path
+        A csv (comma, semicolon or tab; UTF-8 or Windows-1252) or an xlsx/xlsm.
+    sheet : str, optional
+        For xlsx: the sheet to read; default the Table named `Accounts`, else the first
+        sheet.
+
+    Returns
+    -------
+    DataFrame
+        Cells typed as a spreadsheet shows them (numbers, dates, text; blanks as None),
+        indexed by the row number in the file; `attrs["source"]` names file and sheet.
     """
     path = Path(path)
     head = _head(path)
@@ -80,13 +92,8 @@ def _read_csv(path: Path, head: bytes) -> pd.DataFrame:
     else:
         raise InputError(f"{path}: is neither UTF-8 nor Windows-1252 text")
     try:
-        dialect = csv.Sniffer().sniff(text[:8192].split("\n", 1)[0], delimiters=",;\t")
-        sep = dialect.delimiter
-    except csv.Error:
-        sep = ","
-    try:
-        frame = pd.read_csv(_io.StringIO(text), sep=sep, skip_blank_lines=False, dtype=str,
-                            keep_default_na=False)
+        frame = pd.read_csv(_io.StringIO(text), sep=csv_delimiter(text),
+                            skip_blank_lines=False, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
@@ -94,6 +101,14 @@ def _read_csv(path: Path, head: bytes) -> pd.DataFrame:
     frame = _numpy_dtypes(frame)
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return frame
+
+
+def csv_delimiter(text: str) -> str:
+    """The delimiter of a csv (comma, semicolon or tab), sniffed from its header line."""
+    try:
+        return csv.Sniffer().sniff(text[:8192].split("\n", 1)[0], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
 
 
 def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from chs_excel.core.engine import band_of, metric_score_column, parse_dates, par
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import BAND_ORDER, NO_DATA, SCORE_COLUMNS, header_key
-from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
+from chs_excel.io.accounts import XLSX_SUFFIXES, csv_delimiter, read_accounts
 from chs_excel.io.workbook import fixed_as_of, read_book_model
 from chs_excel.xlsx.package import Package
 
@@ -101,8 +101,7 @@ def _read_csv_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | No
     try:
         with path.open(encoding="utf-8-sig") as handle:
             first = handle.readline()
-        sep = max(",;\t", key=first.count)
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+        frame = pd.read_csv(path, sep=csv_delimiter(first), dtype=str, keep_default_na=False,
                             encoding="utf-8-sig", skip_blank_lines=False,
                             usecols=lambda c: header_key(c) in wanted)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError):

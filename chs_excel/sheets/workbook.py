@@ -28,8 +28,16 @@ from chs_excel.core.engine import Scoring, score
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import ROW, Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
-from chs_excel.core.vocabulary import BANDS, HISTORY_COLUMNS, NO_DATA, OPERATORS, header_key
+from chs_excel.core.vocabulary import (
+    BANDS,
+    HISTORY_COLUMNS,
+    NO_DATA,
+    OPERATORS,
+    QUARTILE_ROWS,
+    header_key,
+)
 from chs_excel.io.accounts import read_accounts
+from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
 from chs_excel.xlsx.styles import BAND_COLOURS, FORMATS, QUARTILE_COLOURS, SCALE_COLOURS
 
 SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast",
@@ -40,7 +48,6 @@ TEMPLATE_ROWS = 2000
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
 DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
                  "min_coverage": "MinCoverage", "scale": "Scale"}
-TOP_RED = 10
 FORECAST_QUARTERS = 8
 DASHBOARD_SLOTS = 12  # owner / segment rows listed on a workbook without data
 Progress = Callable[[int], None]
@@ -466,8 +473,7 @@ class WorkbookBuilder:
         quartile = plan.scores_range("quartile")
         heads = ["Quartile", "Label", "Accounts", "Mean health"] + (["ARR"] if has_arr else [])
         _header(g, top, heads)
-        for q, label in enumerate(("Top 25%", "Middle 50% (upper)", "Middle 50% (lower)",
-                                   "Bottom 25%"), start=1):
+        for q, label in QUARTILE_ROWS.items():
             r = top + q
             g.put(r, 0, q, kind="int")
             g.put(r, 1, label)
@@ -485,7 +491,7 @@ class WorkbookBuilder:
             ("Scored accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")', "count"),
             ("With a health score", f"COUNT({health})", "count"),
             ("No data", f"COUNTIF({band},{text_literal(NO_DATA)})", "count"),
-            ("Full data (coverage 100%)", f'COUNTIF({coverage},">=0.999999")', "count"),
+            ("Full data (coverage 100%)", f'COUNTIF({coverage},">="&{FULL_COVERAGE})', "count"),
             ("Low data (coverage below min_coverage)",
              f"COUNTIF({plan.scores_range('low_data')},TRUE)", "count"),
             ("Capped by a critical rule", f'COUNTIF({plan.scores_range("capped_by")},"?*")',
@@ -499,7 +505,8 @@ class WorkbookBuilder:
             g.put(top + i, 1, formula, formula=True, kind=kind)
         top += len(measures) + 3
 
-        for title, column in (("Owner", "owner"), ("Segment", self._segment_column(plan))):
+        segment = segment_column(self.model, pd.Index(plan.identity))
+        for title, column in (("Owner", "owner"), ("Segment", segment)):
             if column is None or column not in plan.identity:
                 continue
             shown = _distinct(frame, column)
@@ -519,12 +526,6 @@ class WorkbookBuilder:
         self._dashboard_charts(ws, charts)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
-
-    def _segment_column(self, plan: ScoresPlan) -> str | None:
-        for name in (self.model.segment_column, "segment", "plan", "region"):
-            if name and name in plan.identity:
-                return name
-        return None
 
     def _group_block(self, g: Grid, plan: ScoresPlan, top: int, title: str, column: str,
                      slots: int) -> int:

@@ -1,0 +1,72 @@
+"""The Dashboard as values: the same sections, rows and order as the live formula sheet.
+
+`chs_refresh` on a book without native formulas writes these tables; the native-formula
+workbook computes the same numbers with formulas over Scores (sheets.workbook). Both show:
+accounts, share, ARR and expected ARR by band; quartiles 1-4 with their row names;
+coverage counts; owners and segments in order of first appearance; the largest-ARR Red
+accounts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from chs_excel.core.model import Model
+from chs_excel.core.vocabulary import BAND_ORDER, NO_DATA, QUARTILE_ROWS
+
+TOP_RED = 10            # rows of the largest-ARR Red accounts table
+NO_OWNER = "(no owner)"  # the row of accounts whose owner (or segment) is blank
+FULL_COVERAGE = 0.999999
+
+
+def segment_column(model: Model, columns: pd.Index) -> str | None:
+    """The column the Dashboard groups segments by: the model's, else segment/plan/region."""
+    for name in (model.segment_column, "segment", "plan", "region"):
+        if name and name in columns:
+            return name
+    return None
+
+
+def dashboard_sections(model: Model, scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The Dashboard's titled tables, computed from the engine's scores."""
+    frame = scores.assign(
+        arr=pd.to_numeric(scores["arr"], errors="coerce") if "arr" in scores else 0.0,
+        expected_arr=scores.get("expected_arr", 0.0), red=scores["band"].eq("Red"), accounts=1)
+    by_band = frame.groupby("band").agg(accounts=("accounts", "sum"), arr=("arr", "sum"),
+                                        expected_arr=("expected_arr", "sum"))
+    by_band = by_band.reindex(BAND_ORDER, fill_value=0).rename_axis("band").reset_index()
+    by_band.insert(2, "share", by_band["accounts"] / max(len(frame), 1))
+    by_quartile = frame.dropna(subset=["quartile"]).groupby("quartile").agg(
+        accounts=("accounts", "sum"), mean_health=("health", "mean"), arr=("arr", "sum"))
+    by_quartile = by_quartile.reindex(list(QUARTILE_ROWS), fill_value=0)
+    by_quartile.insert(0, "label", list(QUARTILE_ROWS.values()))
+    coverage = pd.DataFrame({"measure": [
+        "Scored accounts", "With a health score", "No data", "Full data (coverage 100%)",
+        "Low data (coverage below min_coverage)", "Capped by a critical rule",
+        "Manual override applied", "Mean coverage"], "accounts": [
+        len(frame), int(frame["health"].notna().sum()), int(frame["band"].eq(NO_DATA).sum()),
+        int((frame["coverage"] >= FULL_COVERAGE).sum()), int(frame["low_data"].sum()),
+        int(frame["capped_by"].fillna("").ne("").sum()), int(frame["overridden"].sum()),
+        frame["coverage"].mean()]}, dtype=object)
+    sections = [("Accounts by band", by_band),
+                ("By quartile", by_quartile.rename_axis("quartile").reset_index()),
+                ("Coverage", coverage)]
+    for title, column in (("owner", "owner"), ("segment", segment_column(model, frame.columns))):
+        if column is not None and column in frame:
+            sections.append((f"Mean health by {title}", _group(frame, column)))
+    if "arr" in scores:
+        shown = [c for c in ("account_id", "account_name", "owner", "arr", "health",
+                             "weakest_component", "capped_by") if c in frame]
+        top_red = frame[frame["red"]].sort_values("arr", ascending=False, kind="stable")
+        sections.append((f"Largest-ARR Red accounts (top {TOP_RED})",
+                         top_red[shown].head(TOP_RED).reset_index(drop=True)))
+    return sections
+
+
+def _group(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Accounts, mean health, Red accounts and ARR per value, in order of first appearance."""
+    keys = frame[column].astype("string").str.strip().replace("", pd.NA).fillna(NO_OWNER)
+    out = frame.assign(**{column: keys}).groupby(column, sort=False).agg(
+        accounts=("accounts", "sum"), mean_health=("health", "mean"), red=("red", "sum"),
+        arr=("arr", "sum"))
+    return out.reset_index()

@@ -1,0 +1,60 @@
+"""The values Dashboard (`chs_refresh`) has the live Dashboard's sections, rows and order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from chs_excel.core.engine import score
+from chs_excel.core.model import default_model
+from chs_excel.io.sample import make_sample
+from chs_excel.sheets.dashboard import dashboard_sections
+
+MODEL = default_model()
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    accounts = make_sample(300, seed=3)
+    accounts.loc[accounts.index[:5], "owner"] = None   # some accounts have no owner
+    return score(MODEL, accounts, as_of=dt.date(2026, 6, 1)).scores
+
+
+def test_sections_in_the_live_sheets_order(scores: pd.DataFrame) -> None:
+    titles = [t for t, _ in dashboard_sections(MODEL, scores)]
+    assert titles == ["Accounts by band", "By quartile", "Coverage", "Mean health by owner",
+                      "Mean health by segment", "Largest-ARR Red accounts (top 10)"]
+
+
+def test_four_quartile_rows_with_their_names(scores: pd.DataFrame) -> None:
+    table = dict(dashboard_sections(MODEL, scores))["By quartile"]
+    assert table["quartile"].tolist() == [1, 2, 3, 4]
+    assert table["label"].tolist() == ["Top 25%", "Middle 50% (upper)", "Middle 50% (lower)",
+                                       "Bottom 25%"]
+    assert table["accounts"].tolist() == [int((scores["quartile"] == q).sum())
+                                          for q in (1, 2, 3, 4)]
+    assert table["accounts"].sum() == scores["health"].notna().sum()
+
+
+def test_owners_in_order_of_appearance_and_none_dropped(scores: pd.DataFrame) -> None:
+    table = dict(dashboard_sections(MODEL, scores))["Mean health by owner"]
+    assert table["owner"].iloc[0] == "(no owner)"          # rows 1-5 have no owner
+    named = scores["owner"].dropna().drop_duplicates().tolist()
+    assert table["owner"].tolist()[1:] == named
+    assert table["accounts"].sum() == len(scores)           # every account in one row
+    ann = table.set_index("owner").loc[named[0]]
+    mine = scores[scores["owner"] == named[0]]
+    assert ann["mean_health"] == pytest.approx(mine["health"].mean())
+    assert ann["red"] == (mine["band"] == "Red").sum()
+
+
+def test_coverage_counts(scores: pd.DataFrame) -> None:
+    table = dict(dashboard_sections(MODEL, scores))["Coverage"].set_index("measure")
+    assert table.loc["Scored accounts", "accounts"] == len(scores)
+    assert table.loc["Low data (coverage below min_coverage)", "accounts"] == \
+        scores["low_data"].sum()
+    assert table.loc["Capped by a critical rule", "accounts"] == \
+        (scores["capped_by"].fillna("") != "").sum()
+    assert table.loc["Mean coverage", "accounts"] == pytest.approx(scores["coverage"].mean())
