@@ -4,7 +4,6 @@ optimiser, recovery of the sample's generating weights, joins, bad inputs, the c
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -365,8 +364,6 @@ def test_calibrate_command_bad_inputs_are_one_line(files) -> None:
     assert code == 1 and "must end in .xlsx" in out
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
-                    reason="LibreOffice and pdftoppm render the PNGs")
 def test_calibrate_writes_chart_pngs(files) -> None:
     folder = files["folder"]
     code, out = run("calibrate", str(files["scores"]), "--outcomes", str(files["outcomes"]),
