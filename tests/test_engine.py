@@ -1,4 +1,4 @@
-"""The pandas engine against SPEC, on cases whose answers are worked out by hand here."""
+"""The pandas engine against docs/scoring.md, on cases whose answers are worked out by hand here."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ NAN = math.nan
 
 def make_model(metrics: list[dict[str, Any]], components: dict[str, float] | None = None,
                **extra: Any) -> Model:
-    """A model from SPEC's YAML structure (one component 'A' unless told otherwise)."""
+    """A model from the documented YAML structure (one component 'A' unless told otherwise)."""
     return Model.from_dict({"name": "test", "components": components or {"A": 1},
                             "metrics": metrics, **extra})
 

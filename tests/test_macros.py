@@ -247,7 +247,7 @@ def test_snapshot_appends_one_snapshot_per_day(refreshed: tuple[Path, Path, str]
     assert latest["account_id"].tolist() == expected["account_id"].tolist()
     np.testing.assert_allclose(latest["health"], expected["health"], rtol=1e-12)
     names = openpyxl.load_workbook(book_path).sheetnames
-    assert names.index("History") == names.index("Forecast") + 1     # the spec's order
+    assert names.index("History") == names.index("Forecast") + 1     # the documented sheet order
     assert names.index("History weights") + 1 == names.index("Data issues")
 
 

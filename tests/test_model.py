@@ -1,4 +1,4 @@
-"""The scorecard model: validation messages, YAML and table round trips (SPEC)."""
+"""The scorecard model: validation messages, YAML and table round trips (docs/scoring.md)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_yaml_file_round_trip(tmp_path: Path, make: Any) -> None:
     m.save(path)
     assert load_model(path) == m
     assert Model.from_dict(yaml.safe_load(path.read_text("utf-8"))) == m
-    # Saved YAML is SPEC's shape: whole numbers written as integers, keys in SPEC order.
+    # Saved YAML has the documented shape: whole numbers as integers, keys in documented order.
     saved = yaml.safe_load(path.read_text("utf-8"))
     assert list(saved)[:4] == ["name", "version", "scale", "bands"]
 

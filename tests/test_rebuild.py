@@ -260,7 +260,7 @@ def test_rebuild_after_a_metric_is_deleted_and_another_added(tmp_path: Path) -> 
 
 def test_rebuild_gives_a_plain_book_its_formula_sheets(tmp_path: Path) -> None:
     """A book with only the Model and Accounts Tables (made by another tool) gets Start
-    here, Scores, Dashboard, Forecast and the hidden Calc, in the spec's order."""
+    here, Scores, Dashboard, Forecast and the hidden Calc, in the documented sheet order."""
     accounts = sample().drop(columns="logins")
     user_workbook(tmp_path / "plain.xlsx", accounts)
     macros.rebuild_file(tmp_path / "plain.xlsx", tmp_path / "out.xlsx", as_of=AS_OF)

@@ -6,18 +6,18 @@ from here, so the engine, the formulas, the sheets and the reports cannot drift 
 
 from __future__ import annotations
 
-BANDS = ("Green", "Yellow", "Red")           # SPEC's order, best first
+BANDS = ("Green", "Yellow", "Red")           # best first (docs/scoring.md)
 NO_DATA = "No data"                          # the band of an account with no health
 BAND_ORDER = (*BANDS, NO_DATA)               # the rows of every by-band table
 DEFAULT_RENEWAL_PROBABILITY = {"Green": 0.95, "Yellow": 0.80, "Red": 0.50}
 
-# quartile -> quartile_label (SPEC: 2 and 3 share a label)
+# quartile -> quartile_label (2 and 3 share a label)
 QUARTILE_LABELS = {1: "Top 25%", 2: "Middle 50%", 3: "Middle 50%", 4: "Bottom 25%"}
 # quartile -> the row name of a by-quartile table, where all four rows are shown
 QUARTILE_ROWS = {1: "Top 25%", 2: "Middle 50% (upper)", 3: "Middle 50% (lower)",
                  4: "Bottom 25%"}
 
-TRUE_WORDS = ("1", "true", "yes", "y", "x")  # flag words, any case (SPEC)
+TRUE_WORDS = ("1", "true", "yes", "y", "x")  # flag words, any case
 FALSE_WORDS = ("0", "false", "no", "n")
 BLANK_WORDS = ("", "na", "n/a", "nan", "null", "none")  # text that means "no value"
 FORMULA_START = ("=", "+", "-", "@")         # text starting so is written as text

@@ -1,7 +1,7 @@
 """LibreOffice headless as the test's spreadsheet engine: recalculate an xlsx, read it back.
 
 Each run gets a fresh profile whose `OOXMLRecalcMode` is 0 ("always"), so every formula is
-recomputed on load instead of trusting the cached values in the file (EXCEL-FACTS.md).
+recomputed on load instead of trusting the cached values in the file (docs/excel-facts.md).
 The result is a test artefact: LibreOffice rewrites the file, so it is never shipped.
 """
 

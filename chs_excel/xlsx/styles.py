@@ -45,7 +45,7 @@ FORMATS: dict[str, dict[str, object]] = {
        for q, fill in QUARTILE_FILLS.items()},
 }
 
-# Traffic-light colours for charts (bands in SPEC's order, then No data).
+# Traffic-light colours for charts (bands best first, then No data).
 BAND_COLOURS = {"Green": "#63BE7B", "Yellow": "#FFD966", "Red": "#F8696B", "No data": "#BFBFBF"}
 QUARTILE_COLOURS = ("#2F75B5", "#9BC2E6", "#D9D9D9", "#F4B084")
 SCALE_COLOURS = ("#F8696B", "#FFEB84", "#63BE7B")  # colour scale: 0, scale/2, scale
