@@ -26,6 +26,7 @@ from chs_excel.core.files import write_atomically
 from chs_excel.core.model import SETTINGS, Model
 from chs_excel.io.book import FileBook
 from chs_excel.io.ranges import MODEL_TABLES
+from chs_excel.sheets.traffic_lights import DEFINED_NAMES
 from chs_excel.xlsx.package import Block, Sheet, col_letter
 
 QUICKSTART = "quickstart_standalone.xlsm"
@@ -33,8 +34,6 @@ CONFIG_SHEET, CONFIG_DRAFT = "xlwings.conf", "_xlwings.conf"
 UDF_MODULES = "chs_excel.app.udfs;chs_excel.app.scripts"
 TEMPLATE = "chs_scorecard"
 SAMPLE_ACCOUNTS = 25
-DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
-                 "min_coverage": "MinCoverage", "scale": "Scale"}
 START_HERE = (
     "Customer health scorecard — xlwings template",
     "",

@@ -50,7 +50,7 @@ def _model(path: Path | None) -> Model:
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
-    kind = _output_kind(output)
+    kind = _output_kind(output, input_path, model_path)
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet)
     try:
@@ -61,8 +61,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     _print_summary(scoring, output)
 
 
-def _output_kind(output: Path) -> str:
-    return output_kind(output, ("xlsx", "csv"))
+def _output_kind(output: Path, *inputs: Path | None) -> str:
+    return output_kind(output, ("xlsx", "csv"), inputs)
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
@@ -192,7 +192,7 @@ def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None
     from chs_excel.app.macros import rebuild_file
     if output.suffix.lower() != book.suffix.lower():
         raise ChsError(f"{output}: name the rebuilt workbook {book.suffix} like {book.name}")
-    check_output_path(output)
+    check_output_path(output, (book,))
     click.echo(rebuild_file(book, output, as_of=as_of.date() if as_of else None))
     click.echo(f"Wrote {output}")
 
@@ -215,15 +215,12 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
     """Write the live scorecard workbook: native formulas, traffic lights, dashboard."""
     from chs_excel.io.workbook import read_workbook
     from chs_excel.sheets.workbook import write_template
-    if _output_kind(output) != "xlsx":
+    if _output_kind(output, model_path, data_path, from_path) != "xlsx":
         raise ChsError(f"{output}: the template is a workbook; name it .xlsx")
     history = weights = None
     model = _model(model_path)
     accounts = read_accounts(data_path, sheet) if data_path is not None else None
     if from_path is not None:
-        if from_path.resolve() == output.resolve():
-            raise ChsError(f"{output}: write the rebuilt workbook to a new file; "
-                           f"{from_path} is never changed")
         found = read_workbook(from_path)
         model = found.model if model_path is None else model
         accounts = found.accounts if data_path is None else accounts

@@ -33,14 +33,16 @@ def optional_model(path: Path | None) -> Model | None:
     return load_model(path) if path is not None else None
 
 
-def output_kind(path: Path | None, kinds: tuple[str, ...]) -> str | None:
-    """The output's kind from its suffix (one of `kinds`), after checking it can be written."""
+def output_kind(path: Path | None, kinds: tuple[str, ...],
+                inputs: tuple[Path | None, ...] = ()) -> str | None:
+    """The output's kind from its suffix (one of `kinds`), after checking it can be written
+    and is none of the command's `inputs`."""
     if path is None:
         return None
     kind = path.suffix.lower().lstrip(".")
     if kind not in kinds:
         raise ChsError(f"{path}: the output must end in " + " or ".join(f".{k}" for k in kinds))
-    check_output_path(path)
+    check_output_path(path, inputs)
     return kind
 
 

@@ -20,18 +20,22 @@ import pandas as pd
 from chs_excel.core.engine import Scoring, metric_score_column, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.model import Model, header_key
+from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
 from chs_excel.sheets.dashboard import dashboard_sections
+from chs_excel.sheets.traffic_lights import (
+    BAND_FORMATS,
+    DEFINED_NAMES,
+    QUARTILE_FORMATS,
+    health_rules,
+)
 from chs_excel.xlsx.package import Package, Rule, col_letter
-from chs_excel.xlsx.styles import COLUMN_KINDS, FORMATS
+from chs_excel.xlsx.styles import FORMATS
 
 TITLE = "Customer health"
 SCORES, ISSUES = "Scores", "Data issues"
 SCORES_TABLE, ISSUES_TABLE = "Scores", "DataIssues"
-# SPEC's sheet order: a sheet a macro adds goes after the last of its predecessors.
-SHEET_ORDER = ("Start here", "Model", "Accounts", SCORES, "Dashboard", "Forecast", "History",
-               "History weights", "Calibration", ISSUES)
 DATE_FORMAT = FORMATS["date"]["num_format"]
 FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
 
@@ -119,8 +123,8 @@ def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
     col = {c: col_letter(i) for i, c in enumerate(scores.columns, start=1)}
     last = max(len(scores), 1) + 1
     names = book.defined_names()
-    red = "RedBelow" if "RedBelow" in names else f"{model.red_below:g}"
-    green = "GreenFrom" if "GreenFrom" in names else f"{model.green_from:g}"
+    red, green = (DEFINED_NAMES[k] if DEFINED_NAMES[k] in names else f"{getattr(model, k):g}"
+                  for k in ("red_below", "green_from"))
 
     def span(c: str) -> str:
         return f"{col[c]}2:{col[c]}{last}"
@@ -130,19 +134,14 @@ def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
         return {"fill": fmt.get("bg_color"), "font": fmt.get("font_color"),
                 "bold": bool(fmt.get("bold"))}
 
-    h = f"{col['health']}2"
-    rules = [Rule(span("health"), "expression", f"AND(ISNUMBER({h}),{h}<{red})", **look("red")),
-             Rule(span("health"), "expression",
-                  f"AND(ISNUMBER({h}),{h}>={red},{h}<{green})", **look("yellow")),
-             Rule(span("health"), "expression", f"AND(ISNUMBER({h}),{h}>={green})",
-                  **look("green"))]
+    rules = [Rule(span("health"), "expression", criteria, **look(fmt))
+             for fmt, criteria in health_rules(f"{col['health']}2", red, green)]
     rules += [Rule(span("band"), "equal", f'"{band}"', **look(fmt))
-              for band, fmt in (("Red", "red"), ("Yellow", "yellow"), ("Green", "green"),
-                                ("No data", "nodata"))]
+              for band, fmt in BAND_FORMATS.items()]
     scale = ((0.0, "#F8696B"), (model.scale / 2, "#FFEB84"), (model.scale, "#63BE7B"))
     rules += [Rule(span(c), "scale", scale=scale) for c in model.components]
-    rules += [Rule(span("quartile"), "equal", str(q), **look(f"quartile{q}"))
-              for q in (1, 2, 3, 4)]
+    rules += [Rule(span("quartile"), "equal", str(q), **look(fmt))
+              for q, fmt in QUARTILE_FORMATS.items()]
     return rules
 
 

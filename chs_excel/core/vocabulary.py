@@ -40,6 +40,11 @@ SCORE_COLUMNS = ("account_id", *IDENTITY_COLUMNS, *RESULT_COLUMNS)
 HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment", "arr",
                    "health", "band", "quartile")
 
+# Every sheet the product writes, in workbook order; a sheet added to an existing book goes
+# after the last of its predecessors that the book has.
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", "History",
+               "History weights", "Calibration", "Data issues", "Calc")
+
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
 COLUMN_KINDS = {
     "health": "score", "raw_health": "score", "points_at_stake": "score",

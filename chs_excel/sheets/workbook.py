@@ -34,20 +34,18 @@ from chs_excel.core.vocabulary import (
     NO_DATA,
     OPERATORS,
     QUARTILE_ROWS,
+    SHEET_ORDER,
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
 from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
+from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, FORMATS, QUARTILE_COLOURS, SCALE_COLOURS
 
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast",
-               "History", "History weights", "Data issues", "Calc")
 TABLE_STYLE = "Table Style Light 9"
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
-DEFINED_NAMES = {"red_below": "RedBelow", "green_from": "GreenFrom",
-                 "min_coverage": "MinCoverage", "scale": "Scale"}
 FORECAST_QUARTERS = 8
 DASHBOARD_SLOTS = 12  # owner / segment rows listed on a workbook without data
 Progress = Callable[[int], None]
@@ -186,8 +184,9 @@ class WorkbookBuilder:
         self.cached = cached or {}
 
     def add_sheets(self, *, with_issues: bool, with_weights: bool = False) -> None:
-        """Create the sheets in SPEC's order (the hidden Calc sheet last)."""
-        optional = {"Data issues": with_issues, "History weights": with_weights}
+        """Create the sheets in the documented order (the hidden Calc sheet last)."""
+        optional = {"Data issues": with_issues, "History weights": with_weights,
+                    "Calibration": False}
         for name in SHEET_ORDER:
             if optional.get(name, True):
                 self.sheet(name)
@@ -695,19 +694,15 @@ class WorkbookBuilder:
         """Health filled by the Model's thresholds (defined names), icons, Band by text."""
         rng = _span(first, last, health)
         top = xl_rowcol_to_cell(first, health)
-        for criteria, fmt in (("red", f"AND(ISNUMBER({top}),{top}<RedBelow)"),
-                              ("green", f"AND(ISNUMBER({top}),{top}>=GreenFrom)"),
-                              ("yellow", f"AND(ISNUMBER({top}),{top}>=RedBelow,"
-                                         f"{top}<GreenFrom)")):
-            ws.conditional_format(rng, {"type": "formula", "criteria": "=" + fmt,
-                                        "format": self.fmt[criteria]})
+        for fmt, criteria in health_rules(top):
+            ws.conditional_format(rng, {"type": "formula", "criteria": "=" + criteria,
+                                        "format": self.fmt[fmt]})
         ws.conditional_format(rng, {
             "type": "icon_set", "icon_style": "3_traffic_lights",
             "icons": [{"criteria": ">=", "type": "formula", "value": "GreenFrom"},
                       {"criteria": ">=", "type": "formula", "value": "RedBelow"}]})
         brng = _span(first, last, band)
-        for text, fmt in (("Red", "red"), ("Yellow", "yellow"), ("Green", "green"),
-                          (NO_DATA, "nodata")):
+        for text, fmt in BAND_FORMATS.items():
             ws.conditional_format(brng, {"type": "cell", "criteria": "==",
                                          "value": f'"{text}"', "format": self.fmt[fmt]})
 

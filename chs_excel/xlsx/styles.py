@@ -49,10 +49,3 @@ FORMATS: dict[str, dict[str, object]] = {
 BAND_COLOURS = {"Green": "#63BE7B", "Yellow": "#FFD966", "Red": "#F8696B", "No data": "#BFBFBF"}
 QUARTILE_COLOURS = ("#2F75B5", "#9BC2E6", "#D9D9D9", "#F4B084")
 SCALE_COLOURS = ("#F8696B", "#FFEB84", "#63BE7B")  # colour scale: 0, scale/2, scale
-
-# The number format of each output column kind.
-COLUMN_KINDS = {
-    "health": "score", "raw_health": "score", "points_at_stake": "score",
-    "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
-    "renewal_date": "date", "quartile": "int",
-}
