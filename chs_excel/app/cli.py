@@ -24,7 +24,7 @@ from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.io.accounts import read_accounts
-from chs_excel.io.safe_text import formula_safe
+from chs_excel.io.safe_text import write_csv
 
 
 @click.group(cls=ChsGroup)
@@ -69,7 +69,7 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
                  scoring: Scoring, as_of: dt.date | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
-        write_atomically(output, lambda tmp: formula_safe(scoring.scores).to_csv(tmp, index=False))
+        write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
         return
     from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
@@ -109,7 +109,7 @@ def sample_command(count: int, seed: int, clean: bool, output: Path) -> None:
 def write_accounts(output: Path, kind: str, frame: pd.DataFrame) -> None:
     """An accounts table as csv or as an xlsx with the Table `Accounts`."""
     if kind == "csv":
-        write_atomically(output, lambda tmp: formula_safe(frame).to_csv(tmp, index=False))
+        write_atomically(output, lambda tmp: write_csv(frame, tmp))
         return
     from chs_excel.sheets.workbook import WorkbookBuilder
 

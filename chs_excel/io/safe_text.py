@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pandas as pd
 
 from chs_excel.core.vocabulary import FORMULA_START
@@ -27,3 +30,13 @@ def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
             values[risky] = "'" + values[risky]
             out[col] = values
     return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` as a csv Excel opens safely: formula-like cells and headers as text,
+    CRLF line ends, so any field holding a line break (CR or LF) is quoted and cannot
+    split a row."""
+    safe = formula_safe(frame)
+    header = formula_safe(pd.DataFrame([list(map(str, frame.columns))], dtype=object))
+    safe.columns = list(header.iloc[0])
+    safe.to_csv(path, index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
