@@ -27,9 +27,10 @@ from chs_excel.analytics.forecast import (
     forecast_accounts,
     renewal_forecast,
 )
-from chs_excel.analytics.history import merge, read_history, snapshot, trend, write_history
+from chs_excel.analytics.history import merge, snapshot, trend
 from chs_excel.core.engine import score
 from chs_excel.core.model import default_model
+from chs_excel.io.history_store import read_history, write_history
 from chs_excel.io.sample import make_sample, reference_date
 from chs_excel.io.scores import read_scores
 

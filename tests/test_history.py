@@ -13,21 +13,19 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from chs_excel.analytics import history as hist
 from chs_excel.analytics.history import (
     band_migration,
     merge,
     movers,
-    read_history,
     rollup,
     snapshot,
     trend,
-    write_history,
-    write_workbook_history,
 )
 from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.model import Metric, Model, default_model
+from chs_excel.io import history_store as store
+from chs_excel.io.history_store import read_history, save_book_history, write_history
 from chs_excel.io.sample import make_sample, reference_date
 from chs_excel.io.scores import read_scores
 from tests.cli_runner import digest, run
@@ -198,7 +196,7 @@ def test_trend_needs_two_snapshots(scored) -> None:
     with pytest.raises(ChsError, match="no snapshot on 2026-02-01"):
         trend(one, after=FEB)
     with pytest.raises(ChsError, match="history is empty"):
-        trend(hist.empty_history())
+        trend(store.empty_history())
 
 
 # ---------------------------------------------------------------- stores
@@ -281,7 +279,7 @@ def test_workbook_snapshot_twice_keeps_one_copy_and_the_rest_of_the_book(
     wb = openpyxl.load_workbook(book)
     assert "History" in wb["History"].tables and "HistoryWeights" in wb["History weights"].tables
     header = [c.value for c in wb["History"][1]]
-    assert header == [*hist.BASE_COLUMNS, *MODEL.components]
+    assert header == [*store.BASE_COLUMNS, *MODEL.components]
     assert wb["History"]["A2"].number_format == "yyyy-mm-dd"
     pd.testing.assert_frame_equal(read_scores(book, MODEL).scores, scores_before,
                                   check_dtype=False)
@@ -325,33 +323,40 @@ def test_file_store_survives_rebuilding_the_workbook(tmp_path: Path, book: Path,
 
 def test_formula_like_text_stays_text_in_the_history_sheet(tmp_path: Path, book: Path) -> None:
     scores = read_scores(book, MODEL).scores.assign(owner="=HYPERLINK(\"x\")")
-    write_workbook_history(book, snapshot(scores, MODEL, JAN))
+    save_book_history(book, snapshot(scores, MODEL, JAN))
     cell = openpyxl.load_workbook(book)["History"]["E2"]
     assert cell.value == "=HYPERLINK(\"x\")" and cell.data_type == "s"
 
 
-def test_workbook_with_parts_openpyxl_drops_is_refused(tmp_path: Path, book: Path,
-                                                      model_path: Path) -> None:
+def test_parts_openpyxl_would_drop_are_kept_and_an_open_book_is_refused(
+        tmp_path: Path, book: Path, model_path: Path) -> None:
+    """Form controls (and any part chs does not own) survive a snapshot byte for byte;
+    a book Excel has open (its lock file is there) is refused, unchanged."""
     fragile = tmp_path / "buttons.xlsx"
     shutil.copyfile(book, fragile)
     with zipfile.ZipFile(fragile, "a") as z:
         z.writestr("xl/ctrlProps/ctrlProp1.xml", "<formControlPr/>")
-    before = digest(fragile)
     code, out = run("snapshot", str(fragile), "--date", "2026-01-06", "--model",
                     str(model_path))
-    assert code == 1 and "form controls" in out and "--history H.sqlite" in out
-    assert digest(fragile) == before
+    assert code == 0, out
+    with zipfile.ZipFile(fragile) as z:
+        assert z.read("xl/ctrlProps/ctrlProp1.xml") == b"<formControlPr/>"
+    assert read_history(fragile).dates == [dt.date(2026, 1, 6)]
     lock = tmp_path / "~$book.xlsx"
     lock.write_text("")
+    before = digest(book)
+    code, out = run("snapshot", str(book), "--date", "2026-01-06", "--model", str(model_path))
+    assert code == 1 and "open in Excel" in out
+    assert digest(book) == before
     with pytest.raises(ChsError, match="open in Excel"):
-        hist.check_workbook_can_be_rewritten(book)
+        save_book_history(book, store.empty_history())
 
 
 def test_history_too_long_for_a_sheet(monkeypatch, book: Path, scored) -> None:
     _, scores = scored
-    monkeypatch.setattr(hist, "EXCEL_MAX_ROWS", 100)
+    monkeypatch.setattr(store, "EXCEL_MAX_ROWS", 100)
     with pytest.raises(ChsError, match="do not fit in a sheet"):
-        write_workbook_history(book, snapshot(scores, MODEL, JAN))
+        save_book_history(book, snapshot(scores, MODEL, JAN))
 
 
 def test_snapshot_command_errors(tmp_path: Path, scored) -> None:
@@ -384,12 +389,12 @@ def test_an_empty_history_table_below_a_title_is_filled_in_place(tmp_path: Path,
     book = xlsxwriter.Workbook(str(path))
     ws = book.add_worksheet("History")
     ws.write_string(0, 0, "History of health snapshots")
-    headers = [*hist.BASE_COLUMNS, *MODEL.components]
+    headers = [*store.BASE_COLUMNS, *MODEL.components]
     ws.add_table(2, 0, 3, len(headers) - 1, {"name": "History", "style": "Table Style Light 9",
                                              "columns": [{"header": h} for h in headers]})
     book.close()
     assert read_history(path).rows.empty
-    write_workbook_history(path, snapshot(scores, MODEL, JAN))
+    save_book_history(path, snapshot(scores, MODEL, JAN))
     wb = openpyxl.load_workbook(path)
     assert wb["History"]["A1"].value == "History of health snapshots"
     assert wb["History"].tables["History"].ref == f"A3:O{3 + len(scores)}"

@@ -24,12 +24,12 @@ import python_calamine as calamine
 from openpyxl.chart import BarChart, Reference
 from openpyxl.worksheet.table import Table
 
-from chs_excel.analytics.history import read_history
 from chs_excel.app import macros
 from chs_excel.core.engine import score
 from chs_excel.core.model import default_model
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.book import FileBook
+from chs_excel.io.history_store import read_history
 from chs_excel.io.sample import make_sample, reference_date
 from chs_excel.xlsx.package import Package
 

@@ -16,17 +16,12 @@ import numpy as np
 import pandas as pd
 
 from chs_excel.analytics.forecast import RenewalCurve
-from chs_excel.analytics.history import (
-    BASE_COLUMNS,
-    EXTRA_COLUMNS,
-    composite,
-    segment_keys,
-    segment_values,
-)
+from chs_excel.analytics.history import composite, segment_keys, segment_values
 from chs_excel.core.engine import metric_score_column, parse_flags
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import BAND_ORDER, QUARTILE_ROWS, header_key, text_key
+from chs_excel.io.history_store import BASE_COLUMNS, EXTRA_COLUMNS
 from chs_excel.io.scores import account_ids, bands, dates, numbers
 
 OUTCOME_COLUMNS = ("renewed", "churned")

@@ -1,4 +1,4 @@
-"""Snapshots and the history store; trend, why-it-moved, movers, roll-ups, band migration.
+"""Snapshots; trend and why-it-moved, movers, roll-ups, band migration.
 
 A snapshot is one row per account in the layout of the workbook's `History` Table:
 date, model, version, account_id, owner, segment, arr, health, band, quartile, then one
@@ -6,85 +6,34 @@ column per component. The weights in force on each date are kept beside it (long
 date, segment, component, weight) so a later change can be split into each component's
 contribution and the effect of weight changes.
 
-Two stores, chosen by the file name: a workbook (`.xlsx`/`.xlsm`: the `History` sheet and a
-`History weights` sheet, edited with openpyxl) or a SQLite file (`.sqlite`/`.db`, standard
-library, one transaction per snapshot). See docs/forecast.md for why.
+Storing history (the SQLite file store, the workbook's History Tables) is
+`chs_excel.io.history_store`; see docs/forecast.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sqlite3
-import zipfile
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from chs_excel.core.engine import parse_flags
 from chs_excel.core.errors import ChsError, InputError
-from chs_excel.core.files import write_atomically
 from chs_excel.core.model import Model
-from chs_excel.core.vocabulary import BAND_ORDER, HISTORY_COLUMNS, NO_DATA, header_key
-from chs_excel.io.accounts import XLSX_SUFFIXES
+from chs_excel.core.vocabulary import BAND_ORDER, header_key
+from chs_excel.io.history_store import (
+    BASE_COLUMNS,
+    EXTRA_COLUMNS,
+    WEIGHT_COLUMNS,
+    History,
+)
 from chs_excel.io.scores import account_ids, bands, numbers
 
-BASE_COLUMNS = HISTORY_COLUMNS
-EXTRA_COLUMNS = ("capped_by", "overridden")  # kept by the SQLite store only
-WEIGHT_COLUMNS = ("date", "segment", "component", "weight")
-SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
-HISTORY_TABLE, WEIGHTS_TABLE = "History", "HistoryWeights"
-HISTORY_SHEET, WEIGHTS_SHEET = "History", "History weights"
-EXCEL_MAX_ROWS = 1_048_576
-SUMMARY_DATES = 2  # snapshots a workbook keeps when a file store holds the full history
 ABSENT = "(not in snapshot)"
-# Zip parts openpyxl cannot keep when it re-saves a workbook: refuse instead of losing them.
-FRAGILE_PARTS = {"xl/ctrlProps/": "form controls", "xl/activeX/": "ActiveX controls",
-                 "xl/webextensions/": "Office add-ins", "xl/slicers/": "slicers",
-                 "xl/timelines/": "timelines", "customUI/": "a custom ribbon"}
 
 
 # ---------------------------------------------------------------- snapshots
-
-@dataclass(frozen=True)
-class History:
-    """Snapshot rows (History layout) and the weights in force on each date."""
-
-    rows: pd.DataFrame
-    weights: pd.DataFrame
-
-    @property
-    def components(self) -> list[str]:
-        """Component columns, in table order."""
-        fixed = {header_key(c) for c in (*BASE_COLUMNS, *EXTRA_COLUMNS)}
-        return [c for c in self.rows.columns if header_key(c) not in fixed]
-
-    @property
-    def dates(self) -> list[dt.date]:
-        """Snapshot dates, oldest first."""
-        return sorted({d.date() for d in pd.DatetimeIndex(self.rows["date"]).dropna()})
-
-    def at(self, date: dt.date) -> pd.DataFrame:
-        """The rows of one snapshot."""
-        return self.rows[self.rows["date"] == pd.Timestamp(date)]
-
-    def latest(self, count: int) -> History:
-        """The last `count` snapshots (what a workbook keeps when a file holds them all)."""
-        keep = [pd.Timestamp(d) for d in self.dates[-count:]]
-        return History(self.rows[self.rows["date"].isin(keep)].reset_index(drop=True),
-                       self.weights[self.weights["date"].isin(keep)].reset_index(drop=True))
-
-
-def empty_history(components: list[str] | None = None) -> History:
-    """A history with no snapshot yet."""
-    rows = pd.DataFrame({c: pd.Series(dtype=object) for c in (*BASE_COLUMNS,
-                                                              *(components or []))})
-    rows["date"] = pd.Series(dtype="datetime64[ns]")
-    return History(rows, pd.DataFrame({c: pd.Series(dtype=object) for c in WEIGHT_COLUMNS}))
-
 
 def segment_values(scores: pd.DataFrame, model: Model) -> pd.Series:
     """Each account's segment: the model's segment column, else a 'segment' column."""
@@ -173,267 +122,6 @@ def merge(history: History, new: History) -> tuple[History, list[str]]:
     weights = pd.concat([history.weights[~history.weights["date"].isin(
         [pd.Timestamp(d) for d in new_dates])], new.weights], ignore_index=True)
     return History(rows, weights.sort_values("date", kind="stable", ignore_index=True)), notes
-
-
-# ---------------------------------------------------------------- stores
-
-def is_sqlite(path: Path) -> bool:
-    """A file store (SQLite) rather than a workbook, by its name."""
-    return Path(path).suffix.lower() in SQLITE_SUFFIXES
-
-
-def read_history(path: str | Path, last: int | None = None) -> History:
-    """The history in a SQLite file or a workbook's History sheet (empty when none yet).
-
-    `last` keeps only the latest snapshots (read from SQLite without loading the rest).
-    """
-    path = Path(path)
-    if is_sqlite(path):
-        return _read_sqlite(path, last)
-    if path.suffix.lower() in XLSX_SUFFIXES:
-        history = _read_workbook(path)
-        return history.latest(last) if last else history
-    raise ChsError(f"{path}: a history store is a workbook (.xlsx) or a SQLite file "
-                   f"(.sqlite or .db)")
-
-
-def stored_dates(path: str | Path) -> list[dt.date]:
-    """Snapshot dates in a SQLite store, oldest first, without reading the rows."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    try:
-        with closing(sqlite3.connect(path)) as con:
-            found = [r[0] for r in con.execute("SELECT DISTINCT date FROM history")]
-    except sqlite3.DatabaseError:
-        return read_history(path).dates  # the reader gives the clear message
-    return sorted(dt.date.fromisoformat(d) for d in found)
-
-
-def _typed(rows: pd.DataFrame) -> pd.DataFrame:
-    """Column types as the rest of the code expects them, whichever store they came from."""
-    rows = rows.copy()
-    rows["date"] = pd.to_datetime(rows["date"], errors="coerce").dt.normalize()
-    for c in ("model", "version", "account_id", "owner", "segment", "band"):
-        if c in rows.columns:
-            text = rows[c].astype("string").str.strip()
-            if c == "version":
-                text = text.str.replace(r"\.0$", "", regex=True)
-            rows[c] = text.astype(object).where(text.notna() & (text != ""), None)
-    if "band" in rows.columns:
-        rows["band"] = rows["band"].fillna(NO_DATA)
-    fixed = {*BASE_COLUMNS, "capped_by", "overridden"}
-    for c in rows.columns:
-        if c in ("arr", "health") or c not in fixed:
-            rows[c] = pd.to_numeric(rows[c], errors="coerce").astype(float)
-    rows["quartile"] = pd.to_numeric(rows["quartile"], errors="coerce").astype("Int64")
-    if "overridden" in rows.columns:
-        rows["overridden"] = parse_flags(rows["overridden"])[0] == 1
-    return rows
-
-
-def _read_sqlite(path: Path, last: int | None = None) -> History:
-    if not path.exists():
-        return empty_history()
-    try:
-        with closing(sqlite3.connect(path)) as con:
-            tables = {r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
-            if "history" not in tables:
-                raise ChsError(f"{path}: is a SQLite file but not a chs history store")
-            dates = [r[0] for r in con.execute(
-                "SELECT DISTINCT date FROM history ORDER BY date DESC")]
-            since = dates[last - 1] if last and len(dates) >= last else ""
-            rows = pd.read_sql_query("SELECT * FROM history WHERE date >= ? ORDER BY date",
-                                     con, params=(since,))
-            weights = pd.read_sql_query("SELECT date, segment, component, weight FROM "
-                                        "weights WHERE date >= ? ORDER BY date", con,
-                                        params=(since,))
-    except sqlite3.DatabaseError as exc:
-        raise ChsError(f"{path}: cannot read the history store ({exc})") from None
-    weights["date"] = pd.to_datetime(weights["date"])
-    return History(_typed(rows), weights)
-
-
-def _read_workbook(path: Path) -> History:
-    import python_calamine as calamine
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    try:
-        book = calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
-        names = set(book.table_names)
-    except Exception as exc:  # calamine raises several error types for damaged files
-        raise InputError(f"{path}: is not a readable xlsx workbook ({exc})") from None
-    if HISTORY_TABLE not in names:
-        return empty_history()
-    rows = _table_frame(book, HISTORY_TABLE)
-    missing = [c for c in BASE_COLUMNS if c not in rows.columns]
-    if missing:
-        raise InputError(f"{path}, table {HISTORY_TABLE}: column {missing[0]!r} is missing")
-    rows = rows[rows["account_id"].notna() & (rows["account_id"].astype(str).str.strip()
-                                                != "")]
-    weights = _table_frame(book, WEIGHTS_TABLE) if WEIGHTS_TABLE in names else \
-        empty_history().weights
-    weights = weights.dropna(subset=["component"]) if len(weights) else weights
-    weights["date"] = pd.to_datetime(weights["date"], errors="coerce")
-    weights["segment"] = weights["segment"].fillna("").astype(str)
-    weights["weight"] = pd.to_numeric(weights["weight"], errors="coerce")
-    return History(_typed(rows).reset_index(drop=True), weights.reset_index(drop=True))
-
-
-def _table_frame(book: object, name: str) -> pd.DataFrame:
-    table = book.get_table_by_name(name)
-    keys = {header_key(c): c for c in (*BASE_COLUMNS, *WEIGHT_COLUMNS)}
-    columns = [keys.get(header_key(c), str(c).strip()) for c in table.columns]
-    return pd.DataFrame(table.to_python(), columns=columns, dtype=object)
-
-
-def write_history(path: str | Path, history: History) -> None:
-    """Replace the SQLite store's content for the dates in `history` (one transaction)."""
-    path = Path(path)
-    rows = history.rows.copy()
-    rows["date"] = pd.DatetimeIndex(rows["date"]).strftime("%Y-%m-%d")
-    rows["quartile"] = rows["quartile"].astype(object).where(rows["quartile"].notna(), None)
-    weights = history.weights.assign(date=pd.DatetimeIndex(
-        history.weights["date"]).strftime("%Y-%m-%d"))
-    dates = [(d,) for d in sorted(set(rows["date"]))]
-    try:
-        con = sqlite3.connect(path)
-    except sqlite3.Error as exc:
-        raise ChsError(f"{path}: cannot open the history store ({exc})") from None
-    try:
-        with con:  # one transaction: the dates are replaced completely or not at all
-            _ensure_schema(con, rows.columns)
-            con.executemany("DELETE FROM history WHERE date = ?", dates)
-            con.executemany("DELETE FROM weights WHERE date = ?", dates)
-            cols = ", ".join(_quote(c) for c in rows.columns)
-            marks = ", ".join("?" for _ in rows.columns)
-            con.executemany(f"INSERT INTO history ({cols}) VALUES ({marks})",
-                            _records(rows))
-            con.executemany("INSERT INTO weights VALUES (?, ?, ?, ?)", _records(weights))
-    except sqlite3.DatabaseError as exc:
-        raise ChsError(f"{path}: cannot write the history store ({exc})") from None
-    finally:
-        con.close()
-
-
-def _ensure_schema(con: sqlite3.Connection, columns: pd.Index) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS history (date TEXT NOT NULL, model TEXT, "
-                "version TEXT, account_id TEXT NOT NULL, owner TEXT, segment TEXT, "
-                "arr REAL, health REAL, band TEXT, quartile INTEGER, capped_by TEXT, "
-                "overridden INTEGER)")
-    con.execute("CREATE INDEX IF NOT EXISTS history_date ON history (date)")
-    con.execute("CREATE TABLE IF NOT EXISTS weights (date TEXT NOT NULL, segment TEXT, "
-                "component TEXT, weight REAL)")
-    have = {r[1] for r in con.execute("PRAGMA table_info(history)")}
-    for c in columns:
-        if c not in have:
-            con.execute(f"ALTER TABLE history ADD COLUMN {_quote(c)} REAL")
-
-
-def _quote(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _records(frame: pd.DataFrame) -> list[tuple]:
-    """Rows as Python values, None for blanks (what sqlite3 and openpyxl take)."""
-    cols = []
-    for c in frame.columns:
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s):
-            cols.append(s.astype(int).tolist())
-        else:
-            obj = s.astype(object)
-            cols.append(obj.where(s.notna(), None).tolist())
-    return list(zip(*cols, strict=True)) if cols else []
-
-
-def check_workbook_can_be_rewritten(path: Path) -> None:
-    """Refuse a workbook holding parts openpyxl would drop (and an open one)."""
-    if path.with_name("~$" + path.name).exists():
-        raise ChsError(f"{path}: is open in Excel (its lock file is there); close it first")
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        raise InputError(f"{path}: is not a valid xlsx workbook") from None
-    found = [what for prefix, what in FRAGILE_PARTS.items()
-             if any(n.startswith(prefix) for n in names)]
-    if any(n.startswith("xl/media/") for n in names) \
-            and importlib.util.find_spec("PIL") is None:
-        found.append("pictures")
-    if found:
-        raise ChsError(f"{path}: holds {', '.join(found)}, which would be lost if chs "
-                       "re-saved it; keep history in a file store (--history H.sqlite) or "
-                       "write a copy (-o COPY.xlsx)")
-
-
-def write_workbook_history(book: Path, history: History, output: Path | None = None) -> None:
-    """Put `history` in the workbook's History and History weights sheets, atomically.
-
-    Writes into `book` itself unless `output` names a copy; everything else in the
-    workbook is kept (openpyxl re-save; formulas are recalculated when it is next opened).
-    """
-    book = Path(book)
-    if len(history.rows) + 1 > EXCEL_MAX_ROWS:
-        raise ChsError(f"{book}: {len(history.rows):,} history rows do not fit in a sheet "
-                       f"(Excel's limit is {EXCEL_MAX_ROWS - 1:,}); keep history in a file "
-                       "store with --history H.sqlite")
-    if output is None:
-        check_workbook_can_be_rewritten(book)
-    import openpyxl
-    try:
-        wb = openpyxl.load_workbook(book, keep_vba=book.suffix.lower() == ".xlsm")
-    except Exception as exc:  # openpyxl raises many types for damaged files
-        raise InputError(f"{book}: cannot be opened for editing ({exc})") from None
-    rows = history.rows.drop(columns=[c for c in EXTRA_COLUMNS if c in history.rows])
-    rows = rows.assign(date=pd.DatetimeIndex(rows["date"]).date)
-    weights = history.weights.assign(date=pd.DatetimeIndex(history.weights["date"]).date)
-    _put_table(wb, HISTORY_SHEET, HISTORY_TABLE, rows)
-    _put_table(wb, WEIGHTS_SHEET, WEIGHTS_TABLE, weights)
-    wb.calculation.fullCalcOnLoad = True
-    write_atomically(output or book, wb.save)
-
-
-def _put_table(wb: object, sheet: str, table: str, frame: pd.DataFrame) -> None:
-    """Rewrite (or create) the Excel Table `table` from A1 with `frame`, text kept as text."""
-    from openpyxl.utils import get_column_letter, range_boundaries
-    from openpyxl.worksheet.table import Table, TableStyleInfo
-    ws = next((w for w in wb.worksheets if table in w.tables), None)
-    if ws is None:
-        if sheet in wb.sheetnames:
-            ws = wb[sheet]
-        else:
-            after = wb.sheetnames.index(HISTORY_SHEET) + 1 if HISTORY_SHEET in wb.sheetnames \
-                else len(wb.sheetnames)
-            ws = wb.create_sheet(sheet, after)
-    style, top = TableStyleInfo(name="TableStyleLight9", showRowStripes=True), 1
-    if table in ws.tables:  # keep its style and its first row (a title may sit above)
-        style = ws.tables[table].tableStyleInfo
-        top = range_boundaries(ws.tables[table].ref)[1]
-        del ws.tables[table]
-    if ws.max_row >= top:
-        ws.delete_rows(top, ws.max_row - top + 1)
-    for r, values in enumerate([[str(c) for c in frame.columns], *_records(frame)],
-                               start=top):
-        for c, value in enumerate(values, start=1):
-            if value is not None:
-                ws.cell(row=r, column=c, value=value)
-    width = len(frame.columns)
-    for c, name in enumerate(frame.columns, start=1):
-        column = ws.column_dimensions[get_column_letter(c)]
-        column.width = max(column.width or 0, min(40, len(str(name)) + 4))
-        series = frame[name]
-        if name == "date":
-            for cell in ws.iter_rows(min_row=top + 1, min_col=c, max_col=c):
-                cell[0].number_format = "yyyy-mm-dd"
-        elif not pd.api.types.is_numeric_dtype(series):
-            risky = series.astype("string").str.startswith(("=", "+", "-", "@")).fillna(False)
-            for r in np.flatnonzero(risky.to_numpy(dtype=bool)):
-                ws.cell(row=int(r) + top + 1, column=c).data_type = "s"
-    ref = f"A{top}:{get_column_letter(width)}{top + max(len(frame), 1)}"
-    ws.add_table(Table(displayName=table, ref=ref, tableStyleInfo=style))
-    ws.freeze_panes = f"A{top + 1}"
 
 
 # ---------------------------------------------------------------- trend and why it moved

@@ -29,28 +29,32 @@ from chs_excel.analytics.forecast import (
     renewal_forecast,
 )
 from chs_excel.analytics.history import (
-    SUMMARY_DATES,
-    History,
     band_migration,
-    is_sqlite,
     merge,
     movers,
-    read_history,
     rollup,
     snapshot,
-    stored_dates,
     trend,
-    write_history,
-    write_workbook_history,
 )
 from chs_excel.app.cli_common import DATE
 from chs_excel.app.cli_common import echo_notes as _echo_notes
 from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
+from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.model import Model, default_model
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
+from chs_excel.io.history_store import (
+    SUMMARY_DATES,
+    History,
+    check_not_open,
+    is_sqlite,
+    read_history,
+    save_book_history,
+    stored_dates,
+    write_history,
+)
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import read_book_model
@@ -87,6 +91,10 @@ def snapshot_command(input_path: Path, day: dt.datetime | None, store: Path | No
                        "file store with --history H.sqlite")
     if output is not None and not is_book:
         raise ChsError("-o applies when snapshotting into a workbook")
+    for book in (input_path if is_book and output is None else None,
+                 store if store is not None and not is_sqlite(store) else None):
+        if book is not None:
+            check_not_open(book)  # before anything is written
     found = read_scores(input_path, _model(model_path))
     model = found.model or default_model()
     snap = snapshot(found.scores, model, date, found.where)
@@ -102,15 +110,16 @@ def snapshot_command(input_path: Path, day: dt.datetime | None, store: Path | No
         count = len(stored_dates(store))
         where = f"{store}: {count} snapshot(s)"
         if is_book:
-            write_workbook_history(input_path, read_history(store, last=SUMMARY_DATES),
-                                   output)
+            save_book_history(input_path, read_history(store, last=SUMMARY_DATES), output,
+                              place=sheet_after)
             notes.append(f"{output or input_path}: History sheet holds the last "
                          f"{min(SUMMARY_DATES, count)} snapshot(s)")
     else:
         target = store if store is not None else input_path
         full, merged_notes = merge(read_history(target), snap)
         notes += merged_notes
-        write_workbook_history(target, full, output if store is None else None)
+        save_book_history(target, full, output if store is None else None,
+                          place=sheet_after)
         where = (f"{output or target}, sheet History: {len(full.dates)} snapshot(s), "
                  f"{len(full.rows):,} rows")
     click.echo(f"Snapshot {date.isoformat()} of {len(snap.rows):,} accounts (model "

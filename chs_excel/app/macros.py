@@ -13,7 +13,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -21,6 +20,7 @@ from chs_excel.core.engine import Scoring, metric_score_column, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.model import Model, header_key
 from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
+from chs_excel.io import history_store
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
 from chs_excel.sheets.dashboard import dashboard_sections
@@ -107,7 +107,7 @@ def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:
     spelled = _book_spelling(book.table_headers(SCORES_TABLE), scores.columns)
     book.write_table(SCORES, SCORES_TABLE, scores.rename(columns=spelled),
                      formats={spelled.get(c, c): f for c, f in formats.items()},
-                     rules=rules, freeze=(1, 2), after=_after(book, SCORES))
+                     rules=rules, freeze=(1, 2), after=sheet_after(book, SCORES))
 
 
 def _book_spelling(headers: list[str] | None, columns: pd.Index) -> dict[str, str]:
@@ -148,7 +148,7 @@ def score_rules(book: Book, model: Model, scores: pd.DataFrame) -> list[Rule]:
 def write_dashboard(book: Book, model: Model, scores: pd.DataFrame) -> None:
     """The Dashboard as values (`sheets.dashboard`: what the formula workbook shows)."""
     book.write_report("Dashboard", dashboard_sections(model, scores),
-                      after=_after(book, "Dashboard"))
+                      after=sheet_after(book, "Dashboard"))
 
 
 def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:
@@ -166,16 +166,16 @@ def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:
                     ("By quarter and band", result.by_band)]
         if result.notes:
             sections.append(("Notes", pd.DataFrame({"note": list(result.notes)})))
-    book.write_report("Forecast", sections, after=_after(book, "Forecast"))
+    book.write_report("Forecast", sections, after=sheet_after(book, "Forecast"))
 
 
 def write_issues(book: Book, scoring: Scoring) -> None:
     """The Data issues Table (written when there are issues, or to clear an old list)."""
     if len(scoring.issues) or ISSUES in book.sheet_names():
-        book.write_table(ISSUES, ISSUES_TABLE, scoring.issues, after=_after(book, ISSUES))
+        book.write_table(ISSUES, ISSUES_TABLE, scoring.issues, after=sheet_after(book, ISSUES))
 
 
-def _after(book: Book, sheet: str) -> str | None:
+def sheet_after(book: Book, sheet: str) -> str | None:
     """The sheet a new `sheet` goes after: the last of its predecessors the book has."""
     names = book.sheet_names()
     if sheet not in SHEET_ORDER:
@@ -188,22 +188,16 @@ def _after(book: Book, sheet: str) -> str | None:
 
 def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
     """Score Accounts now and append the snapshot to the History Table (one per day)."""
-    from chs_excel.analytics import history as store
+    from chs_excel.analytics.history import merge
+    from chs_excel.analytics.history import snapshot as take
     day = as_of or dt.date.today()
     book.status(f"{TITLE}: reading the Model, Accounts and History...")
     model = read_model(book)
     scoring = score(model, read_accounts(book), as_of=day)
-    merged, notes = store.merge(_stored_history(book, store),
-                                store.snapshot(scoring.scores, model, day, "Accounts"))
-    rows = merged.rows.drop(columns=[c for c in store.EXTRA_COLUMNS if c in merged.rows])
-    if len(rows) + 1 > store.EXCEL_MAX_ROWS:
-        raise ChsError(f"{len(rows):,} History rows do not fit in a sheet; keep history in a "
-                       "file store (chs snapshot --history H.sqlite)")
+    merged, notes = merge(history_store.book_history(book),
+                          take(scoring.scores, model, day, "Accounts"))
     book.status(f"{TITLE}: writing History...")
-    book.write_table(store.HISTORY_SHEET, store.HISTORY_TABLE, rows,
-                     formats={"date": DATE_FORMAT}, after=_after(book, "History"))
-    book.write_table(store.WEIGHTS_SHEET, store.WEIGHTS_TABLE, merged.weights,
-                     formats={"date": DATE_FORMAT}, after=_after(book, "History weights"))
+    write_history(book, merged)
     message = (f"{TITLE}: snapshot of {len(scoring.scores):,} accounts on {day.isoformat()} "
                f"in History ({len(merged.dates)} snapshot(s))"
                + "".join(f"; {note}" for note in notes))
@@ -211,32 +205,10 @@ def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
     return message
 
 
-def _stored_history(book: Book, store: Any) -> Any:
-    """The History and HistoryWeights Tables of the book as issue 5's `History`."""
-    names = set(book.table_names())
-    if store.HISTORY_TABLE not in names:
-        return store.empty_history()
-    keys = {header_key(c): c for c in (*store.BASE_COLUMNS, *store.WEIGHT_COLUMNS)}
-
-    def frame(name: str) -> pd.DataFrame:
-        found = book.table(name)
-        table = table_frame(found.grid, name, first_row=found.first_row, errors="keep")
-        return table.rename(columns=lambda c: keys.get(header_key(c), c)).reset_index(
-            drop=True)
-
-    rows = frame(store.HISTORY_TABLE)
-    missing = [c for c in store.BASE_COLUMNS if c not in rows.columns]
-    if missing:
-        raise InputError(f"table {store.HISTORY_TABLE}: column {missing[0]!r} is missing")
-    rows = rows[rows["account_id"].notna()]
-    weights = frame(store.WEIGHTS_TABLE) if store.WEIGHTS_TABLE in names else \
-        store.empty_history().weights
-    weights = weights.dropna(subset=["component"]).assign(
-        date=lambda w: pd.to_datetime(w["date"], errors="coerce"),
-        segment=lambda w: w["segment"].fillna("").astype(str),
-        weight=lambda w: pd.to_numeric(w["weight"], errors="coerce"))
-    return store.History(store._typed(rows).reset_index(drop=True),
-                         weights.reset_index(drop=True))
+def write_history(book: Book, history: history_store.History) -> None:
+    """The History and History weights sheets (`chs_snapshot` and `chs snapshot BOOK`):
+    the store's one workbook writer, new sheets placed in SPEC's sheet order."""
+    history_store.write_book_history(book, history, place=sheet_after)
 
 
 def refresh_file(path: str | Path, output: str | Path | None = None, *,
@@ -286,7 +258,7 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
         build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of)
         source = Package(built)
         for name in REBUILT_SHEETS:
-            book.package.copy_sheet(source, name, after=_after(book, name))
+            book.package.copy_sheet(source, name, after=sheet_after(book, name))
     write_issues(book, scoring)
     message = (f"{TITLE}: rebuilt the formulas for {len(model.metrics)} metrics and "
                f"{len(frame):,} rows ({len(accounts):,} accounts)"
@@ -327,10 +299,9 @@ def calibrate(book: Book) -> str:
     `churned`) column of an Outcomes Table, else of Accounts; report on a Calibration
     sheet. Suggested weights are shown, never applied."""
     from chs_excel.analytics import calibration
-    from chs_excel.analytics import history as store
     book.status(f"{TITLE}: reading the Model, History and outcomes...")
     model = read_model(book)
-    history = _stored_history(book, store)
+    history = history_store.book_history(book)
     if history.rows.empty:
         raise ChsError("the History Table is empty: take snapshots first (chs_snapshot), "
                        "then calibrate once renewals are known")
@@ -354,7 +325,7 @@ def calibrate(book: Book) -> str:
                 ("Predicted vs actual renewal by health decile", report.calibration)]
     if notes:
         sections.insert(1, ("Notes", pd.DataFrame({"note": notes})))
-    book.write_report("Calibration", sections, after=_after(book, "Calibration"))
+    book.write_report("Calibration", sections, after=sheet_after(book, "Calibration"))
     summary = dict(report.summary)
     message = (f"{TITLE}: calibrated on {len(joined):,} account snapshots; held-out AUC "
                f"{summary['Held-out AUC, current weights']:.3f} with the current weights, "

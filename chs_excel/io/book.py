@@ -48,6 +48,9 @@ class Book(Protocol):
     def table_headers(self, name: str) -> list[str] | None:
         """The header of Table `name`, or None when the workbook has no such Table."""
 
+    def table_sheet(self, name: str) -> str | None:
+        """The sheet holding Table `name`, or None when the workbook has no such Table."""
+
     def defined_names(self) -> set[str]:
         """Workbook-level defined names (RedBelow, GreenFrom, ...)."""
 
@@ -55,7 +58,8 @@ class Book(Protocol):
                     formats: dict[str, str] | None = None, rules: list[Rule] | None = None,
                     freeze: tuple[int, int] = (1, 1), after: str | None = None) -> None:
         """Make `sheet` hold exactly the Table `name` with `frame` (number formats by
-        column, conditional formats), creating the sheet after `after` if needed."""
+        column, conditional formats), creating the sheet after `after` if needed. A Table
+        `name` already on `sheet` is rewritten where it stands: rows above it are kept."""
 
     def write_report(self, sheet: str, sections: list[tuple[str, pd.DataFrame]], *,
                      after: str | None = None) -> None:
@@ -112,6 +116,11 @@ class FileBook:
         return re.findall(r'<tableColumn\b[^>]*?\sname="([^"]*)"',
                           self.package.text(info.part))
 
+    def table_sheet(self, name: str) -> str | None:
+        """The sheet holding Table `name`, or None."""
+        info = self.package.tables().get(name)
+        return None if info is None else info.sheet
+
     def table(self, name: str) -> TableRange:
         """The Table's cells (cached values), header first; InputError when absent."""
         if name in self._written:
@@ -151,16 +160,25 @@ class FileBook:
     def write_table(self, sheet: str, name: str, frame: pd.DataFrame, *,
                     formats: dict[str, str] | None = None, rules: list[Rule] | None = None,
                     freeze: tuple[int, int] = (1, 1), after: str | None = None) -> None:
-        """Replace (or add) `sheet` so that it holds the Table `name` from A1."""
+        """Replace (or add) `sheet` so that it holds the Table `name` from column A, at the
+        row where the sheet has it already (rows above it are kept), else from A1."""
         widths = {c: min(40.0, max(10.0, len(str(h)) + 2.0))
                   for c, h in enumerate(frame.columns, start=1)}
-        self.write_sheet(sheet, Sheet(blocks=[Block(frame, table=name, formats=formats or {})],
+        info = self.package.tables().get(name)
+        top = int(re.match(r"\$?[A-Z]+\$?(\d+)", info.ref).group(1)) \
+            if info is not None and info.sheet == sheet else 1
+        if top > 1:
+            freeze = (top, freeze[1])  # the header row stays in view
+        self.write_sheet(sheet, Sheet(blocks=[Block(frame, row=top, table=name,
+                                                    formats=formats or {})],
                                       rules=rules or [], freeze=freeze, widths=widths),
-                         after=after)
+                         after=after, keep_above=top)
 
-    def write_sheet(self, sheet: str, content: Sheet, *, after: str | None = None) -> None:
-        """Replace (or add) `sheet` with `content`; its Tables read back from memory."""
-        self.package.write_sheet(sheet, content, after=after)
+    def write_sheet(self, sheet: str, content: Sheet, *, after: str | None = None,
+                    keep_above: int = 1) -> None:
+        """Replace (or add) `sheet` with `content` (rows above `keep_above` kept); its
+        Tables read back from memory."""
+        self.package.write_sheet(sheet, content, after=after, keep_above=keep_above)
         for block in content.blocks:
             if block.table:
                 self._written[block.table] = TableRange(sheet, block.row, frame_grid(block.frame))
@@ -230,6 +248,11 @@ class XlwingsBook:
         """The header row of Table `name`, or None."""
         found = self._find(name)
         return None if found is None else list(found[1].header_row_range.value)
+
+    def table_sheet(self, name: str) -> str | None:
+        """The sheet holding Table `name`, or None."""
+        found = self._find(name)
+        return None if found is None else found[0].name
 
     def table(self, name: str) -> TableRange:
         """The Table's values as the UDFs receive ranges (2-D, errors as text)."""

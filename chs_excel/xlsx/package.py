@@ -217,12 +217,21 @@ class Package:
 
     # ------------------------------------------------------------ writing
 
-    def write_sheet(self, name: str, sheet: Sheet, *, after: str | None = None) -> None:
-        """Replace the worksheet `name` (or add it after `after`, else at the end)."""
+    def write_sheet(self, name: str, sheet: Sheet, *, after: str | None = None,
+                    keep_above: int = 1) -> None:
+        """Replace the worksheet `name` (or add it after `after`, else at the end).
+
+        Rows of the old sheet numbered below `keep_above` (a title above a Table) are kept
+        as they were, cell for cell."""
         existing = {s["name"]: s for s in self.sheets()}
         ids = {t.part: t.id for t in self.tables().values()}
+        head = ""
         if name in existing:
             part = existing[name]["part"]
+            if keep_above > 1:
+                head = "".join(m.group(0) for m in re.finditer(
+                    r'<row\b[^>]*?\sr="(\d+)"[^>]*?(?:/>|>.*?</row>)', self.text(part), re.S)
+                    if int(m.group(1)) < keep_above)
             old_tables = [r["Target"] for r in self.relationships(part)
                           if r["Type"].endswith("/table")]
             sheet_pr = re.search(r"<sheetPr\b[^>]*?/>|<sheetPr\b.*?</sheetPr>",
@@ -249,7 +258,8 @@ class Package:
         for stale in old_tables[len(tables):]:
             self._remove_part(stale)
         kept = re.sub(r'\sfilterMode="[^"]*"', "", sheet_pr.group(0)) if sheet_pr else ""
-        xml = _sheet_xml(sheet, styles, kept, [rid for rid, _, _ in rels], self.date1904())
+        xml = _sheet_xml(sheet, styles, kept, [rid for rid, _, _ in rels], self.date1904(),
+                         head)
         self.parts[part] = xml.encode("utf-8")
         self.parts[self._styles_part()] = styles.xml.encode("utf-8")
         self._write_relationships(part, rels)
@@ -808,7 +818,8 @@ def _block_rows(block: Block, styles: _Styles, date1904: bool) -> dict[int, str]
 
 
 def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[str],
-               date1904: bool) -> str:
+               date1904: bool, head: str = "") -> str:
+    """A worksheet part; `head` is rows kept verbatim from the sheet it replaces."""
     fragments: dict[int, list[tuple[int, str]]] = {}
     last_row, last_col = 1, 1
     for block in sheet.blocks:
@@ -847,7 +858,7 @@ def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[st
             f'<dimension ref="A1:{col_letter(last_col)}{last_row}"/>{views}'
             f'<sheetFormatPr defaultRowHeight="15"/>'
             + (f"<cols>{cols}</cols>" if cols else "")
-            + f"<sheetData>{data}</sheetData>" + "".join(rules)
+            + f"<sheetData>{head}{data}</sheetData>" + "".join(rules)
             + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
               f'footer="0.3"/>{tables}</worksheet>')
 
