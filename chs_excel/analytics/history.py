@@ -47,7 +47,25 @@ def segment_values(scores: pd.DataFrame, model: Model) -> pd.Series:
 
 def snapshot(scores: pd.DataFrame, model: Model, date: dt.date, where: str = "scores") \
         -> History:
-    """One snapshot of `scores` (canonical engine columns) taken with `model` on `date`."""
+    """One snapshot of `scores` (canonical engine columns) taken with `model` on `date`.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Engine output, or scores read back by `chs_excel.io.scores.read_scores`.
+    model : Model
+        The model the scores were made with (its name, version and weights are kept).
+    date : date
+        The snapshot's date.
+    where : str, default="scores"
+        Where the scores came from, for error messages.
+
+    Returns
+    -------
+    History
+        One row per account (date, model, version, account_id, owner, segment, arr,
+        health, band, quartile, components) and the weights in force.
+    """
     missing = [c for c in model.components if c not in scores.columns]
     if missing:
         raise InputError(f"{where}: component column {missing[0]!r} of model "
@@ -195,6 +213,18 @@ def composite(weights: np.ndarray, present: np.ndarray, scores: np.ndarray) -> n
 def trend(history: History, before: dt.date | None = None, after: dt.date | None = None) \
         -> Trend:
     """Why health moved between two snapshots, exactly additive per account.
+
+    Parameters
+    ----------
+    history : History
+        Snapshots as `chs_excel.io.history_store.read_history` returns them.
+    before, after : date, optional
+        The snapshots compared (default: the last two).
+
+    Returns
+    -------
+    Trend
+        Per account: old and new health, the change and its parts, the main reason.
 
     change = sum of component contributions + model/weights + data coverage
              + caps and overrides. The path: old health -> raw (before caps) -> new

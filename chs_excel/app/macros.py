@@ -213,7 +213,22 @@ def write_history(book: Book, history: history_store.History) -> None:
 
 def refresh_file(path: str | Path, output: str | Path | None = None, *,
                  as_of: dt.date | None = None) -> str:
-    """Refresh a workbook file (in place unless `output` is given)."""
+    """Refresh a workbook file (in place unless `output` is given).
+
+    Parameters
+    ----------
+    path : str or Path
+        A workbook with the Model Tables and an Accounts Table.
+    output : str or Path, optional
+        Where to save (default: `path` itself, replaced atomically).
+    as_of : date, optional
+        The day overrides are checked against (default: today).
+
+    Returns
+    -------
+    str
+        The message the macro shows (accounts per band, data issues).
+    """
     book = FileBook(Path(path))
     message = refresh(book, as_of=as_of)
     book.save(output)
@@ -269,7 +284,24 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
 
 def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None = None,
                  status: Callable[[str], None] | None = None) -> str:
-    """Rebuild a workbook file's formula sheets into `output` (never over `path`)."""
+    """Rebuild a workbook file's formula sheets into `output` (never over `path`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A native-formula workbook whose Model gained or lost a metric, rule or level.
+    output : str or Path
+        The new workbook; every sheet the rebuild does not own is kept byte for byte.
+    as_of : date, optional
+        The override date when the book has no fixed `AsOf` (default: today).
+    status : callable, optional
+        Called with progress messages.
+
+    Returns
+    -------
+    str
+        What was rebuilt.
+    """
     if Path(output).resolve() == Path(path).resolve():
         raise ChsError(f"{output}: write the rebuilt workbook to a new file; {path} is "
                        "never changed")

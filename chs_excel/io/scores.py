@@ -49,6 +49,20 @@ def read_scores(path: str | Path, model: Model | None = None,
     whose Scores formulas were never calculated (saved by a tool that does not compute)
     is re-scored from its Model and Accounts sheets, and a note says so. `columns` limits
     a csv to the columns a command needs (as text: the callers type them), for speed.
+
+    Parameters
+    ----------
+    path : str or Path
+        A scored workbook (.xlsx/.xlsm) or a scores csv.
+    model : Model, optional
+        The model the scores were made with (default: the workbook's Model sheet).
+    columns : tuple of str, optional
+        For a csv: read only these columns.
+
+    Returns
+    -------
+    ScoresFile
+        The scores under the engine's column names, the model found, where, and notes.
     """
     path = Path(path)
     notes: list[str] = []
