@@ -56,6 +56,10 @@ def edge_model() -> Model:
              "good": False},
             {"column": "plan_type", "component": "Money", "weight": 2, "method": "category",
              "points": {"Monthly": 20, "Annual": 60, "Multi-year": 100}},
+            {"column": "visits", "component": "Usage", "weight": 1, "method": "log",
+             "worst": 0, "best": 200},
+            {"column": "delay_days", "component": "Support", "weight": 1, "method": "log",
+             "worst": 30, "best": 2},
         ],
         "rules": [
             {"name": "Low usage", "column": "usage_pct", "op": "<", "value": 10, "cap": 30},
@@ -133,6 +137,15 @@ def edge_accounts() -> pd.DataFrame:
         dict(usage_pct=20, override_score=45, override_until="soon", region="US"),
         # a single pilot value: percentile of n == 1 scores full marks
         dict(usage_pct=75, pilot=4, adoption=5, region="US"),
+        # log: at and beyond worst and best (both directions), fractions, text, missing
+        dict(visits=0, delay_days=30, region="EU"),
+        dict(visits=200, delay_days=2, region="EU"),
+        dict(visits=9, delay_days=16, region="US"),
+        dict(visits=-5, delay_days=45, region="US"),
+        dict(visits=250, delay_days=0, region="EU"),
+        dict(visits=0.5, delay_days=29.5, region="EU"),
+        dict(visits="NA", delay_days="soon", region="EU"),
+        dict(visits=12, delay_days=None, usage_pct=50, region="US"),
     ]
     rng = np.random.default_rng(3)
     for _ in range(24):  # a random block for ties in percentiles and quartiles
@@ -144,10 +157,13 @@ def edge_accounts() -> pd.DataFrame:
                          plan_type=rng.choice(["Monthly", "Annual"]),
                          tier=rng.choice(["Gold", "", "Basic"]),
                          region=rng.choice(["EU", "US", "APAC"]),
-                         spend=float(rng.integers(0, 2000))))
+                         spend=float(rng.integers(0, 2000)),
+                         visits=float(rng.integers(0, 300)),
+                         delay_days=float(rng.choice([1, 10, 31, nan]))))
     columns = ["account_id", "account_name", "owner", "tier", "region", "arr", "renewal_date",
                "usage_pct", "logins", "adoption", "pilot", "tickets", "wait_hours", "zero_w",
-               "sponsor", "churn_flag", "plan_type", "spend", "override_score",
+               "sponsor", "churn_flag", "plan_type", "spend", "visits", "delay_days",
+               "override_score",
                "override_reason", "override_until"]
     frame = pd.DataFrame(rows).reindex(columns=columns).astype(object)
     frame = frame.where(frame.notna(), None)

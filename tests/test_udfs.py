@@ -392,8 +392,8 @@ def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
               if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     udf_names = {n.name for n in public if n.name.startswith("CHS_")}
     macro_names = {n.name for n in public if n.name.startswith("chs_")}
-    assert udf_names == {"CHS_SCORE", "CHS_LINEAR", "CHS_STEPS", "CHS_WEIGHTED", "CHS_BAND",
-                         "CHS_QUARTILE", "CHS_RENEWAL"}
+    assert udf_names == {"CHS_SCORE", "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
+                         "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL"}
     assert macro_names == {"chs_refresh", "chs_snapshot", "chs_calibrate", "chs_rebuild"}
     assert {n.name for n in public} == udf_names | macro_names
     for node in public:
@@ -445,7 +445,25 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
     assert ("Function CHS_SCORE(accounts, components, metrics, Optional rules, Optional "
             "settings, Optional segments, Optional levels, Optional renewal_probability)"
             in vba)
-    for name in ("CHS_LINEAR(x, worst, best, Optional scale)", "CHS_WEIGHTED(scores, weights)",
+    for name in ("CHS_LINEAR(x, worst, best, Optional scale)",
+                 "CHS_LOG(x, worst, best, Optional scale)", "CHS_WEIGHTED(scores, weights)",
                  "CHS_BAND(health, red_below, green_from)", "Sub chs_refresh()",
                  "Sub chs_snapshot()", "Sub chs_calibrate()", "Sub chs_rebuild()"):
         assert name in vba, name
+
+
+def test_chs_log_with_the_cells_xlwings_passes() -> None:
+    """CHS_LOG on a 2-D list of floats, blanks (None), text and an Excel error code."""
+    full = 100 * math.log(10) / math.log(101)  # worst 0, best 100, x 9
+    assert udfs.CHS_LOG(9.0, 0.0, 100.0) == pytest.approx(full)
+    assert udfs.CHS_LOG([[9.0]], 0.0, 100.0) == pytest.approx(full)
+    out = udfs.CHS_LOG([[9.0, None], [150.0, -3.0], ["abc", NA]], 0.0, 100.0)
+    assert out[0][0] == pytest.approx(full) and out[0][1] is None
+    assert out[1] == [100.0, 0.0]
+    assert out[2][0].startswith("#CHS! not a number") and "#N/A" in out[2][1]
+    # lower is better: worst 30, best 2, x 16: t = 14, ln(15) / ln(29); scale 10
+    assert udfs.CHS_LOG([[16.0], [2.0]], 30.0, 2.0, 10.0) == [
+        [pytest.approx(10 * math.log(15) / math.log(29))], [10.0]]
+    assert udfs.CHS_LOG(5.0, 3.0, 3.0).startswith("#CHS! ") \
+        and "worst and best are equal" in udfs.CHS_LOG(5.0, 3.0, 3.0)
+    assert "best is blank" in udfs.CHS_LOG(5.0, 0.0, None)

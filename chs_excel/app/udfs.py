@@ -147,6 +147,21 @@ def CHS_LINEAR(x: Any, worst: Any, best: Any, scale: Any = None) -> Any:
 
 @xw.func(category=CATEGORY)
 @xw.arg("x", ndim=2, err_to_str=True, doc="Raw value(s): a cell or a range")
+@xw.arg("worst", doc="Value that scores 0")
+@xw.arg("best", doc="Value that scores the full scale")
+@xw.arg("scale", doc="Full score (optional, default 100)")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_LOG(x: Any, worst: Any, best: Any, scale: Any = None) -> Any:
+    """Diminishing-returns points: scale x clamp(ln(1 + max(t, 0)) / ln(1 + |best - worst|),
+    0, 1), t = (x - worst) x sign(best - worst); blank stays blank."""
+    metric, size = _one_metric("log", scale, worst=cell_number(worst, "worst"),
+                               best=cell_number(best, "best"))
+    return _metric_cells(x, metric, size)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("x", ndim=2, err_to_str=True, doc="Raw value(s): a cell or a range")
 @xw.arg("breaks", ndim=2, err_to_str=True, doc="Strictly increasing break points")
 @xw.arg("points", ndim=2, err_to_str=True, doc="Points: one more than breaks")
 @xw.arg("scale", doc="Full score (optional, default 100)")

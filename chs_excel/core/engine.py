@@ -11,16 +11,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+from pandas.api.types import is_datetime64_any_dtype
 
 from chs_excel.core.errors import InputError, ModelError
+from chs_excel.core.methods import METHODS
 from chs_excel.core.model import (
     Metric,
     Model,
     Rule,
     header_key,
-    parse_flag_value,
     rule_kind,
+)
+from chs_excel.core.values import cell_kinds as _cell_kinds
+from chs_excel.core.values import (
+    parse_flag_value,
+    parse_flags,
+    parse_numbers,
 )
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -34,9 +40,7 @@ from chs_excel.core.vocabulary import (
 
 QUARTILE_LABEL_ARRAY = np.array([None, *QUARTILE_LABELS.values()], dtype=object)
 BAND_LABELS = np.array([NO_DATA, *BANDS[::-1]], dtype=object)  # by band code: 0..3
-NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
 STRIP = np.frompyfunc(str.strip, 1, 1)  # a ufunc: str.strip over object arrays, in C
-TEXT_TYPES = np.array([str, np.str_], dtype=object)
 ISSUE_COLUMNS = ["row", "account_id", "column", "value", "problem"]
 
 
@@ -233,78 +237,17 @@ def _text(raw: pd.Series) -> pd.Series:
     return pd.Series(out, index=raw.index, dtype=object)
 
 
-def _cell_kinds(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the cells holding numbers (not booleans) and holding text."""
-    kinds = pd.Series(cells, dtype=object).map(type).to_numpy()
-    return np.isin(kinds, NUMBER_TYPES), np.isin(kinds, TEXT_TYPES)
-
-
 def _list(values: object, limit: int = 10) -> str:
     items = [str(v) for v in values]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
 
 
-def _is_blank(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in BLANK_WORDS
-
-
 # ---------------------------------------------------------------- parsing
-
-def parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers from a column: (values with NaN for missing, mask of cells that were bad).
-
-    Blank cells (and NA words) are missing; other text, inf, dates and booleans are bad.
-    Text that reads as a number (' 12 ') is that number.
-    """
-    if is_numeric_dtype(raw) and not is_bool_dtype(raw):
-        values = raw.to_numpy(dtype=float, na_value=np.nan).copy()
-        bad = np.isinf(values)
-    else:
-        cells = raw.to_numpy(dtype=object)
-        is_num, is_text = _cell_kinds(cells)
-        values = np.full(len(cells), np.nan)
-        values[is_num] = cells[is_num].astype(float)
-        text = pd.Series(cells[is_text], dtype=object).str.strip()
-        blank_text = text.str.lower().isin(BLANK_WORDS).to_numpy()
-        values[np.flatnonzero(is_text)] = pd.to_numeric(
-            text.where(~blank_text), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        blank = pd.isna(cells)
-        blank[np.flatnonzero(is_text)[blank_text]] = True
-        bad = (np.isnan(values) & ~blank) | np.isinf(values)
-    values[bad] = np.nan
-    return values, bad
-
 
 def _blank_text(text: pd.Series) -> np.ndarray:
     """Empty cells and the usual NA words ('', 'NA', 'N/A', 'null', ...)."""
     return (text.isna() | text.str.lower().isin(BLANK_WORDS)).to_numpy(dtype=bool)
-
-
-def _map_distinct(raw: pd.Series, parse: callable) -> tuple[np.ndarray, np.ndarray]:
-    """Parse each distinct value once: (parsed floats with NaN, mask of bad cells)."""
-    codes, uniques = pd.factorize(raw.astype(object), use_na_sentinel=True)
-    parsed = np.array([parse(u) for u in uniques], dtype=float)
-    blank_u = np.array([_is_blank(u) for u in uniques], dtype=bool)
-    values = np.where(codes >= 0, parsed[codes] if len(parsed) else np.nan, np.nan)
-    bad = (codes >= 0) & np.isnan(values)
-    if len(blank_u):
-        bad &= ~blank_u[codes]
-    return values.astype(float), bad
-
-
-def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Flags as 1.0/0.0 (NaN missing) and the mask of values that are not true/false."""
-    def one(value: object) -> float:
-        if _is_blank(value):
-            return np.nan
-        flag = parse_flag_value(value)
-        return np.nan if flag is None else float(flag)
-    return _map_distinct(raw, one)
 
 
 # ---------------------------------------------------------------- metric scores
@@ -312,37 +255,9 @@ def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _metric_score(metric: Metric, raw: pd.Series, scale: float,
                   report: callable) -> tuple[np.ndarray, np.ndarray]:
     """(0..scale scores with NaN for missing, the raw values rules compare against)."""
-    if metric.method == "flag":
-        flags, bad = parse_flags(raw)
-        report(metric.column, bad, raw, "not a true/false value")
-        return np.where(np.isnan(flags), np.nan, (flags == float(metric.good)) * scale), flags
-    if metric.method == "category":
-        table = {text_key(k): float(p) for k, p in metric.categories}
-        points, bad = _map_distinct(
-            raw, lambda v: np.nan if _is_blank(v) else table.get(text_key(v), np.nan))
-        report(metric.column, bad, raw, "unknown category (known: "
-               + ", ".join(k for k, _ in metric.categories) + ")")
-        return points, points
-    x, bad = parse_numbers(raw)
-    report(metric.column, bad, raw, "not a number")
-    if metric.method == "linear":
-        frac = (x - metric.worst) / (metric.best - metric.worst)
-        return scale * np.clip(frac, 0.0, 1.0), x
-    if metric.method == "steps":
-        idx = np.searchsorted(np.asarray(metric.breaks), x, side="right")
-        points = np.asarray(metric.points, dtype=float)
-        return np.where(np.isnan(x), np.nan, points[np.minimum(idx, len(points) - 1)]), x
-    return _percentile(x, metric.higher_is_better, scale), x
-
-
-def _percentile(x: np.ndarray, higher_is_better: bool, scale: float) -> np.ndarray:
-    """SPEC percentile: share of the other present values strictly below (or above) x."""
-    s = pd.Series(x)
-    n = int(s.notna().sum())
-    beaten = s.rank(method="min") - 1 if higher_is_better else n - s.rank(method="max")
-    if n == 1:
-        return np.where(np.isnan(x), np.nan, scale)
-    return (scale * beaten / (n - 1)).to_numpy(dtype=float)
+    method = METHODS[metric.method]
+    x = method.values(metric, raw, report)
+    return method.score(x, metric, scale), x
 
 
 # ---------------------------------------------------------------- composite

@@ -23,6 +23,18 @@ from dataclasses import dataclass, field
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from chs_excel.core.engine import metric_score_column
+from chs_excel.core.formula_text import (
+    BLANK_ARRAY,
+    FALSE_ARRAY,
+    TRUE_ARRAY,
+    array_constant,
+    literal_pattern,
+    structured,
+    text_literal,
+    text_of,
+    wildcard_safe,
+)
+from chs_excel.core.methods import METHODS, FormulaRefs
 from chs_excel.core.model import (
     Metric,
     Model,
@@ -32,27 +44,16 @@ from chs_excel.core.model import (
 )
 from chs_excel.core.vocabulary import (
     BANDS,
-    BLANK_WORDS,
-    FALSE_WORDS,
     IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
     OVERRIDE_COLUMNS,
     QUARTILE_LABELS,
-    TRUE_WORDS,
 )
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
 
 
-def array_constant(words: tuple[str, ...]) -> str:
-    """An Excel array constant of text: ('a', 'b') -> {"a","b"}."""
-    return "{" + ",".join(f'"{w}"' for w in words) + "}"
-
-
-TRUE_ARRAY = array_constant(TRUE_WORDS)
-FALSE_ARRAY = array_constant(FALSE_WORDS)
-BLANK_ARRAY = array_constant(BLANK_WORDS)
 OPS = array_constant(OPERATORS)
 QUARTILE_NAMES = tuple(QUARTILE_LABELS.values())
 CALC = "Calc"
@@ -120,32 +121,6 @@ def _sheet_ref(sheet: str) -> str:
     return f"'{sheet}'" if " " in sheet else sheet
 
 
-def structured(table: str, column: str) -> str:
-    """A structured reference `Table[column]`, escaping the characters Excel requires."""
-    escaped = "".join("'" + ch if ch in "[]#'" else ch for ch in column)
-    return f"{table}[{escaped}]"
-
-
-def text_literal(text: str) -> str:
-    """A string literal for a formula (double quotes doubled)."""
-    return '"' + str(text).replace('"', '""') + '"'
-
-
-def wildcard_safe(expr: str) -> str:
-    """`expr` with MATCH's wildcards (~ * ?) escaped, so labels match literally."""
-    return f'SUBSTITUTE(SUBSTITUTE(SUBSTITUTE({expr},"~","~~"),"*","~*"),"?","~?")'
-
-
-def literal_pattern(text: str) -> str:
-    """A constant lookup value for MATCH with its wildcards escaped (done in Python)."""
-    return text_literal(str(text).replace("~", "~~").replace("*", "~*").replace("?", "~?"))
-
-
-def text_of(ref: str) -> str:
-    """A cell as trimmed text, as keys are compared (numbers become their digits)."""
-    return f'TRIM({ref}&"")'
-
-
 def template_columns(model: Model) -> list[str]:
     """Accounts headers of a blank template: id, identity, metrics, rule inputs, overrides."""
     names = ["account_id", "account_name", "owner", model.segment_column or "segment", "arr",
@@ -168,6 +143,16 @@ def identity_columns(model: Model, keys: dict[str, int]) -> list[str]:
         if header_key(name) in keys and header_key(name) not in {header_key(o) for o in out}:
             out.append(name)
     return out
+
+
+def calc_parameter_rows() -> list[tuple[str, str]]:
+    """The Calc parameter rows of the Metrics block: every method's `calc`, each key once,
+    in registry order."""
+    rows: dict[str, str] = {}
+    for method in METHODS.values():
+        for key, label in method.calc:
+            rows.setdefault(key, label)
+    return list(rows.items())
 
 
 def metric_order(model: Model) -> list[Metric]:
@@ -241,8 +226,10 @@ class ScoresPlan:
         c = self.calc
         c.label("Metrics (looked up by column name in the Metrics table)")
         self.metrics = metric_order(self.model)
-        labels = ("column", "component", "method", "Metrics row", "weight", "worst", "best",
-                  "rank order", "good", "values present")
+        calc_rows = calc_parameter_rows()
+        labels = ("column", "component", "method", "Metrics row", "weight",
+                  *(label for _, label in calc_rows))
+        param_row = {key: 5 + i for i, (key, _) in enumerate(calc_rows)}
         top = c.row
         for i, text in enumerate(labels):
             c.put(top + i, 0, text, kind="bold")
@@ -260,19 +247,10 @@ class ScoresPlan:
             def look(field_name: str, _row: str = row_ref) -> str:
                 return f"INDEX({structured('Metrics', field_name)},{_row})"
             self.param[m.column, "weight"] = c.put(top + 4, j, look("weight"), formula=True)
-            if m.method == "linear":
-                self.param[m.column, "worst"] = c.put(top + 5, j, look("worst"), formula=True)
-                self.param[m.column, "best"] = c.put(top + 6, j, look("best"), formula=True)
-            if m.method == "percentile":
-                self.param[m.column, "order"] = c.put(
-                    top + 7, j, f"IF(OR({text_of(look('higher_is_better'))}={FALSE_ARRAY}),0,1)",
-                    formula=True)
-                self.param[m.column, "count"] = c.put(
-                    top + 9, j, f"COUNT({self.acc_range(m.column)})", formula=True)
-            if m.method == "flag":
-                self.param[m.column, "good"] = c.put(
-                    top + 8, j, f"IF(OR({text_of(look('good'))}={FALSE_ARRAY}),0,1)",
-                    formula=True)
+            params = METHODS[m.method].calc_params(m, look, self.acc_range(m.column))
+            for key, formula in params.items():
+                self.param[m.column, key] = c.put(top + param_row[key], j, formula,
+                                                  formula=True)
         self.weight_row = top + 4
         c.row = top + len(labels) + 1
 
@@ -283,28 +261,28 @@ class ScoresPlan:
         c.label("Levels (steps and category metrics, from the Levels table)")
         self.levels: dict[str, dict[str, str]] = {}
         for m in self.metrics:
-            if m.method not in ("steps", "category"):
+            method = METHODS[m.method]
+            if method.level_key is None:
                 continue
-            count = len(m.points) if m.method == "steps" else len(m.categories)
+            count = method.level_count(m)
             first_row = c.row
             c.put(first_row, 0, m.column, kind="bold")
             first = c.put(first_row, 1, f"MATCH({literal_pattern(m.column)},"
                                         f"{structured('Levels', 'column')},0)", formula=True)
             first = first.split("!")[1]
             keys_row, points_row = first_row + 1, first_row + 2
-            c.put(keys_row, 0, "at_least" if m.method == "steps" else "label")
+            c.put(keys_row, 0, method.level_key)
             c.put(points_row, 0, "points")
+            start = None
             for k in range(count):
                 pos = f"{first}+{k}" if k else first
-                if m.method == "category":
-                    c.put(keys_row, 2 + k, text_of(f"INDEX({structured('Levels', 'label')},"
-                                                   f"{pos})"), formula=True)
-                elif k:
-                    c.put(keys_row, 2 + k, f"INDEX({structured('Levels', 'at_least')},{pos})",
-                          formula=True)
+                key = method.level_key_formula(k, pos)
+                if key is not None:
+                    start = 2 + k if start is None else start
+                    c.put(keys_row, 2 + k, key, formula=True)
                 c.put(points_row, 2 + k, f"INDEX({structured('Levels', 'points')},{pos})",
                       formula=True)
-            start = 3 if m.method == "steps" else 2
+            start = 2 + count if start is None else start
             self.levels[m.column] = {
                 "keys": calc_range(keys_row, start, keys_row, 1 + count),
                 "points": calc_range(points_row, 2, points_row, 1 + count)}
@@ -503,27 +481,12 @@ class ScoresPlan:
 
     def _metric(self, m: Metric, live: str, gate: Callable[[str], str]) -> str:
         """One metric's 0..Scale score, blank when the value is missing."""
-        x = self.acc(m.column)
-        p = self.param
-        if m.method == "linear":
-            worst, best = p[m.column, "worst"], p[m.column, "best"]
-            return (f"IF(AND({live},ISNUMBER({x})),Scale*MAX(0,MIN(1,({x}-{worst})/"
-                    f'({best}-{worst}))),"")')
-        if m.method == "steps":
-            lv = self.levels[m.column]
-            return (f"IF(AND({live},ISNUMBER({x})),INDEX({lv['points']},"
-                    f'IFERROR(MATCH({x},{lv["keys"]},1),0)+1),"")')
-        if m.method == "percentile":
-            n, order = p[m.column, "count"], p[m.column, "order"]
-            return (f"IF(AND({live},ISNUMBER({x})),IF({n}=1,Scale,Scale*(_xlfn.RANK.EQ({x},"
-                    f'{self.acc_range(m.column)},{order})-1)/({n}-1)),"")')
-        if m.method == "flag":
-            t, good = text_of(x), p[m.column, "good"]
-            return gate(f"IF(OR({t}={TRUE_ARRAY}),Scale*{good},IF(OR({t}={FALSE_ARRAY}),"
-                        f'Scale*(1-{good}),""))')
-        lv = self.levels[m.column]
-        return gate(f"IFERROR(INDEX({lv['points']},MATCH({wildcard_safe(text_of(x))},"
-                    f'{lv["keys"]},0)),"")')
+        method = METHODS[m.method]
+        refs = FormulaRefs(
+            x=self.acc(m.column), column=self.acc_range(m.column), live=live, gate=gate,
+            params={key: self.param[m.column, key] for key, _ in method.calc},
+            levels=self.levels.get(m.column, {}))
+        return method.formula(m, refs)
 
     def _rule(self, rule: Rule, calc: dict[str, str]) -> str:
         """TRUE when the rule fires for this row (a missing value never fires)."""

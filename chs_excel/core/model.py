@@ -16,27 +16,27 @@ import pandas as pd
 import yaml
 
 from chs_excel.core.errors import ModelError
+from chs_excel.core.methods import METHODS as METHOD_CLASSES
+from chs_excel.core.methods.base import cell_number as _cell_number
+from chs_excel.core.methods.base import cell_where as _where
+from chs_excel.core.methods.base import finite as _finite
+from chs_excel.core.methods.base import number as _number
+from chs_excel.core.methods.base import plain as _num
+from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
     DEFAULT_RENEWAL_PROBABILITY,
-    FALSE_WORDS,
     NO_DATA,
     OPERATORS,
     RESERVED_COLUMNS,
-    TRUE_WORDS,
     header_key,
 )
 
-METHODS = ("linear", "steps", "percentile", "flag", "category")
+# The method names, in registry order (the Model sheet's list of methods).
+METHODS = tuple(METHOD_CLASSES)
 
 # Fields each method takes besides column, component, weight and method.
-METHOD_FIELDS = {
-    "linear": ("worst", "best"),
-    "steps": ("breaks", "points"),
-    "percentile": ("higher_is_better",),
-    "flag": ("good",),
-    "category": ("points",),
-}
+METHOD_FIELDS = {name: method.fields for name, method in METHOD_CLASSES.items()}
 METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "breaks",
                "points", "higher_is_better", "good")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
@@ -155,34 +155,14 @@ class Model:
         return model_from_dict(data, where)
 
 
-def _num(value: Any) -> Any:
-    """Write whole floats as ints so saved YAML reads as a person would write it."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _metric_dict(m: Metric) -> dict[str, Any]:
     out: dict[str, Any] = {"column": m.column, "component": m.component,
                            "weight": _num(m.weight), "method": m.method}
-    if m.method == "linear":
-        out.update(worst=_num(m.worst), best=_num(m.best))
-    elif m.method == "steps":
-        out.update(breaks=[_num(b) for b in m.breaks], points=[_num(p) for p in m.points])
-    elif m.method == "percentile":
-        out["higher_is_better"] = m.higher_is_better
-    elif m.method == "flag":
-        out["good"] = m.good
-    else:
-        out["points"] = {label: _num(p) for label, p in m.categories}
+    out.update(METHOD_CLASSES[m.method].to_dict(m))
     return out
 
 
 # ---------------------------------------------------------------- validation
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
 
 def _problems(model: Model) -> list[str]:
     """Every inconsistency in `model`, each naming the part and the field."""
@@ -255,30 +235,7 @@ def _metric_problems(m: Metric, model: Model) -> list[str]:
     if m.method not in METHODS:
         out.append(f"{where}: unknown method {m.method!r} (use one of {', '.join(METHODS)})")
         return out
-    if m.method == "linear":
-        if not (_finite(m.worst) and _finite(m.best)):
-            out.append(f"{where}: linear needs numbers for worst and best")
-        elif m.worst == m.best:
-            out.append(f"{where}: worst and best are equal ({_num(m.worst)})")
-    elif m.method == "steps":
-        if not m.breaks or not all(_finite(b) for b in m.breaks):
-            out.append(f"{where}: breaks must be a list of numbers")
-        elif any(b >= a for a, b in zip(m.breaks[1:], m.breaks, strict=False)):
-            out.append(f"{where}: breaks must be strictly increasing, got {list(m.breaks)}")
-        if len(m.points) != len(m.breaks) + 1:
-            out.append(f"{where}: points must have one more entry than breaks "
-                       f"({len(m.breaks) + 1}), got {len(m.points)}")
-        out.extend(f"{where}: points must be between 0 and {_num(model.scale)}, got {p!r}"
-                   for p in m.points if not _finite(p) or not 0 <= p <= model.scale)
-    elif m.method == "category":
-        if not m.categories:
-            out.append(f"{where}: category needs points, a mapping of label to points")
-        labels = [label.strip().lower() for label, _ in m.categories]
-        if len(set(labels)) != len(labels):
-            out.append(f"{where}: two category labels differ only in case or spaces")
-        out.extend(f"{where}: points for {label!r} must be between 0 and "
-                   f"{_num(model.scale)}, got {p!r}"
-                   for label, p in m.categories if not _finite(p) or not 0 <= p <= model.scale)
+    out.extend(METHOD_CLASSES[m.method].problems(m, model))
     return out
 
 
@@ -309,28 +266,10 @@ def rule_kind(rule: Rule, model: Model) -> str:
         metric = model.metric(rule.column)
     except KeyError:
         return "number" if _finite(rule.value) else "text"
-    if metric.method == "flag":
-        return "flag"
-    if metric.method == "category":
-        return "text"
-    return "number"
+    method = METHOD_CLASSES.get(metric.method)
+    return method.kind if method else "number"
 
 
-
-
-def parse_flag_value(value: Any) -> bool | None:
-    """SPEC's true-ish / false-ish words (any case) and numbers 1/0; None otherwise."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return {1: True, 0: False}.get(value) if math.isfinite(value) else None
-    word = str(value).strip().lower()
-    word = {"1.0": "1", "0.0": "0"}.get(word, word)
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return None
 
 
 def _segment_problems(model: Model) -> list[str]:
@@ -368,26 +307,6 @@ def _check_keys(data: Any, allowed: tuple[str, ...], where: str) -> dict[str, An
     return data
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            return float(str(value).strip())
-        except ValueError:
-            raise ModelError(f"{where}: expected a number, got {value!r}") from None
-    return float(value)
-
-
-def _optional_number(value: Any, where: str) -> float | None:
-    return None if value is None else _number(value, where)
-
-
-def _boolean(value: Any, where: str) -> bool:
-    parsed = parse_flag_value(value)
-    if parsed is None:
-        raise ModelError(f"{where}: expected true or false, got {value!r}")
-    return parsed
-
-
 def _metric_from_dict(data: Any, where: str) -> Metric:
     if isinstance(data, dict) and data.get("column"):
         where = f"{where} (metric {data['column']})"
@@ -405,26 +324,8 @@ def _metric_from_dict(data: Any, where: str) -> Metric:
     kwargs: dict[str, Any] = {"column": str(d["column"]).strip(),
                               "component": str(d["component"]).strip(), "method": method,
                               "weight": _number(d.get("weight", 1), f"{where}: weight")}
-    if method == "linear":
-        kwargs["worst"] = _optional_number(d.get("worst"), f"{where}: worst")
-        kwargs["best"] = _optional_number(d.get("best"), f"{where}: best")
-    elif method == "steps":
-        breaks, points = d.get("breaks") or [], d.get("points") or []
-        if not isinstance(breaks, list) or not isinstance(points, list):
-            raise ModelError(f"{where}: breaks and points must be lists")
-        kwargs["breaks"] = tuple(_number(b, f"{where}: breaks") for b in breaks)
-        kwargs["points"] = tuple(_number(p, f"{where}: points") for p in points)
-    elif method == "percentile":
-        kwargs["higher_is_better"] = _boolean(d.get("higher_is_better", True),
-                                              f"{where}: higher_is_better")
-    elif method == "flag":
-        kwargs["good"] = _boolean(d.get("good", True), f"{where}: good")
-    elif method == "category":
-        points = d.get("points") or {}
-        if not isinstance(points, dict):
-            raise ModelError(f"{where}: category points must be a mapping of label to points")
-        kwargs["categories"] = tuple((str(k).strip(), _number(v, f"{where}: points.{k}"))
-                                     for k, v in points.items())
+    if method in METHOD_CLASSES:
+        kwargs.update(METHOD_CLASSES[method].from_dict(d, where))
     return Metric(**kwargs)
 
 
@@ -541,6 +442,13 @@ TABLE_COLUMNS = {
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
 }
+# Columns a Model table may lack (an older workbook): they read as blank, which every
+# method takes as its default (good and higher_is_better true; a level without a key).
+OPTIONAL_COLUMNS = {
+    "Metrics": tuple(c for c in TABLE_COLUMNS["Metrics"]
+                     if any(c in m.columns for m in METHOD_CLASSES.values())),
+    "Levels": ("at_least", "label"),
+}
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
                 "RenewalProbability")
@@ -556,22 +464,13 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     """
     comps = pd.DataFrame({"component": list(model.components),
                           "weight": [float(w) for w in model.components.values()]})
+    blank_row = dict.fromkeys(TABLE_COLUMNS["Metrics"])
     metrics = pd.DataFrame([{
-        "column": m.column, "component": m.component, "weight": float(m.weight),
-        "method": m.method,
-        "worst": m.worst if m.method == "linear" else None,
-        "best": m.best if m.method == "linear" else None,
-        "higher_is_better": m.higher_is_better if m.method == "percentile" else None,
-        "good": m.good if m.method == "flag" else None,
+        **blank_row, "column": m.column, "component": m.component,
+        "weight": float(m.weight), "method": m.method,
+        **METHOD_CLASSES[m.method].table_row(m),
     } for m in model.metrics], columns=TABLE_COLUMNS["Metrics"])
-    levels = []
-    for m in model.metrics:
-        if m.method == "steps":
-            levels += [{"column": m.column, "at_least": at, "label": None, "points": p}
-                       for at, p in zip((None, *m.breaks), m.points, strict=True)]
-        elif m.method == "category":
-            levels += [{"column": m.column, "at_least": None, "label": label, "points": p}
-                       for label, p in m.categories]
+    levels = [row for m in model.metrics for row in METHOD_CLASSES[m.method].level_rows(m)]
     rules = pd.DataFrame([{"name": r.name, "column": r.column, "op": r.op,
                            "value": r.value, "cap": r.cap} for r in model.rules],
                          columns=TABLE_COLUMNS["Rules"], dtype=object)
@@ -604,9 +503,12 @@ def _records(table: pd.DataFrame, name: str, where: str) -> list[dict[str, Any]]
         key = header_key(col)
         renamed[col] = wanted.get(key, str(col).strip())
     missing = [c for c in TABLE_COLUMNS.get(name, []) if c not in renamed.values()]
-    if missing:
-        raise ModelError(f"{where}, table {name}: column {missing[0]!r} is missing")
+    required = [c for c in missing if c not in OPTIONAL_COLUMNS.get(name, ())]
+    if required:
+        raise ModelError(f"{where}, table {name}: column {required[0]!r} is missing")
     frame = table.rename(columns=renamed)
+    for column in missing:
+        frame[column] = None
     rows = []
     for i, rec in enumerate(frame.to_dict("records")):
         if all(_blank(v) for v in rec.values()):
@@ -615,17 +517,6 @@ def _records(table: pd.DataFrame, name: str, where: str) -> list[dict[str, Any]]
         rec["_row"] = i + 1
         rows.append(rec)
     return rows
-
-
-def _where(where: str, table: str, rec: dict[str, Any], column: str) -> str:
-    return f"{where}, table {table}, row {rec['_row']}, column {column}"
-
-
-def _cell_number(rec: dict[str, Any], key: str, where: str, table: str) -> float | None:
-    value = rec.get(key)
-    if value is None:
-        return None
-    return _number(value, _where(where, table, rec, key))
 
 
 def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> Model:
@@ -714,26 +605,6 @@ def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
         "weight": _cell_number(rec, "weight", where, "Metrics")}
     if kwargs["weight"] is None:
         raise ModelError(f"{_where(where, 'Metrics', rec, 'weight')}: weight is blank")
-    if method == "linear":
-        kwargs["worst"] = _cell_number(rec, "worst", where, "Metrics")
-        kwargs["best"] = _cell_number(rec, "best", where, "Metrics")
-    elif method == "percentile" and rec.get("higher_is_better") is not None:
-        kwargs["higher_is_better"] = _boolean(
-            rec["higher_is_better"], _where(where, "Metrics", rec, "higher_is_better"))
-    elif method == "flag" and rec.get("good") is not None:
-        kwargs["good"] = _boolean(rec["good"], _where(where, "Metrics", rec, "good"))
-    elif method == "steps":
-        if levels and levels[0].get("at_least") is not None:
-            raise ModelError(f"{_where(where, 'Levels', levels[0], 'at_least')}: the first "
-                             f"level of {kwargs['column']} must have a blank at_least")
-        kwargs["breaks"] = tuple(_cell_number(r, "at_least", where, "Levels")
-                                 for r in levels[1:])
-        kwargs["points"] = tuple(_cell_number(r, "points", where, "Levels") for r in levels)
-        if any(b is None for b in kwargs["breaks"]):
-            raise ModelError(f"{where}, table Levels: metric {kwargs['column']} has a blank "
-                             "at_least after its first level")
-    elif method == "category":
-        kwargs["categories"] = tuple(
-            (str(r.get("label") or "").strip(), _cell_number(r, "points", where, "Levels"))
-            for r in levels)
+    if method in METHOD_CLASSES:
+        kwargs.update(METHOD_CLASSES[method].from_record(rec, levels, where))
     return Metric(**kwargs)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.methods import METHODS
 from chs_excel.core.model import MODEL_TABLES, TABLE_COLUMNS, Model, header_key, model_from_tables
 
 Grid = list[list[Any]]
@@ -28,7 +29,7 @@ ERROR_CODES = {-2146826281: "#DIV/0!", -2146826246: "#N/A", -2146826259: "#NAME?
 ERROR_TEXTS = frozenset({*ERROR_CODES.values(), "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!",
                          "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#GETTING_DATA", "#PYTHON!"})
 # Methods whose points live in the Levels table.
-LEVEL_METHODS = ("steps", "category")
+LEVEL_METHODS = tuple(name for name, m in METHODS.items() if m.level_key)
 # What pandas' infer_dtype calls a column of numbers (blanks skipped).
 NUMBER_KINDS = ("floating", "integer", "mixed-integer-float", "decimal")
 

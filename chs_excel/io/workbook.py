@@ -19,7 +19,7 @@ import python_calamine as calamine
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from chs_excel.core.errors import InputError, ModelError
-from chs_excel.core.model import MODEL_TABLES, TABLE_COLUMNS, Model
+from chs_excel.core.model import MODEL_TABLES, OPTIONAL_COLUMNS, TABLE_COLUMNS, Model
 from chs_excel.core.vocabulary import header_key
 from chs_excel.io.accounts import read_accounts
 from chs_excel.xlsx.package import Package
@@ -138,7 +138,7 @@ def _check_model_table(path: Path, name: str, frame: pd.DataFrame,
     keys = {header_key(c) for c in columns}
     where = f"{path}, sheet {sheet}, table {name}"
     for column in TABLE_COLUMNS.get(name, []):
-        if header_key(column) not in keys:
+        if header_key(column) not in keys and column not in OPTIONAL_COLUMNS.get(name, ()):
             header = (f"{xl_rowcol_to_cell(start[0] - 1, start[1])}:"
                       f"{xl_rowcol_to_cell(start[0] - 1, start[1] + len(columns) - 1)}")
             raise ModelError(f"{where}: column {column!r} is missing from the header row "

@@ -27,6 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 from chs_excel.core.engine import Scoring, score
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import ROW, Grid, ScoresPlan, template_columns, text_literal
+from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -142,7 +143,7 @@ def _booleans_as_text(accounts: pd.DataFrame, model: Model) -> pd.DataFrame:
     ISNUMBER agrees, but LibreOffice stores booleans as numbers and would count them.
     """
     numeric = {header_key(m.column) for m in model.metrics
-               if m.method in ("linear", "steps", "percentile")}
+               if METHOD_CLASSES[m.method].kind == "number"}
     out = accounts
     for col in accounts.columns:
         series = accounts[col]

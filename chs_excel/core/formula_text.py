@@ -1,0 +1,45 @@
+"""Pieces of formula text shared by the formula plan and the metric methods.
+
+Plain string building (no workbook library), so the metric methods can write their Excel
+formulas without the UDF module importing a writer.
+"""
+
+from __future__ import annotations
+
+from chs_excel.core.vocabulary import BLANK_WORDS, FALSE_WORDS, TRUE_WORDS
+
+
+def array_constant(words: tuple[str, ...]) -> str:
+    """An Excel array constant of text: ('a', 'b') -> {"a","b"}."""
+    return "{" + ",".join(f'"{w}"' for w in words) + "}"
+
+
+TRUE_ARRAY = array_constant(TRUE_WORDS)
+FALSE_ARRAY = array_constant(FALSE_WORDS)
+BLANK_ARRAY = array_constant(BLANK_WORDS)
+
+
+def structured(table: str, column: str) -> str:
+    """A structured reference `Table[column]`, escaping the characters Excel requires."""
+    escaped = "".join("'" + ch if ch in "[]#'" else ch for ch in column)
+    return f"{table}[{escaped}]"
+
+
+def text_literal(text: str) -> str:
+    """A string literal for a formula (double quotes doubled)."""
+    return '"' + str(text).replace('"', '""') + '"'
+
+
+def wildcard_safe(expr: str) -> str:
+    """`expr` with MATCH's wildcards (~ * ?) escaped, so labels match literally."""
+    return f'SUBSTITUTE(SUBSTITUTE(SUBSTITUTE({expr},"~","~~"),"*","~*"),"?","~?")'
+
+
+def literal_pattern(text: str) -> str:
+    """A constant lookup value for MATCH with its wildcards escaped (done in Python)."""
+    return text_literal(str(text).replace("~", "~~").replace("*", "~*").replace("?", "~?"))
+
+
+def text_of(ref: str) -> str:
+    """A cell as trimmed text, as keys are compared (numbers become their digits)."""
+    return f'TRIM({ref}&"")'
