@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,32 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         f"Error: {tmp_path / 'missing.csv'}: file not found"]
+
+
+def test_csv_output_writes_its_data_issues_beside_it(tmp_path: Path) -> None:
+    source = tmp_path / "accounts.csv"
+    make_sample(120, seed=4).to_csv(source, index=False)          # dirty: has issues
+    out = tmp_path / "scores.csv"
+    code, text = run("score", str(source), "-o", str(out))
+    issues = pd.read_csv(tmp_path / "scores.issues.csv")
+    expected = score(default_model(), read_accounts(source)).issues
+    assert code == 0 and f"Data issues: {len(expected)} ({tmp_path / 'scores.issues.csv'})" \
+        in text
+    assert list(issues.columns) == ["row", "account_id", "column", "value", "problem"]
+    assert issues["row"].tolist() == expected["row"].tolist()
+    clean = tmp_path / "clean.csv"
+    make_sample(50, seed=4, dirty=False).to_csv(clean, index=False)
+    code, _ = run("score", str(clean), "--as-of", "2026-01-01", "-o", str(out))
+    assert code == 0 and not (tmp_path / "scores.issues.csv").exists()   # stale list gone
+
+
+def test_dash_writes_the_scores_csv_to_standard_output(tmp_path: Path) -> None:
+    source = tmp_path / "accounts.csv"
+    make_sample(40, seed=5, dirty=False).to_csv(source, index=False)
+    result = subprocess.run([sys.executable, "-m", "chs_excel", "score", str(source),
+                             "-o", "-"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert len(frame) == 40 and "health" in frame.columns
+    assert "Scored 40 accounts -> standard output" in result.stderr

@@ -6,6 +6,7 @@ Expected problems (`ChsError`) print one line and exit 1, with no traceback.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from chs_excel.core.engine import Scoring, score
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.core.vocabulary import BAND_ORDER
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.safe_text import write_csv
 
@@ -43,22 +45,46 @@ def _model(path: Path | None) -> Model:
               help="Scorecard model YAML (default: the built-in SaaS model).")
 @click.option("--sheet", help="Sheet to read from an xlsx input.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output file: .xlsx (formatted workbook) or .csv.")
+              help="Output file: .xlsx (formatted workbook) or .csv; '-' writes csv to "
+                   "standard output.")
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Day overrides are checked against (default: today).")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None) -> None:
-    """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
-    kind = _output_kind(output, input_path, model_path)
+    """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
+
+    A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
+    scores csv to standard output and the summary to standard error.
+    """
+    to_stdout = str(output) == "-"
+    kind = "csv" if to_stdout else _output_kind(output, input_path, model_path)
+    issues_path = None if to_stdout or kind != "csv" else issues_file(output)
+    if issues_path is not None:
+        check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet)
     try:
         scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
-    write_scores(output, kind, model, accounts, scoring, as_of=as_of.date() if as_of else None)
-    _print_summary(scoring, output)
+    if to_stdout:
+        write_csv(scoring.scores, sys.stdout)
+    else:
+        write_scores(output, kind, model, accounts, scoring,
+                     as_of=as_of.date() if as_of else None)
+    if issues_path is not None:
+        if len(scoring.issues):
+            write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
+        elif issues_path.is_file():
+            issues_path.unlink()   # an earlier run's list; this run found none
+    _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
+                   err=to_stdout)
+
+
+def issues_file(output: Path) -> Path:
+    """Where a csv output's data issues go: scores.csv -> scores.issues.csv."""
+    return output.with_name(f"{output.stem}.issues.csv")
 
 
 def _output_kind(output: Path, *inputs: Path | None) -> str:
@@ -77,17 +103,21 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
         write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of)
 
 
-def _print_summary(scoring: Scoring, output: Path) -> None:
+def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | None = None,
+                   *, err: bool = False) -> None:
     s = scoring.summary
-    click.echo(f"Scored {s['accounts']:,} accounts -> {output}")
-    click.echo("  " + "  ".join(f"{band}: {s[band]:,}"
-                                for band in ("Green", "Yellow", "Red", "No data")))
+    lines = [f"Scored {s['accounts']:,} accounts -> {output}",
+             "  " + "  ".join(f"{band}: {s[band]:,}" for band in BAND_ORDER)]
     low = int(scoring.scores["low_data"].sum())
     if low:
-        click.echo(f"  Low data coverage: {low:,} accounts")
+        lines.append(f"  Low data coverage: {low:,} accounts")
     issues = s["data issues"]
-    where = " (sheet 'Data issues')" if output.suffix.lower() == ".xlsx" else ""
-    click.echo(f"  Data issues: {issues:,}{where if issues else ''}")
+    where = (" (sheet 'Data issues')" if str(output).lower().endswith(".xlsx")
+             else f" ({issues_path})" if issues_path is not None
+             else " (listed with -o FILE.csv or FILE.xlsx)")
+    lines.append(f"  Data issues: {issues:,}{where if issues else ''}")
+    for line in lines:
+        click.echo(line, err=err)
 
 
 @main.command("sample")

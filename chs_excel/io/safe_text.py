@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -32,7 +33,7 @@ def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path | TextIO) -> None:
     """Write `frame` as a csv Excel opens safely: formula-like cells and headers as text,
     CRLF line ends, so any field holding a line break (CR or LF) is quoted and cannot
     split a row."""
