@@ -158,3 +158,37 @@ def test_a_missing_column_without_a_default_still_fails() -> None:
     tables["Metrics"] = tables["Metrics"].drop(columns=["component"])
     with pytest.raises(ModelError, match="table Metrics: column 'component' is missing"):
         Model.from_frame(tables)
+
+
+# ---------------------------------------------------------------- structured model errors
+
+def test_model_errors_carry_where_each_problem_is() -> None:
+    from chs_excel.core.errors import Problem
+    with pytest.raises(ModelError) as caught:
+        Model(name="m", components={"U": 1.0, "S": -1.0},
+              metrics=(Metric("visits", "U", "log", worst=5, best=5),
+                       Metric("t", "S", "linear", worst=0, best=1, weight=-2)),
+              rules=(model_module.Rule("Cap", "t", "<", 1.0, 500.0),))
+    problems = caught.value.problems
+    assert Problem("metric visits: worst and best are equal (5)", "Metrics", "visits",
+                   "worst") in problems
+    assert ("Components", "S", "weight") in {(p.table, p.key, p.field) for p in problems}
+    assert ("Metrics", "t", "weight") in {(p.table, p.key, p.field) for p in problems}
+    assert ("Rules", "Cap", "cap") in {(p.table, p.key, p.field) for p in problems}
+    assert str(caught.value) == "; ".join(p.message for p in problems)
+
+
+def test_table_errors_carry_the_row_and_column() -> None:
+    tables = log_model().to_frame()
+    tables["Metrics"] = tables["Metrics"].astype(object)
+    tables["Metrics"].loc[0, "best"] = "lots"
+    with pytest.raises(ModelError, match="table Metrics, row 1, column best") as caught:
+        Model.from_frame(tables, where="book.xlsx, sheet Model")
+    (problem,) = caught.value.problems
+    assert (problem.table, problem.row, problem.field) == ("Metrics", 1, "best")
+    assert str(caught.value).startswith("book.xlsx, sheet Model, table Metrics")
+
+
+def test_registry_modules_are_named_after_their_methods() -> None:
+    from chs_excel.core.methods import MODULES
+    assert tuple(METHODS) == MODULES

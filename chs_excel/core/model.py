@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from chs_excel.core.errors import ModelError
+from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
+from chs_excel.core.methods.base import cell_error
 from chs_excel.core.methods.base import cell_number as _cell_number
 from chs_excel.core.methods.base import cell_where as _where
 from chs_excel.core.methods.base import finite as _finite
@@ -93,9 +94,9 @@ class Model:
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
 
     def __post_init__(self) -> None:
-        problems = _problems(self)
+        problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
         if problems:
-            raise ModelError("; ".join(problems))
+            raise ModelError("; ".join(p.message for p in problems), problems)
 
     def metric(self, column: str) -> Metric:
         """The metric scoring `column` (header matching rules apply)."""
@@ -164,9 +165,10 @@ def _metric_dict(m: Metric) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- validation
 
-def _problems(model: Model) -> list[str]:
-    """Every inconsistency in `model`, each naming the part and the field."""
-    out: list[str] = []
+def _problems(model: Model) -> list[str | Problem]:
+    """Every inconsistency in `model`, each naming the part and the field (a `Problem`
+    where a Model-table row and column can be named)."""
+    out: list[str | Problem] = []
     if not str(model.name).strip():
         out.append("name is empty")
     if not _finite(model.scale) or model.scale <= 0:
@@ -175,7 +177,8 @@ def _problems(model: Model) -> list[str]:
         out.append("components: none declared")
     for comp, weight in model.components.items():
         if not _finite(weight) or weight < 0:
-            out.append(f"component {comp}: weight must be a number >= 0, got {weight!r}")
+            out.append(Problem(f"component {comp}: weight must be a number >= 0, got "
+                               f"{weight!r}", "Components", comp, "weight"))
         if header_key(comp) in {header_key(c) for c in RESERVED_COLUMNS}:
             out.append(f"component {comp}: name is reserved for an output column")
     if model.components and all(_finite(w) and w == 0 for w in model.components.values()):
@@ -217,46 +220,53 @@ def _problems(model: Model) -> list[str]:
             out.append(f"renewal.probability: unknown band {band!r} "
                        f"(use {', '.join(BANDS)} or {NO_DATA})")
         if not _finite(p) or not 0 <= p <= 1:
-            out.append(f"renewal.probability.{band}: must be between 0 and 1, got {p!r}")
+            out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
+                               f"got {p!r}", "RenewalProbability", band, "probability"))
     return out
 
 
-def _metric_problems(m: Metric, model: Model) -> list[str]:
+def _metric_problems(m: Metric, model: Model) -> list[str | Problem]:
     where = f"metric {m.column}"
-    out = []
+    out: list[str | Problem] = []
     if not str(m.column).strip():
         out.append("metric with an empty column name")
     if header_key(m.column) in {header_key(c) for c in RESERVED_COLUMNS}:
         out.append(f"{where}: column name is reserved for an output column")
     if m.component not in model.components:
-        out.append(f"{where}: component {m.component!r} is not declared in components")
+        out.append(Problem(f"{where}: component {m.component!r} is not declared in "
+                           "components", "Metrics", m.column, "component"))
     if not _finite(m.weight) or m.weight < 0:
-        out.append(f"{where}: weight must be a number >= 0, got {m.weight!r}")
+        out.append(Problem(f"{where}: weight must be a number >= 0, got {m.weight!r}",
+                           "Metrics", m.column, "weight"))
     if m.method not in METHODS:
-        out.append(f"{where}: unknown method {m.method!r} (use one of {', '.join(METHODS)})")
+        out.append(Problem(f"{where}: unknown method {m.method!r} (use one of "
+                           f"{', '.join(METHODS)})", "Metrics", m.column, "method"))
         return out
     out.extend(METHOD_CLASSES[m.method].problems(m, model))
     return out
 
 
-def _rule_problems(r: Rule, model: Model) -> list[str]:
+def _rule_problems(r: Rule, model: Model) -> list[str | Problem]:
     where = f"rule {r.name!r}"
-    out = []
+    out: list[str | Problem] = []
+
+    def at(field_name: str, text: str) -> None:
+        out.append(Problem(f"{where}: {text}", "Rules", r.name, field_name))
     if not str(r.name).strip():
         out.append(f"rule on {r.column}: name is empty")
     if r.op not in OPERATORS:
-        out.append(f"{where}: unknown op {r.op!r} (use one of {' '.join(OPERATORS)})")
+        at("op", f"unknown op {r.op!r} (use one of {' '.join(OPERATORS)})")
     if not _finite(r.cap) or not 0 <= r.cap <= model.scale:
-        out.append(f"{where}: cap must be between 0 and {_num(model.scale)}, got {r.cap!r}")
+        at("cap", f"cap must be between 0 and {_num(model.scale)}, got {r.cap!r}")
     if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
-        out.append(f"{where}: value is missing")
+        at("value", "value is missing")
     kind = rule_kind(r, model)
     if kind == "number" and not _finite(r.value):
-        out.append(f"{where}: value must be a number for a numeric column, got {r.value!r}")
+        at("value", f"value must be a number for a numeric column, got {r.value!r}")
     if kind in ("flag", "text") and r.op not in ("=", "<>"):
-        out.append(f"{where}: op {r.op} cannot compare {kind} values (use = or <>)")
+        at("op", f"op {r.op} cannot compare {kind} values (use = or <>)")
     if kind == "flag" and parse_flag_value(r.value) is None:
-        out.append(f"{where}: value must be true or false for flag column {r.column}")
+        at("value", f"value must be true or false for flag column {r.column}")
     return out
 
 
@@ -422,7 +432,7 @@ def load_model(path: str | Path) -> Model:
     try:
         return model_from_dict(data)
     except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+        raise exc.prefixed(str(path)) from None
 
 
 def default_model() -> Model:
@@ -566,10 +576,9 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
         else comp_keys.get(header_key(c), str(c).strip()))
     for rec in _records(seg_table, "Segments", where):
         name = str(rec.pop("segment", "") or "").strip()
-        row = rec.pop("_row")
-        seg_weights[name] = {str(c).strip(): _number(
-            0 if v is None else v, f"{where}, table Segments, row {row}, column {c}")
-            for c, v in rec.items()}
+        row = {"_row": rec.pop("_row")}
+        seg_weights[name] = {str(c).strip(): 0.0 if v is None else _cell_number(
+            {**row, c: v}, c, where, "Segments") for c, v in rec.items()}
     probs = {str(r["band"]).strip(): _cell_number(r, "probability", where,
                                                   "RenewalProbability")
              for r in _records(tables["RenewalProbability"], "RenewalProbability", where)}
@@ -587,7 +596,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      quartiles_by=str(quart).strip() if quart else None,
                      renewal_probability=probs)
     except ModelError as exc:
-        raise ModelError(f"{where}: {exc}") from None
+        raise exc.prefixed(where) from None
 
 
 def _version_text(value: Any) -> str:
@@ -604,7 +613,8 @@ def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
         "component": str(rec.get("component") or "").strip(), "method": method,
         "weight": _cell_number(rec, "weight", where, "Metrics")}
     if kwargs["weight"] is None:
-        raise ModelError(f"{_where(where, 'Metrics', rec, 'weight')}: weight is blank")
+        raise cell_error(f"{_where(where, 'Metrics', rec, 'weight')}: weight is blank",
+                         "Metrics", rec, "weight")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_record(rec, levels, where))
     return Metric(**kwargs)

@@ -30,7 +30,6 @@ NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "bes
                   "Levels": ("at_least", "points"), "Rules": ("cap",),
                   "RenewalProbability": ("probability",)}
 NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage")
-CELL_IN_MESSAGE = re.compile(r"table (\w+), row (\d+), column (\w+)")
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def read_workbook(path: str | Path) -> WorkbookContents:
     try:
         model = Model.from_frame(tables, where=f"{path}, sheet Model")
     except ModelError as exc:
-        raise ModelError(_with_cell(str(exc), tables, places)) from None
+        raise ModelError(_with_cell(exc, tables, places), exc.problems) from None
     accounts_table = _find_table(book, "Accounts", path, kind=InputError)
     rows = len(accounts_table.to_python())
     accounts = read_accounts(path) if _has_data(accounts_table) else None
@@ -174,36 +173,33 @@ def _number_cell(value: Any, where: str) -> None:
     raise ModelError(f"{where}: expected a number, got {value!r}")
 
 
-# Model errors that name a part and a field, and the table row (key column) they point to.
-PART_FIELD = (
-    (re.compile(r"metric (\S+): .*?\b(worst|best|weight|method|component)\b"),
-     "Metrics", "column"),
-    (re.compile(r"component (\S+): .*?\b(weight)\b"), "Components", "component"),
-    (re.compile(r"rule '([^']+)': .*?\b(cap|op|value)\b"), "Rules", "name"),
-    (re.compile(r"renewal\.probability\.?(\S*?):? .*?\b(probability|between)\b"),
-     "RenewalProbability", "band"),
-)
+# The column naming each row of a Model table, for problems placed by name.
+KEY_COLUMN = {"Metrics": "column", "Components": "component", "Rules": "name",
+              "RenewalProbability": "band"}
 
 
-def _with_cell(message: str, tables: dict[str, pd.DataFrame],
+def _with_cell(error: ModelError, tables: dict[str, pd.DataFrame],
                places: dict[str, tuple[str, tuple[int, int], list[str]]]) -> str:
-    """Add the table and cell to a model error that names a table row, or a part and field."""
-    found = CELL_IN_MESSAGE.search(message)
-    if found and found.group(1) in places:
-        table, row, column = found.group(1), int(found.group(2)), found.group(3)
-        return f"{message} (cell {_cell(places[table], row, column)})"
-    for pattern, table, key in PART_FIELD:
-        hit = pattern.search(message)
-        if not hit:
-            continue
-        frame = tables[table]
-        keys = {header_key(c): c for c in frame.columns}
-        column = "probability" if hit.group(2) == "between" else hit.group(2)
-        values = frame[keys[key]].astype("string").str.strip()
-        rows = np.flatnonzero((values == hit.group(1)).fillna(False).to_numpy())
-        if len(rows) and header_key(column) in keys:
-            cell = _cell(places[table], int(rows[0]) + 1, column)
-            return f"{message} (table {table}, cell {cell})"
+    """The error's message with the table and cell of its first placed problem: a table
+    row and column as read, else a part named in its table (Metrics, Components, Rules,
+    RenewalProbability, in that order) and its field."""
+    message = str(error)
+    for problem in error.problems:
+        if problem.table in places and problem.row is not None and problem.field:
+            return f"{message} (cell {_cell(places[problem.table], problem.row, problem.field)})"
+    for table, key in KEY_COLUMN.items():
+        for problem in error.problems:
+            if problem.table != table or problem.key is None or not problem.field:
+                continue
+            frame = tables[table]
+            keys = {header_key(c): c for c in frame.columns}
+            if header_key(key) not in keys or header_key(problem.field) not in keys:
+                continue
+            values = frame[keys[header_key(key)]].astype("string").str.strip()
+            rows = np.flatnonzero((values == str(problem.key).strip()).fillna(False).to_numpy())
+            if len(rows):
+                cell = _cell(places[table], int(rows[0]) + 1, problem.field)
+                return f"{message} (table {table}, cell {cell})"
     return message
 
 

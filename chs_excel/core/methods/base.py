@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from chs_excel.core.errors import ModelError
+from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.values import parse_flag_value, parse_numbers
 
 if TYPE_CHECKING:
@@ -71,12 +71,28 @@ def cell_where(where: str, table: str, rec: dict[str, Any], column: str) -> str:
     return f"{where}, table {table}, row {rec['_row']}, column {column}"
 
 
+def cell_error(message: str, table: str, rec: dict[str, Any], column: str) -> ModelError:
+    """A `ModelError` about one Model-table cell, its place given as a `Problem`."""
+    return ModelError(message, [Problem(message, table=table, row=rec["_row"], field=column)])
+
+
 def cell_number(rec: dict[str, Any], key: str, where: str, table: str) -> float | None:
     """A table record's number cell (None when blank)."""
     value = rec.get(key)
     if value is None:
         return None
-    return number(value, cell_where(where, table, rec, key))
+    try:
+        return number(value, cell_where(where, table, rec, key))
+    except ModelError as exc:
+        raise cell_error(str(exc), table, rec, key) from None
+
+
+def cell_boolean(rec: dict[str, Any], key: str, where: str, table: str) -> bool:
+    """A table record's true/false cell."""
+    try:
+        return boolean(rec[key], cell_where(where, table, rec, key))
+    except ModelError as exc:
+        raise cell_error(str(exc), table, rec, key) from None
 
 
 # ---------------------------------------------------------------- formula references
@@ -118,9 +134,14 @@ class MetricMethod(ABC):
 
     # ------------------------------------------------------------ model
 
-    def problems(self, metric: Metric, model: Model) -> list[str]:
+    def problems(self, metric: Metric, model: Model) -> list[Problem]:
         """The method's own inconsistencies in `metric`, each naming the metric and field."""
         return []
+
+    def problem(self, metric: Metric, text: str, field: str | None = None) -> Problem:
+        """`metric <column>: <text>`, placed at the metric's Metrics row and `field`."""
+        return Problem(f"metric {metric.column}: {text}", table="Metrics", key=metric.column,
+                       field=field)
 
     @abstractmethod
     def to_dict(self, metric: Metric) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from chs_excel.core.errors import ModelError
+from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.formula_text import structured, text_of, wildcard_safe
 from chs_excel.core.methods.base import (
     FormulaRefs,
@@ -33,19 +33,18 @@ class Category(MetricMethod):
     level_key = "label"
     kind = "text"
 
-    def problems(self, metric: Metric, model: Model) -> list[str]:
-        where = f"metric {metric.column}"
+    def problems(self, metric: Metric, model: Model) -> list[Problem]:
         out = []
         if not metric.categories:
-            out.append(f"{where}: category needs points, a mapping of label to points")
+            out.append("category needs points, a mapping of label to points")
         labels = [label.strip().lower() for label, _ in metric.categories]
         if len(set(labels)) != len(labels):
-            out.append(f"{where}: two category labels differ only in case or spaces")
-        out.extend(f"{where}: points for {label!r} must be between 0 and "
+            out.append("two category labels differ only in case or spaces")
+        out.extend(f"points for {label!r} must be between 0 and "
                    f"{plain(model.scale)}, got {p!r}"
                    for label, p in metric.categories
                    if not finite(p) or not 0 <= p <= model.scale)
-        return out
+        return [self.problem(metric, text) for text in out]
 
     def to_dict(self, metric: Metric) -> dict[str, Any]:
         return {"points": {label: plain(p) for label, p in metric.categories}}

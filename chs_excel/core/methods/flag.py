@@ -14,7 +14,7 @@ from chs_excel.core.methods.base import (
     MetricMethod,
     Report,
     boolean,
-    cell_where,
+    cell_boolean,
 )
 from chs_excel.core.values import parse_flags
 
@@ -44,7 +44,7 @@ class Flag(MetricMethod):
                     where: str) -> dict[str, Any]:
         if rec.get("good") is None:
             return {}
-        return {"good": boolean(rec["good"], cell_where(where, "Metrics", rec, "good"))}
+        return {"good": cell_boolean(rec, "good", where, "Metrics")}
 
     def values(self, metric: Metric, raw: pd.Series, report: Report) -> np.ndarray:
         flags, bad = parse_flags(raw)

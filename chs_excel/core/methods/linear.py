@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chs_excel.core.errors import Problem
 from chs_excel.core.methods.base import (
     FormulaRefs,
     MetricMethod,
@@ -28,12 +29,13 @@ class Linear(MetricMethod):
     columns = ("worst", "best")
     calc = (("worst", "worst"), ("best", "best"))
 
-    def problems(self, metric: Metric, model: Model) -> list[str]:
-        where = f"metric {metric.column}"
+    def problems(self, metric: Metric, model: Model) -> list[Problem]:
         if not (finite(metric.worst) and finite(metric.best)):
-            return [f"{where}: {self.name} needs numbers for worst and best"]
+            return [self.problem(metric, f"{self.name} needs numbers for worst and best",
+                                 "worst")]
         if metric.worst == metric.best:
-            return [f"{where}: worst and best are equal ({plain(metric.worst)})"]
+            return [self.problem(metric, f"worst and best are equal ({plain(metric.worst)})",
+                                 "worst")]
         return []
 
     def to_dict(self, metric: Metric) -> dict[str, Any]:

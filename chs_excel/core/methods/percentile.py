@@ -14,7 +14,7 @@ from chs_excel.core.methods.base import (
     FormulaRefs,
     MetricMethod,
     boolean,
-    cell_where,
+    cell_boolean,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +53,7 @@ class Percentile(MetricMethod):
                     where: str) -> dict[str, Any]:
         if rec.get("higher_is_better") is None:
             return {}
-        return {"higher_is_better": boolean(
-            rec["higher_is_better"], cell_where(where, "Metrics", rec, "higher_is_better"))}
+        return {"higher_is_better": cell_boolean(rec, "higher_is_better", where, "Metrics")}
 
     def score(self, x: np.ndarray, metric: Metric, scale: float) -> np.ndarray:
         return percentile(x, metric.higher_is_better, scale)

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chs_excel.core.errors import ModelError
+from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.formula_text import structured
 from chs_excel.core.methods.base import (
     FormulaRefs,
     MetricMethod,
+    cell_error,
     cell_number,
     cell_where,
     finite,
@@ -29,20 +30,18 @@ class Steps(MetricMethod):
     fields = ("breaks", "points")
     level_key = "at_least"
 
-    def problems(self, metric: Metric, model: Model) -> list[str]:
-        where = f"metric {metric.column}"
+    def problems(self, metric: Metric, model: Model) -> list[Problem]:
         out = []
         if not metric.breaks or not all(finite(b) for b in metric.breaks):
-            out.append(f"{where}: breaks must be a list of numbers")
+            out.append("breaks must be a list of numbers")
         elif any(b >= a for a, b in zip(metric.breaks[1:], metric.breaks, strict=False)):
-            out.append(f"{where}: breaks must be strictly increasing, got "
-                       f"{list(metric.breaks)}")
+            out.append(f"breaks must be strictly increasing, got {list(metric.breaks)}")
         if len(metric.points) != len(metric.breaks) + 1:
-            out.append(f"{where}: points must have one more entry than breaks "
+            out.append(f"points must have one more entry than breaks "
                        f"({len(metric.breaks) + 1}), got {len(metric.points)}")
-        out.extend(f"{where}: points must be between 0 and {plain(model.scale)}, got {p!r}"
+        out.extend(f"points must be between 0 and {plain(model.scale)}, got {p!r}"
                    for p in metric.points if not finite(p) or not 0 <= p <= model.scale)
-        return out
+        return [self.problem(metric, text) for text in out]
 
     def to_dict(self, metric: Metric) -> dict[str, Any]:
         return {"breaks": [plain(b) for b in metric.breaks],
@@ -63,8 +62,9 @@ class Steps(MetricMethod):
                     where: str) -> dict[str, Any]:
         column = str(rec.get("column") or "").strip()
         if levels and levels[0].get("at_least") is not None:
-            raise ModelError(f"{cell_where(where, 'Levels', levels[0], 'at_least')}: the "
-                             f"first level of {column} must have a blank at_least")
+            raise cell_error(f"{cell_where(where, 'Levels', levels[0], 'at_least')}: the "
+                             f"first level of {column} must have a blank at_least",
+                             "Levels", levels[0], "at_least")
         breaks = tuple(cell_number(r, "at_least", where, "Levels") for r in levels[1:])
         if any(b is None for b in breaks):
             raise ModelError(f"{where}, table Levels: metric {column} has a blank "
