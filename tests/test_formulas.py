@@ -146,6 +146,16 @@ def edge_accounts() -> pd.DataFrame:
         dict(visits=0.5, delay_days=29.5, region="EU"),
         dict(visits="NA", delay_days="soon", region="EU"),
         dict(visits=12, delay_days=None, usage_pct=50, region="US"),
+        # text keys: no-break / ideographic spaces, tabs, line breaks, doubled inner spaces
+        dict(usage_pct=60, tier="\u00a0Gold", plan_type="Annual\t", sponsor="yes\u00a0",
+             region="EU\u3000"),
+        dict(usage_pct=60, tier="gold\n", plan_type="\u3000MULTI-YEAR\r\n",
+             sponsor="\tno", churn_flag="\u00a0Y", region="\u00a0eu"),
+        dict(usage_pct=60, plan_type="multi\u00a0-year", tier="Gold\u3000\u3000",
+             region="U\u00a0S"),
+        dict(usage_pct=60, plan_type="Monthly\u00a0", sponsor="N\u3000", region="\tUS\t"),
+        dict(usage_pct=20, override_score=85, override_until="n/a\u00a0", region="EU"),
+        dict(usage_pct=20, override_score=70, override_until="\u3000NULL", region="US"),
     ]
     rng = np.random.default_rng(3)
     for _ in range(24):  # a random block for ties in percentiles and quartiles

@@ -42,7 +42,7 @@ PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
          "DATE", "YEAR", "MONTH", "INT", "TODAY", "SUM", "SIGN", "LN", "ABS"}
-PREFIXED = {"QUARTILE.INC", "RANK.EQ"}  # newer than Excel 2007: must carry _xlfn.
+PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR"}  # newer than Excel 2007: must carry _xlfn.
 
 
 def sha(path: Path) -> str:

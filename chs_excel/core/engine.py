@@ -27,6 +27,7 @@ from chs_excel.core.values import (
     parse_flag_value,
     parse_flags,
     parse_numbers,
+    text_keys,
 )
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -215,8 +216,9 @@ def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:
     return ids
 
 
-def _text(raw: pd.Series) -> pd.Series:
-    """Cells as stripped text (None for empty cells); whole numbers lose their '.0'."""
+def _text(raw: pd.Series, strip: bool = True) -> pd.Series:
+    """Cells as text, stripped unless told (None for empty cells); whole numbers lose
+    their '.0'."""
     cells = raw.to_numpy(dtype=object)
     missing = pd.isna(cells)
     if isinstance(raw.dtype, pd.StringDtype):  # every present cell is text: no type scan
@@ -224,7 +226,7 @@ def _text(raw: pd.Series) -> pd.Series:
     else:
         is_num, is_text = _cell_kinds(cells)
     out = cells.copy()
-    if is_text.any():
+    if is_text.any() and strip:
         out[is_text] = STRIP(cells[is_text])
     other = ~is_text & ~missing
     if other.any():
@@ -247,7 +249,7 @@ def _list(values: object, limit: int = 10) -> str:
 
 def _blank_text(text: pd.Series) -> np.ndarray:
     """Empty cells and the usual NA words ('', 'NA', 'N/A', 'null', ...)."""
-    return (text.isna() | text.str.lower().isin(BLANK_WORDS)).to_numpy(dtype=bool)
+    return (text.isna() | text_keys(text).isin(BLANK_WORDS)).to_numpy(dtype=bool)
 
 
 # ---------------------------------------------------------------- metric scores
@@ -263,15 +265,16 @@ def _metric_score(metric: Metric, raw: pd.Series, scale: float,
 # ---------------------------------------------------------------- composite
 
 def _label_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Cells as matched against labels (stripped, lower case, '' when blank), factorised:
+    """Cells as text keys (docs/scoring.md, "Text keys"; '' when blank), factorised:
     (codes, keys) with `keys[codes]` each cell's key; blank cells have code -1, key ''."""
     codes, uniques = pd.factorize(raw.astype(object), use_na_sentinel=True)
-    keys = _text(pd.Series(uniques, dtype=object)).str.lower().fillna("").to_numpy(dtype=object)
+    keys = text_keys(_text(pd.Series(uniques, dtype=object), strip=False)).fillna("")
+    keys = keys.to_numpy(dtype=object)
     return codes, np.append(keys, "")
 
 
 def _label_keys(raw: pd.Series) -> pd.Series:
-    """Cells as matched against labels: stripped, lower case, '' when blank."""
+    """Cells as text keys, '' when blank."""
     codes, keys = _label_codes(raw)
     return pd.Series(keys[codes], index=raw.index, dtype=object)
 

@@ -40,6 +40,15 @@ def literal_pattern(text: str) -> str:
     return text_literal(str(text).replace("~", "~~").replace("*", "~*").replace("?", "~?"))
 
 
+# Excel's and LibreOffice's TRIM handle only U+0020: these become spaces first. UNICHAR
+# (not CHAR(160), which depends on the platform's code page) names them exactly.
+KEY_SPACE_CODES = (160, 12288, 9, 10, 13)
+
+
 def text_of(ref: str) -> str:
-    """A cell as trimmed text, as keys are compared (numbers become their digits)."""
-    return f'TRIM({ref}&"")'
+    """A cell as its text key is compared (docs/scoring.md, "Text keys"): no-break and
+    ideographic spaces, tabs and line breaks as spaces, then TRIM (numbers become digits)."""
+    text = f'{ref}&""'
+    for code in KEY_SPACE_CODES:
+        text = f'SUBSTITUTE({text},_xlfn.UNICHAR({code})," ")'
+    return f"TRIM({text})"

@@ -31,6 +31,7 @@ from chs_excel.core.vocabulary import (
     OPERATORS,
     RESERVED_COLUMNS,
     header_key,
+    text_key,
 )
 
 # The method names, in registry order (the Model sheet's list of methods).
@@ -299,7 +300,7 @@ def _segment_problems(model: Model) -> list[str]:
                            f"got {weights[comp]!r}")
         if weights and all(_finite(w) and w == 0 for w in weights.values()):
             out.append(f"{where}: all weights are zero")
-    keys = [str(s).strip().lower() for s in model.segment_weights]
+    keys = [text_key(s) for s in model.segment_weights]
     if len(set(keys)) != len(keys):
         out.append("segments.weights: two segments differ only in case or spaces")
     return out

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from chs_excel.core.vocabulary import BLANK_WORDS, FALSE_WORDS, TRUE_WORDS
+from chs_excel.core.vocabulary import (
+    BLANK_WORDS,
+    FALSE_WORDS,
+    KEY_SPACE_TABLE,
+    TRUE_WORDS,
+    text_key,
+)
 
 NUMBER_TYPES = np.array([float, int, np.float64, np.float32, np.int64, np.int32], dtype=object)
 TEXT_TYPES = np.array([str, np.str_], dtype=object)
@@ -26,13 +32,19 @@ def parse_flag_value(value: Any) -> bool | None:
         return value
     if isinstance(value, (int, float)):
         return {1: True, 0: False}.get(value) if math.isfinite(value) else None
-    word = str(value).strip().lower()
+    word = text_key(value)
     word = {"1.0": "1", "0.0": "0"}.get(word, word)
     if word in TRUE_WORDS:
         return True
     if word in FALSE_WORDS:
         return False
     return None
+
+
+def text_keys(text: pd.Series) -> pd.Series:
+    """`text_key` over a column of text (None stays missing), vectorised."""
+    return (text.astype("string").str.translate(KEY_SPACE_TABLE)
+            .str.replace(" {2,}", " ", regex=True).str.strip(" ").str.lower())
 
 
 def cell_kinds(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +59,7 @@ def is_blank(value: object) -> bool:
         return True
     if isinstance(value, float) and np.isnan(value):
         return True
-    return isinstance(value, str) and value.strip().lower() in BLANK_WORDS
+    return isinstance(value, str) and text_key(value) in BLANK_WORDS
 
 
 def parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +77,7 @@ def parse_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         values = np.full(len(cells), np.nan)
         values[is_num] = cells[is_num].astype(float)
         text = pd.Series(cells[is_text], dtype=object).str.strip()
-        blank_text = text.str.lower().isin(BLANK_WORDS).to_numpy()
+        blank_text = text_keys(text).isin(BLANK_WORDS).to_numpy()
         values[np.flatnonzero(is_text)] = pd.to_numeric(
             text.where(~blank_text), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         blank = pd.isna(cells)

@@ -6,6 +6,8 @@ from here, so the engine, the formulas, the sheets and the reports cannot drift 
 
 from __future__ import annotations
 
+import re
+
 BANDS = ("Green", "Yellow", "Red")           # best first (docs/scoring.md)
 NO_DATA = "No data"                          # the band of an account with no health
 BAND_ORDER = (*BANDS, NO_DATA)               # the rows of every by-band table
@@ -58,10 +60,18 @@ def header_key(name: object) -> str:
     return "".join(str(name).split()).replace("_", "").lower()
 
 
+# Characters a text key reads as a space (Excel's TRIM handles only U+0020, so the
+# formulas substitute these first: see core.formula_text.text_of).
+KEY_SPACES = ("\u00a0", "\u3000", "\t", "\r", "\n")
+KEY_SPACE_TABLE = str.maketrans(dict.fromkeys(KEY_SPACES, " "))
+SPACE_RUNS = re.compile(" {2,}")
+
+
 def text_key(value: object) -> str:
-    """A text value (label, flag word, segment) as matched: surrounding spaces and case
-    ignored; a whole float is read as the integer it shows."""
+    """A text value (label, flag word, segment, rule value) as matched (docs/scoring.md,
+    "Text keys"): no-break, ideographic spaces, tabs and line breaks read as spaces, ends
+    trimmed, inner runs collapsed, case ignored; a whole float reads as its integer."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip().lower()
+    return SPACE_RUNS.sub(" ", str(value).translate(KEY_SPACE_TABLE)).strip(" ").lower()
 

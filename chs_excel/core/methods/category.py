@@ -37,7 +37,7 @@ class Category(MetricMethod):
         out = []
         if not metric.categories:
             out.append("category needs points, a mapping of label to points")
-        labels = [label.strip().lower() for label, _ in metric.categories]
+        labels = [text_key(label) for label, _ in metric.categories]
         if len(set(labels)) != len(labels):
             out.append("two category labels differ only in case or spaces")
         out.extend(f"points for {label!r} must be between 0 and "
