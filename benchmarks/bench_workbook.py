@@ -5,7 +5,8 @@
 
 Build: `write_scored_workbook` (the workbook `chs score -o X.xlsx` writes: Scores as native
 formulas with the engine's values cached) on the default model and `make_sample` accounts,
-wall time (engine excluded) and file size. Recalculation: LibreOffice headless, fresh
+wall time (engine excluded), file size and the Scores sheet's XML bytes per account
+(uncompressed; its formulas are shared, one per column). Recalculation: LibreOffice headless, fresh
 profile set to recalculate every formula on load (`chs_excel.xlsx.libreoffice`),
 converting xlsx -> xlsx.
 Targets on these 2-core machines: 10k accounts built in under 10 s, recalculated in
@@ -15,9 +16,11 @@ under 60 s.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,6 +42,13 @@ def build(n: int, folder: Path) -> tuple[Path, float]:
     start = time.perf_counter()
     write_scored_workbook(path, default_model(), accounts, scoring, as_of=reference_date(1))
     return path, time.perf_counter() - start
+
+
+def scores_bytes(path: Path) -> int:
+    """Uncompressed size of the Scores sheet's XML part."""
+    with zipfile.ZipFile(path) as z:
+        names = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+        return z.getinfo(f"xl/worksheets/sheet{names.index('Scores') + 1}.xml").file_size
 
 
 def recalc(path: Path, folder: Path) -> float:
@@ -64,16 +74,18 @@ def main() -> None:
         for n in sizes:
             path, seconds = build(n, folder)
             rows.append((f"build {n:,} accounts", seconds, n / seconds,
-                         path.stat().st_size / 2**20, verdict("build", n, seconds)))
+                         path.stat().st_size / 2**20, scores_bytes(path) / n,
+                         verdict("build", n, seconds)))
             if n == recalc_at:
                 seconds = recalc(path, folder)
-                rows.append((f"LibreOffice recalc {n:,}", seconds, n / seconds, None,
+                rows.append((f"LibreOffice recalc {n:,}", seconds, n / seconds, None, None,
                              verdict("recalc", n, seconds)))
-    print("| benchmark | seconds | accounts/s | file MB | target |")
-    print("|---|---|---|---|---|")
-    for name, seconds, rate, size, target in rows:
+    print("| benchmark | seconds | accounts/s | file MB | Scores XML bytes/account | target |")
+    print("|---|---|---|---|---|---|")
+    for name, seconds, rate, size, per_account, target in rows:
         mb = "" if size is None else f"{size:,.1f}"
-        print(f"| {name} | {seconds:,.2f} | {rate:,.0f} | {mb} | {target} |")
+        xml = "" if per_account is None else f"{per_account:,.0f}"
+        print(f"| {name} | {seconds:,.2f} | {rate:,.0f} | {mb} | {xml} | {target} |")
 
 
 if __name__ == "__main__":

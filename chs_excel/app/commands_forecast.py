@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
-import xlsxwriter
 
 from chs_excel.analytics.calibration import COIN_TOSS, CalibrationReport, calibrate, join_outcomes
 from chs_excel.analytics.forecast import (
@@ -58,7 +56,7 @@ from chs_excel.io.history_store import (
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import read_book_model
-from chs_excel.xlsx.styles import FORMATS
+from chs_excel.xlsx.writer import Workbook, Worksheet, column_kind, plain_value
 
 PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
 
@@ -511,18 +509,14 @@ class TableAt:
 
 
 class ReportBook:
-    """A small XlsxWriter workbook of titled Excel Tables, typed and formatted by column."""
+    """A small workbook of titled Excel Tables, typed and formatted by column."""
 
     def __init__(self, path: Path) -> None:
-        self.book = xlsxwriter.Workbook(str(path), {
-            "strings_to_formulas": False, "strings_to_urls": False,
-            "strings_to_numbers": False, "default_date_format": "yyyy-mm-dd"})
-        self.fmt = {name: self.book.add_format(props) for name, props in FORMATS.items()}
-        self.fmt["decimal3"] = self.book.add_format({"num_format": "0.000",
-                                                     "font_color": "#1F3864"})
-        self.sheets: dict[str, Any] = {}
+        self.book = Workbook(path)
+        self.fmt = self.book.fmt
+        self.sheets: dict[str, Worksheet] = {}
 
-    def sheet(self, name: str) -> Any:
+    def sheet(self, name: str) -> Worksheet:
         """The worksheet `name`, created on first use."""
         if name not in self.sheets:
             self.sheets[name] = self.book.add_worksheet(name)
@@ -530,7 +524,7 @@ class ReportBook:
 
     def table(self, sheet: str, name: str, frame: pd.DataFrame, *, row: int = 0,
               title: str | None = None, notes: tuple[str, ...] | list[str] = ()) \
-            -> tuple[Any, TableAt]:
+            -> tuple[Worksheet, TableAt]:
         """Write `frame` as the Excel Table `name` with its header on `row` (title above)."""
         ws = self.sheet(sheet)
         if title:
@@ -538,16 +532,8 @@ class ReportBook:
         for k, note in enumerate(notes):
             ws.write_string(row + len(frame) + 2 + k, 0, f"Note: {note}", self.fmt["note"])
         columns = [str(c) for c in frame.columns]
-        formats = [self.fmt.get(_kind(c, frame[c])) for c in frame.columns]
-        data = [[_value(v) for v in values] for values in
-                zip(*(frame[c].astype(object) for c in frame.columns), strict=True)] \
-            if len(frame.columns) else []
-        options = {"name": name, "style": "Table Style Light 9",
-                   "columns": [{"header": c, "format": f} for c, f in
-                               zip(columns, formats, strict=True)]}
-        if data:
-            options["data"] = data
-        ws.add_table(row, 0, row + max(len(frame), 1), max(len(columns) - 1, 0), options)
+        formats = [self.fmt.get(column_kind(c, frame[c]) or "") for c in frame.columns]
+        ws.write_frame_table(name, frame, formats, row=row)
         for c, header in enumerate(columns):
             ws.set_column(c, c, min(40, max(11, len(header) + 2)))
         return ws, TableAt(sheet, row, columns, len(frame))
@@ -557,43 +543,6 @@ class ReportBook:
         self.book.close()
 
 
-def _kind(name: Any, series: pd.Series) -> str | None:
-    """The named format a report column gets, from its name and type."""
-    key = str(name).lower()
-    if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start"):
-        return "date"
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return None
-    if "auc" in key:
-        return "decimal3"
-    if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
-                              "difference")):
-        return "pct"
-    if "arr" in key or "case" in key:
-        return "money"
-    if key in ("accounts", "rows", "renewed", "churned", "quartile", "decile") \
-            or key.endswith("rows") or key in ("green", "yellow", "red", "no data", "total"):
-        return None
-    return "score"
-
-
-def _value(value: Any) -> Any:
-    """A cell value XlsxWriter writes as intended: None for blanks, plain Python types."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return _value(value.item())
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
-def _cell(ws: Any, row: int, col: int, value: Any, fmt: Any) -> None:
-    value = _value(value)
-    if isinstance(value, float):
-        ws.write_number(row, col, value, fmt)
-    elif value is not None:
-        ws.write(row, col, value)
-
+def _cell(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:
+    value = plain_value(value)
+    ws.write_value(row, col, value, fmt if isinstance(value, float) else None)

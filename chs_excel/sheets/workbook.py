@@ -14,19 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_range, xl_rowcol_to_cell
-from xlsxwriter.worksheet import Worksheet
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from chs_excel.core.engine import Scoring, score
 from chs_excel.core.files import write_atomically
-from chs_excel.core.formulas import ROW, Grid, ScoresPlan, template_columns, text_literal
+from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
 from chs_excel.core.vocabulary import (
@@ -41,9 +38,9 @@ from chs_excel.core.vocabulary import (
 from chs_excel.io.accounts import read_accounts
 from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
-from chs_excel.xlsx.styles import BAND_COLOURS, FORMATS, QUARTILE_COLOURS, SCALE_COLOURS
+from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
+from chs_excel.xlsx.writer import Workbook, Worksheet, cached_column, cached_value, frame_rows
 
-TABLE_STYLE = "Table Style Light 9"
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
@@ -174,12 +171,9 @@ class WorkbookBuilder:
 
     def __init__(self, path: Path, model: Model, *, cached: Cached | None = None) -> None:
         self.model = model
-        self.book = xlsxwriter.Workbook(str(path), {
-            "constant_memory": True, "strings_to_formulas": False,
-            "strings_to_urls": False, "strings_to_numbers": False, "nan_inf_to_errors": False,
-            "default_date_format": "yyyy-mm-dd"})
-        self.book.set_properties({"title": f"Customer health scorecard — {model.name}"})
-        self.fmt = {name: self.book.add_format(props) for name, props in FORMATS.items()}
+        self.book = Workbook(path, constant_memory=True,
+                             title=f"Customer health scorecard — {model.name}")
+        self.fmt = self.book.fmt
         self.sheets: dict[str, Worksheet] = {}
         self.model_cells: dict[str, str] = {}
         self.cached = cached or {}
@@ -211,12 +205,12 @@ class WorkbookBuilder:
             if cell.array:
                 ws.write_array_formula(cell.row, cell.col, cell.row, cell.col,
                                        "{=" + str(cell.value) + "}", fmt,
-                                       _cache(cached.get((cell.row, cell.col))))
+                                       cached_value(cached.get((cell.row, cell.col))))
             elif cell.formula:
-                _write_formula(ws, cell.row, cell.col, str(cell.value), fmt,
-                               _cache(cached.get((cell.row, cell.col))))
+                ws.write_formula_cell(cell.row, cell.col, str(cell.value), fmt,
+                                      cached_value(cached.get((cell.row, cell.col))))
             else:
-                _write(ws, cell.row, cell.col, cell.value, fmt)
+                ws.write_value(cell.row, cell.col, cell.value, fmt)
         return ws
 
     # ------------------------------------------------------------ Start here
@@ -315,10 +309,10 @@ class WorkbookBuilder:
                      row: int, col: int) -> None:
         g.put(row - 1, col, name, kind="subtitle")
         headers = [str(c) for c in frame.columns]
-        add_table(ws, name, headers, row, col, len(frame), write_headers=False)
+        ws.add_streamed_table(name, headers, row, col, len(frame), write_headers=False)
         for c, header in enumerate(headers):
             g.put(row, col + c, header)
-        for r, values in enumerate(_rows(frame), start=row + 1):
+        for r, values in enumerate(frame_rows(frame), start=row + 1):
             for c, value in enumerate(values):
                 pct = name == "RenewalProbability" and c == 1
                 g.put(r, col + c, value, kind="input_pct" if pct else "input")
@@ -367,13 +361,13 @@ class WorkbookBuilder:
         """
         ws = self.sheet(sheet)
         headers = [str(c) for c in frame.columns]
-        add_table(ws, table, headers, 0, 0, max(len(frame), rows or 0))
+        ws.add_streamed_table(table, headers, 0, 0, max(len(frame), rows or 0))
         ws.freeze_panes(1, 1)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(0)
         cell_formats = [self.fmt.get((formats or {}).get(h, "")) for h in headers]
-        writers = [_column_writer(ws, frame[c]) for c in frame.columns]
+        writers = [ws.column_writer(frame[c]) for c in frame.columns]
         for c, header in enumerate(headers):
             column_format = None
             if input_cells:
@@ -382,7 +376,7 @@ class WorkbookBuilder:
                 column_format = self.fmt["input_date" if is_date else "input"]
                 cell_formats[c] = cell_formats[c] or column_format
             ws.set_column(c, c, min(40, max(10, len(header) + 2)), column_format)
-        _write_rows(_rows(frame), writers, cell_formats, progress)
+        ws.write_rows(frame_rows(frame), writers, cell_formats, progress)
         return ws
 
     def scores_sheet(self, plan: ScoresPlan, scores: pd.DataFrame | None, rows: int, *,
@@ -390,7 +384,7 @@ class WorkbookBuilder:
         """The Scores Table: one formula per cell, caching the engine's value where known."""
         ws = self.sheet("Scores")
         names = [c.name for c in plan.columns]
-        add_table(ws, "Scores", names, 0, 0, rows)
+        ws.add_streamed_table("Scores", names, 0, 0, rows)
         for i, column in enumerate(plan.columns):
             options = {"level": 2, "hidden": True} if column.level == 2 else \
                 {"level": 1} if column.level == 1 else {}
@@ -398,9 +392,9 @@ class WorkbookBuilder:
             ws.set_column(i, i, width, None, options)
         ws.freeze_panes(1, 1)
         fmts = [self.fmt[c.kind] for c in plan.columns]
-        values = [_cached_column(scores, c.name, rows) for c in plan.columns]
-        _stream_formulas(ws, 1, [c.formula.split(ROW) for c in plan.columns], fmts, values,
-                         rows, progress)
+        values = [cached_column(scores[c.name] if scores is not None and c.name in scores
+                                else None, rows) for c in plan.columns]
+        ws.stream_formulas(1, [c.formula for c in plan.columns], fmts, values, rows, progress)
         col = plan.position
         last = rows
         self.traffic_lights(ws, 1, last, col["health"], col["band"])
@@ -766,196 +760,6 @@ def _quarters(frame: pd.DataFrame) -> int:
     return int(min(max(span, FORECAST_QUARTERS), 40))
 
 
-def _cache(value: Any) -> Any:
-    """A cached value as XlsxWriter stores it ('' = none: the reader recalculates)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return _excel_serial(pd.Timestamp(value))
-    return value
-
-
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-
-
-def _excel_serial(ts: pd.Timestamp) -> float:
-    return (ts - EXCEL_EPOCH) / pd.Timedelta(days=1)
-
-
-def _cached_column(scores: pd.DataFrame | None, name: str, rows: int) -> list[Any]:
-    """The engine's values of one Scores column as cell caches, padded with ''."""
-    if scores is None or name not in scores.columns:
-        return [""] * rows
-    s = scores[name]
-    if pd.api.types.is_datetime64_any_dtype(s):
-        values = ((s - EXCEL_EPOCH) / pd.Timedelta(days=1)).astype(object)
-    elif pd.api.types.is_bool_dtype(s):
-        values = s.astype(object)
-    elif pd.api.types.is_numeric_dtype(s):
-        values = s.astype("float64").astype(object)
-    else:
-        values = s.astype(object)
-    out = values.where(s.notna(), "").tolist()
-    if not pd.api.types.is_bool_dtype(s) and pd.api.types.is_numeric_dtype(s):
-        out = [v if v == "" or math.isfinite(v) else "" for v in out]
-    elif values.dtype == object:
-        out = [_cache(v) if not isinstance(v, str) else v for v in out]
-    return out + [""] * (rows - len(out))
-
-
-def _write_formula(ws: Worksheet, row: int, col: int, formula: str, fmt: Any,
-                   value: Any) -> None:
-    """One formula cell written as the file stores it (see `_stream_formulas`)."""
-    _stream_formulas(ws, row, [formula.split(ROW)], [fmt], [[value]], 1, None, col=col)
-
-
-class RawCell(tuple):
-    """A cell whose XML is already made: `_stream_formulas` builds it in one string."""
-
-    __slots__ = ()
-
-
-def _raw_cell_writer(ws: Worksheet) -> None:
-    """Let `ws` write `RawCell`s as they are (everything else as XlsxWriter does)."""
-    if getattr(ws, "_writes_raw_cells", False):
-        return
-    standard = ws._write_cell
-
-    def write_cell(row: int, col: int, cell: Any) -> None:
-        if type(cell) is RawCell:
-            ws.fh.write(cell[0])
-        else:
-            standard(row, col, cell)
-    ws._write_cell = write_cell
-    ws._writes_raw_cells = True
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cell_value(value: Any) -> tuple[str, str]:
-    """(type attribute, cached value text) of a formula cell, as XlsxWriter writes them."""
-    if isinstance(value, (bool, np.bool_)):
-        return ' t="b"', "1" if value else "0"
-    if isinstance(value, str):
-        return ("", "") if value == "" else (' t="str"', _escape(value))
-    return "", str(float(value)) if isinstance(value, np.floating) else str(value)
-
-
-def _stream_formulas(ws: Worksheet, first_row: int, templates: list[list[str]],
-                     formats: list[Any], values: list[list[Any]], count: int,
-                     progress: Progress | None, *, col: int = 0) -> None:
-    """Write `count` rows of formulas from templates split at ROW, with cached values.
-
-    Writes the XML `Worksheet.write_formula` writes, a cell at a time through
-    XlsxWriter's constant-memory row buffer, but built here in one string: the public
-    call rewrites each formula with ~30 regular expressions and escapes it again for
-    every cell (about 10 µs a cell, the bulk of a 100k-account workbook's time); our
-    formulas are already in the file's form, `_xlfn.` prefixes included, and their
-    templates are escaped once. tests/test_workbook.py checks the XML is the same.
-    """
-    _raw_cell_writer(ws)
-    last_col = col + len(templates) - 1
-    parts = [[_escape(p) for p in t] for t in templates]
-    styles = [f' s="{f._get_xf_index()}"' if f is not None else "" for f in formats]
-    heads = [f'<c r="{xl_col_to_name(col + c)}' for c in range(len(templates))]
-    table = ws.table
-    for i in range(count):
-        r = first_row + i
-        number = str(r + 1)
-        ws._check_dimensions(r, col)
-        ws._check_dimensions(r, last_col)
-        if ws.constant_memory and r > ws.previous_row:
-            ws._write_single_row(r)
-        cells = table[r]
-        for c, template in enumerate(parts):
-            kind, cached = _cell_value(values[c][i])
-            cells[col + c] = RawCell((f'{heads[c]}{number}"{styles[c]}{kind}><f>'
-                                      f"{number.join(template)}</f><v>{cached}</v></c>",))
-        if progress is not None and (i + 1) % 5000 == 0:
-            progress(5000)
-
-
 def _span(first: int, last: int, col: int) -> str:
     letter = xl_col_to_name(col)
     return f"{letter}{first + 1}:{letter}{last + 1}"
-
-
-def _rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
-    """Rows of Python values ready for a cell writer: None for every kind of blank."""
-    columns = []
-    for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            values = series.astype(object).where(series.notna(), None)
-        elif pd.api.types.is_float_dtype(series):
-            values = series.astype(object).where(np.isfinite(series.to_numpy()), None)
-        else:
-            values = series.astype(object).where(series.notna(), None)
-        columns.append(values.tolist())
-    return zip(*columns, strict=True)
-
-
-def _write(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
-    """One cell, typed: text is always written as text (never as a formula)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        if fmt is not None:
-            ws.write_blank(row, col, None, fmt)
-    elif isinstance(value, (bool, np.bool_)):
-        ws.write_boolean(row, col, bool(value), fmt)
-    elif isinstance(value, (int, float, np.number)):
-        ws.write_number(row, col, float(value), fmt)
-    elif isinstance(value, (dt.datetime, dt.date)):
-        ws.write_datetime(row, col, value, fmt)
-    else:
-        ws.write_string(row, col, str(value), fmt)
-
-
-def _column_writer(ws: Worksheet, series: pd.Series) -> Callable[..., Any]:
-    """The cell writer for a column: typed for uniform columns, checked per cell otherwise."""
-    if pd.api.types.is_bool_dtype(series):
-        return ws.write_boolean
-    if pd.api.types.is_numeric_dtype(series):
-        return ws.write_number
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return ws.write_datetime
-    return partial(_write, ws)
-
-
-def _write_rows(rows: Iterable[tuple[Any, ...]], writers: list[Callable[..., Any]],
-                formats: list[Any], progress: Progress | None) -> None:
-    """Write data rows under a header row (blanks skipped); progress every 5,000 rows."""
-    columns = range(len(writers))
-    for r, values in enumerate(rows, start=1):
-        for c in columns:
-            value = values[c]
-            if value is not None:
-                writers[c](r, c, value, formats[c])
-        if progress is not None and r % 5000 == 0:
-            progress(5000)
-
-
-def add_table(ws: Worksheet, name: str, headers: list[str], row: int, col: int,
-              rows: int, *, write_headers: bool = True) -> None:
-    """An Excel Table over `rows` data rows (at least one) under its header at (row, col).
-
-    XlsxWriter refuses tables in constant-memory mode only because it cannot write a
-    table's data for you; the table itself is metadata. So the table is added with
-    streaming switched off, over one data row (XlsxWriter's overlap bookkeeping costs a
-    dictionary entry per cell: 7 million for 100k accounts), then given its real extent.
-    The header cells are rewritten as streamed text, unless the caller writes them in
-    row order with the rest of its sheet.
-    """
-    last_col = col + len(headers) - 1
-    streaming = ws.constant_memory
-    ws.constant_memory = False
-    ws.add_table(row, col, row + 1, last_col, {
-        "name": name, "style": TABLE_STYLE, "columns": [{"header": h} for h in headers]})
-    ws.constant_memory = streaming
-    table = ws.tables[-1]
-    table["range"] = table["a_range"] = table["autofilter"] = xl_range(
-        row, col, row + max(rows, 1), last_col)
-    if write_headers:
-        for c, header in enumerate(headers):
-            ws.write_string(row, col + c, header)

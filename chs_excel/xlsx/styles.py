@@ -26,6 +26,7 @@ FORMATS: dict[str, dict[str, object]] = {
     "input_pct": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
                   "num_format": "0%"},
     "score": {"num_format": "0.0", "font_color": FORMULA_FONT},
+    "decimal3": {"num_format": "0.000", "font_color": FORMULA_FONT},
     "pct": {"num_format": "0%", "font_color": FORMULA_FONT},
     "money": {"num_format": "#,##0", "font_color": FORMULA_FONT},
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},

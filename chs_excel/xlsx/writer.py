@@ -1,0 +1,324 @@
+"""The project's one XlsxWriter wrapper: a `Workbook` whose worksheets stream.
+
+`Workbook` subclasses `xlsxwriter.Workbook` and hands out `Worksheet`s, a subclass of
+XlsxWriter's (the documented way: XlsxWriter's `examples/inheritance1.py`). Every book is
+opened with `use_zip64` (large books must not fail when the file is closed), text never
+turns into a formula, and the named formats of `chs_excel.xlsx.styles.FORMATS` are made
+once and looked up by name (`book.fmt["money"]`).
+
+The worksheet adds what the project writes and XlsxWriter has no fast path for:
+
+- `stream_formulas`: columns of formulas from per-row templates, each cell with its cached
+  value, written as *shared formulas* (the column's first cell holds the formula and its
+  range, the cells below only point at it: what Excel saves for a filled-down column);
+- `write_value` / `column_writer` / `write_rows`: typed cells, text always text;
+- `add_streamed_table`: an Excel Table in constant-memory mode;
+- `write_frame_table`: a DataFrame as a Table, a number format per column.
+
+It relies on XlsxWriter internals (`_write_cell`, `fh`, `table`, `previous_row`,
+`_write_single_row`, `_check_dimensions`, `tables`): pyproject.toml pins the versions it
+was tested with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+import xlsxwriter.worksheet
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name, xl_range
+
+from chs_excel.core.formulas import ROW
+from chs_excel.xlsx.serials import to_serial, to_serials
+from chs_excel.xlsx.styles import FORMATS
+
+TABLE_STYLE = "Table Style Light 9"
+OPTIONS = {"use_zip64": True, "strings_to_formulas": False, "strings_to_urls": False,
+           "strings_to_numbers": False, "nan_inf_to_errors": False,
+           "default_date_format": "yyyy-mm-dd"}
+Progress = Callable[[int], None]
+
+
+class RawCell(tuple):
+    """A cell whose XML is already made: `Worksheet._write_cell` writes it as it is."""
+
+    __slots__ = ()
+
+
+class Worksheet(xlsxwriter.worksheet.Worksheet):
+    """XlsxWriter's worksheet plus streamed formula columns, typed cells and Tables."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared_formulas = 0  # shared-formula groups so far (their `si` numbers)
+
+    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+        if type(cell) is RawCell:
+            self.fh.write(cell[0])
+        else:
+            super()._write_cell(row, col, cell)
+
+    # ------------------------------------------------------------ formulas
+
+    def stream_formulas(self, first_row: int, templates: list[str], formats: list[Any],
+                        values: list[list[Any]], count: int,
+                        progress: Progress | None = None, *, col: int = 0,
+                        shared: bool = True) -> None:
+        """Write `count` rows of formulas from templates (ROW = the row), with cached values.
+
+        Column c of the block is `templates[c]` with the row number put in; `values[c][i]`
+        is row i's cached value ('' = none). With `shared` (and more than one row) each
+        column is one shared formula: its first cell stores the formula with `ref` over
+        the column's rows, the others `<f t="shared" si="N"/>` only. Excel and LibreOffice
+        shift the master's relative references per row, so the templates' row references
+        must be relative (`$A§`, never `$A$§`) and every other reference absolute.
+
+        The XML is built here in one string a cell, through XlsxWriter's constant-memory
+        row buffer: the public `write_formula` rewrites each formula with ~30 regular
+        expressions (about 10 µs a cell); ours are already in the file's form, `_xlfn.`
+        prefixes included, and are escaped once. Unshared, it is the XML `write_formula`
+        writes (tests/test_workbook.py checks).
+        """
+        last_col = col + len(templates) - 1
+        last_row = first_row + count - 1
+        parts = [_escape(t).split(ROW) for t in templates]
+        styles = [f' s="{f._get_xf_index()}"' if f is not None else "" for f in formats]
+        letters = [xl_col_to_name(col + c) for c in range(len(templates))]
+        heads = [f'<c r="{letter}' for letter in letters]
+        followers: list[str] = []
+        masters: list[str] = []
+        for c, letter in enumerate(letters):
+            if shared and count > 1:
+                si = self.shared_formulas
+                self.shared_formulas += 1
+                number = str(first_row + 1)
+                masters.append(f'<f t="shared" ref="{letter}{number}:{letter}{last_row + 1}"'
+                               f' si="{si}">{number.join(parts[c])}</f>')
+                followers.append(f'<f t="shared" si="{si}"/>')
+        table = self.table
+        for i in range(count):
+            r = first_row + i
+            number = str(r + 1)
+            self._check_dimensions(r, col)
+            self._check_dimensions(r, last_col)
+            if self.constant_memory and r > self.previous_row:
+                self._write_single_row(r)
+            cells = table[r]
+            for c, template in enumerate(parts):
+                kind, cached = _formula_value(values[c][i])
+                if not followers:
+                    formula = f"<f>{number.join(template)}</f>"
+                else:
+                    formula = masters[c] if i == 0 else followers[c]
+                cells[col + c] = RawCell((f'{heads[c]}{number}"{styles[c]}{kind}>'
+                                          f"{formula}<v>{cached}</v></c>",))
+            if progress is not None and (i + 1) % 5000 == 0:
+                progress(5000)
+
+    def write_formula_cell(self, row: int, col: int, formula: str, fmt: Any,
+                           value: Any) -> None:
+        """One formula cell with its cached value (as `stream_formulas` writes it)."""
+        self.stream_formulas(row, [formula], [fmt], [[value]], 1, col=col, shared=False)
+
+    # ------------------------------------------------------------ values
+
+    def write_value(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
+        """One cell, typed: text is always written as text (never as a formula)."""
+        value = plain_value(value)
+        if value is None:
+            if fmt is not None:
+                self.write_blank(row, col, None, fmt)
+        elif isinstance(value, bool):
+            self.write_boolean(row, col, value, fmt)
+        elif isinstance(value, (int, float)):
+            self.write_number(row, col, float(value), fmt)
+        elif isinstance(value, (dt.datetime, dt.date)):
+            self.write_datetime(row, col, value, fmt)
+        else:
+            self.write_string(row, col, str(value), fmt)
+
+    def column_writer(self, series: pd.Series) -> Callable[..., Any]:
+        """The cell writer for a column: typed for uniform columns, checked per cell else."""
+        if pd.api.types.is_bool_dtype(series):
+            return self.write_boolean
+        if pd.api.types.is_numeric_dtype(series):
+            return self.write_number
+        if pd.api.types.is_datetime64_any_dtype(series):
+            return self.write_datetime
+        return self.write_value
+
+    def write_rows(self, rows: Iterable[tuple[Any, ...]], writers: list[Callable[..., Any]],
+                   formats: list[Any], progress: Progress | None = None, *,
+                   first_row: int = 1, first_col: int = 0) -> None:
+        """Write rows of values (blanks skipped) from `first_row`; progress every 5,000."""
+        columns = range(len(writers))
+        for i, values in enumerate(rows, start=1):
+            r = first_row + i - 1
+            for c in columns:
+                value = values[c]
+                if value is not None:
+                    writers[c](r, first_col + c, value, formats[c])
+            if progress is not None and i % 5000 == 0:
+                progress(5000)
+
+    # ------------------------------------------------------------ Tables
+
+    def add_streamed_table(self, name: str, headers: list[str], row: int, col: int,
+                           rows: int, *, write_headers: bool = True,
+                           formats: list[Any] | None = None) -> None:
+        """An Excel Table over `rows` data rows (at least one) under its header at (row, col).
+
+        XlsxWriter refuses tables in constant-memory mode only because it cannot write a
+        table's data for you; the table itself is metadata. So the table is added with
+        streaming switched off, over one data row (XlsxWriter's overlap bookkeeping costs
+        a dictionary entry per cell: 7 million for 100k accounts), then given its real
+        extent. The header cells are written as text, unless the caller writes them in
+        row order with the rest of its sheet.
+        """
+        last_col = col + len(headers) - 1
+        streaming = self.constant_memory
+        self.constant_memory = False
+        columns = [{"header": h} for h in headers]
+        for column, fmt in zip(columns, formats or [], strict=False):
+            if fmt is not None:
+                column["format"] = fmt
+        self.add_table(row, col, row + 1, last_col,
+                       {"name": name, "style": TABLE_STYLE, "columns": columns})
+        self.constant_memory = streaming
+        table = self.tables[-1]
+        table["range"] = table["a_range"] = table["autofilter"] = xl_range(
+            row, col, row + max(rows, 1), last_col)
+        if write_headers:
+            for c, header in enumerate(headers):
+                self.write_string(row, col + c, header)
+
+    def write_frame_table(self, name: str, frame: pd.DataFrame, formats: list[Any], *,
+                          row: int = 0, col: int = 0) -> None:
+        """`frame` as the Excel Table `name` (header on `row`), a format per column."""
+        headers = [str(c) for c in frame.columns]
+        if not headers:
+            headers, frame = ["Column1"], pd.DataFrame({"Column1": []})
+            formats = [None]
+        self.add_streamed_table(name, headers, row, col, len(frame), formats=formats)
+        writers = [self.column_writer(frame[c]) for c in frame.columns]
+        self.write_rows(frame_rows(frame), writers, formats, first_row=row + 1,
+                        first_col=col)
+
+
+class Workbook(xlsxwriter.Workbook):
+    """An XlsxWriter workbook of streaming `Worksheet`s with the project's named formats."""
+
+    def __init__(self, path: str | Path, *, constant_memory: bool = False,
+                 title: str | None = None) -> None:
+        super().__init__(str(path), {**OPTIONS, "constant_memory": constant_memory})
+        if title:
+            self.set_properties({"title": title})
+        self.fmt: dict[str, Format] = {name: self.add_format(props)
+                                       for name, props in FORMATS.items()}
+
+    def add_worksheet(self, name: str | None = None,
+                      worksheet_class: Any = None) -> Worksheet:
+        """A new `Worksheet` (XlsxWriter's documented subclassing hook)."""
+        return super().add_worksheet(name, worksheet_class or Worksheet)
+
+
+# ---------------------------------------------------------------- values
+
+def plain_value(value: Any) -> Any:
+    """A cell value as plain Python: None for every kind of blank, numpy unboxed."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def cached_value(value: Any) -> Any:
+    """A formula's cached value as the file stores it ('' = none: the reader computes)."""
+    value = plain_value(value)
+    if value is None:
+        return ""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return to_serial(value)
+    return value
+
+
+def cached_column(series: pd.Series | None, rows: int) -> list[Any]:
+    """A column's values as formula caches (dates as serials), padded with '' to `rows`."""
+    if series is None:
+        return [""] * rows
+    s = series
+    if pd.api.types.is_datetime64_any_dtype(s):
+        values = pd.Series(to_serials(s.to_numpy()), index=s.index).astype(object)
+    elif pd.api.types.is_bool_dtype(s):
+        values = s.astype(object)
+    elif pd.api.types.is_numeric_dtype(s):
+        values = s.astype("float64").astype(object)
+    else:
+        values = s.astype(object)
+    out = values.where(s.notna(), "").tolist()
+    if not pd.api.types.is_bool_dtype(s) and pd.api.types.is_numeric_dtype(s):
+        out = [v if v == "" or math.isfinite(v) else "" for v in out]
+    elif values.dtype == object:
+        out = [cached_value(v) if not isinstance(v, str) else v for v in out]
+    return out + [""] * (rows - len(out))
+
+
+def frame_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
+    """Rows of Python values ready for a cell writer: None for every kind of blank."""
+    columns = []
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            values = series.astype(object).where(series.notna(), None)
+        elif pd.api.types.is_float_dtype(series):
+            values = series.astype(object).where(np.isfinite(series.to_numpy()), None)
+        else:
+            values = series.astype(object).where(series.notna(), None)
+        columns.append(values.tolist())
+    return zip(*columns, strict=True)
+
+
+def column_kind(name: Any, series: pd.Series) -> str | None:
+    """The named number format of a report column, from its name and type."""
+    key = str(name).lower()
+    if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start"):
+        return "date"
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return None
+    if "auc" in key:
+        return "decimal3"
+    if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
+                              "difference")):
+        return "pct"
+    if "arr" in key or "case" in key:
+        return "money"
+    if key in ("accounts", "rows", "renewed", "churned", "quartile", "decile") \
+            or key.endswith("rows") or key in ("green", "yellow", "red", "no data", "total"):
+        return None
+    return "score"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _formula_value(value: Any) -> tuple[str, str]:
+    """(type attribute, cached value text) of a formula cell, as XlsxWriter writes them."""
+    if isinstance(value, (bool, np.bool_)):
+        return ' t="b"', "1" if value else "0"
+    if isinstance(value, str):
+        return ("", "") if value == "" else (' t="str"', _escape(value))
+    return "", str(float(value)) if isinstance(value, np.floating) else str(value)
+
