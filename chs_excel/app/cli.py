@@ -6,6 +6,7 @@ Expected problems (`ChsError`) print one line and exit 1, with no traceback.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.io.accounts import read_accounts
+from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
 from chs_excel.io.safe_text import formula_safe
 
 
@@ -47,18 +49,31 @@ def _model(path: Path | None) -> Model:
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Day overrides are checked against (default: today).")
+@click.option("--decimal", type=click.Choice(DECIMALS), default="auto", show_default=True,
+              help="Decimal mark of numbers written as text (docs/input.md).")
+@click.option("--date-format", type=click.Choice(DATE_FORMATS), default="auto",
+              show_default=True, help="Day/month order of dates written as text.")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
-                  output: Path, strict: bool, as_of: dt.datetime | None) -> None:
+                  output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
+                  date_format: str) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
     kind = _output_kind(output)
     model = _model(model_path)
-    accounts = read_accounts(input_path, sheet)
+    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
     try:
         scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
     except ChsError as exc:
-        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
+        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
+                        f"{_near_miss(str(exc), accounts.attrs.get('headers', []))}") from None
     write_scores(output, kind, model, accounts, scoring, as_of=as_of.date() if as_of else None)
     _print_summary(scoring, output)
+
+
+def _near_miss(message: str, headers: list[str]) -> str:
+    """'; found 'Logins (30d)'; did you mean logins_30d?' for a missing-column error."""
+    missing = re.match(r"column '([^']+)' is missing", message)
+    found = suggest_column(missing.group(1), headers) if missing else None
+    return f"; found {found!r}; did you mean {missing.group(1)}?" if found else ""
 
 
 def _output_kind(output: Path) -> str:
