@@ -21,11 +21,12 @@ from chs_excel.app.commands_forecast import (
     trend_command,
 )
 from chs_excel.core.engine import Scoring, score
-from chs_excel.core.errors import ChsError
+from chs_excel.core.errors import ChsError, MissingColumnError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER
 from chs_excel.io.accounts import read_accounts
+from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
 from chs_excel.io.safe_text import write_csv
 
 
@@ -50,8 +51,13 @@ def _model(path: Path | None) -> Model:
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Day overrides are checked against (default: today).")
+@click.option("--decimal", type=click.Choice(DECIMALS), default="auto", show_default=True,
+              help="Decimal mark of numbers written as text (docs/input.md).")
+@click.option("--date-format", type=click.Choice(DATE_FORMATS), default="auto",
+              show_default=True, help="Day/month order of dates written as text.")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
-                  output: Path, strict: bool, as_of: dt.datetime | None) -> None:
+                  output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
+                  date_format: str) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -63,11 +69,12 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if issues_path is not None:
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
-    accounts = read_accounts(input_path, sheet)
+    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
     try:
         scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
     except ChsError as exc:
-        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
+        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
+                        f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
@@ -80,6 +87,14 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
                    err=to_stdout)
+
+
+def _near_miss(exc: ChsError, headers: list[str]) -> str:
+    """'; found 'Logins (30d)'; did you mean logins_30d?' for a missing-column error."""
+    if not isinstance(exc, MissingColumnError):
+        return ""
+    found = suggest_column(exc.column, headers)
+    return f"; found {found!r}; did you mean {exc.column}?" if found else ""
 
 
 def issues_file(output: Path) -> Path:

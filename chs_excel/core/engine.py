@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
-from chs_excel.core.errors import InputError, ModelError
+from chs_excel.core.errors import InputError, MissingColumnError, ModelError
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import (
     Metric,
@@ -176,21 +176,25 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
                              "case, spaces and '_' are ignored; rename one")
         cols[key] = col
     if "accountid" not in cols:
-        raise InputError("column 'account_id' is missing (every account needs an id)")
+        raise MissingColumnError("column 'account_id' is missing (every account needs an id)",
+                                 "account_id")
     cols["account_id"] = cols["accountid"]
     missing = [m.column for m in model.metrics if header_key(m.column) not in cols]
     if missing:
-        raise InputError(f"column {missing[0]!r} is missing: the model scores it "
-                         f"(metric of component {model.metric(missing[0]).component})"
-                         + (f"; also missing: {', '.join(missing[1:])}" if missing[1:] else ""))
+        also = f"; also missing: {', '.join(missing[1:])}" if missing[1:] else ""
+        raise MissingColumnError(f"column {missing[0]!r} is missing: the model scores it "
+                                 f"(metric of component {model.metric(missing[0]).component})"
+                                 f"{also}", missing[0])
     for what, name in (("segments.column", model.segment_column),
                        ("quartiles.by", model.quartiles_by)):
         if name and header_key(name) not in cols:
-            raise InputError(f"column {name!r} is missing: the model's {what} names it")
+            raise MissingColumnError(f"column {name!r} is missing: the model's {what} names it",
+                                     name)
     for rule in model.rules:
         if header_key(rule.column) not in cols:
-            raise InputError(f"column {rule.column!r} is missing: rule {rule.name!r} reads "
-                             "it, and no metric or input column has that name")
+            raise MissingColumnError(f"column {rule.column!r} is missing: rule {rule.name!r} "
+                                     "reads it, and no metric or input column has that name",
+                                     rule.column)
     names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
                                      *(metric_score_column(m) for m in model.metrics))]
     if len(set(names)) != len(names):

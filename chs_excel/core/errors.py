@@ -44,3 +44,11 @@ class ModelError(ChsError, ValueError):
 
 class InputError(ChsError, ValueError):
     """The accounts data cannot be scored (names the file, sheet, row and column)."""
+
+
+class MissingColumnError(InputError):
+    """A column the model needs is not in the accounts; `column` is its name."""
+
+    def __init__(self, message: str, column: str = "") -> None:
+        super().__init__(message)
+        self.column = column

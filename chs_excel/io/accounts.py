@@ -7,7 +7,9 @@ workbook, no sheet, no accounts) is an `InputError` naming the file and sheet.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io as _io
+import re
 import zipfile
 from pathlib import Path
 
@@ -16,7 +18,17 @@ import pandas as pd
 import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
-from chs_excel.core.model import header_key
+from chs_excel.core.vocabulary import COLUMN_KINDS, header_key
+from chs_excel.io.cells import (
+    DATE_FORMATS,
+    DECIMALS,
+    number_convention,
+    number_parts,
+    parse_date_text,
+    parse_number_parts,
+    serial_dates,
+)
+from chs_excel.io.xlsx_cells import XlsxCells
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -27,9 +39,18 @@ ESCAPED_FORMULA = r"'[=+\-@]"
 # Columns that are always text, whatever their cells look like (compared by header_key).
 TEXT_COLUMNS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
                           "overridereason"})
+# chs's own output columns shown as % hold fractions (0..1): never scaled (docs/input.md).
+FRACTION_COLUMNS = frozenset(header_key(c) for c, k in COLUMN_KINDS.items() if k == "pct")
+PROBLEM_COLUMNS = ["row", "column", "value", "problem"]
+# The dates the engine can hold (it converts to datetime64[ns]); others are refused.
+ENGINE_DATES = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))
+# A UTF-8 multi-byte character: its presence means the file is UTF-8, not Windows-1252.
+UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
+                            rb"|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
-def read_accounts(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
+def read_accounts(path: str | Path, sheet: str | None = None, *, decimal: str = "auto",
+                  date_format: str = "auto") -> pd.DataFrame:
     """Read the accounts of a csv or xlsx file; index = the row number in the file.
 
     Parameters
@@ -39,26 +60,43 @@ def read_accounts(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     sheet : str, optional
         For xlsx: the sheet to read; default the Table named `Accounts`, else the first
         sheet.
+    decimal : {"auto", "point", "comma"}
+        How numbers written as text mark decimals; "auto" decides from the whole file.
+    date_format : {"auto", "iso", "mdy", "dmy"}
+        Day/month order of dates written as text; "auto" decides per column.
 
     Returns
     -------
     DataFrame
         Cells typed as a spreadsheet shows them (numbers, dates, text; blanks as None),
-        indexed by the row number in the file; `attrs["source"]` names file and sheet.
+        indexed by the row number in the file; `attrs["source"]` names file and sheet,
+        `attrs["headers"]` the headers, `attrs["cell_problems"]` the cells the file holds
+        as errors (row, column, value, problem). Every rule is in docs/input.md.
     """
+    if decimal not in DECIMALS:
+        raise InputError(f"decimal must be one of {', '.join(DECIMALS)}, not {decimal!r}")
+    if date_format not in DATE_FORMATS:
+        raise InputError(f"date format must be one of {', '.join(DATE_FORMATS)}, "
+                         f"not {date_format!r}")
     path = Path(path)
     head = _head(path)
+    problems: list[tuple[int, str, str, str]] = []
+    percent: set[str] = set()
+    date1904 = False
     if path.suffix.lower() in CSV_SUFFIXES or not (head.startswith(b"PK")
                                                    or head.startswith(OLE_MAGIC)):
         if sheet:
             raise InputError(f"{path}: --sheet applies to xlsx files; this is a csv")
         frame, where = _read_csv(path, head), str(path)
     else:
-        frame, where = _read_xlsx(path, head, sheet)
+        frame, where, problems, percent, date1904 = _read_xlsx(path, head, sheet)
+    frame = _typed(frame, where, decimal, date_format, percent, date1904)
     frame = frame.dropna(how="all")
     if frame.empty:
         raise InputError(f"{where}: has a header but no accounts")
     frame.attrs["source"] = where
+    frame.attrs["headers"] = list(frame.columns)
+    frame.attrs["cell_problems"] = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
     return frame
 
 
@@ -78,29 +116,72 @@ def _head(path: Path) -> bytes:
 
 
 def _read_csv(path: Path, head: bytes) -> pd.DataFrame:
-    """A csv as typed columns; blank lines keep their row numbers for messages."""
+    """A csv as text columns; blank lines keep their row numbers for messages."""
     if b"\x00" in head or head.startswith(OLE_MAGIC):
         raise InputError(f"{path}: is not a text csv file (it looks binary); "
                          "save the sheet as 'CSV UTF-8' or pass the .xlsx")
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InputError(f"{path}: is neither UTF-8 nor Windows-1252 text")
+    text = _decode(path, path.read_bytes())
     try:
-        frame = pd.read_csv(_io.StringIO(text), sep=csv_delimiter(text),
-                            skip_blank_lines=False, dtype=str, keep_default_na=False)
+        rows = pd.read_csv(_io.StringIO(text), sep=csv_delimiter(text), header=None,
+                           skip_blank_lines=False, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            raise InputError(f"{path}: row {found.group(2)} has {found.group(3)} cells but "
+                             f"the header has {found.group(1)} (a stray delimiter?); fix "
+                             "that row") from None
         raise InputError(f"{path}: not a readable csv ({exc})") from None
-    frame = _numpy_dtypes(frame)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a readable csv ({exc})") from None
+    header = rows.iloc[0].fillna("").tolist()
+    width = len(header)
+    while width and header[width - 1] == "":
+        width -= 1
+    data = rows.iloc[1:]
+    extra = data.iloc[:, width:].replace("", np.nan).notna().any(axis=1).to_numpy()
+    if extra.any():
+        row = int(np.flatnonzero(extra)[0]) + 2
+        raise InputError(f"{path}: row {row} has more cells than the header "
+                         f"({width} columns); a stray delimiter would shift every column; "
+                         "fix that row")
+    frame = data.iloc[:, :width]
+    frame.columns = _headers(header[:width], str(path))
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return frame
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """UTF-8 strictly; Windows-1252 only for a file with no UTF-8 multi-byte character."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    if UTF8_MULTIBYTE.search(raw):
+        line = raw.count(b"\n", 0, bad) + 1
+        raise InputError(f"{path}: line {line} is not valid UTF-8 although the file has "
+                         "UTF-8 text elsewhere; re-save the file as 'CSV UTF-8'")
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is neither UTF-8 nor Windows-1252 text") from None
+
+
+def _headers(header: list[object], where: str) -> list[str]:
+    """Headers with whitespace runs (line breaks, tabs) as one space; a repeated key fails."""
+    names = [" ".join(("" if h is None else str(h)).split()) for h in header]
+    seen: dict[str, str] = {}
+    for i, name in enumerate(names):
+        key = header_key(name)
+        if not key:
+            names[i] = f"Unnamed: {i}"
+            continue
+        if key in seen:
+            raise InputError(f"{where}: columns {seen[key]!r} and {name!r} are the same "
+                             "column once case, spaces and '_' are ignored; rename one")
+        seen[key] = name
+    return names
 
 
 def csv_delimiter(text: str) -> str:
@@ -111,47 +192,147 @@ def csv_delimiter(text: str) -> str:
         return ","
 
 
-def _numpy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
+           percent: set[str], date1904: bool) -> pd.DataFrame:
     """Type cells as a spreadsheet would: numbers, dates and text, blanks as None/NaN.
 
-    Text that reads as a number becomes a number (and ISO dates in date columns become
-    dates), except in identity columns, so ids like '00123' keep their zeros.
+    Text that reads as a number becomes a number (and dates in date columns become dates),
+    except in identity columns, so ids like '00123' keep their zeros. docs/input.md.
     """
+    cleaned = {col: _clean(frame[col]) for col in frame.columns}
+    kinds = {col: _kind(col) for col in frame.columns}
+    numbers = [c for c in frame.columns if kinds[c] == "number"]
+    texts = {c: cleaned[c][0].where(cleaned[c][1]).dropna().astype(str).str.strip()
+             for c in numbers if cleaned[c][1].any()}
+    plain = {c: pd.to_numeric(t, errors="coerce") for c, t in texts.items()}
+    convention = decimal
+    if decimal == "auto":
+        left = {c: t[plain[c].isna()] for c, t in texts.items()}
+        convention = number_convention(_cells(left), lambda: _cells(texts), where)
     out = {}
     for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            out[col] = series.astype("float64")
-            continue
-        obj = series.astype(object).where(series.notna(), None)
-        is_text = _text_cells(obj).copy()
-        if is_text.any():
-            text = obj.where(is_text, "").astype(str)
-            blank = is_text & (text.str.strip() == "").to_numpy()
-            escaped = is_text & text.str.match(ESCAPED_FORMULA).to_numpy(dtype=bool)
-            obj = obj.where(~escaped, text.str[1:]).where(~blank, None)
-            is_text &= ~blank
-        key = header_key(col)
-        if key in TEXT_COLUMNS:
-            out[col] = obj
-            continue
-        dates = "date" in key or "until" in key
-        if is_text.any():
-            cells = obj.where(is_text)
-            parsed = (pd.to_datetime(cells, errors="coerce", format="ISO8601") if dates
-                      else pd.to_numeric(cells, errors="coerce"))
-            found = is_text & parsed.notna().to_numpy()
-            obj = obj.where(~found, parsed.astype(object))
-            is_text &= ~found
-        out[col] = obj if is_text.any() else _uniform(obj)
+        obj, is_text = cleaned[col]
+        if kinds[col] == "text":
+            out[col] = _as_text(obj, is_text)
+        elif kinds[col] == "date":
+            out[col] = _dates(obj, is_text, col, where, date_format, date1904)
+        else:
+            out[col] = _numbers(obj, texts.get(col), plain.get(col), convention,
+                                col in percent)
     return pd.DataFrame(out, index=frame.index)
 
 
+def _kind(col: str) -> str:
+    key = header_key(col)
+    if key in TEXT_COLUMNS:
+        return "text"
+    return "date" if "date" in key or "until" in key else "number"
+
+
+def _clean(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(cells with blanks as None and csv formula escapes removed, mask of text cells)."""
+    obj = series.astype(object).where(series.notna(), None)
+    is_text = _text_cells(obj).copy()
+    if is_text.any():
+        text = obj.where(is_text, "").astype(str)
+        blank = is_text & (text.str.strip() == "").to_numpy()
+        escaped = is_text & text.str.startswith("'").to_numpy(dtype=bool)
+        if escaped.any():
+            escaped &= text.str.match(ESCAPED_FORMULA).to_numpy(dtype=bool)
+            obj = obj.where(~escaped, text.str[1:])
+        obj = obj.where(~blank, None)
+        is_text &= ~blank
+    return obj, is_text
+
+
+def _cells(texts: dict[str, pd.Series]) -> pd.DataFrame:
+    """Text cells of number columns as (row, column, text, num) for the decimal decision."""
+    parts = [pd.DataFrame({"row": t.index, "column": c, "text": t.to_numpy(),
+                           "num": number_parts(t)["num"].to_numpy()})
+             for c, t in texts.items() if len(t)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["row", "column", "text", "num"])
+
+
+def _numbers(obj: pd.Series, text: pd.Series | None, plain: pd.Series | None,
+             convention: str, percent: bool) -> pd.Series:
+    """A number column: text cells read as exports write numbers, kept as text if not."""
+    if percent:  # an xlsx column formatted as %: shown as 45% for 0.45
+        numeric = ~_text_cells(obj) & obj.notna().to_numpy()
+        if numeric.any():
+            scaled = np.round(pd.to_numeric(obj[numeric]).to_numpy(dtype=float) * 100, 10)
+            obj = obj.where(~numeric, pd.Series(scaled, index=obj.index[numeric]))
+    if text is not None and len(text):
+        values = (plain.to_numpy(dtype=float, na_value=np.nan).copy()
+                  if convention == "point" else np.full(len(text), np.nan))
+        rest = np.isnan(values)
+        if rest.any():
+            values[rest] = parse_number_parts(number_parts(text[rest]), convention)
+        found = ~np.isnan(values)
+        obj = obj.copy()
+        obj[text.index[found]] = values[found]
+    return obj if _text_cells(obj).any() else _uniform(obj)
+
+
+def _dates(obj: pd.Series, is_text: np.ndarray, col: str, where: str, date_format: str,
+           date1904: bool) -> pd.Series:
+    """A date column as datetime64[s]; cells that are not dates are kept as they are."""
+    present = obj.notna().to_numpy()
+    values = np.full(len(obj), np.datetime64("NaT", "D"))
+    if is_text.any():
+        values[is_text] = parse_date_text(obj[is_text].astype(str), col, date_format, where,
+                                          date1904)
+    other = present & ~is_text
+    if other.any():
+        cells = obj[other]
+        kind = pd.api.types.infer_dtype(cells, skipna=True)
+        if kind in ("floating", "integer", "mixed-integer-float", "decimal"):
+            values[other] = serial_dates(pd.to_numeric(cells).to_numpy(dtype=float), date1904)
+        else:
+            stamp = np.fromiter((isinstance(v, dt.date) for v in cells), dtype=bool,
+                                count=len(cells))
+            idx = np.flatnonzero(other)[stamp]
+            values[idx] = np.array(cells[stamp].tolist(), dtype="datetime64[s]").astype(
+                "datetime64[D]")
+    found = ~np.isnat(values)
+    outside = found & ((values < ENGINE_DATES[0]) | (values > ENGINE_DATES[1]))
+    if outside.any():
+        i = np.flatnonzero(outside)[0]
+        raise InputError(f"{where}: row {obj.index[i]}, column {col!r}: {values[i]} is "
+                         f"outside the dates the scorer handles ({ENGINE_DATES[0]} to "
+                         f"{ENGINE_DATES[1]}); correct the date")
+    stamps = values.astype("datetime64[s]")
+    if found.sum() == present.sum():
+        return pd.Series(stamps, index=obj.index)
+    cells = obj.copy()
+    cells[found] = pd.Series(stamps[found]).astype(object).to_numpy()
+    return cells
+
+
+def _as_text(obj: pd.Series, is_text: np.ndarray) -> pd.Series:
+    """An identity column: numbers become the digits they show (ids are text)."""
+    numeric = obj.notna().to_numpy() & ~is_text
+    if not numeric.any():
+        return obj
+    cells = obj[numeric]
+    if pd.api.types.infer_dtype(cells, skipna=True) not in ("floating", "integer",
+                                                            "mixed-integer-float"):
+        return obj
+    values = pd.to_numeric(cells).to_numpy(dtype=float)
+    whole = np.isfinite(values) & (values == np.floor(values))
+    small = whole & (np.abs(values) < 2.0 ** 53)
+    shown = cells.astype(str).to_numpy(dtype=object)
+    shown[small] = values[small].astype(np.int64).astype(str)
+    big = np.flatnonzero(whole & ~small)  # beyond 2**53: the shortest digits of the float
+    shown[big] = [np.format_float_positional(v, trim="-") for v in values[big]]
+    out = obj.copy()
+    out[numeric] = shown
+    return out
+
+
 def _uniform(obj: pd.Series) -> pd.Series:
-    """A column without text as its natural dtype: dates, floats, or as it is."""
+    """A column without text as its natural dtype: floats, or as it is."""
     kind = pd.api.types.infer_dtype(obj, skipna=True)
-    if kind in ("date", "datetime", "datetime64"):
-        return pd.to_datetime(obj)
     if kind in ("floating", "integer", "mixed-integer-float", "empty", "decimal"):
         return obj.astype("float64")
     return obj
@@ -167,8 +348,10 @@ def _text_cells(obj: pd.Series) -> np.ndarray:
     return np.zeros(len(obj), dtype=bool)
 
 
-def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame, str]:
-    """One sheet or the `Accounts` Table of a workbook, rows numbered as Excel shows them."""
+def _read_xlsx(path: Path, head: bytes, sheet: str | None
+               ) -> tuple[pd.DataFrame, str, list, set[str], bool]:
+    """One sheet or the `Accounts` Table of a workbook, rows numbered as Excel shows them,
+    with the cell problems, percent-formatted columns and date system of its XML."""
     if head.startswith(OLE_MAGIC):
         raise InputError(f"{path}: is password-protected (encrypted) or an old .xls "
                          "workbook; open it in Excel, remove the password (File > Info > "
@@ -183,7 +366,8 @@ def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame
         if sheet is None and ACCOUNTS_TABLE in _table_names(book):
             table = book.get_table_by_name(ACCOUNTS_TABLE)
             rows = [list(table.columns), *table.to_python()]
-            first_row = table.start[0]  # table.start is the first data row (0-based)
+            first_row, first_col = table.start  # table.start is the first data row (0-based)
+            name = table.sheet
             where = f"{path}, sheet {table.sheet}, table {ACCOUNTS_TABLE}"
         else:
             name = sheet if sheet is not None else book.sheet_names[0]
@@ -193,6 +377,7 @@ def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame
             data = book.get_sheet_by_name(name)
             rows = data.to_python(skip_empty_area=True)
             first_row = (data.start[0] + 1) if data.start else 1
+            first_col = data.start[1] if data.start else 0
             where = f"{path}, sheet {name}"
     except InputError:
         raise
@@ -200,13 +385,35 @@ def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame
         raise InputError(f"{path}: cannot read the workbook ({exc})") from None
     if not rows:
         raise InputError(f"{where}: the sheet is empty")
-    header = [("" if h is None else str(h)).strip() for h in rows[0]]
+    header = _headers(rows[0], where)
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
     frame.index = pd.RangeIndex(first_row + 1, first_row + 1 + len(frame))
-    frame = frame.loc[:, [h != "" for h in header]] if "" in header else frame
-    return _numpy_dtypes(frame), where
+    facts = XlsxCells(path, name)
+    problems = []
+    for row, col, value, problem in facts.errors():
+        c = col - first_col
+        if row in frame.index and 0 <= c < len(header):
+            frame.iloc[frame.index.get_loc(row), c] = value
+            problems.append((row, header[c], value, problem))
+    percent_cells, other_cells = facts.percent_cells(first_row + 1)
+    percent = _percent_columns(percent_cells, other_cells, header, first_col, where)
+    keep = [not h.startswith("Unnamed: ") for h in header]
+    frame = frame.loc[:, keep] if not all(keep) else frame
+    return frame, where, problems, percent, facts.date1904
 
 
+def _percent_columns(percent_cells: list[tuple[int, int]], other_cells: list[tuple[int, int]],
+                     header: list[str], first_col: int, where: str) -> set[str]:
+    """Columns whose sampled number cells are all %-formatted; a mix is an error."""
+    pct = {c - first_col: r for r, c in reversed(percent_cells)}
+    other = {c - first_col: r for r, c in reversed(other_cells)}
+    for c in pct.keys() & other.keys():
+        if 0 <= c < len(header):
+            raise InputError(f"{where}: column {header[c]!r} mixes %-formatted numbers (row "
+                             f"{pct[c]}) and plain numbers (row {other[c]}); format the "
+                             "column one way")
+    return {header[c] for c in pct if 0 <= c < len(header)
+            and header_key(header[c]) not in FRACTION_COLUMNS}
 def _table_names(book: calamine.CalamineWorkbook) -> list[str]:
     try:
         return list(book.table_names)
