@@ -23,6 +23,7 @@ from chs_excel.core.engine import Scoring, score
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.core.vocabulary import SHEET_ORDER
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.safe_text import write_csv
 
@@ -47,10 +48,16 @@ def _model(path: Path | None) -> Model:
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Day overrides are checked against (default: today).")
+@click.option("--replace", is_flag=True,
+              help="Overwrite an existing OUT.xlsx even when it holds History snapshots or "
+                   "sheets a new scored workbook would not have.")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
-                  output: Path, strict: bool, as_of: dt.datetime | None) -> None:
+                  output: Path, strict: bool, as_of: dt.datetime | None,
+                  replace: bool) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
     kind = _output_kind(output, input_path, model_path)
+    if kind == "xlsx" and not replace:
+        refuse_losing_work(output, input_path)
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet)
     try:
@@ -59,6 +66,38 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
     write_scores(output, kind, model, accounts, scoring, as_of=as_of.date() if as_of else None)
     _print_summary(scoring, output)
+
+
+SCORED_SHEETS = frozenset(SHEET_ORDER) - {"History weights", "Calibration"}
+
+
+def refuse_losing_work(output: Path, input_path: Path) -> None:
+    """Refuse to replace a workbook holding what a new scored workbook would not: History
+    snapshots, or sheets the user added (`chs score` writes SCORED_SHEETS, History empty),
+    or a workbook that is not a scored one at all. A previous `chs score` output with
+    nothing added is replaced, as before."""
+    if not output.exists():
+        return
+    from chs_excel.io.history_store import read_history
+    from chs_excel.xlsx.package import Package
+    other = "write to another -o, or pass --replace to overwrite it"
+    how = (f"{other} (to score new data and keep its History and Model: chs template "
+           f"--from {output} --data {input_path} -o NEW.xlsx)")
+    try:
+        package = Package(output)
+        extra = [s for s in package.sheet_names() if s not in SCORED_SHEETS]
+        snapshots = len(read_history(output).dates)
+    except ChsError:
+        raise ChsError(f"{output}: already exists and is not a workbook chs can read; "
+                       f"{other}") from None
+    if "Scores" not in package.tables():
+        raise ChsError(f"{output}: already exists and is not a scored workbook (no Scores "
+                       f"Table); {other}")
+    kept = [f"History with {snapshots} snapshot(s)"] if snapshots else []
+    kept += [f"the sheet {s!r}" for s in extra if not (snapshots and s == "History weights")]
+    if kept:
+        raise ChsError(f"{output}: already holds {', '.join(kept)}, which the new scored "
+                       f"workbook would not keep; {how}")
 
 
 def _output_kind(output: Path, *inputs: Path | None) -> str:

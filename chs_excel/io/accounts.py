@@ -17,6 +17,7 @@ import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import header_key
+from chs_excel.xlsx.guard import check_package
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -175,6 +176,7 @@ def _read_xlsx(path: Path, head: bytes, sheet: str | None) -> tuple[pd.DataFrame
                          "Protect Workbook) and save it as .xlsx")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: is not a valid xlsx workbook (the file is damaged)")
+    check_package(path)  # zip bombs and absurd used ranges are refused before calamine
     try:
         book = calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     except Exception as exc:  # calamine raises several error types for damaged files
