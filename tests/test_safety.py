@@ -400,8 +400,10 @@ def _declared_bomb(path: Path) -> Path:
 
 HOSTILE = {
     "no_rels": (lambda book, p: _rewrite(book, p, _without_rels), "_rels/.rels"),
-    "broken_history": (lambda book, p: _rewrite(book, p, _broken_history), "is damaged|not a valid xlsx"),
-    "history_columns": (lambda book, p: _rewrite(book, p, _history_without_columns), ""),
+    "broken_history": (lambda book, p: _rewrite(book, p, _broken_history),
+                       "is damaged|not a valid xlsx"),
+    "history_columns": (lambda book, p: _rewrite(book, p, _history_without_columns),
+                        "History"),
     "far_cell": (lambda book, p: _far_cell(p), "spans 16,384 columns x 1,048,576 rows"),
     "strings_bomb": (lambda book, p: _strings_bomb(p), "above the 200 MB"),
     "declared_bomb": (lambda book, p: _declared_bomb(p), "above the 2,048 MB"),

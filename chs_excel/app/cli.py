@@ -56,14 +56,14 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   replace: bool) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT."""
     kind = _output_kind(output, input_path, model_path)
-    if kind == "xlsx" and not replace:
-        refuse_losing_work(output, input_path)
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet)
     try:
         scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}") from None
+    if kind == "xlsx" and not replace:
+        refuse_losing_work(output, input_path)  # problems with the input are told first
     write_scores(output, kind, model, accounts, scoring, as_of=as_of.date() if as_of else None)
     _print_summary(scoring, output)
 
