@@ -150,6 +150,47 @@ def test_concurrent_snapshots_into_one_new_sqlite_store_all_land(tmp_path: Path)
     assert len(history.rows) == 3 * 2000
 
 
+WRITER = """
+import datetime as dt, sys
+from pathlib import Path
+from chs_excel.analytics.history import snapshot
+from chs_excel.core.model import default_model
+from chs_excel.io.history_store import write_history
+from chs_excel.io.scores import read_scores
+found = read_scores(Path(sys.argv[2]))
+snap = snapshot(found.scores, default_model(), dt.date.fromisoformat(sys.argv[3]), "x")
+print("ready", flush=True)
+sys.stdin.readline()  # every writer starts writing at once
+write_history(Path(sys.argv[1]), snap)
+"""
+
+
+def test_sqlite_writers_without_the_file_lock_all_land(tmp_path: Path) -> None:
+    """Six processes write one new SQLite store at the same moment through
+    `write_history` alone: BEGIN IMMEDIATE makes each take SQLite's write lock before
+    reading the schema, so none fails on a column another just added ("duplicate column
+    name", which lost a snapshot in about half the runs before) and all six dates land."""
+    accounts, scores = tmp_path / "accounts.csv", tmp_path / "scores.csv"
+    make_sample(3000, seed=6, dirty=False).to_csv(accounts, index=False)
+    assert run("score", str(accounts), "-o", str(scores))[0] == 0
+    store = tmp_path / "h.sqlite"
+    days = [f"2026-01-0{d}" for d in range(1, 7)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store), str(scores), d],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}) for d in days]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("\n")
+        p.stdin.flush()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    history = read_history(store)
+    assert [d.isoformat() for d in history.dates] == days and len(history.rows) == 6 * 3000
+
+
 HOLD = """
 import sys, time
 from pathlib import Path
@@ -433,6 +474,18 @@ def test_hostile_packages_fail_as_one_line(files: dict[str, Path], tmp_path: Pat
         assert took < 20, (args, took)
         assert peak_mb < 400 or peak_mb <= before / 1024, (args, peak_mb)
     assert not (tmp_path / "out.xlsx").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_cells_without_references_cannot_hide_a_span(tmp_path: Path) -> None:
+    """A cell and a row written without r="" are placed by position (from A1), so they
+    count from A1: XFD1 plus a bare cell in row 1048576 spans the whole sheet."""
+    hidden = _tiny(tmp_path / "hidden.xlsx",
+                   '<row r="1"><c r="XFD1"/></row><row r="1048576"><c/></row>')
+    with pytest.raises(ChsError, match="16,384 columns x 1,048,576 rows"):
+        guard.check_package(hidden)
+    fine = _tiny(tmp_path / "fine.xlsx", '<row r="1"><c r="XFD1"/></row>'
+                                         + "<row><c/><c/></row>" * 5)
+    guard.check_package(fine)
 
 
 def test_the_guard_passes_real_workbooks_quickly(files: dict[str, Path]) -> None:

@@ -11,9 +11,10 @@ sheets and in a few megabytes of memory:
   zip reader stops at that size, so a part cannot claim less than it holds):
   a worksheet `MAX_SHEET_BYTES` (2 GB), the shared strings `MAX_STRINGS_BYTES` (200 MB),
   any other part `MAX_PART_BYTES` (200 MB), all parts together `MAX_TOTAL_BYTES` (4 GB);
-- each worksheet's used range (rows x columns spanned by its cells) is at most
-  `MAX_CELLS` (50 million) or, beyond that, not absurdly large for the sheet: at most
-  `CELLS_PER_BYTE` cells per byte of sheet XML (a real cell takes at least ~10 bytes).
+- each worksheet's used range (rows x columns spanned by its cells, which calamine
+  allocates whole, ~32 bytes a cell) is at most `MAX_CELLS` (20 million) or, beyond that,
+  at most `SPARSITY` (32) times the cells the sheet really holds; cells and rows placed by
+  position (no `r=""`) count from A1, so they cannot hide a span.
 
 The result is remembered per file (path, size, modification time), so the readers that
 call it one after the other check a file once.
@@ -35,8 +36,8 @@ MAX_SHEET_BYTES = 2 * 1024 * MB
 MAX_STRINGS_BYTES = 200 * MB
 MAX_PART_BYTES = 200 * MB
 MAX_TOTAL_BYTES = 4 * 1024 * MB
-MAX_CELLS = 50_000_000
-CELLS_PER_BYTE = 4
+MAX_CELLS = 20_000_000
+SPARSITY = 32
 CHUNK = 8 * MB
 
 _checked: dict[tuple[str, int, int], None] = {}
@@ -108,6 +109,7 @@ def _check_used_range(path: Path, package: zipfile.ZipFile, info: zipfile.ZipInf
     """Rows x columns spanned by the sheet's cells, streamed (never the whole part)."""
     low_row = low_col = 1 << 30
     high_row = high_col = 0
+    cells = bare_cells = bare_rows = 0
     tail = b""
     with package.open(info) as part:
         while True:
@@ -121,18 +123,38 @@ def _check_used_range(path: Path, package: zipfile.ZipFile, info: zipfile.ZipInf
                 low_row, high_row = min(low_row, int(rows.min())), max(high_row, int(rows.max()))
             if len(cols):
                 low_col, high_col = min(low_col, int(cols.min())), max(high_col, int(cols.max()))
+            cell_tags, row_tags = _tags(data)
+            cells += cell_tags
+            bare_cells += max(0, cell_tags - len(cols))       # cells placed by position
+            bare_rows += max(0, row_tags - (len(rows) - len(cols)))
             if not chunk:
                 break
+    if bare_rows:   # a row without r="" follows the previous one
+        low_row, high_row = 1, high_row + bare_rows
+    if bare_cells:  # a cell without r="" follows the previous one in its row
+        low_col, high_col = 1, min(16_384, max(high_col, 1) + bare_cells)
     if not high_row:
         return
     height = high_row - low_row + 1
     width = high_col - low_col + 1 if high_col else 1
-    cells = height * width
-    if cells > max(MAX_CELLS, CELLS_PER_BYTE * info.file_size):
+    area = height * width
+    if area > max(MAX_CELLS, SPARSITY * cells):
         raise InputError(f"{path}: the sheet part {info.filename} spans {width:,} columns x "
-                         f"{height:,} rows ({cells:,} cells) in {info.file_size:,} bytes; "
+                         f"{height:,} rows ({area:,} cells) with {cells:,} cells in it; "
                          "such a sparse used range is refused (delete the far-away cells, "
                          "or copy the data to a new sheet)")
+
+
+def _tags(data: bytes) -> tuple[int, int]:
+    """How many cell tags (`<c ...`, `<x:c ...`) and row tags `data` holds."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    if len(a) < 4:
+        return 0, 0
+    after = a[2:]
+    ends = (after == 32) | (after == 62) | (after == 47)   # space, '>', '/'
+    opens = (a[:-2] == 60) | (a[:-2] == 58)                # '<' or a prefix's ':'
+    cell_tags = int(np.count_nonzero(opens & (a[1:-1] == 99) & ends))
+    return cell_tags, data.count(b"<row") + data.count(b":row ")
 
 
 def _refs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
