@@ -426,6 +426,24 @@ def _strings_bomb(path: Path) -> Path:
     return path
 
 
+def _ratio_bomb(path: Path) -> Path:
+    """A sheet of 60 MB (under every size limit) packed over 200 to 1."""
+    _tiny(path, "")
+    with zipfile.ZipFile(path) as zin:
+        parts = {i.filename: zin.read(i) for i in zin.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, data in parts.items():
+            if not name.endswith("sheet1.xml"):
+                z.writestr(name, data)
+        with z.open("xl/worksheets/sheet1.xml", "w") as part:
+            part.write(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                       b'2006/main"><sheetData>')
+            for _ in range(60):
+                part.write(b" " * (1 << 20))
+            part.write(b"</sheetData></worksheet>")
+    return path
+
+
 def _declared_bomb(path: Path) -> Path:
     """A sheet whose zip entry declares 4 GB unpacked (the central directory's size field;
     the zip reader stops at the declared size, so this is what a reader trusts)."""
@@ -448,6 +466,7 @@ HOSTILE = {
     "far_cell": (lambda book, p: _far_cell(p), "spans 16,384 columns x 1,048,576 rows"),
     "strings_bomb": (lambda book, p: _strings_bomb(p), "above the 200 MB"),
     "declared_bomb": (lambda book, p: _declared_bomb(p), "above the 2,048 MB"),
+    "ratio_bomb": (lambda book, p: _ratio_bomb(p), "refused as a zip bomb"),
 }
 
 

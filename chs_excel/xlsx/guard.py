@@ -11,6 +11,8 @@ sheets and in a few megabytes of memory:
   zip reader stops at that size, so a part cannot claim less than it holds):
   a worksheet `MAX_SHEET_BYTES` (2 GB), the shared strings `MAX_STRINGS_BYTES` (200 MB),
   any other part `MAX_PART_BYTES` (200 MB), all parts together `MAX_TOTAL_BYTES` (4 GB);
+  a part above 10 MB may not unpack to more than `MAX_RATIO` (100) times its packed size
+  (spreadsheet XML packs about 10 to 1; a bomb about 1000 to 1);
 - each worksheet's used range (rows x columns spanned by its cells, which calamine
   allocates whole, ~32 bytes a cell) is at most `MAX_CELLS` (20 million) or, beyond that,
   at most `SPARSITY` (32) times the cells the sheet really holds; cells and rows placed by
@@ -36,6 +38,8 @@ MAX_SHEET_BYTES = 2 * 1024 * MB
 MAX_STRINGS_BYTES = 200 * MB
 MAX_PART_BYTES = 200 * MB
 MAX_TOTAL_BYTES = 4 * 1024 * MB
+MAX_RATIO = 100       # unpacked : packed, for parts above RATIO_FROM (real parts: ~10)
+RATIO_FROM = 10 * MB
 MAX_CELLS = 20_000_000
 SPARSITY = 32
 CHUNK = 8 * MB
@@ -85,6 +89,12 @@ def check_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
             raise InputError(f"{path}: the part {info.filename} unpacks to "
                              f"{info.file_size / MB:,.0f} MB, above the {limit / MB:,.0f} MB "
                              "this tool reads (a damaged or hostile file?)")
+        packed = max(info.compress_size, 1)
+        if info.file_size > RATIO_FROM and info.file_size > MAX_RATIO * packed:
+            raise InputError(f"{path}: the part {info.filename} unpacks to "
+                             f"{info.file_size / MB:,.0f} MB from {packed / MB:,.1f} MB "
+                             f"({info.file_size // packed:,} to 1; real workbooks pack about "
+                             "10 to 1): refused as a zip bomb")
     if total > MAX_TOTAL_BYTES:
         raise InputError(f"{path}: unpacks to {total / MB:,.0f} MB, above the "
                          f"{MAX_TOTAL_BYTES / MB:,.0f} MB this tool reads")
