@@ -131,8 +131,8 @@ def test_concurrent_snapshots_into_one_workbook_all_land(tmp_path: Path) -> None
     done = _together(*(["snapshot", str(book), "--date", d] for d in days))
     assert all(p.returncode == 0 for p in done), [p.stderr for p in done]
     assert [d.isoformat() for d in read_history(book).dates] == days
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == \
-        [lock_path(book).name]  # no temporary file left, the lock file stays (empty)
+    # no temporary file left; the last writer removed the lock file
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_concurrent_snapshots_into_one_new_sqlite_store_all_land(tmp_path: Path) -> None:
@@ -228,7 +228,9 @@ def test_a_second_writer_waits_then_fails_with_one_line(files: dict[str, Path],
     assert "another chs command or macro is still writing it" in done.stderr
     assert waited >= 1 and digest(book) == before
     # the holder died: its lock went with it, the next writer goes ahead
+    assert lock_path(book).exists()  # a killed holder leaves its (empty) lock file
     assert chs("snapshot", str(book), "--date", "2026-05-01").returncode == 0
+    assert not lock_path(book).exists()
 
 
 def test_a_waiting_writer_goes_ahead_when_the_first_finishes(files: dict[str, Path],

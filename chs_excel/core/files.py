@@ -10,8 +10,10 @@ macros run on a file) holds `locked(path)` from reading the file to replacing it
 advisory lock on a sidecar file `.NAME.chs-lock` beside it (`fcntl.flock` on Linux and
 macOS, `msvcrt.locking` on Windows). A second writer waits up to `LOCK_TIMEOUT` seconds
 (the environment variable CHS_LOCK_TIMEOUT changes it), then fails with one line. The
-lock is released when the holder finishes or dies; the empty sidecar file stays (removing
-it would let a third writer lock a different file).
+lock is released when the holder finishes or dies. The holder removes the sidecar before
+releasing it; a waiter that then gets the lock on the removed file notices (its inode is
+no longer the path's) and locks the new one. A killed holder leaves an empty sidecar,
+reused by the next writer.
 """
 
 from __future__ import annotations
@@ -155,27 +157,50 @@ def _lock_one(sidecar: Path, path: Path, wait: float) -> Iterator[None]:
         finally:
             _held[key] -= 1
         return
+    deadline = time.monotonic() + wait
+    fd = _acquire(sidecar, path, deadline, wait)
+    _held[key] = 1
     try:
-        fd = os.open(sidecar, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise ChsError(f"{path}: cannot create its lock file {sidecar.name} "
-                       f"({exc.strerror or exc})") from None
-    try:
-        deadline = time.monotonic() + wait
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                raise ChsError(f"{path}: another chs command or macro is still writing it "
-                               f"(waited {wait:g} s for {sidecar.name}); try again when it "
-                               "has finished")
-            time.sleep(0.05)
-        _held[key] = 1
-        try:
-            yield
-        finally:
-            del _held[key]
-            _unlock(fd)
+        yield
     finally:
+        del _held[key]
+        with contextlib.suppress(OSError):  # Windows: still open elsewhere, it stays
+            sidecar.unlink()                # removed while held: waiters re-check below
+        _unlock(fd)
         os.close(fd)
+
+
+def _acquire(sidecar: Path, path: Path, deadline: float, wait: float) -> int:
+    """Open and lock the sidecar; retry when the holder removed it meanwhile (a lock on a
+    removed file guards nothing: the next writer creates a new one)."""
+    while True:
+        try:
+            fd = os.open(sidecar, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise ChsError(f"{path}: cannot create its lock file {sidecar.name} "
+                           f"({exc.strerror or exc})") from None
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise ChsError(f"{path}: another chs command or macro is still writing "
+                                   f"it (waited {wait:g} s for {sidecar.name}); try again "
+                                   "when it has finished")
+                time.sleep(0.05)
+            if _same_inode(fd, sidecar):
+                return fd
+            _unlock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_inode(fd: int, sidecar: Path) -> bool:
+    try:
+        mine, now = os.fstat(fd), os.stat(sidecar)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _try_lock(fd: int) -> bool:
