@@ -306,7 +306,9 @@ def test_file_store_survives_rebuilding_the_workbook(tmp_path: Path, book: Path,
     accounts, _ = scored
     path = tmp_path / "accounts.csv"
     accounts.head(120).to_csv(path, index=False)
-    assert run("score", str(path), "-o", str(book))[0] == 0  # rebuilt: no History sheet
+    code, out = run("score", str(path), "-o", str(book))  # would drop the History sheet
+    assert code == 1 and "History with 2 snapshot(s)" in out
+    assert run("score", str(path), "-o", str(book), "--replace")[0] == 0  # no History sheet
     assert read_history(book).rows.empty
     code, out = run("snapshot", str(book), "--date", "2026-03-06", "--history", str(store),
                     *model)

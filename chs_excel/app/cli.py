@@ -24,7 +24,7 @@ from chs_excel.core.engine import Scoring, score
 from chs_excel.core.errors import ChsError, MissingColumnError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
-from chs_excel.core.vocabulary import BAND_ORDER
+from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
 from chs_excel.io.safe_text import write_csv
@@ -55,9 +55,12 @@ def _model(path: Path | None) -> Model:
               help="Decimal mark of numbers written as text (docs/input.md).")
 @click.option("--date-format", type=click.Choice(DATE_FORMATS), default="auto",
               show_default=True, help="Day/month order of dates written as text.")
+@click.option("--replace", is_flag=True,
+              help="Overwrite an existing OUT.xlsx even when it holds History snapshots or "
+                   "sheets a new scored workbook would not have.")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
-                  date_format: str) -> None:
+                  date_format: str, replace: bool) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -75,6 +78,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
+    if kind == "xlsx" and not replace:
+        refuse_losing_work(output, input_path)  # problems with the input are told first
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
@@ -100,6 +105,38 @@ def _near_miss(exc: ChsError, headers: list[str]) -> str:
 def issues_file(output: Path) -> Path:
     """Where a csv output's data issues go: scores.csv -> scores.issues.csv."""
     return output.with_name(f"{output.stem}.issues.csv")
+
+
+SCORED_SHEETS = frozenset(SHEET_ORDER) - {"History weights", "Calibration"}
+
+
+def refuse_losing_work(output: Path, input_path: Path) -> None:
+    """Refuse to replace a workbook holding what a new scored workbook would not: History
+    snapshots, or sheets the user added (`chs score` writes SCORED_SHEETS, History empty),
+    or a workbook that is not a scored one at all. A previous `chs score` output with
+    nothing added is replaced, as before."""
+    if not output.exists():
+        return
+    from chs_excel.io.history_store import read_history
+    from chs_excel.xlsx.package import Package
+    other = "write to another -o, or pass --replace to overwrite it"
+    how = (f"{other} (to score new data and keep its History and Model: chs template "
+           f"--from {output} --data {input_path} -o NEW.xlsx)")
+    try:
+        package = Package(output)
+        extra = [s for s in package.sheet_names() if s not in SCORED_SHEETS]
+        snapshots = len(read_history(output).dates)
+    except ChsError:
+        raise ChsError(f"{output}: already exists and is not a workbook chs can read; "
+                       f"{other}") from None
+    if "Scores" not in package.tables():
+        raise ChsError(f"{output}: already exists and is not a scored workbook (no Scores "
+                       f"Table); {other}")
+    kept = [f"History with {snapshots} snapshot(s)"] if snapshots else []
+    kept += [f"the sheet {s!r}" for s in extra if not (snapshots and s == "History weights")]
+    if kept:
+        raise ChsError(f"{output}: already holds {', '.join(kept)}, which the new scored "
+                       f"workbook would not keep; {how}")
 
 
 def _output_kind(output: Path, *inputs: Path | None) -> str:

@@ -40,7 +40,7 @@ from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
-from chs_excel.core.files import write_atomically
+from chs_excel.core.files import locked, write_atomically
 from chs_excel.core.model import Model, default_model
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.history_store import (
@@ -83,16 +83,27 @@ def snapshot_command(input_path: Path, day: dt.datetime | None, store: Path | No
     """
     date = day.date() if day else dt.date.today()
     is_book = input_path.suffix.lower() in XLSX_SUFFIXES
-    _output(output, ("xlsx", "xlsm"))
+    _output(output, ("xlsx", "xlsm"), (input_path, store, model_path))
     if store is None and not is_book:
         raise ChsError(f"{input_path}: a scores csv has no History sheet; keep history in a "
                        "file store with --history H.sqlite")
     if output is not None and not is_book:
         raise ChsError("-o applies when snapshotting into a workbook")
+    if output is not None and output.suffix.lower() != input_path.suffix.lower():
+        raise ChsError(f"{output}: name the copy {input_path.suffix} like {input_path.name} "
+                       "(Excel opens a macro-enabled workbook only as .xlsm, a plain one "
+                       "only as .xlsx)")
     for book in (input_path if is_book and output is None else None,
                  store if store is not None and not is_sqlite(store) else None):
         if book is not None:
             check_not_open(book)  # before anything is written
+    # one writer at a time per file, from reading the history to replacing the file
+    with locked(store, output if output is not None else input_path if is_book else None):
+        _snapshot(input_path, date, store, model_path, output, is_book)
+
+
+def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: Path | None,
+              output: Path | None, is_book: bool) -> None:
     found = read_scores(input_path, _model(model_path))
     model = found.model or default_model()
     snap = snapshot(found.scores, model, date, found.where)
@@ -147,7 +158,7 @@ def forecast_command(input_path: Path, by: str, horizon: int | None, start: dt.d
                      model_path: Path | None, curve_path: Path | None,
                      output: Path | None) -> None:
     """Renewal forecast per month or quarter: ARR up for renewal, expected, at risk."""
-    kind = _output(output, ("xlsx", "csv"))
+    kind = _output(output, ("xlsx", "csv"), (input_path, model_path, curve_path))
     curve = load_curve(curve_path) if curve_path else None
     found = read_scores(input_path, _model(model_path), FORECAST_COLUMNS)
     model = found.model
@@ -225,7 +236,7 @@ def _band_colour(band: str) -> str:
 def trend_command(store: Path, before: dt.datetime | None, after: dt.datetime | None,
                   top: int, output: Path | None) -> None:
     """What changed between two snapshots, and why: movers, owners, band migration."""
-    kind = _output(output, ("xlsx", "csv"))
+    kind = _output(output, ("xlsx", "csv"), (store,))
     history = read_history(store)
     result = trend(history, before.date() if before else None,
                    after.date() if after else None)
@@ -299,9 +310,13 @@ def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: 
                       output: Path, model_out: Path | None, curve_out: Path | None,
                       window_days: int, png: bool) -> None:
     """Check the scorecard against real renewals; suggest weights (never applied silently)."""
-    _output(output, ("xlsx",))
+    inputs = (input_path, outcomes_path, model_path)
+    _output(output, ("xlsx",), inputs)
     for extra in (model_out, curve_out):
-        _output(extra, ("yaml", "yml"))
+        _output(extra, ("yaml", "yml"), (*inputs, output))
+    if model_out is not None and curve_out is not None \
+            and model_out.resolve() == curve_out.resolve():
+        raise ChsError(f"{curve_out}: --write-model and --write-curve need two files")
     data, model, components, where = _calibration_rows(input_path, _model(model_path))
     outcomes = read_accounts(outcomes_path) if outcomes_path else None
     joined, notes = join_outcomes(data, outcomes, where=where,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from chs_excel.core.engine import Scoring, metric_score_column, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
+from chs_excel.core.files import check_output_path, locked
 from chs_excel.core.model import Model, header_key
 from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io import history_store
@@ -211,6 +212,20 @@ def write_history(book: Book, history: history_store.History) -> None:
     history_store.write_book_history(book, history, place=sheet_after)
 
 
+def on_file(action: Callable[[Book], str], path: str | Path,
+            output: str | Path | None = None) -> str:
+    """Run a macro on a workbook file and save it (in place unless `output` is given),
+    holding the file's write lock (`core.files.locked`) from reading to replacing, so two
+    runs on one file queue instead of one losing the other's changes."""
+    if output is not None:
+        check_output_path(Path(output), (path,))
+    with locked(output if output is not None else path):
+        book = FileBook(Path(path))
+        message = action(book)
+        book.save(output)
+    return message
+
+
 def refresh_file(path: str | Path, output: str | Path | None = None, *,
                  as_of: dt.date | None = None) -> str:
     """Refresh a workbook file (in place unless `output` is given).
@@ -229,10 +244,11 @@ def refresh_file(path: str | Path, output: str | Path | None = None, *,
     str
         The message the macro shows (accounts per band, data issues).
     """
-    book = FileBook(Path(path))
-    message = refresh(book, as_of=as_of)
-    book.save(output)
-    return message
+    return on_file(lambda book: refresh(book, as_of=as_of), path, output)
+def snapshot_file(path: str | Path, output: str | Path | None = None, *,
+                  as_of: dt.date | None = None) -> str:
+    """The `chs_snapshot` macro on a workbook file (in place unless `output` is given)."""
+    return on_file(lambda book: snapshot(book, as_of=as_of), path, output)
 
 
 # ---------------------------------------------------------------- rebuild

@@ -4,6 +4,16 @@ A write goes to a hidden temporary file beside the target whose name carries the
 process's id (`.NAME.chs-PID-XXXX.SUFFIX`), then is moved into place. A process killed
 mid-write leaves that file behind; the next write into the same folder removes the
 leftovers of processes that no longer run.
+
+A read-modify-write of one file (`chs snapshot` into a workbook or a SQLite store, the
+macros run on a file) holds `locked(path)` from reading the file to replacing it: an
+advisory lock on a sidecar file `.NAME.chs-lock` beside it (`fcntl.flock` on Linux and
+macOS, `msvcrt.locking` on Windows). A second writer waits up to `LOCK_TIMEOUT` seconds
+(the environment variable CHS_LOCK_TIMEOUT changes it), then fails with one line. The
+lock is released when the holder finishes or dies. The holder removes the sidecar before
+releasing it; a waiter that then gets the lock on the removed file notices (its inode is
+no longer the path's) and locks the new one. A killed holder leaves an empty sidecar,
+reused by the next writer.
 """
 
 from __future__ import annotations
@@ -11,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from chs_excel.core.errors import ChsError
@@ -99,3 +111,119 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+LOCK_TIMEOUT = 120.0  # seconds a writer waits for another one on the same file
+_held: dict[str, int] = {}  # lock files this process holds -> nesting depth
+
+
+def lock_path(path: Path) -> Path:
+    """The sidecar lock file of `path` (the real file's folder: links and `..` resolved)."""
+    real = Path(path).resolve()
+    return real.with_name(f".{real.name}.chs-lock")
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for another writer: CHS_LOCK_TIMEOUT, else LOCK_TIMEOUT."""
+    try:
+        return max(0.0, float(os.environ.get("CHS_LOCK_TIMEOUT", LOCK_TIMEOUT)))
+    except ValueError:
+        return LOCK_TIMEOUT
+
+
+@contextlib.contextmanager
+def locked(*paths: Path | None, timeout: float | None = None) -> Iterator[None]:
+    """Hold the advisory write lock of each path (None skipped) for the block.
+
+    Locks are taken in one order (by lock file name) so two commands locking the same
+    files cannot deadlock; a lock this process already holds is re-entered. Waits up to
+    `timeout` seconds (default `lock_timeout()`) for another process, then ChsError.
+    """
+    wait = lock_timeout() if timeout is None else timeout
+    sidecars = {str(lock_path(Path(p))): Path(p) for p in paths if p is not None}
+    with contextlib.ExitStack() as stack:
+        for sidecar in sorted(sidecars):
+            stack.enter_context(_lock_one(Path(sidecar), sidecars[sidecar], wait))
+        yield
+
+
+@contextlib.contextmanager
+def _lock_one(sidecar: Path, path: Path, wait: float) -> Iterator[None]:
+    key = str(sidecar)
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    deadline = time.monotonic() + wait
+    fd = _acquire(sidecar, path, deadline, wait)
+    _held[key] = 1
+    try:
+        yield
+    finally:
+        del _held[key]
+        with contextlib.suppress(OSError):  # Windows: still open elsewhere, it stays
+            sidecar.unlink()                # removed while held: waiters re-check below
+        _unlock(fd)
+        os.close(fd)
+
+
+def _acquire(sidecar: Path, path: Path, deadline: float, wait: float) -> int:
+    """Open and lock the sidecar; retry when the holder removed it meanwhile (a lock on a
+    removed file guards nothing: the next writer creates a new one)."""
+    while True:
+        try:
+            fd = os.open(sidecar, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise ChsError(f"{path}: cannot create its lock file {sidecar.name} "
+                           f"({exc.strerror or exc})") from None
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise ChsError(f"{path}: another chs command or macro is still writing "
+                                   f"it (waited {wait:g} s for {sidecar.name}); try again "
+                                   "when it has finished")
+                time.sleep(0.05)
+            if _same_inode(fd, sidecar):
+                return fd
+            _unlock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_inode(fd: int, sidecar: Path) -> bool:
+    try:
+        mine, now = os.fstat(fd), os.stat(sidecar)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+    fcntl.flock(fd, fcntl.LOCK_UN)

@@ -29,6 +29,7 @@ from chs_excel.io.cells import (
     serial_dates,
 )
 from chs_excel.io.xlsx_cells import XlsxCells
+from chs_excel.xlsx.guard import check_package
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -358,6 +359,7 @@ def _read_xlsx(path: Path, head: bytes, sheet: str | None
                          "Protect Workbook) and save it as .xlsx")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: is not a valid xlsx workbook (the file is damaged)")
+    check_package(path)  # zip bombs and absurd used ranges are refused before calamine
     try:
         book = calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     except Exception as exc:  # calamine raises several error types for damaged files

@@ -28,6 +28,7 @@ import pandas as pd
 
 from chs_excel.core.engine import parse_flags
 from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.files import lock_timeout, locked
 from chs_excel.core.vocabulary import HISTORY_COLUMNS, NO_DATA, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES
 from chs_excel.io.book import Book, FileBook
@@ -98,7 +99,12 @@ def read_history(path: str | Path, last: int | None = None) -> History:
     if is_sqlite(path):
         return read_sqlite(path, last)
     if path.suffix.lower() in XLSX_SUFFIXES:
-        history = book_history(FileBook(path))
+        try:
+            history = book_history(FileBook(path))
+        except ChsError as exc:  # a damaged History Table: say which file
+            if str(path) in str(exc):
+                raise
+            raise type(exc)(f"{path}: {exc}") from None
         return history.latest(last) if last else history
     raise ChsError(f"{path}: a history store is a workbook (.xlsx) or a SQLite file "
                    f"(.sqlite or .db)")
@@ -172,11 +178,14 @@ def write_history(path: str | Path, history: History) -> None:
     weights = history.weights.assign(date=pd.DatetimeIndex(
         history.weights["date"]).strftime("%Y-%m-%d"))
     dates = [(d,) for d in sorted(set(rows["date"]))]
-    try:
-        con = sqlite3.connect(path)
+    try:  # autocommit mode: the transaction below is ours, begun before the first read
+        con = sqlite3.connect(path, timeout=lock_timeout(), isolation_level=None)
     except sqlite3.Error as exc:
         raise ChsError(f"{path}: cannot open the history store ({exc})") from None
     try:
+        # BEGIN IMMEDIATE takes SQLite's write lock before the schema is read, so two
+        # writers queue (each waits up to the busy timeout) and both snapshots land
+        con.execute("BEGIN IMMEDIATE")
         with con:  # one transaction: the dates are replaced completely or not at all
             _ensure_schema(con, rows.columns)
             con.executemany("DELETE FROM history WHERE date = ?", dates)
@@ -186,6 +195,11 @@ def write_history(path: str | Path, history: History) -> None:
             con.executemany(f"INSERT INTO history ({cols}) VALUES ({marks})",
                             _records(rows))
             con.executemany("INSERT INTO weights VALUES (?, ?, ?, ?)", _records(weights))
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise ChsError(f"{path}: another writer still holds the history store (waited "
+                           f"{lock_timeout():g} s); try again when it has finished") from None
+        raise ChsError(f"{path}: cannot write the history store ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise ChsError(f"{path}: cannot write the history store ({exc})") from None
     finally:
@@ -291,9 +305,10 @@ def save_book_history(path: str | Path, history: History, output: str | Path | N
     path = Path(path)
     if output is None or Path(output).resolve() == path.resolve():
         check_not_open(path)
-    book = FileBook(path)
-    write_book_history(book, history, place)
-    book.save(output)
+    with locked(output if output is not None else path):
+        book = FileBook(path)
+        write_book_history(book, history, place)
+        book.save(output)
 
 
 def check_not_open(path: Path) -> None:

@@ -6,6 +6,7 @@ column parsers (ids, bands, numbers, dates) raise errors naming the rows at faul
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import BAND_ORDER, NO_DATA, SCORE_COLUMNS, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES, csv_delimiter, read_accounts
 from chs_excel.io.workbook import fixed_as_of, read_book_model
+from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.package import Package
 
 
@@ -67,6 +69,8 @@ def read_scores(path: str | Path, model: Model | None = None,
     path = Path(path)
     notes: list[str] = []
     if path.suffix.lower() in XLSX_SUFFIXES:
+        if path.is_file() and zipfile.is_zipfile(path):
+            check_package(path)  # before calamine: it aborts the process on hostile files
         model = model or read_book_model(path)
         try:
             frame = canonical_scores(read_accounts(path, sheet=_scores_sheet(path)), model)

@@ -22,6 +22,7 @@ from chs_excel.core.errors import InputError, ModelError
 from chs_excel.core.model import MODEL_TABLES, OPTIONAL_COLUMNS, TABLE_COLUMNS, Model
 from chs_excel.core.vocabulary import header_key
 from chs_excel.io.accounts import read_accounts
+from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.package import Package
 from chs_excel.xlsx.serials import excel_date
 
@@ -101,6 +102,7 @@ def _open_book(path: Path) -> calamine.CalamineWorkbook:
         raise InputError(f"{path}: file not found")
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path}: is not an xlsx workbook (or it is damaged)")
+    check_package(path)
     try:
         return calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     except Exception as exc:  # calamine raises several error types for damaged files
@@ -206,6 +208,8 @@ def _with_cell(error: ModelError, tables: dict[str, pd.DataFrame],
 def read_book_model(path: str | Path) -> Model | None:
     """The model of a generated workbook's Model sheet tables; None when it has none."""
     path = Path(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        check_package(path)  # before calamine: it aborts the process on some hostile files
     try:
         book = calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
         names = set(book.table_names)

@@ -28,11 +28,19 @@ import pandas as pd
 
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.files import write_atomically
+from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.serials import to_serials
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+WORKBOOK_TYPES = {  # the workbook part's content type each file name suffix requires
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    ".xltx": "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+    ".xltm": "application/vnd.ms-excel.template.macroEnabled.main+xml",
+    ".xlam": "application/vnd.ms-excel.addin.macroEnabled.main+xml",
+}
 CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -116,6 +124,7 @@ class Package:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        check_package(self.path)  # no zip bomb, no absurd used range, the index parts there
         try:
             with zipfile.ZipFile(self.path) as zin:
                 self.infos = {i.filename: i for i in zin.infolist()}
@@ -124,6 +133,9 @@ class Package:
             raise InputError(f"{self.path}: not a readable xlsx workbook ({exc})") from None
         self.workbook = self._office_document()
         self.workbook_rels = self._rels_path(self.workbook)
+        if self.workbook not in self.parts:
+            raise InputError(f"{self.path}: not an Excel workbook (its workbook part "
+                             f"{self.workbook} is missing)")
         if not re.search(rb"<workbook[\s>]", self.parts[self.workbook][:4000]):
             raise InputError(f"{self.path}: the workbook part uses a namespace prefix this "
                              "tool does not edit; save the file from Excel and try again")
@@ -134,8 +146,18 @@ class Package:
         """A part as text."""
         return self.parts[part].decode("utf-8")
 
+    def xml(self, part: str | bytes) -> ElementTree.Element:
+        """A part (by name, or its bytes) parsed; a damaged one is an InputError naming
+        the file and the part."""
+        name = part if isinstance(part, str) else "a relationships part"
+        try:
+            return ElementTree.fromstring(self.parts[part] if isinstance(part, str) else part)
+        except (ElementTree.ParseError, KeyError) as exc:
+            raise InputError(f"{self.path}: the part {name} is damaged ({exc}); open the "
+                             "file in Excel and save it again") from None
+
     def _office_document(self) -> str:
-        rels = ElementTree.fromstring(self.parts["_rels/.rels"])
+        rels = self.xml("_rels/.rels")
         for rel in rels:
             if rel.get("Type", "").endswith("/officeDocument"):
                 return rel.get("Target", "").lstrip("/")
@@ -153,7 +175,7 @@ class Package:
             return []
         out = []
         folder = posixpath.dirname(part)
-        for rel in ElementTree.fromstring(rels):
+        for rel in self.xml(rels):
             target = rel.get("Target", "")
             if rel.get("TargetMode") != "External":
                 target = (target.lstrip("/") if target.startswith("/")
@@ -164,7 +186,7 @@ class Package:
 
     def sheets(self) -> list[dict[str, str]]:
         """Worksheets in tab order: name, sheetId, rId and part."""
-        root = ElementTree.fromstring(self.parts[self.workbook])
+        root = self.xml(self.workbook)
         targets = {r["Id"]: r["Target"] for r in self.relationships(self.workbook)}
         out = []
         for sheet in root.iter(f"{{{MAIN}}}sheet"):
@@ -183,7 +205,7 @@ class Package:
         for sheet in self.sheets():
             for rel in self.relationships(sheet["part"]):
                 if rel["Type"].endswith("/table") and rel["Target"] in self.parts:
-                    root = ElementTree.fromstring(self.parts[rel["Target"]])
+                    root = self.xml(rel["Target"])
                     name = root.get("displayName") or root.get("name", "")
                     out[name] = TableInfo(name, sheet["name"], root.get("ref", ""),
                                           rel["Target"], int(root.get("id", "0")))
@@ -191,13 +213,13 @@ class Package:
 
     def defined_names(self) -> dict[str, str]:
         """Workbook-level defined names and what they refer to."""
-        root = ElementTree.fromstring(self.parts[self.workbook])
+        root = self.xml(self.workbook)
         return {d.get("name", ""): d.text or "" for d in root.iter(f"{{{MAIN}}}definedName")
                 if d.get("localSheetId") is None}
 
     def date1904(self) -> bool:
         """Whether the workbook counts dates from 1904 (`<workbookPr date1904="1"/>`)."""
-        root = ElementTree.fromstring(self.parts[self.workbook])
+        root = self.xml(self.workbook)
         pr = root.find(f"{{{MAIN}}}workbookPr")
         return pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
 
@@ -431,8 +453,26 @@ class Package:
                              after=("sheets", "functionGroups", "externalReferences"))
         self.parts[self.workbook] = text.encode()
 
+    def check_name(self, path: str | Path) -> None:
+        """Refuse to save under a name whose suffix Excel would not open this package as:
+        a macro-enabled workbook must be .xlsm, a plain one .xlsx (the workbook part's
+        content type in [Content_Types].xml decides)."""
+        path = Path(path)
+        have = self.content_type(self.workbook)
+        want = WORKBOOK_TYPES.get(path.suffix.lower())
+        if want is None or have == want:
+            return
+        right = next((s for s, t in WORKBOOK_TYPES.items() if t == have), None)
+        kind = "macro-enabled" if "macroEnabled" in have else "macro-free"
+        raise ChsError(f"{path}: {self.path.name} is a {kind} workbook; Excel refuses to "
+                       f"open it under a {path.suffix} name"
+                       + (f": name the output {right}" if right else ""))
+
     def save(self, path: str | Path) -> None:
-        """Write the package to `path` atomically (parts in their original order)."""
+        """Write the package to `path` atomically (parts in their original order); the
+        name's suffix must match the package's kind (`check_name`)."""
+        self.check_name(path)
+
         def write(tmp: Path) -> None:
             names = ["[Content_Types].xml", *(n for n in self.parts
                                               if n != "[Content_Types].xml")]
