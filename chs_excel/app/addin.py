@@ -23,11 +23,10 @@ import xlwings
 from chs_excel.app.macros import refresh
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import write_atomically
-from chs_excel.core.model import SETTINGS, Model
+from chs_excel.core.model import Model
 from chs_excel.io.book import FileBook
-from chs_excel.io.ranges import MODEL_TABLES
-from chs_excel.sheets.traffic_lights import DEFINED_NAMES
-from chs_excel.xlsx.package import Block, Sheet, col_letter
+from chs_excel.sheets.workbook import build_workbook
+from chs_excel.xlsx.package import Block, Package, Sheet
 
 QUICKSTART = "quickstart_standalone.xlsm"
 CONFIG_SHEET, CONFIG_DRAFT = "xlwings.conf", "_xlwings.conf"
@@ -112,13 +111,13 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
         first = names[0]
         book.package.rename_sheet(first, "Start here")
         book.write_sheet("Start here", _start_here())
-        book.write_sheet("Model", model_sheet(model), after="Start here")
-        for setting, cell in model_cells(model).items():
-            book.package.define_name(DEFINED_NAMES[setting], f"Model!{cell}")
+        _copy_model_sheet(book, model, Path(tmp) / "model.xlsx")
         book.write_table("Accounts", "Accounts", accounts, after="Model",
                          formats={c: "yyyy-mm-dd" for c in accounts.columns
                                   if pd.api.types.is_datetime64_any_dtype(accounts[c])})
         if len(accounts):
+            book.save()
+            book = FileBook(draft)   # reads the spliced Model like any saved workbook
             refresh(book, as_of=as_of)
         book.save(target)
     write_atomically(folder / f"{TEMPLATE}.py",
@@ -147,31 +146,11 @@ def _start_here() -> Sheet:
     return Sheet(blocks=[Block(frame, header=False)], widths={1: 120.0})
 
 
-def _positions(model: Model) -> dict[str, int]:
-    """The first column of each Model Table (side by side, one blank column between)."""
-    tables, out, col = model.to_frame(), {}, 1
-    for name in MODEL_TABLES:
-        out[name] = col
-        col += len(tables[name].columns) + 1
-    return out
-
-
-def model_sheet(model: Model) -> Sheet:
-    """The Model sheet: each model Table under its title, headers on row 4."""
-    tables = model.to_frame()
-    blocks, cells = [], [(1, 1, f"Scorecard model — {model.name}", None),
-                         (2, 1, "Edit the cells of these Tables; keep their names.", None)]
-    for name, col in _positions(model).items():
-        blocks.append(Block(tables[name], row=4, col=col, table=name))
-        cells.append((3, col, name, None))
-    widths = {c: 14.0 for c in range(1, sum(len(t.columns) + 1 for t in tables.values()))}
-    return Sheet(blocks=blocks, cells=cells, widths=widths)
-
-
-def model_cells(model: Model) -> dict[str, str]:
-    """Absolute addresses of the Settings values that get defined names."""
-    col = col_letter(_positions(model)["Settings"] + 1)
-    return {key: f"${col}${5 + SETTINGS.index(key)}" for key in DEFINED_NAMES}
+def _copy_model_sheet(book: FileBook, model: Model, scratch: Path) -> None:
+    """The Model sheet exactly as the native-formula template has it (Tables, validation,
+    the Settings' defined names), rendered by the one workbook builder and spliced in."""
+    build_workbook(scratch, model)
+    book.package.copy_sheet(Package(scratch), "Model", after="Start here")
 
 
 def starter_accounts(model: Model) -> tuple[pd.DataFrame, dt.date | None]:

@@ -368,7 +368,8 @@ class Package:
 
     def _copy_sheet_entry(self, source: Package, name: str) -> None:
         """Copy a sheet's workbook-level settings: hidden or not, its print titles and
-        area, and the defined names that point into it (e.g. AsOf -> Calc!$B$3)."""
+        area, and the workbook-level defined names that point into it (e.g. AsOf ->
+        Calc!$B$3); names pointing elsewhere are not copied, so none dangles."""
         text = self.text(self.workbook)
         theirs = source.text(source.workbook)
         pattern = r'(<sheet\b[^>]*?\sname="' + re.escape(_xml_attr(name)) + r'")([^>]*?)(/?>)'
@@ -389,9 +390,8 @@ class Package:
             text, "definedNames", local, "definedName",
             after=("sheets", "functionGroups", "externalReferences")).encode()
         quoted = "'" + name.replace("'", "''") + "'!"
-        have = self.defined_names()
         for defined, refers_to in source.defined_names().items():
-            if defined not in have or refers_to.lstrip("=").startswith((f"{name}!", quoted)):
+            if refers_to.lstrip("=").startswith((f"{name}!", quoted)):
                 self.define_name(defined, refers_to)
 
     def extend_table(self, name: str, headers: list[str]) -> None:
