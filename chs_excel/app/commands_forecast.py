@@ -12,6 +12,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,12 @@ from chs_excel.analytics.history import (
     snapshot,
     trend,
 )
+from chs_excel.analytics.learn import MAX_LEVELS, SHAPES
 from chs_excel.app.cli_common import DATE
 from chs_excel.app.cli_common import echo_notes as _echo_notes
 from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
+from chs_excel.app.commands_learn import learn, learned_sheets
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
@@ -306,28 +309,57 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
               show_default=True, help="Days a snapshot may precede the renewal it predicts.")
 @click.option("--png/--no-png", default=True, show_default=True,
               help="Render the charts as PNGs beside the report (needs LibreOffice).")
+@click.option("--learn-points", "learn_points", is_flag=True,
+              help="Also learn each metric's points from the renewals (docs/calibration.md).")
+@click.option("--max-levels", type=click.IntRange(2, 50), default=MAX_LEVELS,
+              show_default=True, help="Levels of a learned steps curve, at most.")
+@click.option("--shape", type=click.Choice(SHAPES), default="free", show_default=True,
+              help="declared: keep each curve rising or falling as the metric declares.")
+@click.option("--accounts", "accounts_path", type=click.Path(path_type=Path),
+              help="Accounts with the raw metric values (for --learn-points).")
 def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: Path | None,
                       output: Path, model_out: Path | None, curve_out: Path | None,
-                      window_days: int, png: bool) -> None:
-    """Check the scorecard against real renewals; suggest weights (never applied silently)."""
-    inputs = (input_path, outcomes_path, model_path)
+                      window_days: int, png: bool, learn_points: bool, max_levels: int,
+                      shape: str, accounts_path: Path | None) -> None:
+    """Check the scorecard against real renewals; suggest weights (never applied silently).
+
+    With --learn-points it also learns each metric's curve; --write-model then writes
+    the learned model.
+    """
+    inputs = (input_path, outcomes_path, model_path, accounts_path)
     _output(output, ("xlsx",), inputs)
     for extra in (model_out, curve_out):
         _output(extra, ("yaml", "yml"), (*inputs, output))
     if model_out is not None and curve_out is not None \
             and model_out.resolve() == curve_out.resolve():
         raise ChsError(f"{curve_out}: --write-model and --write-curve need two files")
-    data, model, components, where = _calibration_rows(input_path, _model(model_path))
-    outcomes = read_accounts(outcomes_path) if outcomes_path else None
-    joined, notes = join_outcomes(data, outcomes, where=where,
-                                  outcomes_where=str(outcomes_path or ""),
-                                  window_days=window_days)
-    report = calibrate(joined, model, where=where, components=components)
-    write_atomically(output, lambda tmp: write_calibration(tmp, report, [*notes,
-                                                                         *report.notes]))
+    learning = None
+    if learn_points:
+        learning = learn(input_path, accounts_path, outcomes_path, _model(model_path),
+                         max_levels=max_levels, shape=shape)
+        report, notes = learning.report, learning.notes
+    else:
+        if accounts_path is not None:
+            raise ChsError("--accounts is read by --learn-points; add it or leave it out")
+        data, model, components, where = _calibration_rows(input_path, _model(model_path))
+        outcomes = read_accounts(outcomes_path) if outcomes_path else None
+        joined, notes = join_outcomes(data, outcomes, where=where,
+                                      outcomes_where=str(outcomes_path or ""),
+                                      window_days=window_days)
+        report = calibrate(joined, model, where=where, components=components)
+        notes = [*notes, *report.notes]
+    extra = (lambda book: learned_sheets(book, learning.learned)) if learning else None
+    write_atomically(output, lambda tmp: write_calibration(tmp, report, notes, extra))
     for label, value in report.summary:
         click.echo(f"  {label}: {_show(value)}")
-    _echo_notes([*notes, *report.notes])
+    if learning is not None:
+        for _, row in learning.learned.evaluation.iterrows():
+            click.echo(f"  held-out AUC, {row['model']}: {_show(row['held_out_auc'])}")
+        click.echo(f"  accounts that change band with learned points: "
+                   f"{learning.learned.band_changes:.1%}")
+        for _, row in learning.learned.forecast_check.iterrows():
+            click.echo(f"  held-out {row['measure']}: {_show(row['value'])}")
+    _echo_notes(notes)
     click.echo(f"Wrote the calibration report -> {output}")
     if png:
         written = render_pngs(report, output)
@@ -335,10 +367,14 @@ def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: 
                    "  Note: PNGs skipped: LibreOffice (soffice) and pdftoppm are needed; "
                    "the charts are in the report workbook")
     if model_out is not None:
-        report.suggested_model().save(model_out)
-        click.echo(f"Wrote the model with suggested weights -> {model_out}")
+        if learning is not None:
+            learning.learned.model.save(model_out)
+            click.echo(f"Wrote the model with learned points and weights -> {model_out}")
+        else:
+            report.suggested_model().save(model_out)
+            click.echo(f"Wrote the model with suggested weights -> {model_out}")
     if curve_out is not None:
-        report.curve.save(curve_out)
+        (learning.learned.curve if learning is not None else report.curve).save(curve_out)
         click.echo(f"Wrote the calibrated renewal curve -> {curve_out}")
 
 
@@ -369,8 +405,9 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def write_calibration(path: Path, report: CalibrationReport, notes: list[str]) -> None:
-    """The calibration report: summary, tables and native charts."""
+def write_calibration(path: Path, report: CalibrationReport, notes: list[str],
+                      extra: Callable[[ReportBook], None] | None = None) -> None:
+    """The calibration report: summary, tables and native charts (`extra` adds sheets)."""
     book = ReportBook(path)
     ws = book.sheet("Summary")
     ws.set_column(0, 0, 48)
@@ -393,6 +430,8 @@ def write_calibration(path: Path, report: CalibrationReport, notes: list[str]) -
     charts = calibration_tables(book, report)
     for sheet, (chart, row, col) in charts.items():
         book.sheets[sheet].insert_chart(row, col, chart)
+    if extra is not None:
+        extra(book)
     book.close()
 
 

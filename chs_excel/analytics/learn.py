@@ -1,0 +1,433 @@
+"""Learned points: each metric's curve and the weights, fitted to past renewals.
+
+A scorecard is an additive model: health is a weighted mean of per-metric points. This
+module fits that additive model to renewals (quantile levels per numeric metric, one
+effect per category label or flag value, a ridge-regularised logistic regression) and
+turns it back into an ordinary model: a `steps` curve per numeric metric, points per
+category label, the flag's good value, and metric and component weights such that the
+weighted mean ranks accounts as the fitted model does. Rules and overrides stay as the
+user wrote them. `docs/calibration.md` says it in plain words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from chs_excel.analytics.calibration import HOLDOUT, fit_curve, roc_auc
+from chs_excel.analytics.forecast import RenewalCurve
+from chs_excel.core.engine import score
+from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.methods import METHODS
+from chs_excel.core.model import Metric, Model
+from chs_excel.core.values import parse_flags, parse_numbers
+from chs_excel.core.vocabulary import header_key, text_key
+
+MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
+MIN_LEVEL_SHARE = 0.02  # a level holds at least this share of the training accounts ...
+MIN_LEVEL_ROWS = 30     # ... and at least this many
+MIN_CLASS = 30          # training renewals and churns needed to learn anything
+RIDGE = 1.0             # L2 penalty on the summed log-loss (a prior on each effect)
+SHAPES = ("free", "declared")
+NUMERIC = ("linear", "log", "steps", "percentile")
+
+
+@dataclass(frozen=True)
+class _Design:
+    """One metric's levels: `codes` per account (-1 missing) and the fit's columns."""
+
+    metric: Metric
+    kind: str                      # steps | category | flag
+    codes: np.ndarray
+    levels: int
+    breaks: np.ndarray             # steps: the level boundaries (value >= break: next level)
+    labels: tuple[str, ...] = ()   # category: the model's labels, in order
+    sign: float = 1.0              # declared direction: +1 points rise with the level
+    reference: int = 0             # the level whose effect is 0
+
+
+@dataclass
+class LearnedPoints:
+    """What `--learn-points` found: the learned model, each curve, and how well it ranks."""
+
+    model: Model
+    curves: dict[str, pd.DataFrame]
+    evaluation: pd.DataFrame
+    band_changes: float
+    curve: RenewalCurve
+    forecast_check: pd.DataFrame
+    reliability: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
+                 weights_only: Model | None = None, max_levels: int = MAX_LEVELS,
+                 shape: str = "free", holdout: float = HOLDOUT, where: str = "data",
+                 on: dt.date | None = None) -> LearnedPoints:
+    """Learn every metric's points and the weights from `renewed` (1/0 per account row).
+
+    Accounts are split by a hash of their id (the split `calibrate` uses): the curves
+    are fitted on 70% and every AUC is measured on the other 30%. `weights_only` (the
+    model `calibrate` suggests) is judged on the same accounts for comparison.
+    """
+    if shape not in SHAPES:
+        raise ChsError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    if not 2 <= max_levels <= 50:
+        raise ChsError(f"--max-levels must be between 2 and 50, got {max_levels}")
+    y = np.asarray(renewed, dtype=float)
+    ids = _ids(accounts)
+    test = (pd.util.hash_array(ids) % 1000) < holdout * 1000
+    train = ~test
+    churns, renewals = int((y[train] == 0).sum()), int((y[train] == 1).sum())
+    if min(churns, renewals) < MIN_CLASS:
+        raise ChsError(f"{where}: too few outcomes to learn points: the training accounts "
+                       f"hold {renewals:,} renewals and {churns:,} churns; at least "
+                       f"{MIN_CLASS} of each are needed (nothing was learned)")
+    columns = {header_key(c): c for c in accounts.columns}
+    notes: list[str] = []
+    designs = []
+    for metric in model.metrics:
+        raw = accounts[columns[header_key(metric.column)]] if header_key(
+            metric.column) in columns else pd.Series(np.nan, index=accounts.index)
+        design = _design(metric, raw, train, max_levels, shape)
+        if design is None:
+            notes.append(f"{metric.column}: no values in the training accounts; its curve "
+                         "is kept and its weight set to 0")
+        designs.append(design)
+    effects, logit = _fit(designs, y, train, shape)
+    metrics, curves = [], {}
+    scale = float(model.scale)
+    for metric, design, theta in zip(model.metrics, designs, effects, strict=True):
+        new, note = _learned_metric(metric, design, theta, scale)
+        metrics.append(new)
+        if note:
+            notes.append(note)
+        if design is not None:
+            curves[metric.column] = _curve_table(metric, new, design, accounts, columns, y,
+                                                 scale)
+    learned = _with_weights(model, metrics, notes, on)
+    evaluation, band_changes, health = _evaluate(model, weights_only, learned, accounts, y,
+                                                 test, logit)
+    curve = fit_curve(np.where(train, health, np.nan), y, learned)
+    arr = _arr(accounts, columns)
+    check, reliability = forecast_check(curve(health[test]), y[test],
+                                        None if arr is None else arr[test])
+    return LearnedPoints(learned, curves, evaluation, band_changes, curve, check,
+                         reliability, notes)
+
+
+def forecast_check(p: np.ndarray, y: np.ndarray, arr: np.ndarray | None,
+                   bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Held-out renewals predicted by the curve vs what happened: totals, Brier score,
+    and a reliability table per decile of predicted probability."""
+    keep = ~np.isnan(p)
+    p, y = p[keep], y[keep]
+    rows = [("accounts", float(len(p))), ("renewals predicted", float(p.sum())),
+            ("renewals that happened", float(y.sum())),
+            ("Brier score (0 = perfect, 0.25 = a coin toss)", float(np.mean((p - y) ** 2)))]
+    if arr is not None:
+        a = np.nan_to_num(arr[keep])
+        expected, actual = float((p * a).sum()), float((y * a).sum())
+        rows += [("expected renewed ARR", expected), ("renewed ARR that happened", actual),
+                 ("difference, share of actual", (expected - actual) / actual
+                  if actual else np.nan)]
+    rank = pd.Series(p).rank(method="first").to_numpy()
+    decile = np.ceil(rank * bins / max(len(p), 1)).astype(int)
+    reliability = pd.DataFrame({"decile": decile, "predicted": p, "actual": y}).groupby(
+        "decile").agg(accounts=("actual", "size"), predicted=("predicted", "mean"),
+                      actual=("actual", "mean")).reset_index()
+    return pd.DataFrame(rows, columns=["measure", "value"]), reliability
+
+
+def _arr(accounts: pd.DataFrame, columns: dict[str, str]) -> np.ndarray | None:
+    """The accounts' ARR as numbers, when they have an arr column."""
+    if "arr" not in columns:
+        return None
+    return parse_numbers(accounts[columns["arr"]])[0]
+
+
+def _ids(accounts: pd.DataFrame) -> np.ndarray:
+    found = [c for c in accounts.columns if header_key(c) == "accountid"]
+    if not found:
+        raise InputError("the accounts have no account_id column")
+    return accounts[found[0]].astype(str).to_numpy(dtype=object)
+
+
+# ---------------------------------------------------------------- levels
+
+def _design(metric: Metric, raw: pd.Series, train: np.ndarray, max_levels: int,
+            shape: str) -> _Design | None:
+    """The metric's levels, fixed on the training accounts."""
+    if metric.method == "category":
+        keys = [text_key(label) for label, _ in metric.categories]
+        text = raw.map(lambda v: text_key(v) if isinstance(v, str) else None)
+        codes = pd.Categorical(text, categories=keys).codes.astype(np.int64)
+        seen = np.bincount(codes[train & (codes >= 0)], minlength=len(keys))
+        if not seen.any():
+            return None
+        return _Design(metric, "category", codes, len(keys), np.array([]),
+                       tuple(label for label, _ in metric.categories),
+                       reference=int(seen.argmax()))
+    if metric.method == "flag":
+        x, _ = parse_flags(raw)
+        if np.isnan(x[train]).all():
+            return None
+        codes = np.where(np.isnan(x), -1, x).astype(np.int64)
+        sign = (1.0 if metric.good else -1.0) if shape == "declared" else 0.0
+        return _Design(metric, "flag", codes, 2, np.array([0.5]), sign=sign)
+    x = METHODS[metric.method].values(metric, raw, _ignore) if metric.method in NUMERIC \
+        else parse_numbers(raw)[0]
+    values = x[train & ~np.isnan(x)]
+    if not len(values):
+        return None
+    breaks = _breaks(np.sort(values), max_levels)
+    codes = np.where(np.isnan(x), -1, np.searchsorted(breaks, x, side="right"))
+    sign = _direction(metric) if shape == "declared" else 0.0
+    return _Design(metric, "steps", codes.astype(np.int64), len(breaks) + 1, breaks,
+                   sign=sign)
+
+
+def _breaks(values: np.ndarray, max_levels: int) -> np.ndarray:
+    """Quantile cut points over sorted training values; levels too small are merged."""
+    n = len(values)
+    cuts = np.unique(values[(np.arange(1, max_levels) * n) // max_levels])
+    cuts = cuts[cuts > values[0]]
+    least = max(MIN_LEVEL_ROWS, int(np.ceil(MIN_LEVEL_SHARE * n)))
+    while len(cuts):
+        counts = np.diff(np.r_[0, np.searchsorted(values, cuts, side="left"), n])
+        small = int(counts.argmin())
+        if counts[small] >= least:
+            break
+        if small == 0:
+            drop = 0
+        elif small == len(counts) - 1:
+            drop = small - 1
+        else:   # merge with the smaller neighbour
+            drop = small - 1 if counts[small - 1] <= counts[small + 1] else small
+        cuts = np.delete(cuts, drop)
+    return cuts
+
+
+def _direction(metric: Metric) -> float:
+    """+1 when the metric as declared gives more points to higher values, else -1."""
+    if metric.method in ("linear", "log"):
+        return 1.0 if (metric.best or 0) >= (metric.worst or 0) else -1.0
+    if metric.method == "steps":
+        return 1.0 if metric.points[-1] >= metric.points[0] else -1.0
+    return 1.0 if metric.higher_is_better else -1.0
+
+
+# ---------------------------------------------------------------- fitting
+
+def _columns(design: _Design) -> tuple[list[np.ndarray], list[bool]]:
+    """The fit's columns for one metric and which of them must be >= 0 (declared shape).
+
+    Numeric levels enter as increments (column j: level >= j), so the ridge penalty
+    smooths neighbouring levels and a declared shape is `increment * sign >= 0`.
+    """
+    c = design.codes
+    if design.kind == "category":
+        cols = [(c == k).astype(float) for k in range(design.levels) if k != design.reference]
+        bounded = [False] * len(cols)
+    else:
+        step = design.sign if design.sign else 1.0
+        cols = [step * (c >= k).astype(float) for k in range(1, design.levels)]
+        bounded = [bool(design.sign)] * len(cols)
+    cols.append((c < 0).astype(float))    # missing: its own effect, not a level
+    bounded.append(False)
+    return cols, bounded
+
+
+def _fit(designs: list[_Design | None], y: np.ndarray, train: np.ndarray,
+         shape: str) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """Level effects per metric (reference level 0) and every account's fitted logit."""
+    blocks, bounded, owners = [], [], []
+    for i, design in enumerate(designs):
+        if design is None:
+            continue
+        cols, bound = _columns(design)
+        blocks += cols
+        bounded += bound
+        owners += [i] * len(cols)
+    x = np.column_stack(blocks) if blocks else np.zeros((len(y), 0))
+    b0, beta = fit_logistic(x[train], y[train], np.array(bounded, dtype=bool), RIDGE)
+    logit = b0 + x @ beta
+    owners_arr = np.array(owners)
+    effects: list[np.ndarray | None] = []
+    for i, design in enumerate(designs):
+        if design is None:
+            effects.append(None)
+            continue
+        coef = beta[owners_arr == i][:-1]          # the missing column is not a level
+        if design.kind == "category":
+            theta = np.insert(coef, design.reference, 0.0)
+        else:
+            theta = np.r_[0.0, np.cumsum((design.sign or 1.0) * coef)]
+        effects.append(theta)
+    return effects, logit
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, nonnegative: np.ndarray,
+                 ridge: float = RIDGE, max_iter: int = 100) -> tuple[float, np.ndarray]:
+    """Minimise summed log-loss + ridge/2 * |b|^2, with b >= 0 where `nonnegative`.
+
+    Projected Newton on the coefficients not held at their bound, with a backtracking
+    line search; the intercept is free and unpenalised. Deterministic.
+    """
+    n, k = x.shape
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    b0, beta = float(np.log(rate / (1 - rate))), np.zeros(k)
+
+    def loss(c0: float, b: np.ndarray) -> float:
+        z = c0 + x @ b
+        return float(np.sum(np.logaddexp(0, z) - y * z) + ridge / 2 * b @ b)
+
+    current = loss(b0, beta)
+    for _ in range(max_iter):
+        p = 1 / (1 + np.exp(-(b0 + x @ beta)))
+        r = p - y
+        g0, g = float(r.sum()), x.T @ r + ridge * beta
+        free = ~nonnegative | (beta > 0) | (g < 0)
+        if abs(g0) < 1e-8 * n and np.all(np.abs(g[free]) < 1e-8 * n):
+            break
+        w = p * (1 - p)
+        xf = x[:, free]
+        h = np.empty((free.sum() + 1, free.sum() + 1))
+        h[0, 0] = w.sum()
+        h[0, 1:] = h[1:, 0] = w @ xf
+        h[1:, 1:] = (xf * w[:, None]).T @ xf + ridge * np.eye(free.sum())
+        step = np.linalg.solve(h + 1e-9 * np.eye(len(h)), np.r_[g0, g[free]])
+        t = 1.0
+        while True:
+            c0 = b0 - t * step[0]
+            b = beta.copy()
+            b[free] = beta[free] - t * step[1:]
+            b = np.where(nonnegative, np.maximum(b, 0), b)
+            new = loss(c0, b)
+            if new <= current or t < 1e-10:
+                break
+            t /= 2
+        moved = max(abs(c0 - b0), float(np.abs(b - beta).max(initial=0)))
+        b0, beta, current = c0, b, min(new, current)
+        if moved < 1e-9:
+            break
+    return b0, beta
+
+
+# ---------------------------------------------------------------- back to a scorecard
+
+def _learned_metric(metric: Metric, design: _Design | None, theta: np.ndarray | None,
+                    scale: float) -> tuple[Metric, str | None]:
+    """The metric with learned points; its weight is the spread of its effects."""
+    if design is None or theta is None:
+        return replace(metric, weight=0.0), None
+    spread = float(theta.max() - theta.min())
+    if spread < 1e-6:
+        return replace(metric, weight=0.0), (f"{metric.column}: its levels do not tell "
+                                             "renewals apart; curve kept, weight set to 0")
+    points = np.round(scale * (theta - theta.min()) / spread)
+    if design.kind == "flag":
+        return replace(metric, method="flag", good=bool(theta[1] >= theta[0]),
+                       weight=spread), None
+    if design.kind == "category":
+        return replace(metric, categories=tuple(
+            (label, float(p)) for label, p in zip(design.labels, points, strict=True)),
+            weight=spread), None
+    keep = np.r_[True, points[1:] != points[:-1]]     # equal neighbours become one level
+    breaks = design.breaks[keep[1:]]
+    return replace(metric, method="steps", breaks=tuple(float(b) for b in breaks),
+                   points=tuple(float(p) for p in points[keep]), worst=None, best=None,
+                   weight=spread), None
+
+
+def _with_weights(model: Model, metrics: list[Metric], notes: list[str],
+                  on: dt.date | None) -> Model:
+    """Component weight = the summed spread of its metrics; each 0..100, one decimal."""
+    spread = {c: sum(m.weight for m in metrics if m.component == c) for c in model.components}
+    total = sum(spread.values())
+    if total <= 0:
+        raise ChsError("no metric tells renewals from churns in this data; nothing to learn")
+    comps = {c: round(100 * s / total, 1) for c, s in spread.items()}
+    metrics = [replace(m, weight=round(100 * m.weight / spread[m.component], 1)
+                       if spread[m.component] else 0.0) for m in metrics]
+    if model.segment_weights:
+        notes.append("segment weights were set to the learned component weights: the "
+                     "points are learned across all segments")
+    day = (on or dt.date.today()).strftime("%Y%m%d")
+    return model.replace(version=f"{model.version}-learned-{day}", components=comps,
+                         metrics=tuple(metrics),
+                         segment_weights={s: dict(comps) for s in model.segment_weights})
+
+
+def _curve_table(old: Metric, new: Metric, design: _Design, accounts: pd.DataFrame,
+                 columns: dict[str, str], y: np.ndarray, scale: float) -> pd.DataFrame:
+    """Per level: its values, share of accounts, churn rate, current and learned points."""
+    raw = accounts[columns[header_key(old.column)]]
+    current, learned = (_points(m, raw, scale) for m in (old, new))
+    if design.kind == "steps":
+        lower, upper = np.r_[-np.inf, design.breaks], np.r_[design.breaks, np.inf]
+        names = [_level_name(lo, hi) for lo, hi in zip(lower, upper, strict=True)]
+    elif design.kind == "category":
+        names = list(design.labels)
+    else:
+        names = ["no", "yes"]
+    codes = design.codes
+    level = pd.Series(codes).where(codes >= 0)
+    table = pd.DataFrame({"level": level, "renewed": y, "current": current,
+                          "learned": learned}).groupby("level").agg(
+        accounts=("renewed", "size"), renewed=("renewed", "mean"),
+        current_points=("current", "mean"), learned_points=("learned", "mean"))
+    table = table.reindex(range(len(names)))
+    return pd.DataFrame({
+        "level": names, "accounts": table["accounts"].fillna(0).astype("int64").to_numpy(),
+        "share": table["accounts"].fillna(0).to_numpy() / len(codes),
+        "churn_rate": 1 - table["renewed"].to_numpy(),
+        "current_points": table["current_points"].to_numpy(),
+        "learned_points": table["learned_points"].to_numpy() if new.weight else np.nan})
+
+
+def _level_name(lower: float, upper: float) -> str:
+    if np.isinf(lower):
+        return f"below {upper:g}"
+    if np.isinf(upper):
+        return f"{lower:g} or more"
+    return f"{lower:g} to below {upper:g}"
+
+
+def _points(metric: Metric, raw: pd.Series, scale: float) -> np.ndarray:
+    """Each account's points on `metric` (NaN missing), as the engine scores them."""
+    method = METHODS[metric.method]
+    return method.score(method.values(metric, raw, _ignore), metric, scale)
+
+
+def _ignore(*_: object) -> None:
+    """Bad cells are the engine's Data issues; here they are simply missing."""
+
+
+# ---------------------------------------------------------------- judging
+
+def _evaluate(current: Model, weights_only: Model | None, learned: Model,
+              accounts: pd.DataFrame, y: np.ndarray, test: np.ndarray,
+              logit: np.ndarray) -> tuple[pd.DataFrame, float, np.ndarray]:
+    """Held-out AUC of each model's health (caps and overrides included), the share of
+    accounts whose band changes, and the learned model's health."""
+    models = {"current model": current, "weights calibrated": weights_only,
+              "learned points": learned}
+    healths, bands = {}, {}
+    for name, model in models.items():
+        if model is None:
+            continue
+        scores = score(model, accounts).scores
+        healths[name] = pd.to_numeric(scores["health"], errors="coerce").to_numpy(float)
+        bands[name] = scores["band"].astype(str).to_numpy()
+    rows = [{"model": name, "held_out_auc": roc_auc(y[test], h[test]),
+             "held_out_accounts": int((test & ~np.isnan(h)).sum())}
+            for name, h in healths.items()]
+    rows.append({"model": "additive model as fitted (no weighted mean, no caps)",
+                 "held_out_auc": roc_auc(y[test], logit[test]),
+                 "held_out_accounts": int(test.sum())})
+    changed = float(np.mean(bands["current model"] != bands["learned points"]))
+    return pd.DataFrame(rows), changed, healths["learned points"]
