@@ -53,7 +53,7 @@ def test_owners_in_order_of_appearance_and_none_dropped(scores: pd.DataFrame) ->
 def test_coverage_counts(scores: pd.DataFrame) -> None:
     table = dict(dashboard_sections(MODEL, scores))["Coverage"].set_index("measure")
     assert table.loc["Scored accounts", "accounts"] == len(scores)
-    assert table.loc["Low data (coverage below min_coverage)", "accounts"] == \
+    assert table.loc["Low data (below min_coverage)", "accounts"] == \
         scores["low_data"].sum()
     assert table.loc["Capped by a critical rule", "accounts"] == \
         (scores["capped_by"].fillna("") != "").sum()

@@ -157,8 +157,9 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
                        title="Reliability by decile of predicted probability (1 = lowest)")
     for k, note in enumerate(learned.notes):
         ws.write_string(at.last_row + 2 + k, 0, f"Note: {note}", book.fmt["note"])
-    ws.set_column(0, 0, 52)
-    ws.set_column(1, 3, 16)
+    book.widen("Learned points", 0, 52)
+    for col in (1, 2, 3):
+        book.widen("Learned points", col, 16)
     row = 2
     for k, (column, table) in enumerate(learned.curves.items()):
         table = table.rename(columns=CURVE_HEADERS)
