@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 import python_calamine as calamine
@@ -237,9 +238,15 @@ def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path
     assert {"Forecast", "ForecastByBand", "ForecastByOwner"} <= set(book.table_names)
     table = book.get_table_by_name("Forecast")
     rows = pd.DataFrame(table.to_python(), columns=table.columns)
-    assert rows["period"].iloc[-1] == "Total"
-    assert rows["arr"].iloc[-1] == pytest.approx(rows["arr"].iloc[:-1].sum())
-    assert rows["arr"].iloc[-1] == pytest.approx(scores["arr"].sum())
+    assert "Total" not in rows["period"].tolist()            # the total is under the Table
+    sheet = openpyxl.load_workbook(tmp_path / "f.xlsx")["Forecast"]
+    ref = sheet.tables["Forecast"].ref
+    under = [c.value for c in sheet[int(ref.split(":")[1].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+                                    + 1]]
+    total = dict(zip(table.columns, under, strict=False))
+    assert total["period"] == "Total"
+    assert total["arr"] == pytest.approx(rows["arr"].sum())
+    assert total["arr"] == pytest.approx(scores["arr"].sum())
     code, out = run("forecast", str(path), "--horizon", "2", "--from", "2026-03-01",
                     "-o", str(tmp_path / "f.csv"))
     assert code == 0, out

@@ -512,8 +512,8 @@ def calibration_tables(book: ReportBook, report: CalibrationReport) \
     book.heading("Churn", "Churn: the share of accounts that did not renew")
     _, band = book.table("Churn", "ChurnByBand", report.churn_by_band, row=3,
                          title="By band")
-    book.table("Churn", "ChurnByQuartile", report.churn_by_quartile, row=band.next_row,
-               title="By quartile")
+    _, quartile = book.table("Churn", "ChurnByQuartile", report.churn_by_quartile,
+                             row=band.next_row, title="By quartile")
     book.heading("AUC", "AUC: how well health, each component and each metric rank "
                         "renewals (0.5 = a coin toss)")
     _, auc = book.table("AUC", "AUC", report.auc, row=3, title="AUC")
@@ -578,8 +578,8 @@ def calibration_tables(book: ReportBook, report: CalibrationReport) \
     calib.set_y_axis({"name": "Renewal rate", "num_format": "0%", "min": 0, "max": 1})
     for chart in (churn, rocs, calib):
         chart.set_size({"width": 640, "height": 380})
-    return {"Churn": (churn, 2, band.next_col), "AUC": (rocs, 2, auc.next_col),
-            "Calibration": (calib, 2, cal.next_col)}
+    return {"Churn": (churn, 2, max(band.next_col, quartile.next_col)),
+            "AUC": (rocs, 2, auc.next_col), "Calibration": (calib, 2, cal.next_col)}
 
 
 def render_pngs(report: CalibrationReport, output: Path) -> list[Path]:

@@ -132,6 +132,13 @@ def _with_id(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- report
 
+def _check_kind(measure: str) -> str:
+    """The display kind of a forecast-check value, from its measure's words."""
+    words = str(measure).lower()
+    return "money" if "arr" in words else "pct" if "share" in words else \
+        "decimal3" if "brier" in words else "count"
+
+
 def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     """Sheets `Learned points` (how well each model ranks) and `Curves` (a table and a
     chart per metric: current and learned points by level, churn rate per level)."""
@@ -150,6 +157,8 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     _, at = book.table("Learned points", "ForecastCheck", check, row=at.last_row + 4,
                        title="Renewal probabilities from the learned health "
                              "(--write-curve), checked on held-out accounts")
+    book.format_rows(at, "Value", check["Value"], [_check_kind(m) for m in
+                                                   check["Held-out accounts"]])
     reliability = learned.reliability.rename(columns={
         "decile": "Decile", "accounts": "Accounts", "predicted": "Predicted rate",
         "actual": "Actual rate"})

@@ -61,7 +61,8 @@ HEADER_ACRONYMS = {"arr": "ARR", "id": "ID", "auc": "AUC", "nps": "NPS", "csat":
 # Display headers that are not the key's words (keys stay the Table column names).
 DISPLAY_HEADERS = {"account_id": "Account ID", "quartile_label": "Quartile segment",
                    "expected_arr": "Expected renewed ARR", "period_start": "Starts",
-                   "arr_at_risk": "ARR at risk (Red)"}
+                   "arr_at_risk": "ARR at risk (Red)", "held_out_auc": "Held-out AUC",
+                   "held_out_rows": "Held-out rows", "training_auc": "Training AUC"}
 
 
 def display_header(key: object) -> str:

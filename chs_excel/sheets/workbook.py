@@ -139,7 +139,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):
-            book.table_sheet("Data issues", "DataIssues", scoring.issues)
+            book.table_sheet("Data issues", "DataIssues", scoring.issues,
+                             formats={"row": "int", "problem": "indent"})
         book.close()
     write_atomically(Path(path), build)
 

@@ -123,6 +123,8 @@ class ReportBook:
             ws.write_string(max(row - 1, 0), col, title, self.fmt["subtitle"])
         columns = [str(c) for c in frame.columns]
         kinds = [column_kind(c, frame[c]) for c in frame.columns]
+        kinds = [("indent" if c and k is None and kinds[c - 1] not in (None, "indent")
+                  else k) for c, k in enumerate(kinds)]  # text set off from a number
         shown = [(labels or {}).get(c, display_header(c)) for c in columns]
         heads = self.book.header_formats(columns, shown, kinds)
         ws.write_frame_table(name, frame, [self.fmt.get(k or "") for k in kinds], row=row,
@@ -151,6 +153,15 @@ class ReportBook:
             self.widen(sheet, col + c, fitted_width(shown[c], series, kinds[c]))
         at.end = end
         return ws, at
+
+    def format_rows(self, at: TableAt, column: str, values: Iterable[Any],
+                    kinds: Iterable[str | None]) -> None:
+        """Rewrite a written column a format per row: for a (measure, value) table whose
+        values are counts, money and rates at once."""
+        ws, c = self.sheets[at.sheet], at.col(column)
+        for r, (value, kind) in enumerate(zip(values, kinds, strict=True),
+                                          start=at.first_row + 1):
+            ws.write_value(r, c, value, self.fmt.get(kind or ""))
 
     def close(self) -> None:
         """Set the fitted column widths and finish the file (XlsxWriter writes on close)."""

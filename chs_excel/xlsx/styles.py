@@ -44,6 +44,7 @@ FORMATS: dict[str, dict[str, object]] = {
     "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL},
     "header_cell": {"bold": True, "valign": "top"},
     "header_number": {"bold": True, "valign": "top", "align": "right"},
+    "header_indent": {"bold": True, "valign": "top", "indent": 1},
     "total": {"bold": True, "top": 1, "font_color": FORMULA_FONT},
     "total_money": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},
     "total_count": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},

@@ -258,7 +258,8 @@ class Workbook(xlsxwriter.Workbook):
         headers of numeric columns (a number `kind`) are right-aligned over their numbers."""
         keys = list(keys)
         shown = list(labels) if labels is not None else [display_header(k) for k in keys]
-        bases = ["header_cell" if k in (None, "date") else "header_number"
+        bases = ["header_number" if k in _SHOWN else "header_indent" if k == "indent"
+                 else "header_cell"
                  for k in (kinds if kinds is not None else [None] * len(keys))]
         return [self.header_format(k, label, base)
                 for k, label, base in zip(keys, shown, bases, strict=True)]
