@@ -205,7 +205,7 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
                        "renewed ARR", [("wrapped_note", FORECAST_NOTE)], span=8, width=120)
     ws, at = book.table("Forecast", "Forecast", result.periods, row=row + 1,
                         title="By renewal period", notes=result.notes,
-                        totals=_with_share(result.totals, result.periods.columns))
+                        totals=_with_share(result.totals, result.periods))
     n = len(result.periods)
     chart = book.book.add_chart({"type": "column", "subtype": "stacked"})
     for band in ("green", "yellow", "red", "no_data"):
@@ -239,10 +239,14 @@ FORECAST_NOTE = ("Expected renewed ARR = each account's ARR × its renewal proba
                  "alone.")
 
 
-def _with_share(totals: dict[str, float], columns: pd.Index) -> dict[str, float]:
-    """The Total row: the summed columns, and the expected share of the total ARR."""
+def _with_share(totals: dict[str, float], periods: pd.DataFrame) -> dict[str, float]:
+    """The Total row: the forecast's totals, the ARR of each band summed over the periods,
+    and the expected share of the total ARR."""
     out = dict(totals)
-    if "expected_share" in columns and out.get("arr"):
+    for column in periods.columns:
+        if str(column).endswith("_arr") and column not in out:
+            out[column] = float(periods[column].sum())
+    if "expected_share" in periods.columns and out.get("arr"):
         out["expected_share"] = out.get("expected_arr", 0.0) / out["arr"]
     return out
 
@@ -451,10 +455,13 @@ def write_calibration(path: Path, report: CalibrationReport, notes: list[str],
     book.widen("Summary", 0, 62)
     book.widen("Summary", 1, 38)
     ws.write_string(row, 0, "Measure", book.fmt["header"])
-    ws.write_string(row, 1, "Value", book.fmt["header"])
+    ws.write_string(row, 1, "Value", book.fmt["header_right"])
     for r, (label, value) in enumerate(report.summary, start=row + 1):
         ws.write_string(r, 0, label)
-        write_cell(ws, r, 1, value, book.fmt[_summary_kind(label, value)])
+        if isinstance(value, str):
+            ws.write_string(r, 1, value, book.fmt["right"])
+        else:
+            write_cell(ws, r, 1, value, book.fmt[_summary_kind(label, value)])
     for r, note in enumerate(notes, start=row + len(report.summary) + 2):
         ws.merge_range(r, 0, r, 1, f"Note: {note}", book.fmt["wrapped_note"])
         ws.set_row(r, wrapped_height(f"Note: {note}", 100))

@@ -140,7 +140,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):
             book.table_sheet("Data issues", "DataIssues", scoring.issues,
-                             formats={"row": "int", "problem": "indent"})
+                             formats={"row": "count", "account_id": "indent",
+                                      "problem": "indent"})
         book.close()
     write_atomically(Path(path), build)
 
@@ -261,9 +262,10 @@ class WorkbookBuilder:
                      "down), Weakest component and the points it puts at stake. The grouped "
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
-            ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
-                     "and segment, the largest Red accounts. Forecast — ARR up for renewal "
-                     "per quarter, expected renewed ARR and ARR at risk."),
+            ("text", "Dashboard — accounts and ARR by band and quartile, the 10 largest Red "
+                     "accounts (when they renew and why they are Red), how health is "
+                     "spread, mean health by owner and segment. Forecast — ARR up for "
+                     "renewal per quarter, expected renewed ARR and ARR at risk."),
             ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
                      "health, band, components), for trends."),
             ("subtitle", "Live summary"),
@@ -290,7 +292,7 @@ class WorkbookBuilder:
                      "caps health whatever the other signals say; a manual override "
                      "(override_score, until override_until) replaces it."),
             ("text", "Coverage below min_coverage means the score rests on little data "
-                     "(low_data is TRUE)."),
+                     "(Low data is TRUE)."),
             ("subtitle", "Changing the structure"),
             ("text", "New metrics, components, rules, segments, levels or more rows need a "
                      "rebuild that keeps your data and your own sheets: chs rebuild THIS.xlsx "
@@ -801,9 +803,15 @@ class WorkbookBuilder:
 
 # ---------------------------------------------------------------- helpers
 
+TEXT_HEADERS = {"Band", "Quartile", "Label", "Coverage", "Health", "Owner", "Segment",
+                "Account name", "Account ID", "Weakest component", "Capped by"}
+
+
 def _header(g: Grid, row: int, headers: list[str]) -> None:
+    """A Dashboard/Forecast header row: over numbers right-aligned, like the numbers."""
     for c, text in enumerate(headers):
-        g.put(row, c, text, kind="header")
+        kind = "header" if c == 0 or text in TEXT_HEADERS else "header_right"
+        g.put(row, c, text, kind=kind)
 
 
 def _non_negative() -> dict[str, Any]:

@@ -258,8 +258,8 @@ class Workbook(xlsxwriter.Workbook):
         headers of numeric columns (a number `kind`) are right-aligned over their numbers."""
         keys = list(keys)
         shown = list(labels) if labels is not None else [display_header(k) for k in keys]
-        bases = ["header_number" if k in _SHOWN else "header_indent" if k == "indent"
-                 else "header_cell"
+        bases = ["header_number" if k in _SHOWN or k == "date" else
+                 "header_indent" if k == "indent" else "header_cell"
                  for k in (kinds if kinds is not None else [None] * len(keys))]
         return [self.header_format(k, label, base)
                 for k, label, base in zip(keys, shown, bases, strict=True)]
@@ -347,8 +347,6 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
         return "pct"
     if "arr" in key or "case" in key:
         return "money"
-    if key in ("quartile", "decile", "level", "rank", "#"):
-        return "int"
     if key in ("accounts", "rows", "renewed", "churned", "green", "yellow", "red", "no_data",
                "total") or key.endswith("rows") or key.endswith("accounts") \
             or pd.api.types.is_integer_dtype(series):
