@@ -425,7 +425,7 @@ class WorkbookBuilder:
         """The Scores Table: one formula per cell, caching the engine's value where known."""
         ws = self.sheet("Scores")
         names = [c.name for c in plan.columns]
-        kinds = [None if c.kind in ("plain", "bold") else c.kind for c in plan.columns]
+        kinds = [_scores_kind(c.name, c.kind, c.level) for c in plan.columns]
         ws.add_streamed_table("Scores", names, 0, 0, rows,
                               header_formats=self.book.header_formats(names, kinds=kinds))
         for i, column in enumerate(plan.columns):
@@ -437,7 +437,7 @@ class WorkbookBuilder:
                                  cap=SCORES_WIDTH_CAP)
             ws.set_column(i, i, 12 if column.level else width, None, options)
         ws.freeze_panes(1, 2 if names[1:2] == ["account_name"] else 1)
-        fmts = [self.fmt[_scores_kind(c.name, c.kind, c.level)] for c in plan.columns]
+        fmts = [self.fmt[kind] for kind in kinds]
         values = [cached_column(scores[c.name] if scores is not None and c.name in scores
                                 else None, rows) for c in plan.columns]
         ws.stream_formulas(1, [c.formula for c in plan.columns], fmts, values, rows, progress)
@@ -803,8 +803,8 @@ class WorkbookBuilder:
 
 # ---------------------------------------------------------------- helpers
 
-TEXT_HEADERS = {"Band", "Quartile", "Label", "Coverage", "Health", "Owner", "Segment",
-                "Account name", "Account ID", "Weakest component", "Capped by"}
+# Headers over text after a table's first column (left-aligned like their cells).
+TEXT_HEADERS = {"Label", "Account ID", "Owner", "Weakest component", "Capped by"}
 
 
 def _header(g: Grid, row: int, headers: list[str]) -> None:

@@ -47,6 +47,7 @@ FORMATS: dict[str, dict[str, object]] = {
     "header_cell": {"bold": True, "valign": "top"},
     "header_number": {"bold": True, "valign": "top", "align": "right"},
     "header_indent": {"bold": True, "valign": "top", "indent": 1},
+    "header_center": {"bold": True, "valign": "top", "align": "center"},
     "total": {"bold": True, "top": 1, "font_color": FORMULA_FONT},
     "total_money": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},
     "total_count": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},

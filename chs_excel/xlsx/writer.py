@@ -258,8 +258,7 @@ class Workbook(xlsxwriter.Workbook):
         headers of numeric columns (a number `kind`) are right-aligned over their numbers."""
         keys = list(keys)
         shown = list(labels) if labels is not None else [display_header(k) for k in keys]
-        bases = ["header_number" if k in _SHOWN or k == "date" else
-                 "header_indent" if k == "indent" else "header_cell"
+        bases = [HEADER_BASES.get(k, "header_number" if k in _SHOWN else "header_cell")
                  for k in (kinds if kinds is not None else [None] * len(keys))]
         return [self.header_format(k, label, base)
                 for k, label, base in zip(keys, shown, bases, strict=True)]
@@ -362,6 +361,10 @@ def label_format(label: str) -> str | None:
     return f';;;"{label}"'
 
 
+# The header cell format over each display kind (numbers: right-aligned, like them).
+HEADER_BASES = {None: "header_cell", "date": "header_number", "int": "header_center",
+                "flag": "header_center", "indent": "header_indent",
+                "plain_indent": "header_indent"}
 # Characters a number takes when shown in each display kind (see styles.FORMATS).
 _SHOWN = {"money": "{:,.0f}", "count": "{:,.0f}", "score": "{:.1f}", "pct": "{:.0%}",
           "decimal3": "{:.3f}", "int": "{:.0f}"}
