@@ -131,8 +131,11 @@ def forecast_check(p: np.ndarray, y: np.ndarray, arr: np.ndarray | None,
     if arr is not None:
         a = np.nan_to_num(arr[keep])
         expected, actual = float((p * a).sum()), float((y * a).sum())
+        chance = float(np.sqrt((p * (1 - p) * a ** 2).sum()))
         rows += [("expected renewed ARR", expected), ("renewed ARR that happened", actual),
                  ("difference, share of actual", (expected - actual) / actual
+                  if actual else np.nan),
+                 ("difference chance alone gives (1 s.d.), share", chance / actual
                   if actual else np.nan)]
     rank = pd.Series(p).rank(method="first").to_numpy()
     decile = np.ceil(rank * bins / max(len(p), 1)).astype(int)
@@ -409,6 +412,10 @@ def _ignore(*_: object) -> None:
 
 # ---------------------------------------------------------------- judging
 
+ADDITIVE = "additive model as fitted (no weighted mean, no caps)"
+UNCAPPED = "learned points without your caps (what the caps cost in ranking)"
+
+
 def _evaluate(current: Model, weights_only: Model | None, learned: Model,
               accounts: pd.DataFrame, y: np.ndarray, test: np.ndarray,
               logit: np.ndarray) -> tuple[pd.DataFrame, float, np.ndarray]:
@@ -423,10 +430,13 @@ def _evaluate(current: Model, weights_only: Model | None, learned: Model,
         scores = score(model, accounts).scores
         healths[name] = pd.to_numeric(scores["health"], errors="coerce").to_numpy(float)
         bands[name] = scores["band"].astype(str).to_numpy()
+    if learned.rules:
+        uncapped = score(learned.replace(rules=()), accounts).scores["health"]
+        healths[UNCAPPED] = pd.to_numeric(uncapped, errors="coerce").to_numpy(float)
     rows = [{"model": name, "held_out_auc": roc_auc(y[test], h[test]),
              "held_out_accounts": int((test & ~np.isnan(h)).sum())}
             for name, h in healths.items()]
-    rows.append({"model": "additive model as fitted (no weighted mean, no caps)",
+    rows.append({"model": ADDITIVE,
                  "held_out_auc": roc_auc(y[test], logit[test]),
                  "held_out_accounts": int(test.sum())})
     changed = float(np.mean(bands["current model"] != bands["learned points"]))

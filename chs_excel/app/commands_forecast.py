@@ -40,7 +40,7 @@ from chs_excel.app.cli_common import DATE
 from chs_excel.app.cli_common import echo_notes as _echo_notes
 from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
-from chs_excel.app.commands_learn import learn, learned_sheets
+from chs_excel.app.commands_learn import echo_learned, learn, learned_sheets
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
@@ -353,12 +353,7 @@ def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: 
     for label, value in report.summary:
         click.echo(f"  {label}: {_show(value)}")
     if learning is not None:
-        for _, row in learning.learned.evaluation.iterrows():
-            click.echo(f"  held-out AUC, {row['model']}: {_show(row['held_out_auc'])}")
-        click.echo(f"  accounts that change band with learned points: "
-                   f"{learning.learned.band_changes:.1%}")
-        for _, row in learning.learned.forecast_check.iterrows():
-            click.echo(f"  held-out {row['measure']}: {_show(row['value'])}")
+        echo_learned(learning.learned)
     _echo_notes(notes)
     click.echo(f"Wrote the calibration report -> {output}")
     if png:

@@ -28,6 +28,7 @@ FORMATS: dict[str, dict[str, object]] = {
     "score": {"num_format": "0.0", "font_color": FORMULA_FONT},
     "decimal3": {"num_format": "0.000", "font_color": FORMULA_FONT},
     "pct": {"num_format": "0%", "font_color": FORMULA_FONT},
+    "pct1": {"num_format": "+0.0%;-0.0%;0.0%", "font_color": FORMULA_FONT},
     "money": {"num_format": "#,##0", "font_color": FORMULA_FONT},
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
     "plain": {"font_color": FORMULA_FONT},
