@@ -177,6 +177,23 @@ def test_constant_and_empty_columns_get_weight_zero_with_a_note(data) -> None:
     assert "noise" in text and "tickets" in text
 
 
+def test_a_level_with_no_churn_and_heavy_ties_learn_finite_points(data) -> None:
+    """Every Multi-year account renews (the unregularised fit would run to infinity) and
+    tickets are 0 for 80% of accounts (quantile cuts tie): points stay finite and ordered."""
+    frame, renewed = data
+    renewed = np.where(frame["contract"] == "Multi-year", 1.0, renewed)
+    rng = np.random.default_rng(1)
+    frame = frame.assign(tickets=np.where(rng.random(len(frame)) < 0.8, 0.0,
+                                          frame["tickets"]))
+    model = learn_points(hand_model(), frame, renewed).model
+    contract = dict(model.metric("contract").categories)
+    assert all(np.isfinite(list(contract.values())))
+    assert contract["Multi-year"] == max(contract.values()) == 100
+    tickets = model.metric("tickets")
+    assert np.all(np.diff(tickets.breaks) > 0)
+    assert all(0 <= p <= 100 for p in tickets.points)
+
+
 def test_fit_logistic_matches_scikit_learn() -> None:
     rng = np.random.default_rng(2)
     x = (rng.random((3000, 6)) < 0.4).astype(float)
