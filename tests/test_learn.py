@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from sklearn.linear_model import LogisticRegression
 
 from chs_excel.analytics.calibration import roc_auc
-from chs_excel.analytics.learn import ADDITIVE, MIN_CLASS, UNCAPPED, fit_logistic, learn_points
+from chs_excel.analytics.learn import ADDITIVE, MIN_CLASS, UNCAPPED, learn_points
+from chs_excel.analytics.stats import fit_logistic
 from chs_excel.app import udfs
 from chs_excel.app.cli import main
 from chs_excel.core.engine import score

@@ -19,6 +19,7 @@ import pandas as pd
 
 from chs_excel.analytics.calibration import HOLDOUT, fit_curve, roc_auc
 from chs_excel.analytics.forecast import RenewalCurve
+from chs_excel.analytics.stats import RIDGE, fit_logistic
 from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.methods import METHODS
@@ -30,7 +31,6 @@ MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
 MIN_LEVEL_SHARE = 0.02  # a level holds at least this share of the training accounts ...
 MIN_LEVEL_ROWS = 30     # ... and at least this many
 MIN_CLASS = 30          # training renewals and churns needed to learn anything
-RIDGE = 1.0             # L2 penalty on the summed log-loss (a prior on each effect)
 SHAPES = ("free", "declared")
 NUMERIC = ("linear", "log", "steps", "percentile")
 
@@ -271,53 +271,6 @@ def _fit(designs: list[_Design | None], y: np.ndarray, train: np.ndarray,
             theta = np.r_[0.0, np.cumsum((design.sign or 1.0) * coef)]
         effects.append(theta)
     return effects, logit
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, nonnegative: np.ndarray,
-                 ridge: float = RIDGE, max_iter: int = 100) -> tuple[float, np.ndarray]:
-    """Minimise summed log-loss + ridge/2 * |b|^2, with b >= 0 where `nonnegative`.
-
-    Projected Newton on the coefficients not held at their bound, with a backtracking
-    line search; the intercept is free and unpenalised. Deterministic.
-    """
-    n, k = x.shape
-    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    b0, beta = float(np.log(rate / (1 - rate))), np.zeros(k)
-
-    def loss(c0: float, b: np.ndarray) -> float:
-        z = c0 + x @ b
-        return float(np.sum(np.logaddexp(0, z) - y * z) + ridge / 2 * b @ b)
-
-    current = loss(b0, beta)
-    for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(b0 + x @ beta)))
-        r = p - y
-        g0, g = float(r.sum()), x.T @ r + ridge * beta
-        free = ~nonnegative | (beta > 0) | (g < 0)
-        if abs(g0) < 1e-8 * n and np.all(np.abs(g[free]) < 1e-8 * n):
-            break
-        w = p * (1 - p)
-        xf = x[:, free]
-        h = np.empty((free.sum() + 1, free.sum() + 1))
-        h[0, 0] = w.sum()
-        h[0, 1:] = h[1:, 0] = w @ xf
-        h[1:, 1:] = (xf * w[:, None]).T @ xf + ridge * np.eye(free.sum())
-        step = np.linalg.solve(h + 1e-9 * np.eye(len(h)), np.r_[g0, g[free]])
-        t = 1.0
-        while True:
-            c0 = b0 - t * step[0]
-            b = beta.copy()
-            b[free] = beta[free] - t * step[1:]
-            b = np.where(nonnegative, np.maximum(b, 0), b)
-            new = loss(c0, b)
-            if new <= current or t < 1e-10:
-                break
-            t /= 2
-        moved = max(abs(c0 - b0), float(np.abs(b - beta).max(initial=0)))
-        b0, beta, current = c0, b, min(new, current)
-        if moved < 1e-9:
-            break
-    return b0, beta
 
 
 # ---------------------------------------------------------------- back to a scorecard
