@@ -70,8 +70,37 @@ def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
     """Learn every metric's points and the weights from `renewed` (1/0 per account row).
 
     Accounts are split by a hash of their id (the split `calibrate` uses): the curves
-    are fitted on 70% and every AUC is measured on the other 30%. `weights_only` (the
-    model `calibrate` suggests) is judged on the same accounts for comparison.
+    are fitted on 70% and every AUC is measured on the other 30%.
+
+    Parameters
+    ----------
+    model : Model
+        The scorecard to learn from; its components, rules, overrides and settings are
+        kept, it is never changed.
+    accounts : DataFrame
+        One row per account (or account-snapshot) with `account_id` and the raw metric
+        columns, as `read_accounts` gives them.
+    renewed : array of 1/0
+        The outcome of each row.
+    weights_only : Model, optional
+        The model `calibrate` suggests (weights refitted only), judged on the same
+        held-out accounts for comparison.
+    max_levels : int, default=8
+        Levels of a learned steps curve, at most (2 to 50).
+    shape : {"free", "declared"}
+        "declared" keeps each curve in the direction the metric declared.
+    holdout : float, default=0.3
+        Share of accounts held out.
+    where : str
+        Where the rows came from, for error messages.
+    on : date, optional
+        The learned model's `updated` date.
+
+    Returns
+    -------
+    LearnedPoints
+        The learned model, a table per metric curve, held-out AUCs, the share of accounts
+        changing band, the calibrated renewal curve and its held-out check.
     """
     if shape not in SHAPES:
         raise ChsError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
