@@ -195,6 +195,40 @@ def test_a_level_with_no_churn_and_heavy_ties_learn_finite_points(data) -> None:
     assert all(0 <= p <= 100 for p in tickets.points)
 
 
+def test_a_count_metric_is_cut_where_renewal_changes_not_where_accounts_are_dense() -> None:
+    """Support calls: 0-3 calls renew alike, 4 or more churn far more, and only ~7% of
+    accounts make 4+ calls. Quantile cuts would all fall at 1, 2 and 3; the learned curve
+    has a break at 4 with a big drop."""
+    rng = np.random.default_rng(11)
+    n = 8000
+    calls = rng.poisson(1.5, n).astype(float)
+    renewed = (rng.random(n) < np.where(calls >= 4, 0.45, 0.88)).astype(float)
+    frame = pd.DataFrame({"account_id": [f"C{i:05d}" for i in range(n)], "calls": calls,
+                          "tenure": rng.uniform(1, 100, n)})
+    model = Model(name="calls", components={"Support": 60, "Tenure": 40}, metrics=(
+        Metric("calls", "Support", "linear", worst=10, best=0),
+        Metric("tenure", "Tenure", "linear", worst=0, best=100)))
+    assert (calls >= 4).mean() < 0.1
+    learned = learn_points(model, frame, renewed).model.metric("calls")
+    assert 4.0 in learned.breaks
+    points = dict(zip((3, 4), np.asarray(learned.points)[np.searchsorted(
+        learned.breaks, [3, 4], side="right")], strict=True))
+    assert points[3] - points[4] > 50
+
+
+def test_declared_shape_against_the_data_zeroes_a_component_with_a_note(data) -> None:
+    """nps is declared backwards (10 worst, 0 best) while renewals rise with it: held to
+    the declared direction its curve is flat, its component weighs 0, a note says so."""
+    frame, renewed = data
+    model = Model(name="backwards", components={"Usage": 50, "Backwards": 50}, metrics=(
+        Metric("utilisation", "Usage", "linear", worst=10, best=100),
+        Metric("nps", "Backwards", "linear", worst=10, best=0)))
+    result = learn_points(model, frame, renewed, shape="declared")
+    assert result.model.components["Backwards"] == 0
+    assert result.model.components["Usage"] == 100
+    assert any("component Backwards" in note for note in result.notes)
+
+
 def test_fit_logistic_matches_scikit_learn() -> None:
     rng = np.random.default_rng(2)
     x = (rng.random((3000, 6)) < 0.4).astype(float)

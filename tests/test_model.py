@@ -314,6 +314,10 @@ CASES = [
     ("metric on a reserved column",
      lambda d: d["metrics"].append({"column": "Health", "component": "Usage",
                                     "method": "flag"}), ["metric Health", "reserved"]),
+    ("component named like an identity column (score output would clash)",
+     lambda d: d["components"].update(Plan=1), ["component Plan", "'plan'", "rename"]),
+    ("component named like a metric's score column",
+     lambda d: d["components"].update(x_score=1), ["component x_score", "score column"]),
 ]
 
 

@@ -583,9 +583,10 @@ def _summary(data: pd.DataFrame, y: np.ndarray, health: np.ndarray, evaluation: 
         ("Accounts", int(data["account_id"].nunique())),
         ("Renewal rate", float(y.mean())),
         ("AUC of health (all rows)", roc_auc(y, health)),
-        ("Held-out AUC, current weights", auc["current weights"]),
-        ("Held-out AUC, suggested weights", auc["suggested weights"]),
-        ("Held-out AUC, equal weights", auc["equal weights"]),
+        ("Held-out AUC, current weights (weighted mean of components, before caps)",
+         auc["current weights"]),
+        ("Held-out AUC, suggested weights (before caps)", auc["suggested weights"]),
+        ("Held-out AUC, equal weights (before caps)", auc["equal weights"]),
         ("Training rows / held-out rows", f"{int(train.sum()):,} / {int(test.sum()):,}"),
         ("L2 penalty", penalty)]
     if "date" in data.columns:

@@ -30,6 +30,7 @@ from chs_excel.core.vocabulary import header_key, text_key
 MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
 MIN_LEVEL_SHARE = 0.02  # a level holds at least this share of the training accounts ...
 MIN_LEVEL_ROWS = 30     # ... and at least this many
+DISTINCT_LEVELS = 40    # up to this many distinct values, every value starts as a level
 MIN_CLASS = 30          # training renewals and churns needed to learn anything
 SHAPES = ("free", "declared")
 NUMERIC = ("linear", "log", "steps", "percentile")
@@ -121,7 +122,7 @@ def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
     for metric in model.metrics:
         raw = accounts[columns[header_key(metric.column)]] if header_key(
             metric.column) in columns else pd.Series(np.nan, index=accounts.index)
-        design = _design(metric, raw, train, max_levels, shape)
+        design = _design(metric, raw, y, train, max_levels, shape)
         if design is None:
             notes.append(f"{metric.column}: no values in the training accounts; its curve "
                          "is kept and its weight set to 0")
@@ -190,8 +191,8 @@ def _ids(accounts: pd.DataFrame) -> np.ndarray:
 
 # ---------------------------------------------------------------- levels
 
-def _design(metric: Metric, raw: pd.Series, train: np.ndarray, max_levels: int,
-            shape: str) -> _Design | None:
+def _design(metric: Metric, raw: pd.Series, y: np.ndarray, train: np.ndarray,
+            max_levels: int, shape: str) -> _Design | None:
     """The metric's levels, fixed on the training accounts."""
     if metric.method == "category":
         keys = [text_key(label) for label, _ in metric.categories]
@@ -212,35 +213,66 @@ def _design(metric: Metric, raw: pd.Series, train: np.ndarray, max_levels: int,
         return _Design(metric, "flag", codes, 2, np.array([0.5]), sign=sign)
     x = METHODS[metric.method].values(metric, raw, _ignore) if metric.method in NUMERIC \
         else parse_numbers(raw)[0]
-    values = x[train & ~np.isnan(x)]
-    if not len(values):
+    seen = train & ~np.isnan(x)
+    if not seen.any():
         return None
-    breaks = _breaks(np.sort(values), max_levels)
+    breaks = _breaks(x[seen], y[seen], max_levels)
     codes = np.where(np.isnan(x), -1, np.searchsorted(breaks, x, side="right"))
     sign = _direction(metric) if shape == "declared" else 0.0
     return _Design(metric, "steps", codes.astype(np.int64), len(breaks) + 1, breaks,
                    sign=sign)
 
 
-def _breaks(values: np.ndarray, max_levels: int) -> np.ndarray:
-    """Quantile cut points over sorted training values; levels too small are merged."""
+def _breaks(x: np.ndarray, y: np.ndarray, max_levels: int) -> np.ndarray:
+    """Cut points over the training values `x` (outcomes `y`).
+
+    A metric with few distinct values (a count such as support calls) starts from every
+    value; levels under the minimum size merge into the neighbour with the closer renewal
+    rate, then, while there are more than `max_levels`, the two neighbours whose renewal
+    rates differ least (the smallest 2x2 chi-square) merge: the cuts land where renewal
+    changes (3 calls vs 4), not only where accounts are dense. A continuous metric is cut
+    at `max_levels` quantiles (choosing its cuts by outcome too would fit noise).
+    """
+    order = np.argsort(x, kind="stable")
+    values, renewed = x[order], y[order]
     n = len(values)
-    cuts = np.unique(values[(np.arange(1, max_levels) * n) // max_levels])
-    cuts = cuts[cuts > values[0]]
+    distinct = np.unique(values)
+    if len(distinct) <= DISTINCT_LEVELS:
+        cuts = distinct[1:]
+    else:
+        cuts = np.unique(values[(np.arange(1, max_levels) * n) // max_levels])
+        cuts = cuts[cuts > values[0]]
     least = max(MIN_LEVEL_ROWS, int(np.ceil(MIN_LEVEL_SHARE * n)))
+    total = np.r_[0.0, np.cumsum(renewed)]
     while len(cuts):
-        counts = np.diff(np.r_[0, np.searchsorted(values, cuts, side="left"), n])
+        edges = np.r_[0, np.searchsorted(values, cuts, side="left"), n]
+        counts, wins = np.diff(edges), np.diff(total[edges])
         small = int(counts.argmin())
-        if counts[small] >= least:
+        if counts[small] >= least and len(counts) <= max_levels:
             break
-        if small == 0:
-            drop = 0
-        elif small == len(counts) - 1:
-            drop = small - 1
-        else:   # merge with the smaller neighbour
-            drop = small - 1 if counts[small - 1] <= counts[small + 1] else small
+        if counts[small] < least:
+            rate = wins / counts
+            if small == 0:
+                drop = 0
+            elif small == len(counts) - 1:
+                drop = small - 1
+            else:   # merge with the neighbour whose renewal rate is closer
+                drop = small - 1 if abs(rate[small - 1] - rate[small]) <= abs(
+                    rate[small + 1] - rate[small]) else small
+        else:
+            drop = int(_chi_square(counts[:-1], wins[:-1], counts[1:], wins[1:]).argmin())
         cuts = np.delete(cuts, drop)
     return cuts
+
+
+def _chi_square(n1: np.ndarray, r1: np.ndarray, n2: np.ndarray,
+                r2: np.ndarray) -> np.ndarray:
+    """The 2x2 chi-square of renewals in neighbouring levels (0 when all agree)."""
+    n, r = n1 + n2, r1 + r2
+    denominator = n1 * n2 * r * (n - r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = n * (r1 * (n2 - r2) - r2 * (n1 - r1)) ** 2 / denominator
+    return np.where(denominator > 0, stat, 0.0)
 
 
 def _direction(metric: Metric) -> float:
@@ -336,8 +368,12 @@ def _with_weights(model: Model, metrics: list[Metric], notes: list[str],
     if total <= 0:
         raise ChsError("no metric tells renewals from churns in this data; nothing to learn")
     comps = {c: round(100 * s / total, 1) for c, s in spread.items()}
+    for c in (c for c, s in spread.items() if not s):
+        notes.append(f"component {c}: none of its metrics tells renewals from churns "
+                     "(in the declared direction, with --shape declared); its weight is 0 "
+                     "and its metrics count equally within it")
     metrics = [replace(m, weight=round(100 * m.weight / spread[m.component], 1)
-                       if spread[m.component] else 0.0) for m in metrics]
+                       if spread[m.component] else 1.0) for m in metrics]
     if model.segment_weights:
         notes.append("segment weights were set to the learned component weights: the "
                      "points are learned across all segments")

@@ -71,7 +71,8 @@ def learn(input_path: Path, accounts_path: Path | None, outcomes_path: Path | No
     report = calibrate(rows, model, where=where)
     learned = learn_points(model, accounts, renewed, weights_only=report.suggested_model(),
                            max_levels=max_levels, shape=shape, where=where)
-    return Learning(report, learned, [*notes, *report.notes, *learned.notes])
+    return Learning(report, learned, [*notes, *(f"weights only: {n}" for n in report.notes),
+                                      *(f"learned points: {n}" for n in learned.notes)])
 
 
 def _raw_accounts(input_path: Path, accounts_path: Path | None) \

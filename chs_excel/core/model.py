@@ -27,6 +27,7 @@ from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
     DEFAULT_RENEWAL_PROBABILITY,
+    IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
     RESERVED_COLUMNS,
@@ -180,8 +181,15 @@ def _problems(model: Model) -> list[str | Problem]:
         if not _finite(weight) or weight < 0:
             out.append(Problem(f"component {comp}: weight must be a number >= 0, got "
                                f"{weight!r}", "Components", comp, "weight"))
-        if header_key(comp) in {header_key(c) for c in RESERVED_COLUMNS}:
-            out.append(f"component {comp}: name is reserved for an output column")
+        if header_key(comp) in {header_key(c) for c in (*RESERVED_COLUMNS,
+                                                        *IDENTITY_COLUMNS)}:
+            out.append(Problem(f"component {comp}: the name is taken by the output column "
+                               f"{header_key(comp)!r}; rename the component",
+                               "Components", comp, "component"))
+        if header_key(comp) in {header_key(f"{m.column}_score") for m in model.metrics}:
+            out.append(Problem(f"component {comp}: the name is taken by a metric's score "
+                               "column; rename the component", "Components", comp,
+                               "component"))
     if model.components and all(_finite(w) and w == 0 for w in model.components.values()):
         out.append("components: all weights are zero")
     if len({header_key(c) for c in model.components}) != len(model.components):
