@@ -253,15 +253,11 @@ def forecast_accounts(scores: pd.DataFrame, where: str, *, model: Model | None =
         raise InputError(f"{where}: no renewal probabilities: pass --model or --curve")
     owner = scores["owner"].astype("string").str.strip().fillna("") \
         if "owner" in scores.columns else pd.Series("", index=scores.index, dtype="string")
-    if "renewal_date" in scores.columns:
-        when = dates(scores, "renewal_date", where)
-    else:
-        when = pd.Series(pd.NaT, index=scores.index, dtype="datetime64[ns]")
     return pd.DataFrame({
         "account_id": account_ids(scores, where).to_numpy(),
         "owner": owner.where(owner != "", "(no owner)").to_numpy(dtype=object),
         "arr": numbers(scores, "arr", where),
-        "renewal_date": when,
+        "renewal_date": dates(scores, "renewal_date", where),
         "band": band, "health": health,
         "probability": renewal_probabilities(band, health, model=model, curve=curve,
                                              given=given)}, index=scores.index)
