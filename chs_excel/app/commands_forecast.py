@@ -7,6 +7,7 @@ reports); calibration PNGs are the same charts rendered by LibreOffice when it i
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import shutil
@@ -212,7 +213,7 @@ PRINTED = (("accounts", "accounts"), ("arr", "ARR"), ("expected_arr", "expected"
 def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | None) -> None:
     source = f"curve {curve_path}" if curve_path else (
         f"band probabilities of {model.name}" if model else "the scores' probabilities")
-    fiscal = f", fiscal year from month {result.fiscal_year_start}" \
+    fiscal = f", fiscal year starting in {calendar.month_name[result.fiscal_year_start]}" \
         if result.by == "quarter" else ""
     click.echo(f"Renewal forecast by {result.by} as of {result.as_of.isoformat()}{fiscal} "
                f"({source})")
@@ -234,7 +235,7 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
         formula_safe(table).to_csv(path, index=False)
         return
     book = ReportBook(path)
-    fiscal = f"fiscal year from month {result.fiscal_year_start}, " \
+    fiscal = f"fiscal year starting in {calendar.month_name[result.fiscal_year_start]}, " \
         if result.by == "quarter" else ""
     ws, at = book.table("Forecast", "Forecast", table, row=3,
                         title=f"Renewal forecast by {result.by} ({fiscal}as of "
@@ -249,6 +250,7 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
             ws.write_number(total, c, value, book.fmt["count" if key == "accounts"
                                                       else "money_total"])
     ws.set_column(0, 0, 32)
+    ws.set_column(1, len(at.columns) - 1, 14)
     below = total + 2
     ws.write_string(below, 0, "Assumptions", book.fmt["subtitle"])
     for k, line in enumerate([*SCENARIOS, *(f"Note: {n}" for n in result.notes)],
@@ -270,8 +272,11 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     chart.combine(line)
     chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
     chart.set_legend({"position": "bottom"})
+    chart.set_y_axis({"num_format": "#,##0", "min": 0})
     chart.set_size({"width": 900, "height": 380})
     ws.insert_chart(below + len(SCENARIOS) + len(result.notes) + 2, 0, chart)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
     book.table("By band", "ForecastByBand", result.by_band)
     book.table("By owner", "ForecastByOwner", result.by_owner)
     book.close()

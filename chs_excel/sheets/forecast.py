@@ -77,9 +77,9 @@ def forecast_sheet(builder: WorkbookBuilder, plan: ScoresPlan, frame: pd.DataFra
                          by=DEFAULT_PERIOD, fiscal_year_start=builder.model.fiscal_year_start)
     layout = _rows(g, plan, count)
     ws = builder.write_grid(g)
-    ws.set_column(0, 0, 44)
-    ws.set_column(1, 2, 11)
-    ws.set_column(3, len(COLUMNS) - 1, 15)
+    ws.set_column(0, 0, 46)
+    for c, key in enumerate(COLUMNS[1:], start=1):  # every heading readable in full
+        ws.set_column(c, c, max(11, len(HEADINGS[key]) + 3))
     ws.freeze_panes(HEADER_ROW + 1, 1)
     _chart(builder, layout)
     ws.set_landscape()
