@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pandas as pd
 import pytest
 
+from chs_excel.analytics.forecast import forecast_accounts, renewal_forecast
 from chs_excel.core.engine import score
 from chs_excel.core.model import default_model
 from chs_excel.io.sample import make_sample, reference_date
@@ -170,3 +172,28 @@ def test_worst_case_is_green_only_and_the_sheet_states_it(built: dict[str, Any])
     assert "Worst case: every Red, Yellow and No data account churns" in text
     assert "Best case: every Green and Yellow account renews" in text
     assert "Worst case: every Red, Yellow" in built["out"]
+
+
+@pytest.mark.parametrize("start", [1, 10])
+def test_the_live_sheet_labels_quarters_by_the_fiscal_year_start(
+        tmp_path: Path, start: int) -> None:
+    """The sheet's quarter labels and boundaries equal the Python forecast's, including a
+    fiscal year starting after the as-of month (Jan 2026 is Q2 of FY2026 from October)."""
+    as_of = dt.date(2026, 1, 20)
+    accounts = make_sample(40, seed=2)
+    accounts["renewal_date"] = pd.Timestamp(as_of) + pd.to_timedelta(
+        (accounts.index.to_numpy() * 23) % 500 - 30, unit="D")
+    model = default_model().replace(fiscal_year_start=start)
+    write_template(tmp_path / "fy.xlsx", model, accounts, rows=45, as_of=as_of)
+    live, _ = sheet_table(lo.sheet_rows(lo.recalculate(tmp_path / "fy.xlsx", tmp_path / "lo"),
+                                        "Forecast"), "Period")
+    result = renewal_forecast(forecast_accounts(score(model, accounts, as_of=as_of).scores,
+                                                "s", model=model),
+                              as_of=as_of, fiscal_year_start=start)
+    assert list(live.index) == list(result.table["period"])
+    first = {1: "FY2026 Q1", 10: "FY2026 Q2"}[start]
+    assert live.index[1] == first
+    periods = result.periods
+    assert [pd.Timestamp(d).date() for d in live["Ends"].iloc[1:len(periods) + 1]] == \
+        list(periods["ends"])
+    assert list(live["Accounts renewing"]) == list(result.table["accounts"])
