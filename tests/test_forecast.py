@@ -322,6 +322,11 @@ def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path
                                    "After 2026-04", "No renewal date"]
     assert csv["arr"].sum() == pytest.approx(scores["arr"].sum())
     assert "renew after 2026-04" in out
+    code, out = run("forecast", str(path), "--as-of", "2026-06-15", "--fiscal-year-start",
+                    "7")
+    assert code == 0, out
+    assert "fiscal year starting in July" in out
+    assert "\n  FY2026 Q4 " in out and "\n  FY2027 Q1 " in out  # Apr-Jun 2026, Jul-Sep
     assert digest(path) == before
 
 

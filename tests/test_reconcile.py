@@ -197,3 +197,30 @@ def test_the_live_sheet_labels_quarters_by_the_fiscal_year_start(
     assert [pd.Timestamp(d).date() for d in live["Ends"].iloc[1:len(periods) + 1]] == \
         list(periods["ends"])
     assert list(live["Accounts renewing"]) == list(result.table["accounts"])
+
+
+def test_a_workbook_from_before_the_setting_rebuilds_with_january(tmp_path: Path) -> None:
+    """A Model Settings table without fiscal_year_start (an older workbook) reads January;
+    `chs rebuild` writes a Forecast whose quarters are calendar quarters and still tie."""
+    from chs_excel.app.macros import rebuild_file
+    as_of = dt.date(2026, 2, 10)
+    accounts = make_sample(30, seed=4)
+    write_template(tmp_path / "new.xlsx", default_model(), accounts, rows=35, as_of=as_of)
+    book = openpyxl.load_workbook(tmp_path / "new.xlsx")
+    ws = book["Model"]
+    table = ws.tables["Settings"]
+    first, last = table.ref.split(":")
+    row = int("".join(ch for ch in last if ch.isdigit()))
+    assert ws.cell(row, 1).value == "fiscal_year_start"
+    ws.cell(row, 1).value = ws.cell(row, 2).value = None
+    table.ref = f"{first}:B{row - 1}"
+    book.save(tmp_path / "old.xlsx")
+    assert read_book_model(tmp_path / "old.xlsx").fiscal_year_start == 1
+    rebuild_file(tmp_path / "old.xlsx", tmp_path / "rebuilt.xlsx")
+    rows = lo.sheet_rows(lo.recalculate(tmp_path / "rebuilt.xlsx", tmp_path / "lo"),
+                         "Forecast")
+    assert next(r for r in rows if str(r[0]).startswith("Fiscal year"))[1] == 1
+    live, total = sheet_table(rows, "Period")
+    assert live.index[1] == "FY2026 Q1"
+    assert units(total[4]) == units(score(default_model(), accounts, as_of=as_of)
+                                    .scores["arr"].fillna(0).sum())

@@ -237,8 +237,9 @@ class WorkbookBuilder:
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
             ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
-                     "and segment, the largest Red accounts. Forecast — ARR up for renewal "
-                     "per quarter, expected renewed ARR and ARR at risk."),
+                     "and segment, the largest Red accounts. Forecast — per fiscal quarter from "
+                     "AsOf: ARR up for renewal, expected, best and worst case, at risk; its "
+                     "total ties to the Dashboard's ARR."),
             ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
                      "health, band, components), for trends."),
             ("subtitle", "Live summary"),
