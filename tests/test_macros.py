@@ -479,6 +479,11 @@ def test_refresh_writes_dashboard_and_forecast_values(refreshed: tuple[Path, Pat
         (when < pd.Timestamp(AS_OF)).sum()
     total = report_table(out, "Forecast", "Total: every account's ARR, as on the Dashboard")
     assert total["arr"].iloc[0] == pytest.approx(expected["arr"].sum())
+    ws = openpyxl.load_workbook(out)["Forecast"]
+    head = next(r for r in ws.iter_rows() if r[0].value == "period")
+    formats = {c.value: ws.cell(c.row + 2, c.column).number_format for c in head if c.value}
+    assert formats["arr"] == formats["best_case"] == "#,##0"
+    assert formats["starts"] == "yyyy-mm-dd"
 
 
 def test_refresh_leaves_a_formula_workbooks_dashboard_and_forecast_alone(
