@@ -30,6 +30,8 @@ FORMATS: dict[str, dict[str, object]] = {
     "pct": {"num_format": "0%", "font_color": FORMULA_FONT},
     "pct1": {"num_format": "+0.0%;-0.0%;0.0%", "font_color": FORMULA_FONT},
     "money": {"num_format": "#,##0", "font_color": FORMULA_FONT},
+    "money_total": {"num_format": "#,##0", "font_color": FORMULA_FONT, "bold": True,
+                    "top": 1},
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
     "plain": {"font_color": FORMULA_FONT},
     "int": {"num_format": "0", "font_color": FORMULA_FONT, "align": "center"},
