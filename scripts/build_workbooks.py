@@ -7,11 +7,12 @@
   recalculates a first build and its values become the cached values of the final build,
   so previews and `pandas.read_excel` show numbers (the shipped file is XlsxWriter's,
   never LibreOffice's own save);
-- docs/img/start-here.png, scores.png, dashboard.png, forecast.png: those sheets of the
-  example, rendered by LibreOffice (PDF) and pdftoppm;
-- docs/img/report-forecast.png, report-calibration.png, report-auc.png, report-trend.png:
-  the first pages of the reports `chs forecast`, `chs calibrate` and `chs trend` write from
-  the example's accounts (the trend compares them with a copy whose NPS fell 3 points).
+- docs/img/start-here.png, scores.png, dashboard.png: those sheets of the example,
+  rendered by LibreOffice (PDF) and pdftoppm;
+- docs/img/report-calibration.png, report-auc.png, report-trend.png: the first pages of the
+  reports `chs calibrate` and `chs trend` write from the example's accounts (the trend
+  compares them with a copy whose NPS fell 3 points). The Forecast sheet and report
+  pictures come from scripts/forecast_pictures.py.
 """
 
 from __future__ import annotations
@@ -38,11 +39,9 @@ IMG = ROOT / "docs" / "img"
 # sheet -> (picture, resolution in dpi, crop box as fractions of the page: x, y, w, h)
 PICTURES = {"Start here": (IMG / "start-here.png", 110, (0, 0, 1, 0.5)),
             "Scores": (IMG / "scores.png", 220, (0.03, 0.05, 0.62, 0.28)),
-            "Dashboard": (IMG / "dashboard.png", 110, (0, 0, 1, 1)),
-            "Forecast": (IMG / "forecast.png", 110, (0, 0, 1, 0.8))}
+            "Dashboard": (IMG / "dashboard.png", 110, (0, 0, 1, 1))}
 # report -> (picture, the text its page starts with)
-REPORT_PICTURES = {"forecast": (IMG / "report-forecast.png", "Renewal forecast:"),
-                   "calibration": (IMG / "report-calibration.png", "Calibration of"),
+REPORT_PICTURES = {"calibration": (IMG / "report-calibration.png", "Calibration of"),
                    "calibration-auc": (IMG / "report-auc.png", "AUC:"),
                    "trend": (IMG / "report-trend.png", "Largest drops")}
 CACHED_SHEETS = ("Start here", "Dashboard", "Forecast", "Calc")
@@ -91,8 +90,7 @@ def render_report_pictures(tmp: Path) -> None:
     accounts.to_csv(source, index=False)
     accounts.assign(nps=pd.to_numeric(accounts["nps"], errors="coerce") - 3).to_csv(
         later, index=False)
-    for args in (["forecast", str(EXAMPLE), "--by", "quarter", "-o", "forecast.xlsx"],
-                 ["score", str(source), "-o", "s1.csv"], ["score", str(later), "-o", "s2.csv"],
+    for args in (["score", str(source), "-o", "s1.csv"], ["score", str(later), "-o", "s2.csv"],
                  ["snapshot", "s1.csv", "--history", str(store), "--date", "2026-01-01"],
                  ["snapshot", "s2.csv", "--history", str(store), "--date", "2026-02-01"],
                  ["trend", str(store), "-o", "trend.xlsx"],
@@ -139,8 +137,7 @@ def _first_line(pdf: Path, page: int) -> str:
 def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
     """Whether PDF page `page` is the first page of `sheet` (recognised by its text)."""
     first = _first_line(pdf, page)
-    starts = {"Start here": "Customer health scorecard —", "Dashboard": "Dashboard —",
-              "Forecast": "Renewal forecast"}
+    starts = {"Start here": "Customer health scorecard —", "Dashboard": "Dashboard —"}
     if sheet in starts:
         return first.startswith(starts[sheet])
     return first.startswith("Account ID Account name") and " Health " in f"{first} "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import numpy as np
 import pandas as pd
 
@@ -70,7 +71,8 @@ def learn(input_path: Path, accounts_path: Path | None, outcomes_path: Path | No
     report = calibrate(rows, model, where=where)
     learned = learn_points(model, accounts, renewed, weights_only=report.suggested_model(),
                            max_levels=max_levels, shape=shape, where=where)
-    return Learning(report, learned, [*notes, *report.notes, *learned.notes])
+    return Learning(report, learned, [*notes, *(f"weights only: {n}" for n in report.notes),
+                                      *(f"learned points: {n}" for n in learned.notes)])
 
 
 def _raw_accounts(input_path: Path, accounts_path: Path | None) \
@@ -132,13 +134,6 @@ def _with_id(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- report
 
-def _check_kind(measure: str) -> str:
-    """The display kind of a forecast-check value, from its measure's words."""
-    words = str(measure).lower()
-    return "money" if "arr" in words else "pct" if "share" in words else \
-        "decimal3" if "brier" in words else "count"
-
-
 def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     """Sheets `Learned points` (how well each model ranks) and `Curves` (a table and a
     chart per metric: current and learned points by level, churn rate per level)."""
@@ -157,7 +152,7 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     _, at = book.table("Learned points", "ForecastCheck", check, row=at.last_row + 4,
                        title="Renewal probabilities from the learned health "
                              "(--write-curve), checked on held-out accounts")
-    book.format_rows(at, "Value", check["Value"], [_check_kind(m) for m in
+    book.format_rows(at, "Value", check["Value"], [_measure_format(m) for m in
                                                    check["Held-out accounts"]])
     reliability = learned.reliability.rename(columns={
         "decile": "Decile", "accounts": "Accounts", "predicted": "Predicted rate",
@@ -166,7 +161,7 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
                        title="Reliability by decile of predicted probability (1 = lowest)")
     for k, note in enumerate(learned.notes):
         ws.write_string(at.last_row + 2 + k, 0, f"Note: {note}", book.fmt["note"])
-    book.widen("Learned points", 0, 52)
+    book.widen("Learned points", 0, 56)
     for col in (1, 2, 3):
         book.widen("Learned points", col, 16)
     row = 2
@@ -191,3 +186,33 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
         chart.set_size({"width": 560, "height": 260})
         sheet.insert_chart(max(row - 2, 0), len(at.columns) + 1, chart)
         row = at.last_row + max(5, 16 - rows)
+    for sheet in ("Learned points", "Curves"):
+        book.sheet(sheet).set_landscape()
+        book.sheet(sheet).fit_to_pages(1, 0)
+
+
+def echo_learned(learned: LearnedPoints) -> None:
+    """The learning's headline numbers on the console, formatted for people."""
+    click.echo("  Learned points, on held-out accounts (health as scored, caps included):")
+    for _, row in learned.evaluation.iterrows():
+        click.echo(f"    AUC, {row['model']}: {row['held_out_auc']:.3f}")
+    click.echo(f"    accounts that change band: {learned.band_changes:.1%}")
+    for _, row in learned.forecast_check.iterrows():
+        click.echo(f"    {row['measure']}: {_measure(row['measure'], row['value'])}")
+
+
+def _measure_format(measure: str) -> str:
+    """The named number format of a forecast-check measure."""
+    if "share" in measure:
+        return "pct1"
+    return "decimal3" if "Brier" in measure else "money" if "ARR" in measure else "count"
+
+
+def _measure(measure: str, value: float) -> str:
+    if np.isnan(value):
+        return "n/a"
+    if "share" in measure:
+        return f"{value:+.1%}"
+    if "Brier" in measure:
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if "ARR" in measure or float(value).is_integer() else f"{value:,.1f}"

@@ -30,7 +30,10 @@ FORMATS: dict[str, dict[str, object]] = {
     "score": {"num_format": "0.0", "font_color": FORMULA_FONT},
     "decimal3": {"num_format": "0.000", "font_color": FORMULA_FONT},
     "pct": {"num_format": "0%", "font_color": FORMULA_FONT},
+    "pct1": {"num_format": "+0.0%;-0.0%;0.0%", "font_color": FORMULA_FONT},
     "money": {"num_format": "#,##0", "font_color": FORMULA_FONT},
+    "money_total": {"num_format": "#,##0", "font_color": FORMULA_FONT, "bold": True,
+                    "top": 1},
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
     "plain": {"font_color": FORMULA_FONT},
     "plain_indent": {"font_color": FORMULA_FONT, "indent": 1},   # text after a number
