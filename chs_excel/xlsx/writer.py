@@ -335,7 +335,8 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
     numeric column gets one (None only for text and TRUE/FALSE columns)."""
     key = str(name).lower().replace(" ", "_")
     if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start",
-                                                                "period_end"):
+                                                                "period_end", "starts",
+                                                                "ends"):
         return "date"
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         return None
