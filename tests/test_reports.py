@@ -182,4 +182,6 @@ def test_calibration_report_opens_with_a_verdict(reports: dict[str, Path]) -> No
     assert re.fullmatch(r"Health ranks renewals (well|fairly well|weakly): a renewing "
                         r"account outscores a churning one \d+% of the time\.", verdict)
     assert f"{round(auc * 100)}% of the time" in verdict
+    assert ws["A3"].value.startswith("The suggested weights rank ")
+    assert ws["A4"].value.startswith("Churn rate by band: Red ")
     assert ws.row_dimensions[2].height >= 15

@@ -501,8 +501,7 @@ def write_calibration(path: Path, report: CalibrationReport, notes: list[str],
 def verdict(report: CalibrationReport) -> list[str]:
     """What the calibration says, in plain words: how well health ranks renewals, whether
     the suggested weights do better, and churn by band."""
-    summary = dict(report.summary)
-    auc = summary.get("AUC of health (all rows)")
+    auc = report.measure("AUC of health")
     if not isinstance(auc, float) or math.isnan(auc):
         return ["Too few renewals and churns to judge how well health ranks them."]
     quality = ("ranks renewals well" if auc >= 0.8 else "ranks renewals fairly well"
@@ -511,8 +510,8 @@ def verdict(report: CalibrationReport) -> list[str]:
                "ranks renewals backwards")
     lines = [f"Health {quality}: a renewing account outscores a churning one {auc:.0%} of "
              "the time."]
-    current = summary.get("Held-out AUC, current weights")
-    suggested = summary.get("Held-out AUC, suggested weights")
+    current = report.measure("Held-out AUC, current weights")
+    suggested = report.measure("Held-out AUC, suggested weights")
     if isinstance(current, float) and isinstance(suggested, float) \
             and not math.isnan(current) and not math.isnan(suggested):
         if suggested - current >= 0.01:
