@@ -24,7 +24,7 @@ from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import Metric, Model
-from chs_excel.core.values import parse_flags, parse_numbers
+from chs_excel.core.values import is_blank, map_distinct, parse_flags, parse_numbers
 from chs_excel.core.vocabulary import header_key, text_key
 
 MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
@@ -195,9 +195,11 @@ def _design(metric: Metric, raw: pd.Series, y: np.ndarray, train: np.ndarray,
             max_levels: int, shape: str) -> _Design | None:
     """The metric's levels, fixed on the training accounts."""
     if metric.method == "category":
-        keys = [text_key(label) for label, _ in metric.categories]
-        text = raw.map(lambda v: text_key(v) if isinstance(v, str) else None)
-        codes = pd.Categorical(text, categories=keys).codes.astype(np.int64)
+        index = {text_key(label): k for k, (label, _) in enumerate(metric.categories)}
+        keys = list(index)
+        found, _ = map_distinct(raw, lambda v: np.nan if is_blank(v) else index.get(
+            text_key(v), np.nan))
+        codes = np.where(np.isnan(found), -1, found).astype(np.int64)
         seen = np.bincount(codes[train & (codes >= 0)], minlength=len(keys))
         if not seen.any():
             return None
