@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 
 from chs_excel.analytics.calibration import roc_auc
 from chs_excel.analytics.learn import ADDITIVE, MIN_CLASS, UNCAPPED, learn_points
-from chs_excel.analytics.stats import fit_logistic
+from chs_excel.analytics.stats import Levels, fit_logistic
 from chs_excel.app import udfs
 from chs_excel.app.cli import main
 from chs_excel.core.engine import score
@@ -227,6 +227,27 @@ def test_declared_shape_against_the_data_zeroes_a_component_with_a_note(data) ->
     assert result.model.components["Backwards"] == 0
     assert result.model.components["Usage"] == 100
     assert any("component Backwards" in note for note in result.notes)
+
+
+def test_levels_design_fits_exactly_like_its_dense_matrix() -> None:
+    """The bincount products of a `Levels` design equal the dense matrix's, and so does
+    the fit (bounds included)."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    codes = (rng.integers(0, 4, n), rng.integers(0, 6, n), rng.integers(0, 3, n))
+    maps = (rng.normal(size=(4, 3)), np.tril(np.ones((6, 5)), -1)[:, :5],
+            rng.normal(size=(3, 2)))
+    design = Levels(codes, maps)
+    x = design.dense()
+    w, r, beta = rng.random(n), rng.normal(size=n), rng.normal(size=x.shape[1])
+    assert np.allclose(design.gram(w), (x * w[:, None]).T @ x)
+    assert np.allclose(design.tdot(r), x.T @ r)
+    assert np.allclose(design.dot(beta), x @ beta)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(x @ rng.normal(size=x.shape[1]))))).astype(float)
+    bounded = np.arange(x.shape[1]) % 2 == 0
+    got, want = fit_logistic(design, y, bounded), fit_logistic(x, y, bounded)
+    assert got[0] == pytest.approx(want[0], abs=1e-7)
+    assert np.allclose(got[1], want[1], atol=1e-7)
 
 
 def test_fit_logistic_matches_scikit_learn() -> None:

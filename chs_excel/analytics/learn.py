@@ -19,12 +19,12 @@ import pandas as pd
 
 from chs_excel.analytics.calibration import HOLDOUT, fit_curve, roc_auc
 from chs_excel.analytics.forecast import RenewalCurve
-from chs_excel.analytics.stats import RIDGE, fit_logistic
+from chs_excel.analytics.stats import RIDGE, Levels, fit_logistic
 from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import Metric, Model
-from chs_excel.core.values import parse_flags, parse_numbers
+from chs_excel.core.values import is_blank, map_distinct, parse_flags, parse_numbers
 from chs_excel.core.vocabulary import header_key, text_key
 
 MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
@@ -195,9 +195,11 @@ def _design(metric: Metric, raw: pd.Series, y: np.ndarray, train: np.ndarray,
             max_levels: int, shape: str) -> _Design | None:
     """The metric's levels, fixed on the training accounts."""
     if metric.method == "category":
-        keys = [text_key(label) for label, _ in metric.categories]
-        text = raw.map(lambda v: text_key(v) if isinstance(v, str) else None)
-        codes = pd.Categorical(text, categories=keys).codes.astype(np.int64)
+        index = {text_key(label): k for k, (label, _) in enumerate(metric.categories)}
+        keys = list(index)
+        found, _ = map_distinct(raw, lambda v: np.nan if is_blank(v) else index.get(
+            text_key(v), np.nan))
+        codes = np.where(np.isnan(found), -1, found).astype(np.int64)
         seen = np.bincount(codes[train & (codes >= 0)], minlength=len(keys))
         if not seen.any():
             return None
@@ -286,39 +288,47 @@ def _direction(metric: Metric) -> float:
 
 # ---------------------------------------------------------------- fitting
 
-def _columns(design: _Design) -> tuple[list[np.ndarray], list[bool]]:
-    """The fit's columns for one metric and which of them must be >= 0 (declared shape).
+def _columns(design: _Design) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """One metric's fit columns as a `Levels` group: each account's level (missing is
+    the last) and the columns' values per level; which columns must be >= 0.
 
     Numeric levels enter as increments (column j: level >= j), so the ridge penalty
     smooths neighbouring levels and a declared shape is `increment * sign >= 0`.
     """
-    c = design.codes
+    levels = design.levels
+    codes = np.where(design.codes < 0, levels, design.codes)
+    grid = np.arange(levels + 1)[:, None]
     if design.kind == "category":
-        cols = [(c == k).astype(float) for k in range(design.levels) if k != design.reference]
-        bounded = [False] * len(cols)
+        kept = [k for k in range(levels) if k != design.reference]
+        values = (grid == np.array(kept)[None, :]).astype(float)
+        bounded = [False] * len(kept)
     else:
         step = design.sign if design.sign else 1.0
-        cols = [step * (c >= k).astype(float) for k in range(1, design.levels)]
-        bounded = [bool(design.sign)] * len(cols)
-    cols.append((c < 0).astype(float))    # missing: its own effect, not a level
-    bounded.append(False)
-    return cols, bounded
+        values = step * ((grid >= np.arange(1, levels)[None, :]) & (grid < levels))
+        bounded = [bool(design.sign)] * (levels - 1)
+    missing = (grid == levels).astype(float)     # missing: its own effect, not a level
+    return codes, np.hstack([values.astype(float), missing]), [*bounded, False]
 
 
 def _fit(designs: list[_Design | None], y: np.ndarray, train: np.ndarray,
          shape: str) -> tuple[list[np.ndarray | None], np.ndarray]:
     """Level effects per metric (reference level 0) and every account's fitted logit."""
-    blocks, bounded, owners = [], [], []
+    codes, maps, bounded, owners = [], [], [], []
     for i, design in enumerate(designs):
         if design is None:
             continue
-        cols, bound = _columns(design)
-        blocks += cols
+        c, values, bound = _columns(design)
+        codes.append(c)
+        maps.append(values)
         bounded += bound
-        owners += [i] * len(cols)
-    x = np.column_stack(blocks) if blocks else np.zeros((len(y), 0))
-    b0, beta = fit_logistic(x[train], y[train], np.array(bounded, dtype=bool), RIDGE)
-    logit = b0 + x @ beta
+        owners += [i] * values.shape[1]
+    x = Levels(tuple(codes), tuple(maps))
+    if codes:
+        b0, beta = fit_logistic(x.rows(train), y[train], np.array(bounded, dtype=bool),
+                                RIDGE)
+        logit = b0 + x.dot(beta)
+    else:
+        beta, logit = np.zeros(0), np.zeros(len(y))
     owners_arr = np.array(owners)
     effects: list[np.ndarray | None] = []
     for i, design in enumerate(designs):
