@@ -207,11 +207,9 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
                                      rule.column)
     for playbook in model.playbooks:
         for c in playbook.when:
-            needed = c.column if c.test == "metric" else \
-                "renewal_date" if c.test == "renewal_within" else None
-            if needed and header_key(needed) not in cols:
-                raise MissingColumnError(f"column {needed!r} is missing: playbook "
-                                         f"{playbook.name!r} reads it", needed)
+            if c.test == "metric" and header_key(c.column) not in cols:
+                raise MissingColumnError(f"column {c.column!r} is missing: playbook "
+                                         f"{playbook.name!r} reads it", c.column)
     names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
                                      *(metric_score_column(m) for m in model.metrics))]
     if len(set(names)) != len(names):
@@ -423,6 +421,8 @@ def _condition(model: Model, c: Condition, accounts: pd.DataFrame, cols: dict[st
         return (np.asarray(facts.low_data, dtype=bool) == parse_flag_value(c.value)) \
             == equal_op
     if c.test == "renewal_within":
+        if "renewaldate" not in cols:
+            return np.zeros(n, dtype=bool)  # no renewal dates: never within the window
         dates, _ = parse_dates(accounts[cols["renewaldate"]])
         start = np.datetime64(facts.as_of, "ns")
         end = start + np.timedelta64(int(round(float(c.value) * 86400)), "s")

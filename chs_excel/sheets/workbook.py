@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from chs_excel.core.engine import Scoring, score
+from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
+from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
     BANDS,
     HISTORY_COLUMNS,
@@ -36,6 +37,7 @@ from chs_excel.core.vocabulary import (
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
+from chs_excel.sheets.actions import actions_sheet
 from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
@@ -71,7 +73,9 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
     Template Accounts get every column the model reads (blank where the data has none),
     so overrides and rule inputs can be typed in later. Returns the engine's scoring.
     """
-    scoring = score(model, accounts, as_of=as_of) if accounts is not None else None
+    previous = previous_snapshot(history, as_of or dt.date.today())
+    scoring = score(model, accounts, as_of=as_of, previous=previous) \
+        if accounts is not None else None
     if accounts is not None:
         missing = [c for c in template_columns(model)
                    if header_key(c) not in {header_key(h) for h in accounts.columns}]
@@ -109,6 +113,7 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.scores_sheet(plan, scoring.scores if scoring is not None else None, size,
                           progress=progress)
         book.calc_sheet(plan)
+        actions_sheet(book, plan, scoring.scores if scoring is not None else None)
         book.dashboard_sheet(plan, frame)
         book.forecast_sheet(plan, frame)
         book.start_here(plan)
@@ -336,6 +341,11 @@ class WorkbookBuilder:
             ("Metrics", "good"): _choice(("TRUE", "FALSE")),
             ("Levels", "points"): _non_negative(),
             ("Rules", "op"): _choice(OPERATORS),
+            ("Playbooks", "op"): _choice(OPERATORS),
+            ("Playbooks", "test"): _choice(CONDITION_TESTS),
+            ("Playbooks", "priority"): {
+                "validate": "integer", "criteria": "between", "minimum": -999999,
+                "maximum": 999999, "error_message": "A whole number: 1 = do first."},
             ("Rules", "cap"): _non_negative(),
             ("RenewalProbability", "probability"): {
                 "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
