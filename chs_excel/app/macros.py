@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from chs_excel.core.engine import Scoring, metric_score_column, score
+from chs_excel.core.engine import Scoring, metric_score_column, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import check_output_path, locked
 from chs_excel.core.model import Model, header_key
@@ -81,7 +81,7 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     model = read_model(book)
     accounts = read_accounts(book)
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of)
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
@@ -95,6 +95,15 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
                f"({time.perf_counter() - started:.1f} s)")
     book.status(message)
     return message
+
+
+def last_snapshot(book: Book, model: Model, as_of: dt.date | None) -> pd.DataFrame | None:
+    """The book's latest History snapshot before `as_of` (today), when playbooks compare
+    with it (docs/playbooks.md); else None, and History is not read."""
+    from chs_excel.core.playbooks import uses_history
+    if not uses_history(model.playbooks):
+        return None
+    return previous_snapshot(history_store.book_history(book).rows, as_of or dt.date.today())
 
 
 def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:
@@ -253,12 +262,12 @@ def snapshot_file(path: str | Path, output: str | Path | None = None, *,
 
 # ---------------------------------------------------------------- rebuild
 
-REBUILT_SHEETS = ("Start here", "Scores", "Dashboard", "Forecast", "Calc")
+REBUILT_SHEETS = ("Start here", "Scores", "Actions", "Dashboard", "Forecast", "Calc")
 
 
 def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
-    """Regenerate the native-formula sheets (Start here, Scores, Dashboard, Forecast, the
-    hidden Calc) for the Model as it is now, e.g. after a metric was added or removed.
+    """Regenerate the native-formula sheets (Start here, Scores, Actions, Dashboard,
+    Forecast, the hidden Calc) for the Model as it is now, e.g. after a metric was added or removed.
 
     Model, Accounts, History and every other sheet stay; Accounts only gains a blank
     column for each column the Model reads that it lacks. The override date is the book's
@@ -281,7 +290,7 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     frame = accounts.reindex(pd.RangeIndex(2, len(found.grid) + 1))  # with its blank rows
     as_of = fixed_as_of(book.package) or as_of
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of)
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
     cached = Scoring(scoring.scores.reindex(frame.index), scoring.issues)
     book.status(f"{TITLE}: writing the formulas for {len(frame):,} rows...")
     with tempfile.TemporaryDirectory() as folder:

@@ -29,7 +29,7 @@ LIST_COLUMNS = (("action_priority", "Priority", "int"), ("next_action", "Action"
                 ("arr", "ARR", "money"), ("renewal_date", "Renewal date", "date"),
                 ("health", "Health", "score"), ("band", "Band", "plain"),
                 ("actions", "All matching actions", "plain"))
-WIDTHS = {"next_action": 36, "actions": 70, "account_name": 26, "action_owner": 18,
+WIDTHS = {"next_action": 36, "actions": 100, "action_priority": 9, "account_name": 26, "action_owner": 18,
           "owner": 16, "renewal_date": 13, "arr": 12}
 
 
@@ -65,10 +65,10 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
                 "priority, then ARR, largest first. Formulas over Scores: they follow every "
                 "change.", kind="note")
     rank = plan.scores_range("calc: action rank")
-    g.put(2, 0, "Accounts with an action", kind="bold")
-    g.put(2, 2, f"COUNT({plan.scores_range('action_priority')})", formula=True, kind="count")
+    g.put(2, 0, f"COUNT({plan.scores_range('action_priority')})", formula=True, kind="count")
+    g.put(2, 1, "accounts have an action", kind="bold")
     if plan.last - plan.first + 1 > ACTION_ROWS:
-        g.put(2, 3, f"(the first {ACTION_ROWS:,} are listed; filter Scores by next_action "
+        g.put(2, 4, f"(the first {ACTION_ROWS:,} are listed; filter Scores by next_action "
                     "for the rest)", kind="note")
     heads = ["#", "Scores row", *(h for _, h, _ in shown)]
     for c, text in enumerate(heads):
@@ -84,8 +84,8 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
     if scores is not None and "Actions" not in builder.cached:
         builder.cached["Actions"] = _cached(action_list(scores), scores, shown, slots)
     ws = builder.write_grid(g)
-    ws.set_column(0, 0, 6)
-    ws.set_column(1, 1, 9)
+    ws.set_column(0, 0, 7)
+    ws.set_column(1, 1, 11)
     for c, (name, header, _) in enumerate(shown, start=2):
         ws.set_column(c, c, WIDTHS.get(name, max(10, len(header) + 2)))
     ws.freeze_panes(HEADER_ROW + 1, 2)
@@ -103,7 +103,7 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
 def _cached(listed: pd.DataFrame, scores: pd.DataFrame,
             shown: list[tuple[str, str, str]], slots: int) -> dict[tuple[int, int], Any]:
     """The engine's answer as the slots' cached values (what a reader sees unrecalculated)."""
-    out: dict[tuple[int, int], Any] = {(2, 2): float(len(listed))}
+    out: dict[tuple[int, int], Any] = {(2, 0): float(len(listed))}
     scores_row = pd.Index(scores["account_id"].astype(str)).get_indexer(
         listed["account_id"].astype(str)) + 1
     for k in range(min(slots, len(listed))):

@@ -327,7 +327,8 @@ class WorkbookBuilder:
             for c in range(len(frame.columns)):
                 g.put(row + 1, col + c, None, kind="input")
         for c, header in enumerate(headers):
-            ws.set_column(col + c, col + c, max(10, len(header) + 2))
+            longest = max((len(str(v)) for v in frame.iloc[:, c] if v is not None), default=0)
+            ws.set_column(col + c, col + c, min(36, max(10, len(header) + 2, longest + 2)))
 
     def _validate(self, ws: Worksheet, name: str, frame: pd.DataFrame, first: int,
                   col: int) -> None:
