@@ -51,7 +51,7 @@ class Condition:
     def describe(self) -> str:
         """The condition as a person reads it: `nps <= 6`, `renewal_within 90`."""
         subject = self.column if self.test in ("metric", "component") else self.test
-        op = "" if self.test == "renewal_within" else f" {self.op}"
+        op = "" if self.test == "renewal_within" or not self.op else f" {self.op}"
         return f"{subject}{op} {plain(self.value)}"
 
 

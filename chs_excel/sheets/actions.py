@@ -110,5 +110,5 @@ def _cached(listed: pd.DataFrame, scores: pd.DataFrame,
         r = HEADER_ROW + 1 + k
         out[(r, 1)] = float(scores_row[k])
         for c, (name, _, _) in enumerate(shown, start=2):
-            out[(r, c)] = cached_value(listed[name].iloc[k])
+            out[(r, c)] = cached_value(listed[name].iloc[k]) if name in listed else ""
     return out
