@@ -7,8 +7,8 @@
   recalculates a first build and its values become the cached values of the final build,
   so previews and `pandas.read_excel` show numbers (the shipped file is XlsxWriter's,
   never LibreOffice's own save);
-- docs/img/scores.png, docs/img/dashboard.png: those sheets of the example, rendered by
-  LibreOffice (PDF) and pdftoppm.
+- docs/img/scores.png, docs/img/dashboard.png, docs/img/actions.png: those sheets of the
+  example, rendered by LibreOffice (PDF) and pdftoppm.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ TEMPLATE = ROOT / "templates" / "customer_health_scorecard.xlsx"
 EXAMPLE = ROOT / "workbooks" / "saas_example.xlsx"
 # sheet -> (picture, resolution in dpi, crop box as fractions of the page: x, y, w, h)
 PICTURES = {"Scores": (ROOT / "docs" / "img" / "scores.png", 250, (0.05, 0.08, 0.86, 0.30)),
-            "Dashboard": (ROOT / "docs" / "img" / "dashboard.png", 110, (0, 0, 1, 1))}
+            "Dashboard": (ROOT / "docs" / "img" / "dashboard.png", 110, (0, 0, 1, 1)),
+            "Actions": (ROOT / "docs" / "img" / "actions.png", 220, (0.03, 0.06, 0.94, 0.30))}
 CACHED_SHEETS = ("Start here", "Dashboard", "Forecast", "Calc")
 
 
@@ -93,8 +94,9 @@ def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
     text = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-layout",
                            str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return first.strip().startswith("Dashboard —") if sheet == "Dashboard" else \
-        first.split()[:1] == ["account_id"] and "health" in first.split()
+    if sheet in ("Dashboard", "Actions"):
+        return first.strip().startswith(f"{sheet} —")
+    return first.split()[:1] == ["account_id"] and "health" in first.split()
 
 
 def main() -> None:

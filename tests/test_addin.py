@@ -23,7 +23,7 @@ from chs_excel.io.sample import reference_date
 
 QUICKSTART_PATH = Path(xlwings.__file__).parent / QUICKSTART
 MODEL_TABLES = {"Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability"}
+                "RenewalProbability", "Playbooks"}
 
 
 @pytest.fixture(scope="module")

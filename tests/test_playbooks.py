@@ -17,7 +17,6 @@ import openpyxl
 import pandas as pd
 import pytest
 
-
 from chs_excel.app import udfs
 from chs_excel.core.engine import previous_snapshot, score
 from chs_excel.core.errors import ModelError

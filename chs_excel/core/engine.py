@@ -425,7 +425,7 @@ def _condition(model: Model, c: Condition, accounts: pd.DataFrame, cols: dict[st
             return np.zeros(n, dtype=bool)  # no renewal dates: never within the window
         dates, _ = parse_dates(accounts[cols["renewaldate"]])
         start = np.datetime64(facts.as_of, "ns")
-        end = start + np.timedelta64(int(round(float(c.value) * 86400)), "s")
+        end = start + np.timedelta64(round(float(c.value) * 86400), "s")
         return ~np.isnat(dates) & (dates >= start) & (dates <= end)
     if prev is None:
         return np.zeros(n, dtype=bool)  # no snapshot before the as-of date: no change

@@ -402,9 +402,9 @@ class ScoresPlan:
             c.put(c.row, 0, "Previous snapshot (latest History date before AsOf)",
                   kind="bold")
             dates = structured("History", "date")
-            self.last_snapshot = c.put(
-                c.row, 1, f'IF(_xlfn.MAXIFS({dates},{dates},"<"&AsOf)=0,"",'
-                          f'_xlfn.MAXIFS({dates},{dates},"<"&AsOf))', formula=True,
+            latest = f"MAX(IF(ISNUMBER({dates}),IF({dates}<AsOf,{dates},0),0))"  # no MAXIFS:
+            self.last_snapshot = c.put(                                    # Excel 2016
+                c.row, 1, f'IF({latest}=0,"",{latest})', formula=True, array=True,
                 kind="date")
             c.row += 2
 

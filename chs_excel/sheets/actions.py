@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
 from chs_excel.core.formulas import Grid, ScoresPlan
 from chs_excel.xlsx.writer import cached_value
 
@@ -29,21 +30,25 @@ LIST_COLUMNS = (("action_priority", "Priority", "int"), ("next_action", "Action"
                 ("arr", "ARR", "money"), ("renewal_date", "Renewal date", "date"),
                 ("health", "Health", "score"), ("band", "Band", "plain"),
                 ("actions", "All matching actions", "plain"))
-WIDTHS = {"next_action": 36, "actions": 100, "action_priority": 9, "account_name": 26, "action_owner": 18,
-          "owner": 16, "renewal_date": 13, "arr": 12}
+WIDTHS = {"next_action": 36, "actions": 100, "action_priority": 9, "account_name": 26,
+          "action_owner": 18, "owner": 16, "renewal_date": 13, "arr": 12}
 
 
 def action_list(scores: pd.DataFrame) -> pd.DataFrame:
     """Accounts with a next action in to-do order: priority (lowest number first), then
     ARR (largest first; blank counts as 0), then their order in Scores."""
-    has = scores["next_action"].astype(str) != ""
+    return scores.iloc[_to_do_order(scores)].reset_index(drop=True)
+
+
+def _to_do_order(scores: pd.DataFrame) -> np.ndarray:
+    """Positions (0-based, in Scores) of the accounts with a next action, in to-do order."""
+    has = scores["next_action"].fillna("").astype(str).to_numpy() != ""
     arr = pd.to_numeric(scores["arr"], errors="coerce").fillna(0.0) if "arr" in scores \
         else pd.Series(0.0, index=scores.index)
     order = pd.DataFrame({"p": scores["action_priority"].to_numpy(dtype=float),
                           "a": -arr.to_numpy(dtype=float),
-                          "i": np.arange(len(scores))})[has.to_numpy()]
-    picked = order.sort_values(["p", "a", "i"], kind="stable")["i"].to_numpy()
-    return scores.iloc[picked].reset_index(drop=True)
+                          "i": np.arange(len(scores))})[has]
+    return order.sort_values(["p", "a", "i"], kind="stable")["i"].to_numpy()
 
 
 def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
@@ -82,7 +87,7 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
             g.put(r, c, f'IF({found}="","",INDEX({plan.scores_range(name)},{found}))',
                   formula=True, kind=kind)
     if scores is not None and "Actions" not in builder.cached:
-        builder.cached["Actions"] = _cached(action_list(scores), scores, shown, slots)
+        builder.cached["Actions"] = _cached(scores, shown, slots)
     ws = builder.write_grid(g)
     ws.set_column(0, 0, 7)
     ws.set_column(1, 1, 11)
@@ -100,15 +105,14 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
     ws.hide_gridlines(2)
 
 
-def _cached(listed: pd.DataFrame, scores: pd.DataFrame,
-            shown: list[tuple[str, str, str]], slots: int) -> dict[tuple[int, int], Any]:
+def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
+            slots: int) -> dict[tuple[int, int], Any]:
     """The engine's answer as the slots' cached values (what a reader sees unrecalculated)."""
-    out: dict[tuple[int, int], Any] = {(2, 0): float(len(listed))}
-    scores_row = pd.Index(scores["account_id"].astype(str)).get_indexer(
-        listed["account_id"].astype(str)) + 1
-    for k in range(min(slots, len(listed))):
+    positions = _to_do_order(scores)
+    out: dict[tuple[int, int], Any] = {(2, 0): float(len(positions))}
+    for k, position in enumerate(positions[:slots]):
         r = HEADER_ROW + 1 + k
-        out[(r, 1)] = float(scores_row[k])
+        out[(r, 1)] = float(position + 1)
         for c, (name, _, _) in enumerate(shown, start=2):
-            out[(r, c)] = cached_value(listed[name].iloc[k]) if name in listed else ""
+            out[(r, c)] = cached_value(scores[name].iloc[position]) if name in scores else ""
     return out
