@@ -354,7 +354,7 @@ def test_model_sheet_errors_name_the_table_row_and_cell(tmp_path: Path) -> None:
         read_workbook(tmp_path / "bad2.xlsx")
     text = str(found.value)
     assert "playbook 'Renewal at risk': condition 2 (band <= Purple): value must be a band" \
-        in text and "(table Playbooks, cell Model!" in text, text
+        in text and f"(cell Model!{cells[3][header.index('value')].coordinate})" in text, text
 
 
 # ---------------------------------------------------------------- UDF
@@ -517,3 +517,23 @@ def test_editing_the_playbooks_table_moves_the_actions(tmp_path: Path) -> None:
     assert_scores_equal(recalculated, expected[["account_id", "next_action", "action_owner",
                                                 "action_priority", "actions"]])
 
+
+
+def test_refresh_writes_the_actions_list_as_values(tmp_path: Path) -> None:
+    from chs_excel.app.macros import refresh_file
+    from chs_excel.io.sample import make_sample, reference_date
+    accounts, as_of = make_sample(60, seed=4), reference_date(4)
+    book = tmp_path / "book.xlsx"
+    write_template(book, default_model(), accounts, rows=60, as_of=as_of)
+    refresh_file(book, tmp_path / "refreshed.xlsx", as_of=as_of)
+    rows = lo.sheet_rows(tmp_path / "refreshed.xlsx", "Actions")
+    header = rows[1]
+    expected = score(default_model(), accounts, as_of=as_of).scores
+    s = expected.set_index("account_id")
+    got = [r[header.index("Account")] for r in rows[2:] if not is_blank(r[0])]
+    assert got == action_list(expected)["account_id"].tolist()
+    assert len(got) == (expected["next_action"] != "").sum() > 20
+    # priority, then ARR largest first, worked out here
+    keys = [(s.loc[i, "action_priority"], -s.loc[i, "arr"]) for i in got]
+    assert keys == sorted(keys)
+    assert f"({len(got)} accounts)" in rows[0][0]

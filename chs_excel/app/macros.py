@@ -24,6 +24,7 @@ from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io import history_store
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.sheets.actions import actions_sections
 from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.sheets.traffic_lights import (
     BAND_FORMATS,
@@ -74,8 +75,9 @@ def read_accounts(book: Book) -> pd.DataFrame:
 # ---------------------------------------------------------------- refresh
 
 def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
-    """Score Accounts with the Model; rewrite Scores and Data issues, and Dashboard and
-    Forecast as values unless they are the native-formula workbook's live sheets."""
+    """Score Accounts with the Model; rewrite Scores, Actions (when the model has
+    playbooks) and Data issues, and Dashboard and Forecast as values unless they are the
+    native-formula workbook's live sheets."""
     started = time.perf_counter()
     book.status(f"{TITLE}: reading the Model and Accounts...")
     model = read_model(book)
@@ -84,6 +86,9 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
+    if model.playbooks:  # Scores now holds values: the live list's rank column is gone
+        book.write_report("Actions", actions_sections(scoring.scores),
+                          after=sheet_after(book, "Actions"))
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
         write_dashboard(book, model, scoring.scores)
         write_forecast(book, model, scoring.scores)

@@ -9,7 +9,7 @@ docs/playbooks.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chs_excel.core.errors import ModelError, Problem
@@ -47,6 +47,7 @@ class Condition:
     op: str
     value: float | str | bool | None
     column: str | None = None
+    row: int | None = field(default=None, compare=False, repr=False)  # Playbooks Table row
 
     def describe(self) -> str:
         """The condition as a person reads it: `nps <= 6`, `renewal_within 90`."""
@@ -64,6 +65,7 @@ class Playbook:
     action: str
     owner: str = ""
     priority: float = 1.0
+    row: int | None = field(default=None, compare=False, repr=False)  # its first table row
 
 
 def condition_value(value: Any) -> float | str | bool | None:
@@ -97,7 +99,8 @@ def condition_from_dict(data: Any, where: str) -> Condition:
     return make_condition(test, data.get("op"), data.get("value"), data.get("column"))
 
 
-def make_condition(test: str, op: Any, value: Any, column: Any) -> Condition:
+def make_condition(test: str, op: Any, value: Any, column: Any,
+                   row: int | None = None) -> Condition:
     """A condition with the defaults filled in: op `<=` for renewal_within, `=` for the
     tests that compare text or true/false."""
     test = _text(test).lower()
@@ -107,7 +110,7 @@ def make_condition(test: str, op: Any, value: Any, column: Any) -> Condition:
     elif not op_text and (test in TEXT_TESTS or test == "band"):
         op_text = "="
     return Condition(test=test, op=op_text, value=condition_value(value),
-                     column=_text(column) or None)
+                     column=_text(column) or None, row=row)
 
 
 def condition_dict(c: Condition) -> dict[str, Any]:
@@ -198,7 +201,8 @@ def playbooks_from_records(records: list[dict[str, Any]], where: str) -> tuple[P
         current = name
         if name not in parts:
             order.append(name)
-            parts[name] = {"when": [], "action": None, "owner": None, "priority": None}
+            parts[name] = {"when": [], "action": None, "owner": None, "priority": None,
+                           "row": rec["_row"]}
         part = parts[name]
         for key, column in (("action", "action"), ("owner", "owner"),
                             ("priority", "priority")):
@@ -219,11 +223,11 @@ def playbooks_from_records(records: list[dict[str, Any]], where: str) -> tuple[P
             part[key] = value
         test = _text(rec.get("test")).lower() or ("metric" if rec.get("column") else "")
         part["when"].append(make_condition(test, rec.get("op"), rec.get("value"),
-                                           rec.get("column")))
+                                           rec.get("column"), rec["_row"]))
     return tuple(Playbook(name=n, when=tuple(parts[n]["when"]),
                           action=parts[n]["action"] or "", owner=parts[n]["owner"] or "",
                           priority=1.0 if parts[n]["priority"] is None
-                          else parts[n]["priority"])
+                          else parts[n]["priority"], row=parts[n]["row"])
                  for n in order)
 
 
@@ -236,8 +240,10 @@ def playbook_problems(model: Model) -> list[Problem]:
     for p in model.playbooks:
         where = f"playbook {p.name!r}"
 
-        def at(field_name: str, text: str, _where: str = where, _p: Playbook = p) -> None:
-            out.append(Problem(f"{_where}: {text}", "Playbooks", _p.name, field_name))
+        def at(field_name: str, text: str, _where: str = where, _p: Playbook = p,
+               row: int | None = None) -> None:
+            out.append(Problem(f"{_where}: {text}", "Playbooks", _p.name, field_name,
+                               row or _p.row))
         if not p.name:
             at("playbook", "name is empty")
         elif names.count(text_key(p.name)) > 1:
@@ -252,7 +258,10 @@ def playbook_problems(model: Model) -> list[Problem]:
             at("test", "has no conditions (give at least one under when)")
         for i, c in enumerate(p.when, start=1):
             for field_name, text in condition_problems(c, model):
-                at(field_name, f"condition {i} ({c.describe()}): {text}")
+                at(field_name, f"condition {i} ({c.describe()}): {text}", row=c.row)
+    if len(model.playbooks) >= PRIORITY_SPAN:
+        out.append(Problem(f"playbooks: at most {PRIORITY_SPAN - 1} (got "
+                           f"{len(model.playbooks)})", "Playbooks"))
     return out
 
 

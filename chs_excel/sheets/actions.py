@@ -5,7 +5,8 @@ priority number), sorted by priority, then ARR (largest first), then Scores orde
 sheet is formulas: slot k finds the Scores row whose `calc: action rank` is k
 (`core/formulas.py` computes the rank), so editing a playbook, a threshold or an account
 reorders it on the next recalculation. `action_list` is the same list from the engine's
-scores: the cached values, and what the tests compare the recalculated sheet with.
+scores: the cached values, what `chs_refresh` writes as values (`actions_sections`) once
+Scores holds values, and what the tests compare the recalculated sheet with.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def action_list(scores: pd.DataFrame) -> pd.DataFrame:
     """Accounts with a next action in to-do order: priority (lowest number first), then
     ARR (largest first; blank counts as 0), then their order in Scores."""
     return scores.iloc[_to_do_order(scores)].reset_index(drop=True)
+
+
+def actions_sections(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The Actions sheet as values (what `chs_refresh` writes): the same columns and
+    order as the live sheet, every account with a next action."""
+    listed = action_list(scores)
+    columns = {name: header for name, header, _ in LIST_COLUMNS if name in listed}
+    return [(f"Actions — what to do next ({len(listed):,} accounts)",
+             listed[list(columns)].rename(columns=columns))]
 
 
 def _to_do_order(scores: pd.DataFrame) -> np.ndarray:
