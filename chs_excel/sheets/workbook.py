@@ -44,6 +44,7 @@ from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
 from chs_excel.xlsx.writer import Workbook, Worksheet, cached_column, cached_value, frame_rows
 
 TEMPLATE_ROWS = 2000
+START_WIDTH = 100  # characters a wrapped line of Start here holds (column A is 110 wide)
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
 FORECAST_QUARTERS = 8
@@ -241,6 +242,9 @@ class WorkbookBuilder:
                      "down), Weakest component and the points it puts at stake. The grouped "
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
+            ("text", "Actions — the to-do list: every account a playbook (Model, Playbooks "
+                     "table) says needs something, with its next action, owner, ARR and "
+                     "renewal date, most urgent first."),
             ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
                      "and segment, the largest Red accounts. Forecast — ARR up for renewal "
                      "per quarter, expected renewed ARR and ARR at risk."),
@@ -275,6 +279,10 @@ class WorkbookBuilder:
         ]:
             g.put(row, 0, text, kind=style)
             row += 1
+        ws = self.sheet("Start here")
+        for cell in g.cells:  # wrapped text gets the height of its lines (no overprint)
+            if cell.kind == "text" and len(str(cell.value)) > START_WIDTH:
+                ws.set_row(cell.row, 15 * math.ceil(len(str(cell.value)) / START_WIDTH))
         ws = self.write_grid(g)
         ws.set_column(0, 0, 110)
         ws.set_column(1, 1, 12)
