@@ -537,3 +537,27 @@ def test_refresh_writes_the_actions_list_as_values(tmp_path: Path) -> None:
     keys = [(s.loc[i, "action_priority"], -s.loc[i, "arr"]) for i in got]
     assert keys == sorted(keys)
     assert f"({len(got)} accounts)" in rows[0][0]
+
+
+def test_chs_score_takes_history_for_the_change_conditions(tmp_path: Path) -> None:
+    from tests.cli_runner import run
+    model = one({"test": "health_change", "op": "<=", "value": -10})
+    model.save(tmp_path / "m.yaml")
+    ACCOUNTS.to_csv(tmp_path / "a.csv", index=False)
+    book = tmp_path / "history.xlsx"
+    write_template(book, model, rows=3, history=history_for(ACCOUNTS))
+    args = ("score", str(tmp_path / "a.csv"), "--model", str(tmp_path / "m.yaml"),
+            "--as-of", AS_OF.isoformat(), "-o")
+    code, out = run(*args, str(tmp_path / "s.csv"), "--history", str(book))
+    assert code == 0, out
+    got = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    accounts = pd.read_csv(tmp_path / "a.csv")
+    expected = score(model, accounts, as_of=AS_OF,
+                     previous=previous_snapshot(history_for(ACCOUNTS), AS_OF)).scores
+    assert (expected["next_action"] == "Do P").any()
+    assert got["next_action"].tolist() == expected["next_action"].tolist()
+    code, out = run(*args, str(tmp_path / "none.csv"))
+    assert code == 0 and (pd.read_csv(tmp_path / "none.csv", keep_default_na=False)
+                          ["next_action"] == "").all()
+    code, out = run(*args, str(tmp_path / "x.csv"), "--history", str(tmp_path / "no.db"))
+    assert code == 1 and "history file not found" in out

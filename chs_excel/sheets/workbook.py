@@ -55,13 +55,16 @@ Cached = dict[str, dict[tuple[int, int], Any]]
 
 def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame,
                           scoring: Scoring, *, progress: Progress | None = None,
-                          as_of: dt.date | None = None) -> None:
+                          as_of: dt.date | None = None,
+                          history: pd.DataFrame | None = None) -> None:
     """Write the live scored workbook to `path` atomically (no partial file on failure).
 
     `as_of` is the day the engine checked overrides against: the workbook keeps it
-    (None: the workbook uses TODAY(), as the engine's default does).
+    (None: the workbook uses TODAY(), as the engine's default does). `history` (snapshot
+    rows) fills its History Table, which the playbooks' change conditions read.
     """
-    build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of)
+    build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of,
+                   history=history)
 
 
 def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
