@@ -37,7 +37,7 @@ NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "bes
                   "Levels": ("at_least", "points"), "Rules": ("cap",),
                   "Playbooks": ("priority",),
                   "RenewalProbability": ("probability",)}
-NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage")
+NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage", "fiscal_year_start")
 
 
 @dataclass(frozen=True)
