@@ -334,6 +334,7 @@ class WorkbookBuilder:
             ("Metrics", "method"): _choice(METHODS),
             ("Metrics", "higher_is_better"): _choice(("TRUE", "FALSE")),
             ("Metrics", "good"): _choice(("TRUE", "FALSE")),
+            ("Metrics", "fixed"): _choice(("TRUE", "FALSE")),
             ("Levels", "points"): _non_negative(),
             ("Rules", "op"): _choice(OPERATORS),
             ("Rules", "cap"): _non_negative(),
