@@ -20,6 +20,7 @@ from chs_excel.app.commands_forecast import (
     snapshot_command,
     trend_command,
 )
+from chs_excel.app.commands_path import path_command
 from chs_excel.core.engine import Scoring, score
 from chs_excel.core.errors import ChsError, MissingColumnError
 from chs_excel.core.files import check_output_path, write_atomically
@@ -243,7 +244,8 @@ def demo_command(folder: Path, count: int) -> None:
     _print_summary(scoring, book)
 
 
-for _command in (snapshot_command, forecast_command, trend_command, calibrate_command):
+for _command in (snapshot_command, forecast_command, trend_command, calibrate_command,
+                 path_command):
     main.add_command(_command)
 
 

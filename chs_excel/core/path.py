@@ -32,10 +32,10 @@ The algorithm (docs/path-to-green.md has it in plain words):
    taken at their best (still the fewest changes; the moves are not minimised).
 4. Targets a person can act on. Continuous targets are rounded towards better on a grid
    of whole units for ranges of 10 to 999 (tenths below 10, tens from 1,000 up: a 0..10
-   NPS moves in whole points, a 1..5 CSAT in tenths) and never go past best; a steps target is the first value of the level (or one unit
-   below the next break when lower is better); a percentile target is a value some account
-   has (the population's deciles); a flag target is the good value; a category target a
-   label.
+   NPS moves in whole points, a 1..5 CSAT in tenths) and never go past best; a steps
+   target is the first value of the level (or one unit below the next break when lower
+   is better); a percentile target is a value some account has (the population's
+   deciles); a flag target is the good value; a category target a label.
 
 Missing values stay missing: the score renormalises over what is present, so filling a
 blank is not a lever (the account's coverage is its own story). Overridden accounts have
@@ -44,7 +44,6 @@ no path (a person set their health), nor do accounts with no data.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -388,29 +387,60 @@ def _fewest(top: np.ndarray, mandatory: np.ndarray, useful: np.ndarray,
 def _search(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray, k: int,
             need: np.ndarray, mandatory: np.ndarray, movable: np.ndarray, top: np.ndarray,
             target: np.ndarray, target_score: np.ndarray) -> None:
-    """Every k-set of metrics, cheapest moves, for the accounts needing k changes."""
+    """Every k-set of metrics, cheapest moves, for the accounts needing k changes.
+
+    The sets are grown metric by metric in model order, keeping only the accounts for
+    which the set can still work: each metric movable, no mandatory metric skipped, and
+    the gains so far plus the biggest gains still available able to close the gap."""
     m = len(moves)
+    mov = np.asfortranarray(movable[rows])
+    mand = np.asfortranarray(mandatory[rows])
+    tp = np.asfortranarray(np.where(mov, top[rows], 0.0))
+    gap = need[rows]
+    # the biggest sum of `r` gains among metrics j.. : reach[r][:, j]
+    ordered = -np.sort(-tp, axis=1)
+    reach = {r: np.cumsum(ordered[:, :r], axis=1)[:, -1] if r else np.zeros(len(rows))
+             for r in range(k + 1)}
+    skipped = np.cumsum(mand, axis=1) - mand  # mandatory metrics before each column
+    total = mand.sum(axis=1)
     best = np.full(len(rows), np.inf)
-    mand_count = mandatory[rows].sum(axis=1)
-    for subset in itertools.combinations(range(m), k):
-        cols = list(subset)
-        fit = (movable[rows][:, cols].all(axis=1)
-               & (mandatory[rows][:, cols].sum(axis=1) == mand_count)
-               & (top[rows][:, cols].sum(axis=1) >= need[rows]))
-        if not fit.any():
-            continue
-        at = np.flatnonzero(fit)
-        cost, raws, tscores = _cheapest(moves, gains, rows[at], cols, need)
-        better = cost < best[at] - 1e-12
-        if not better.any():
-            continue
-        win = at[better]
-        best[win] = cost[better]
-        target[rows[win]] = np.nan
-        target_score[rows[win]] = np.nan
-        for c, j in enumerate(cols):
-            target[rows[win], j] = raws[better, c]
-            target_score[rows[win], j] = tscores[better, c]
+
+    def grow(prefix: list[int], at: np.ndarray, have: np.ndarray) -> None:
+        left = k - len(prefix)
+        if left == 0:
+            done = (have >= gap[at]) & (mand[at][:, prefix].sum(axis=1) == total[at])
+            if not done.any():
+                return
+            keep = at[done]
+            _record(moves, gains, rows, keep, prefix, need, best, target, target_score)
+            return
+        start = prefix[-1] + 1 if prefix else 0
+        before = skipped[at, start] if start < m else np.zeros(len(at))
+        for j in range(start, m - left + 1):
+            fit = mov[at, j] & (skipped[at, j] - before == 0) \
+                & (have + tp[at, j] + reach[left - 1][at] >= gap[at])
+            if fit.any():
+                grow([*prefix, j], at[fit], have[fit] + tp[at[fit], j])
+        return
+
+    grow([], np.arange(len(rows)), np.zeros(len(rows)))
+
+
+def _record(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray,
+            at: np.ndarray, cols: list[int], need: np.ndarray, best: np.ndarray,
+            target: np.ndarray, target_score: np.ndarray) -> None:
+    """Solve one set of metrics for the accounts `rows[at]`; keep it where cheapest."""
+    cost, raws, tscores = _cheapest(moves, gains, rows[at], cols, need)
+    better = cost < best[at] - 1e-12
+    if not better.any():
+        return
+    win = at[better]
+    best[win] = cost[better]
+    target[rows[win]] = np.nan
+    target_score[rows[win]] = np.nan
+    for c, j in enumerate(cols):
+        target[rows[win], j] = raws[better, c]
+        target_score[rows[win], j] = tscores[better, c]
 
 
 def _cheapest(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray,
