@@ -290,18 +290,18 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
         formula_safe(accounts).to_csv(path, index=False)
         return
     book = ReportBook(path)
-    if books is not None:
-        _book_sheet(book, books)
-    if stable is not None:
-        book.table("Stability", "Stability", stable, row=2,
-                   title="Score stability between the snapshots (PSI over the earlier "
-                         "snapshot's deciles): stable < 0.10 <= watch < 0.25 <= shifted")
     book.table("Movers", "Movers", moved, row=2, notes=notes,
                title="Largest drops and rises since the previous snapshot, with the main "
                      "reason")
     book.table("Owners", "OwnerRollup", owners, row=2,
                title="Each owner's book of business: mean health and its change")
     book.table("Segments", "SegmentRollup", segments, row=2, title="The same by segment")
+    if books is not None:
+        _book_sheet(book, books)
+    if stable is not None:
+        book.table("Stability", "Stability", stable, row=2,
+                   title="Score stability between the snapshots (PSI over the earlier "
+                         "snapshot's deciles): stable < 0.10 <= watch < 0.25 <= shifted")
     book.table("Band migration", "BandMigration", migration, row=2,
                title="Accounts by band before (rows) and after (columns)")
     book.table("Why it moved", "WhyItMoved", accounts, row=2,
@@ -325,14 +325,14 @@ def _book_sheet(book: ReportBook, books: pd.DataFrame) -> None:
     health.set_title({"name": "Change of mean health per owner"})
     health.set_legend({"none": True})
     health.set_x_axis({"num_format": "+0;-0"})
-    health.set_y_axis({"reverse": True})
+    health.set_y_axis({"reverse": True, "label_position": "low"})
     red = book.book.add_chart({"type": "bar"})
     red.add_series({"name": "Change of Red ARR", "categories": at.column("owner", n),
                     "values": at.column("red_arr_change", n), "fill": {"color": "#F8696B"},
                     "data_labels": {"value": True, "num_format": "#,##0;-#,##0"}})
     red.set_title({"name": "Change of Red ARR per owner"})
     red.set_legend({"none": True})
-    red.set_y_axis({"reverse": True})
+    red.set_y_axis({"reverse": True, "label_position": "low"})
     height = max(300, 40 + 28 * n)
     for chart in (health, red):
         chart.set_size({"width": 560, "height": height})
