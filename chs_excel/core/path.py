@@ -124,7 +124,7 @@ def path_to_green(model: Model, accounts: pd.DataFrame, scores: pd.DataFrame | N
     raw_health = scores["raw_health"].to_numpy(dtype=float)
     overridden = scores["overridden"].to_numpy(dtype=bool)
     green = float(model.green_from)
-    need = green - raw_health + TOL
+    need = green - raw_health
     todo = ~np.isnan(health) & (health < green) & ~overridden
     reason = np.full(n, "", dtype=object)
     reason[np.isnan(health)] = "no path: no data"
@@ -379,7 +379,7 @@ def _fewest(top: np.ndarray, mandatory: np.ndarray, useful: np.ndarray,
     extras = -np.sort(-np.where(useful & ~mandatory, top, 0.0), axis=1)
     reach = have[:, None] + np.cumsum(extras, axis=1)
     reach = np.column_stack([have, reach])
-    ok = reach >= need[:, None]
+    ok = reach >= need[:, None] - TOL
     short = ~ok.any(axis=1)
     return mandatory.sum(axis=1) + np.argmax(ok, axis=1), short
 
@@ -408,7 +408,7 @@ def _search(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray, k: i
     def grow(prefix: list[int], at: np.ndarray, have: np.ndarray) -> None:
         left = k - len(prefix)
         if left == 0:
-            done = (have >= gap[at]) & (mand[at][:, prefix].sum(axis=1) == total[at])
+            done = (have >= gap[at] - TOL) & (mand[at][:, prefix].sum(axis=1) == total[at])
             if not done.any():
                 return
             keep = at[done]
@@ -418,7 +418,7 @@ def _search(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray, k: i
         before = skipped[at, start] if start < m else np.zeros(len(at))
         for j in range(start, m - left + 1):
             fit = mov[at, j] & (skipped[at, j] - before == 0) \
-                & (have + tp[at, j] + reach[left - 1][at] >= gap[at])
+                & (have + tp[at, j] + reach[left - 1][at] >= gap[at] - TOL)
             if fit.any():
                 grow([*prefix, j], at[fit], have[fit] + tp[at[fit], j])
         return
@@ -468,7 +468,7 @@ def _cheapest(moves: list[_Moves], gains: list[np.ndarray], rows: np.ndarray,
         mv = moves[cols[last]]
         gl = gains[cols[last]][rows]
         cl = np.where(mv.ok[rows], mv.cost[rows], np.inf)
-        total = np.where(gl[:, None, :] >= residual[:, :, None],
+        total = np.where(gl[:, None, :] >= residual[:, :, None] - TOL,
                          cost[:, :, None] + cl[:, None, :], np.inf)
         options = gl.shape[1]
         if mv.continuous:
@@ -520,7 +520,7 @@ def _partial(mv: _Moves, rows: np.ndarray, residual: np.ndarray) \
     raw = np.where(d > 0, np.fmax(raw, lb), np.fmin(raw, lb))
     raw = np.where(t > scale + 1e-9, np.nan, raw)
     tscore = METHODS[mt.method].score(raw.ravel(), mt, scale).reshape(raw.shape)
-    reach = a * (tscore - s) >= residual
+    reach = a * (tscore - s) >= residual - TOL
     moves_on = (raw - x) * d > 1e-12
     cost = np.where(reach & moves_on & mv.ok[rows, 1][:, None], np.abs(raw - x) / abs(span),
                     np.inf)
