@@ -82,7 +82,7 @@ def test_book_change_by_hand() -> None:
     assert table.loc["bob", ["health_change", "red_arr_after", "accounts_after"]].tolist() \
         == [-32.5, 500, 2]
     assert table.loc["(no owner)", "health_change"] == 0
-    assert list(table.index)[0] == "bob"  # the largest fall first
+    assert table.index[0] == "bob"  # the largest fall first
 
 
 def test_trend_writes_stability_and_books(tmp_path: Path) -> None:

@@ -44,8 +44,8 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", "History",
-               "History weights", "Calibration", "Data issues", "Calc")
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Dashboard", "Forecast",
+               "History", "Paths", "History weights", "Calibration", "Data issues", "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
 COLUMN_KINDS = {

@@ -26,6 +26,7 @@ from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
+from chs_excel.core.path import path_to_green
 from chs_excel.core.vocabulary import (
     BANDS,
     HISTORY_COLUMNS,
@@ -36,6 +37,7 @@ from chs_excel.core.vocabulary import (
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
+from chs_excel.sheets.account import account_sheet, paths_frame, selected_id
 from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
@@ -113,6 +115,11 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.forecast_sheet(plan, frame)
         book.start_here(plan)
         book.history_sheet(history)
+        paths = None if scoring is None or accounts is None else path_to_green(
+            model, accounts, scoring.scores)
+        scores = scoring.scores if scoring is not None else None
+        account_sheet(book, plan, selected_id(scores, paths))
+        book.table_sheet("Paths", "Paths", paths_frame(paths, scores))
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):
