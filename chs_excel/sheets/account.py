@@ -64,8 +64,9 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
     g.put(2, 0, "Account", kind="bold")
     g.put(2, 1, first_id or "", kind="input")
     ids = plan.scores_range("account_id")
-    g.put(2, 3, f'IFERROR(MATCH({sel},{ids},0),"")', formula=True, kind="helper")
-    row = xl_rowcol_to_cell(2, 3, True, True)
+    g.put(2, 6, "row on Scores", kind="helper")
+    g.put(2, 7, f'IFERROR(MATCH({sel},{ids},0),"")', formula=True, kind="helper")
+    row = xl_rowcol_to_cell(2, 7, True, True)
 
     def at(name: str) -> str:
         return f'IF({row}="","",INDEX({plan.scores_range(name)},{row}))'
