@@ -175,3 +175,33 @@ def test_no_smaller_set_of_changes_reaches_green() -> None:
             assert score(LINEAR_ONLY, trial).scores["health"].iloc[0] < 75
         checked += 1
     assert checked > 50 and (base["band"] != "Green").sum() > 50
+
+
+# ---------------------------------------------------------------- the command line
+
+def test_chs_path_writes_one_row_per_change(tmp_path) -> None:
+    import openpyxl
+
+    from chs_excel.io.sample import make_sample
+    from tests.cli_runner import run
+    make_sample(200, seed=3).to_csv(tmp_path / "a.csv", index=False)
+    code, out = run("path", str(tmp_path / "a.csv"), "-o", str(tmp_path / "p.csv"))
+    assert code == 0, out
+    assert "Paths to Green for" in out
+    steps = pd.read_csv(tmp_path / "p.csv")
+    assert list(steps.columns) == ["account_id", "step", "column", "from", "to",
+                                   "health_after"]
+    assert (steps.groupby("account_id")["health_after"].last() >= 70 - 1e-9).all()
+    code, out = run("score", str(tmp_path / "a.csv"), "-o", str(tmp_path / "s.csv"))
+    assert code == 0, out
+    scores = pd.read_csv(tmp_path / "s.csv")
+    counts = steps.groupby("account_id").size()
+    with_path = scores.set_index("account_id")["path_steps"]
+    assert (with_path.reindex(counts.index) == counts).all()
+    code, out = run("path", str(tmp_path / "a.csv"), "-o", str(tmp_path / "p.xlsx"))
+    assert code == 0, out
+    book = openpyxl.load_workbook(tmp_path / "p.xlsx")
+    assert "PathSteps" in book["Path to Green"].tables
+    assert "PathToGreen" in book["Accounts"].tables
+    code, out = run("path", str(tmp_path / "a.csv"), "-o", str(tmp_path / "a.csv"))
+    assert code == 1 and "inputs are never changed" in out

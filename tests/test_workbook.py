@@ -42,7 +42,8 @@ PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
          "DATE", "YEAR", "MONTH", "INT", "TODAY", "SUM", "SIGN", "LN", "ABS"}
-PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR", "MAXIFS"}  # newer than Excel 2007: must carry _xlfn.
+# Newer than Excel 2007: must carry _xlfn.
+PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR", "MAXIFS"}
 
 
 def sha(path: Path) -> str:

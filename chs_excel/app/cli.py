@@ -81,6 +81,10 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
+    if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
+        from chs_excel.core.path import path_to_green
+        paths = path_to_green(model, accounts, scoring.scores).summary
+        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:

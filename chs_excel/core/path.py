@@ -53,12 +53,11 @@ from chs_excel.core.engine import metric_score_column, score, score_inputs
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import Metric, Model, Rule, header_key, rule_kind
 from chs_excel.core.values import parse_flag_value
-from chs_excel.core.vocabulary import text_key
+from chs_excel.core.vocabulary import PATH_COLUMNS, text_key
 
 K_EXACT = 3            # change sets up to this size are searched exhaustively
 TOL = 1e-9             # health points: gains are compared with this slack
 STEP_COLUMNS = ["account_id", "step", "column", "from", "to", "health_after"]
-PATH_COLUMNS = ("path_to_green", "path_steps")
 ALREADY_GREEN = "already Green"
 
 
@@ -612,6 +611,6 @@ def _result(model: Model, scores: pd.DataFrame, moves: list[_Moves], s: np.ndarr
     text = np.where(green, ALREADY_GREEN, np.where(todo, text, reason))
     count = np.where(green, 0, changed.sum(axis=1))
     path_steps = pd.arrays.IntegerArray(count.astype(np.int64), ~(green | todo))
-    summary = pd.DataFrame({"path_to_green": text, "path_steps": path_steps},
+    summary = pd.DataFrame(dict(zip(PATH_COLUMNS, (text, path_steps), strict=True)),
                            index=scores.index)
     return Paths(summary=summary, steps=steps)

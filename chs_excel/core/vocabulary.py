@@ -34,6 +34,9 @@ OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", "coverage",
                   "low_data", "capped_by", "overridden", "weakest_component",
                   "points_at_stake", "renewal_probability", "expected_arr")
+# The path to Green (core/path.py): written beside the scores in a csv, and in the
+# workbook's Paths Table (not on Scores: see docs/path-to-green.md).
+PATH_COLUMNS = ("path_to_green", "path_steps")
 # Names no component or metric may take: they would shadow an output column.
 RESERVED_COLUMNS = ("account_id", *RESULT_COLUMNS)
 # Every engine output column a scores file may carry (components and metric scores aside).
@@ -51,7 +54,7 @@ SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Dashboar
 COLUMN_KINDS = {
     "health": "score", "raw_health": "score", "points_at_stake": "score",
     "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
-    "renewal_date": "date", "quartile": "int",
+    "renewal_date": "date", "quartile": "int", "path_steps": "int",
 }
 
 
