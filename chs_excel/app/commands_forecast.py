@@ -317,6 +317,9 @@ def _book_sheet(book: ReportBook, books: pd.DataFrame) -> None:
                         title="Each owner's book: mean health and Red ARR at each snapshot, "
                               "and the change (the CSM is managed by the change in the book)")
     n = max(len(books), 1)
+    ws.set_column(0, 0, 22)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
     health = book.book.add_chart({"type": "bar"})
     health.add_series({"name": "Change of mean health", "categories": at.column("owner", n),
                        "values": at.column("health_change", n),
@@ -328,10 +331,10 @@ def _book_sheet(book: ReportBook, books: pd.DataFrame) -> None:
     health.set_y_axis({"reverse": True, "label_position": "low"})
     red = book.book.add_chart({"type": "bar"})
     red.add_series({"name": "Change of Red ARR", "categories": at.column("owner", n),
-                    "values": at.column("red_arr_change", n), "fill": {"color": "#F8696B"},
-                    "data_labels": {"value": True, "num_format": "#,##0;-#,##0"}})
+                    "values": at.column("red_arr_change", n), "fill": {"color": "#F8696B"}})
     red.set_title({"name": "Change of Red ARR per owner"})
     red.set_legend({"none": True})
+    red.set_x_axis({"num_format": "#,##0"})
     red.set_y_axis({"reverse": True, "label_position": "low"})
     height = max(300, 40 + 28 * n)
     for chart in (health, red):

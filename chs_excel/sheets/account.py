@@ -81,7 +81,7 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
         g.put(4 + k, 1, at(name), formula=True, kind=kind)
     for extra, name in ((0, "owner"), (1, "arr"), (2, "renewal_date")):
         if name in plan.position:
-            g.put(4 + extra, 3, name.replace("_", " ").capitalize())
+            g.put(4 + extra, 3, {"owner": "Owner", "arr": "ARR"}.get(name, "Renewal date"))
             g.put(4 + extra, 4, at(name), formula=True,
                   kind={"arr": "money", "renewal_date": "date"}.get(name, "plain"))
 
@@ -155,7 +155,7 @@ def _path_block(g: Grid, sel: str, top: int) -> None:
         live = f'IFERROR(N({count})>={k + 1},FALSE)'
         for c, name in enumerate(("step", "column", "from", "to", "health_after")):
             g.put(r, c, f'IF({live},INDEX(Paths[{name}],{here}),"")', formula=True,
-                  kind="score" if name == "health_after" else "plain")
+                  kind={"health_after": "score", "step": "int"}.get(name, "plain"))
 
 
 def _trend_block(g: Grid, sel: str, top: int) -> None:
