@@ -15,7 +15,7 @@ import pandas as pd
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from chs_excel.core.formulas import Grid, ScoresPlan
-from chs_excel.core.path import STEP_COLUMNS, Paths
+from chs_excel.core.path import ALREADY_GREEN, STEP_COLUMNS, Paths
 
 if TYPE_CHECKING:
     from chs_excel.sheets.workbook import WorkbookBuilder
@@ -26,20 +26,24 @@ ID_CELL = (2, 1)       # B3: the selected account
 
 
 def paths_frame(paths: Paths | None, scores: pd.DataFrame | None) -> pd.DataFrame:
-    """The `Paths` Table: one row per change, or one row (step 0) for an account with
-    none; every row carries its account's whole path text and step count."""
+    """The `Paths` Table: one row per change, and one row (step 0) for an account with no
+    path, saying why; an account's first row carries its path text and step count.
+    Accounts already Green have no rows (the Account sheet says so from their band)."""
     if paths is None or scores is None:
         return pd.DataFrame(columns=PATHS_COLUMNS)
-    summary = paths.summary.assign(account_id=scores["account_id"].to_numpy())
-    with_steps = paths.steps.merge(summary, on="account_id", how="left")
-    without = summary[~summary["account_id"].isin(paths.steps["account_id"])].assign(
-        step=0, column=None, **{"from": None, "to": None}, health_after=None)
-    order = pd.Series(range(len(summary)), index=summary["account_id"].to_numpy())
-    out = pd.concat([with_steps, without[with_steps.columns]], ignore_index=True)
-    out = out.iloc[(order.reindex(out["account_id"]).to_numpy() * 1000
-                    + out["step"].to_numpy()).argsort(kind="stable")]
-    out["path_steps"] = out["path_steps"].astype("Int64")
-    return out[PATHS_COLUMNS].reset_index(drop=True)
+    summary = paths.summary.assign(account_id=scores["account_id"].to_numpy(),
+                                   position=range(len(scores)))
+    steps = paths.steps.merge(summary[["account_id", "position"]], on="account_id")
+    lone = summary[summary["path_steps"].isna()].assign(step=0)
+    out = pd.concat([steps, lone[["account_id", "position", "step"]]], ignore_index=True)
+    out = out.sort_values(["position", "step"], kind="stable", ignore_index=True)
+    text = summary.set_index("account_id")
+    lead = (out["step"] <= 1).to_numpy()
+    out["path_to_green"] = text["path_to_green"].reindex(out["account_id"]).where(
+        lead).to_numpy()
+    out["path_steps"] = text["path_steps"].reindex(out["account_id"]).to_numpy()
+    out.loc[~lead, "path_steps"] = pd.NA
+    return out[PATHS_COLUMNS]
 
 
 def selected_id(scores: pd.DataFrame | None, paths: Paths | None) -> str | None:
@@ -107,7 +111,7 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
         g.put(r, 5, at(f"{metric.column}_score"), formula=True, kind="score")
 
     low = top + 2 + max(len(model.components), len(model.metrics)) + 1
-    _path_block(g, sel, low)
+    _path_block(g, plan, sel, row, low)
     _trend_block(g, sel, low + PATH_ROWS + 5)
     ws = book.write_grid(g)
     ws.set_column(0, 0, 22)
@@ -132,7 +136,7 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
     ws.fit_to_pages(1, 1)
 
 
-def _path_block(g: Grid, sel: str, top: int) -> None:
+def _path_block(g: Grid, plan: ScoresPlan, sel: str, row: str, top: int) -> None:
     """Path to Green: the account's text and its changes, looked up in the Paths Table."""
     g.put(top, 0, "Path to Green", kind="subtitle")
     g.put(top + 1, 0, "Values written by chs when the workbook was built (chs score, chs "
@@ -140,11 +144,13 @@ def _path_block(g: Grid, sel: str, top: int) -> None:
                       "the workbook to bring them up to date.", kind="note")
     first = f"MATCH({sel},Paths[account_id],0)"
     g.put(top + 2, 0, "Fewest changes")
-    g.put(top + 2, 1, f'IFERROR(INDEX(Paths[path_to_green],{first}),"(not computed)")',
+    band = f'INDEX({plan.scores_range("band")},{row})'
+    g.put(top + 2, 1, f'IFERROR(INDEX(Paths[path_to_green],{first}),IF({row}="","",'
+                      f'IF({band}="Green","{ALREADY_GREEN}","(not computed)")))',
           formula=True)
     g.put(top + 3, 0, "Changes")
-    g.put(top + 3, 1, f'IFERROR(INDEX(Paths[path_steps],{first}),"")', formula=True,
-          kind="int")
+    g.put(top + 3, 1, f'IFERROR(INDEX(Paths[path_steps],{first}),IF({row}="","",'
+                      f'IF({band}="Green",0,"")))', formula=True, kind="int")
     heads = ("step", "metric", "from", "to", "health after")
     for c, head in enumerate(heads):
         g.put(top + 4, c, head, kind="header")
