@@ -87,3 +87,24 @@ def test_account_sheet_equals_the_engine(built, tmp_path: Path) -> None:
     assert got["Previous snapshot"] == dt.datetime(2025, 11, 1)
     assert got["Health then"] == 50 and got["Health at latest"] == 61.5
     assert got["Change"] == pytest.approx(11.5)
+
+
+def test_refresh_rewrites_the_paths_table(built, tmp_path: Path) -> None:
+    """The refresh macro on the file: the Paths Table follows a changed account."""
+    from chs_excel.app.macros import refresh_file
+    book, accounts, scores = built
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Accounts"]
+    header = [c.value for c in ws[1]]
+    nps = header.index("nps") + 1
+    ws.cell(row=2, column=nps, value=0)  # the first account's NPS drops to 0: capped
+    wb.save(tmp_path / "changed.xlsx")
+    refresh_file(tmp_path / "changed.xlsx", tmp_path / "refreshed.xlsx", as_of=AS_OF)
+    got = pd.read_excel(tmp_path / "refreshed.xlsx", sheet_name="Paths", engine="calamine")
+    changed = accounts.copy()
+    changed.loc[changed.index[0], "nps"] = 0
+    rescored = score(MODEL, changed, as_of=AS_OF).scores
+    expected = path_to_green(MODEL, changed, rescored).summary["path_to_green"].iloc[0]
+    first = scores["account_id"].iloc[0]
+    assert got.loc[got["account_id"] == first, "path_to_green"].iloc[0] == expected
+    assert "nps 0" in expected

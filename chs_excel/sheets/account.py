@@ -139,9 +139,10 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
 def _path_block(g: Grid, plan: ScoresPlan, sel: str, row: str, top: int) -> None:
     """Path to Green: the account's text and its changes, looked up in the Paths Table."""
     g.put(top, 0, "Path to Green", kind="subtitle")
-    g.put(top + 1, 0, "Values written by chs when the workbook was built (chs score, chs "
-                      "template); after changing data or the Model run chs path or rebuild "
-                      "the workbook to bring them up to date.", kind="note")
+    g.put(top + 1, 0, "Values, not formulas: written when chs built the workbook and by "
+                      "the refresh macro (chs_refresh). After changing data or the Model, "
+                      "refresh or rebuild (chs template --from) to bring them up to date.",
+          kind="note")
     first = f"MATCH({sel},Paths[account_id],0)"
     g.put(top + 2, 0, "Fewest changes")
     band = f'INDEX({plan.scores_range("band")},{row})'
