@@ -115,9 +115,10 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.forecast_sheet(plan, frame)
         book.start_here(plan)
         book.history_sheet(history)
-        paths = None if scoring is None or accounts is None else path_to_green(
-            model, accounts, scoring.scores)
-        scores = scoring.scores if scoring is not None else None
+        scores = paths = None
+        if scoring is not None and accounts is not None:  # rows with an account only
+            scores = scoring.scores[scoring.scores["account_id"].notna()]
+            paths = path_to_green(model, accounts.loc[scores.index], scores)
         account_sheet(book, plan, selected_id(scores, paths))
         book.table_sheet("Paths", "Paths", paths_frame(paths, scores))
         if history_weights is not None:
