@@ -398,7 +398,8 @@ def book_change(history: History, before: dt.date, after: dt.date,
             accounts=("account_id", "size"), mean_health=("health", "mean"),
             red_arr=("red_arr", "sum"))
     then, now = book(before), book(after)
-    out = then.join(now, how="outer", lsuffix="_before", rsuffix="_after")
+    out = then.merge(now, how="outer", left_index=True, right_index=True,
+                     suffixes=("_before", "_after"))
     out[["accounts_before", "accounts_after", "red_arr_before", "red_arr_after"]] = \
         out[["accounts_before", "accounts_after", "red_arr_before",
              "red_arr_after"]].fillna(0)

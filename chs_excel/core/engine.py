@@ -656,6 +656,6 @@ def score_inputs(model: Model, accounts: pd.DataFrame) \
         return None
     values = {header_key(m.column): METHODS[m.method].values(
         m, accounts[cols[header_key(m.column)]], ignore) for m in model.metrics}
-    triggered = _triggered_rules(model, accounts, cols, values, ignore)
+    triggered = _triggered_rules(model, accounts, cols, (values, {}), ignore)
     weights = _component_weights(model, accounts, cols, list(model.components))
     return values, triggered, np.asarray(weights, dtype=float)

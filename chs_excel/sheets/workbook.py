@@ -151,7 +151,9 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
             scores = scoring.scores[scoring.scores["account_id"].notna()]
             paths = path_to_green(model, accounts.loc[scores.index], scores)
         account_sheet(book, plan, selected_id(scores, paths))
-        book.table_sheet("Paths", "Paths", paths_frame(paths, scores))
+        book.table_sheet("Paths", "Paths", paths_frame(paths, scores),
+                         formats={"step": "count", "path_steps": "count",
+                                  "health_after": "score"})
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):

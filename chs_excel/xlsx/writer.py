@@ -343,7 +343,7 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
     if "auc" in key or key == "psi":
         return "decimal3"
     if pd.api.types.is_integer_dtype(series) and "arr" not in key:
-        return None
+        return "count"
     if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
                               "difference")):
         return "pct"
