@@ -290,12 +290,34 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
         source = Package(built)
         for name in REBUILT_SHEETS:
             book.package.copy_sheet(source, name, after=sheet_after(book, name))
+    define_settings_names(book, model)
     write_issues(book, scoring)
     message = (f"{TITLE}: rebuilt the formulas for {len(model.metrics)} metrics and "
                f"{len(frame):,} rows ({len(accounts):,} accounts)"
                + (f"; Accounts gained the column(s) {', '.join(added)}" if added else ""))
     book.status(message)
     return message
+
+
+def define_settings_names(book: FileBook, model: Model) -> None:
+    """Give the formulas the names they read (RedBelow, Scale, ...) where the book lacks
+    them (a Model made by another tool): each points at its value in the Settings Table,
+    or holds the Model's value when Settings has no row for it."""
+    have = book.package.defined_names()
+    info = book.package.tables().get("Settings")
+    rows: dict[str, str] = {}
+    if info is not None:
+        found = re.match(r"\$?([A-Z]+)\$?(\d+)", info.ref)
+        first_col = sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(found.group(1)[::-1]))
+        for i, row in enumerate(book.table("Settings").grid[1:], start=1):
+            if row and row[0] is not None:
+                rows[header_key(str(row[0]))] = (f"'{info.sheet.replace(chr(39), chr(39) * 2)}'"
+                                                 f"!${col_letter(first_col + 1)}$"
+                                                 f"{int(found.group(2)) + i}")
+    for setting, name in DEFINED_NAMES.items():
+        if name not in have:
+            value = getattr(model, setting)
+            book.package.define_name(name, rows.get(header_key(setting), f"{value:g}"))
 
 
 def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None = None,

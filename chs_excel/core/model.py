@@ -15,7 +15,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.errors import ModelError, Problem
+from chs_excel.core.limits import NAME_CHARS, has_illegal_xml
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.methods.base import cell_error
 from chs_excel.core.methods.base import cell_number as _cell_number
@@ -172,6 +174,7 @@ def _problems(model: Model) -> list[str | Problem]:
     out: list[str | Problem] = []
     if not str(model.name).strip():
         out.append("name is empty")
+    out.extend(_name_problems(model))
     if not _finite(model.scale) or model.scale <= 0:
         out.append(f"scale must be a positive number, got {model.scale!r}")
     if not model.components:
@@ -223,6 +226,33 @@ def _problems(model: Model) -> list[str | Problem]:
         if not _finite(p) or not 0 <= p <= 1:
             out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
                                f"got {p!r}", "RenewalProbability", band, "probability"))
+    return out
+
+
+def _name_problems(model: Model) -> list[str | Problem]:
+    """Names a workbook cannot hold: control characters or line breaks (XML and Table
+    headers refuse them), or longer than NAME_CHARS (Excel's Table column name limit;
+    longer names also push formulas past Excel's FORMULA_CHARS)."""
+    named = [("name", str(model.name), None),
+             *((f"component {c[:40]!r}", str(c), Problem("", "Components", c, "component"))
+               for c in model.components),
+             *((f"metric {m.column[:40]!r}", str(m.column), Problem("", "Metrics", m.column,
+                                                                   "column"))
+               for m in model.metrics),
+             *((f"rule {r.name[:40]!r}", str(r.name), Problem("", "Rules", r.name, "name"))
+               for r in model.rules),
+             *((f"segment {s[:40]!r}", str(s), None) for s in model.segment_weights)]
+    out: list[str | Problem] = []
+    for where, text, problem in named:
+        message = None
+        if has_illegal_xml(text) or any(ch in text for ch in "\t\r\n"):
+            message = f"{where}: name holds a control character or line break"
+        elif len(text) > NAME_CHARS:
+            message = (f"{where}: name is {len(text):,} characters long; at most "
+                       f"{NAME_CHARS} (Excel's limit for a Table column name)")
+        if message is not None:
+            out.append(message if problem is None else
+                       Problem(message, problem.table, problem.key, problem.field))
     return out
 
 
@@ -421,13 +451,7 @@ def load_model(path: str | Path) -> Model:
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
         raise ModelError(f"{path}: cannot read the model file ({exc.__class__.__name__})") \
             from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ModelError(f"{path}:{line} YAML syntax error: {problem}") from None
+    data = load_yaml(text, str(path))
     if data is None:
         raise ModelError(f"{path}: the model file is empty")
     try:

@@ -1,0 +1,15 @@
+"""Test-suite setup: every workbook the tests write is kept for check_xlsx.
+
+`core.files.write_atomically` copies each .xlsx/.xlsm it writes into the folder named by
+CHS_KEEP_WRITTEN (subprocesses inherit it), so the workbooks of temporary test folders
+survive until `tests/test_zz_workbooks_open_clean.py`, collected last, checks them all.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from chs_excel.core.files import KEEP_WRITTEN
+
+os.environ.setdefault(KEEP_WRITTEN, tempfile.mkdtemp(prefix="chs-tests-written-"))
