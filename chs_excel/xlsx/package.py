@@ -417,7 +417,8 @@ class Package:
         if row is None:
             raise InputError(f"{self.path}, sheet {info.sheet}: the header row of Table "
                              f"{name} has no cells")
-        cells = "".join(f'<c r="{c}{top}" t="inlineStr"><is><t>{escape(ooxml_escaped(h))}</t></is></c>'
+        cells = "".join(f'<c r="{c}{top}" t="inlineStr"><is><t>'
+                        f"{escape(ooxml_escaped(h))}</t></is></c>"
                         for c, h in zip(new, headers, strict=True))
         tag = re.sub(r'\sspans="[^"]*"', "", re.match(r"<row\b[^>]*?(?=/?>)", row.group(0))
                      .group(0))

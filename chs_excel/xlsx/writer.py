@@ -4,8 +4,8 @@
 XlsxWriter's (the documented way: XlsxWriter's `examples/inheritance1.py`). Every book is
 opened with `use_zip64` (large books must not fail when the file is closed), text never
 turns into a formula, its scratch files go to the process's `scratch_folder` (removed
-even after a crash, by the next run), and the named formats of `chs_excel.xlsx.styles.FORMATS` are made
-once and looked up by name (`book.fmt["money"]`).
+even after a crash, by the next run), and the named formats of
+`chs_excel.xlsx.styles.FORMATS` are made once and looked up by name (`book.fmt["money"]`).
 
 The worksheet adds what the project writes and XlsxWriter has no fast path for:
 
