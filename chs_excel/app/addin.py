@@ -22,7 +22,7 @@ import xlwings
 
 from chs_excel.app.macros import refresh
 from chs_excel.core.errors import ChsError
-from chs_excel.core.files import write_atomically
+from chs_excel.core.files import make_folder, write_atomically
 from chs_excel.core.model import Model
 from chs_excel.io.book import FileBook
 from chs_excel.sheets.workbook import build_workbook
@@ -96,8 +96,7 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
     Path
         The written workbook.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(Path(folder))
     target = folder / f"{TEMPLATE}.xlsm"
     with tempfile.TemporaryDirectory() as tmp:
         draft = Path(tmp) / QUICKSTART

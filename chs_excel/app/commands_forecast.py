@@ -44,6 +44,7 @@ from chs_excel.app.commands_learn import learn, learned_sheets
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
+from chs_excel.core.limits import MAX_HORIZON, MAX_TOP, MAX_WINDOW_DAYS
 from chs_excel.core.model import Model, default_model
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.history_store import (
@@ -56,7 +57,7 @@ from chs_excel.io.history_store import (
     stored_dates,
     write_history,
 )
-from chs_excel.io.safe_text import formula_safe
+from chs_excel.io.safe_text import write_csv
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import read_book_model
 from chs_excel.xlsx.writer import Workbook, Worksheet, column_kind, plain_value
@@ -145,7 +146,7 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
 @click.argument("input_path", metavar="BOOK.xlsx|SCORES.csv", type=click.Path(path_type=Path))
 @click.option("--by", type=click.Choice(["month", "quarter"]), default="month",
               show_default=True, help="Renewal period.")
-@click.option("--horizon", type=click.IntRange(min=1),
+@click.option("--horizon", type=click.IntRange(1, MAX_HORIZON),
               help="Number of periods (default: up to the last renewal).")
 @click.option("--from", "start", type=DATE,
               help="First period: the one holding this date (default: earliest renewal).")
@@ -195,7 +196,7 @@ def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | No
 def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     """The forecast as csv (the per-period table) or a workbook with a chart."""
     if kind == "csv":
-        formula_safe(result.periods).to_csv(path, index=False)
+        write_csv(result.periods, path)
         return
     book = ReportBook(path)
     totals = {"period": "Total", **result.totals}
@@ -232,7 +233,7 @@ def _band_colour(band: str) -> str:
 @click.option("--from", "before", type=DATE, help="Earlier snapshot (default: the one "
                                                    "before --to).")
 @click.option("--to", "after", type=DATE, help="Later snapshot (default: the latest).")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--top", type=click.IntRange(1, MAX_TOP), default=10, show_default=True,
               help="Movers to list each way.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the trend: .xlsx (every table) or .csv (per account).")
@@ -271,7 +272,7 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
                 notes: tuple[str, ...]) -> None:
     """The trend as csv (per account) or a workbook of its tables."""
     if kind == "csv":
-        formula_safe(accounts).to_csv(path, index=False)
+        write_csv(accounts, path)
         return
     book = ReportBook(path)
     book.table("Movers", "Movers", moved, row=2, notes=notes,
@@ -305,7 +306,7 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
 @click.option("--write-curve", "curve_out", type=click.Path(path_type=Path),
               help="Also write the calibrated health->probability curve (for forecast "
                    "--curve).")
-@click.option("--window", "window_days", type=click.IntRange(min=1), default=365,
+@click.option("--window", "window_days", type=click.IntRange(1, MAX_WINDOW_DAYS), default=365,
               show_default=True, help="Days a snapshot may precede the renewal it predicts.")
 @click.option("--png/--no-png", default=True, show_default=True,
               help="Render the charts as PNGs beside the report (needs LibreOffice).")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import itertools
 import os
 import re
@@ -72,6 +73,15 @@ def check_output_path(path: Path, inputs: Iterable[Path | None] = ()) -> None:
                            "changed: choose another output file")
 
 
+def _write_failure(exc: BaseException, path: Path, tmp: Path) -> ChsError | None:
+    """The one line telling why writing `path` failed, when the cause is the system's."""
+    cause = os_error(exc)
+    if cause is None:
+        return None
+    where = cause.filename if cause.filename and str(cause.filename) != str(tmp) else path
+    return ChsError(f"{where}: cannot write ({cause.strerror or cause})")
+
+
 def os_error(exc: BaseException) -> OSError | None:
     """The operating-system error behind `exc`, if any: libraries wrap it (XlsxWriter's
     FileCreateError carries it as its argument, others chain it)."""
@@ -84,6 +94,21 @@ def os_error(exc: BaseException) -> OSError | None:
         wrapped = next((a for a in current.args if isinstance(a, OSError)), None)
         current = wrapped or current.__cause__ or current.__context__
     return None
+
+
+def make_folder(folder: Path) -> Path:
+    """Create the output folder of a command that writes several files (demo, addin);
+    a file of that name, or a folder that cannot be made, is one line naming it."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ChsError(f"{folder}: is a file; this command writes several files into a "
+                           "folder: give a folder name")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChsError(f"{exc.filename or folder}: cannot make the folder "
+                       f"({exc.strerror or exc})") from None
+    return folder
 
 
 def remove_partial_files(folder: Path) -> None:
@@ -160,6 +185,8 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         raise ChsError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
     os.close(fd)
     tmp = Path(name)
+    failure: ChsError | None = None
+    hook = sys.unraisablehook
     try:
         write(tmp)
         umask = os.umask(0)
@@ -167,14 +194,18 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except Exception as exc:  # a full disk, a read-only folder, a name too long
-        cause = os_error(exc)
-        if cause is None:
+        failure = _write_failure(exc, path, tmp)
+        if failure is None:
             raise
-        where = cause.filename if cause.filename and str(cause.filename) != str(tmp) else path
-        raise ChsError(f"{where}: cannot write ({cause.strerror or cause})") from None
+        # the writer's half-closed files (a ZipFile) fail again when collected: quietly
+        sys.unraisablehook = lambda _info: None
     finally:
         if tmp.exists():
             tmp.unlink()
+    if failure is not None:
+        gc.collect()
+        sys.unraisablehook = hook
+        raise failure
     _keep_copy(path)
 
 

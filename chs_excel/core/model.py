@@ -17,7 +17,7 @@ import yaml
 
 from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.errors import ModelError, Problem
-from chs_excel.core.limits import NAME_CHARS, has_illegal_xml
+from chs_excel.core.limits import COLUMN_NAME_CHARS, NAME_CHARS, has_illegal_xml
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.methods.base import cell_error
 from chs_excel.core.methods.base import cell_number as _cell_number
@@ -29,6 +29,7 @@ from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
     DEFAULT_RENEWAL_PROBABILITY,
+    IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
     RESERVED_COLUMNS,
@@ -159,6 +160,11 @@ class Model:
         return model_from_dict(data, where)
 
 
+def metric_score_column(metric: Metric) -> str:
+    """The output column holding one metric's 0..scale score."""
+    return f"{metric.column}_score"
+
+
 def _metric_dict(m: Metric) -> dict[str, Any]:
     out: dict[str, Any] = {"column": m.column, "component": m.component,
                            "weight": _num(m.weight), "method": m.method}
@@ -219,6 +225,11 @@ def _problems(model: Model) -> list[str | Problem]:
     if not _finite(model.min_coverage) or not 0 <= model.min_coverage <= 1:
         out.append(f"min_coverage must be between 0 and 1, got {model.min_coverage!r}")
     out.extend(_segment_problems(model))
+    names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
+                                     *(metric_score_column(m) for m in model.metrics))]
+    if len(set(names)) != len(names):
+        out.append("a component or metric score column has the name of another output "
+                   "column; rename the component")
     for band, p in model.renewal_probability.items():
         if band not in (*BANDS, NO_DATA):
             out.append(f"renewal.probability: unknown band {band!r} "
@@ -231,8 +242,8 @@ def _problems(model: Model) -> list[str | Problem]:
 
 def _name_problems(model: Model) -> list[str | Problem]:
     """Names a workbook cannot hold: control characters or line breaks (XML and Table
-    headers refuse them), or longer than NAME_CHARS (Excel's Table column name limit;
-    longer names also push formulas past Excel's FORMULA_CHARS)."""
+    headers refuse them), or longer than NAME_CHARS (NAME_score must fit Excel's Table
+    column name limit; longer names also push formulas past Excel's FORMULA_CHARS)."""
     named = [("name", str(model.name), None),
              *((f"component {c[:40]!r}", str(c), Problem("", "Components", c, "component"))
                for c in model.components),
@@ -249,7 +260,8 @@ def _name_problems(model: Model) -> list[str | Problem]:
             message = f"{where}: name holds a control character or line break"
         elif len(text) > NAME_CHARS:
             message = (f"{where}: name is {len(text):,} characters long; at most "
-                       f"{NAME_CHARS} (Excel's limit for a Table column name)")
+                       f"{NAME_CHARS} (with '_score' it names an output column, and Excel's "
+                       f"Table column names hold {COLUMN_NAME_CHARS})")
         if message is not None:
             out.append(message if problem is None else
                        Problem(message, problem.table, problem.key, problem.field))

@@ -38,7 +38,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_range
 
 from chs_excel.core.files import scratch_folder
 from chs_excel.core.formulas import ROW
-from chs_excel.core.limits import CELL_CHARS, ooxml_escaped, xml_legal
+from chs_excel.core.limits import CELL_CHARS, check_table_rows, ooxml_escaped, xml_legal
 from chs_excel.xlsx.serials import to_serial, to_serials
 from chs_excel.xlsx.styles import FORMATS
 
@@ -188,6 +188,7 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
         extent. The header cells are written as text, unless the caller writes them in
         row order with the rest of its sheet.
         """
+        check_table_rows(row + rows, name)
         headers = [xml_legal(str(h)) for h in headers]
         last_col = col + len(headers) - 1
         streaming = self.constant_memory
