@@ -352,3 +352,34 @@ def test_kill_9_mid_write_keeps_the_previous_output_and_leaves_nothing(tmp_path:
     assert digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["next.xlsx", "out.xlsx", "tmp"]
     assert list(system_tmp.iterdir()) == []
+
+
+def test_text_beyond_a_cells_limit_is_cut_to_it_and_kept_whole_in_csv(tmp_path: Path
+                                                                       ) -> None:
+    """Excel holds 32,767 characters a cell: a 40,000-character name is cut to that in the
+    workbook (Accounts and the Scores cache alike) and kept whole in a csv."""
+    frame = make_sample(4, seed=1, dirty=False)
+    frame.loc[0, "account_name"] = "x" * 40_000
+    source = tmp_path / "a.csv"
+    frame.to_csv(source, index=False)
+    assert run("score", str(source), "-o", str(tmp_path / "s.xlsx"))[0] == 0
+    assert serious_findings(tmp_path / "s.xlsx") == []
+    book = openpyxl.load_workbook(tmp_path / "s.xlsx", data_only=True)
+    assert len(book["Accounts"]["B2"].value) == len(book["Scores"]["B2"].value) == 32_767
+    assert run("score", str(source), "-o", str(tmp_path / "s.csv"))[0] == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")["account_name"][0]) == 40_000
+
+
+def test_parts_beyond_the_zip_limit_are_written_as_zip64(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Outputs above ~580k accounts died with "Filesize would require ZIP64 extensions"
+    after minutes of work: a Scores part passed zipfile's 2 GiB limit. The limit lowered
+    to 50 KB shows every part beyond it is written (as ZIP64) and reads back."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 50_000)
+    out = tmp_path / "t.xlsx"
+    code, text = run("template", "--rows", "300", "-o", str(out))
+    assert code == 0, text
+    with zipfile.ZipFile(out) as z:
+        assert max(i.file_size for i in z.infolist()) > 50_000
+    assert openpyxl.load_workbook(out)["Scores"].max_row == 301
