@@ -41,6 +41,19 @@ DATE_FORMAT = FORMATS["date"]["num_format"]
 FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
 
 
+XLWINGS_VERSION_NAME = "ChsXlwingsVersion"  # the add-in's defined name: its VBA's xlwings
+
+
+def check_xlwings(built: str | None, installed: str) -> None:
+    """Refuse to run a macro when the workbook's xlwings VBA (the version `chs addin`
+    copied it from) is not the installed xlwings: the two talk a private protocol."""
+    if built and built != installed:
+        raise ChsError(f"this workbook's xlwings VBA is version {built} but Python has "
+                       f"xlwings {installed}: rebuild it with 'chs addin -o FOLDER' (then "
+                       "copy your Model and Accounts over), or install the matching "
+                       f"version with 'pip install xlwings=={built}'")
+
+
 def run(action: Callable[[Book], str], book: Book) -> str:
     """Run a macro; an expected problem becomes a status message and an alert, not a crash."""
     try:
