@@ -392,7 +392,8 @@ def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
               if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     udf_names = {n.name for n in public if n.name.startswith("CHS_")}
     macro_names = {n.name for n in public if n.name.startswith("chs_")}
-    assert udf_names == {"CHS_SCORE", "CHS_SCORE_TABLE", "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
+    assert udf_names == {"CHS_SCORE", "CHS_SCORE_TABLE",
+                         "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
                          "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL"}
     assert macro_names == {"chs_refresh", "chs_snapshot", "chs_calibrate", "chs_rebuild"}
     assert {n.name for n in public} == udf_names | macro_names

@@ -51,7 +51,8 @@ START_HERE = (
     "Worksheet functions (Windows, after Import Functions): "
     "=CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
     "Settings[#All], Segments[#All], Levels[#All], RenewalProbability[#All]) spills the "
-    "Scores table (Excel 2016/2019: CHS_SCORE_TABLE, same arguments); CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
+    "Scores table (Excel 2016/2019: CHS_SCORE_TABLE, same arguments); "
+    "CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
     "CHS_RENEWAL score single values or ranges.",
     "Macros: chs_refresh, chs_snapshot (appends to History), chs_calibrate, chs_rebuild "
     "(native formulas). Help: docs/excel-addin.md in the chs-excel project.",
