@@ -383,3 +383,22 @@ def test_parts_beyond_the_zip_limit_are_written_as_zip64(tmp_path: Path,
     with zipfile.ZipFile(out) as z:
         assert max(i.file_size for i in z.infolist()) > 50_000
     assert openpyxl.load_workbook(out)["Scores"].max_row == 301
+
+
+def test_rebuild_errors_name_the_file_and_cell_as_template_from_does(tmp_path: Path) -> None:
+    """`rebuild` said "Model, table Components, row 1" where `template --from` names the
+    file and the cell."""
+    book = tmp_path / "book.xlsx"
+    assert run("template", "-o", str(book))[0] == 0
+    edited = openpyxl.load_workbook(book)
+    model = edited["Model"]
+    weight = next(c for row in model.iter_rows() for c in row if c.value == "weight")
+    model.cell(weight.row + 1, weight.column).value = "heavy"
+    edited.save(book)
+    cell = f"Model!{model.cell(weight.row + 1, weight.column).coordinate}"
+    told = [run(*args)[1] for args in (("rebuild", str(book), "-o", str(tmp_path / "r.xlsx")),
+                                       ("template", "--from", str(book), "-o",
+                                        str(tmp_path / "t.xlsx")))]
+    for text in told:
+        assert str(book) in text and cell in text and "'heavy'" in text, text
+    assert told[0] == told[1]

@@ -357,7 +357,12 @@ def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None 
         raise ChsError(f"{output}: write the rebuilt workbook to a new file; {path} is "
                        "never changed")
     book = FileBook(Path(path), on_status=status)
-    message = rebuild(book, as_of=as_of)
+    try:
+        message = rebuild(book, as_of=as_of)
+    except ModelError:
+        from chs_excel.io.workbook import read_workbook
+        read_workbook(path)   # the one workbook reader names the file, table and cell
+        raise
     book.save(output)
     return message
 
