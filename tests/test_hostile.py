@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from chs_excel.core import limits
-from chs_excel.core.errors import ModelError
+from chs_excel.core.errors import ChsError, ModelError
 from chs_excel.core.model import default_model, load_model
 from chs_excel.io.sample import make_sample
 from chs_excel.xlsx.libreoffice import recalculate, sheet_rows
@@ -402,3 +402,33 @@ def test_rebuild_errors_name_the_file_and_cell_as_template_from_does(tmp_path: P
     for text in told:
         assert str(book) in text and cell in text and "'heavy'" in text, text
     assert told[0] == told[1]
+
+
+def test_a_formula_beyond_excels_limit_is_refused_before_writing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Excel refuses a file with a formula above 8,192 characters. The model's bounds keep
+    ours under it (400 category labels are looked up on the Levels Table, not spelled in
+    the formula); the check behind them refuses before writing (shown with the limit
+    lowered to 300 characters)."""
+    import yaml
+
+    from chs_excel.core import formulas
+    data = default_model().to_dict()
+    metric = next(m for m in data["metrics"] if m["method"] == "category")
+    metric["points"] = {f"label {i:03d} " + "x" * 20: 50 for i in range(400)}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    code, text = run("template", "--model", str(path), "-o", str(tmp_path / "t.xlsx"))
+    assert code == 0 and serious_findings(tmp_path / "t.xlsx") == [], text
+    assert formulas.FORMULA_CHARS == 8_192
+    monkeypatch.setattr(formulas, "FORMULA_CHARS", 300)
+    code, text = run("template", "-o", str(tmp_path / "short.xlsx"))
+    assert code == 1 and "characters; Excel allows 300" in text and "Scores column" in text
+    assert not (tmp_path / "short.xlsx").exists()
+
+
+def test_drop_down_lists_keep_excels_255_characters() -> None:
+    from chs_excel.sheets.workbook import _choice
+    assert _choice(["a" * 127, "b" * 127])["source"] == ["a" * 127, "b" * 127]   # 255
+    with pytest.raises(ChsError, match="longer than Excel's 255"):
+        _choice(["a" * 128, "b" * 127])
