@@ -48,12 +48,14 @@ START_HERE = (
     "'<this name> (rebuilt)' with native formulas for the new Model (your sheets kept) "
     "and opens it.",
     "",
-    "Worksheet functions (Windows, after Import Functions): "
-    "=CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
-    "Settings[#All], Segments[#All], Levels[#All], RenewalProbability[#All]) spills the "
-    "Scores table (Excel 2016/2019: CHS_SCORE_TABLE, same arguments); "
-    "CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
-    "CHS_RENEWAL score single values or ranges.",
+    "Worksheet functions (Windows, after Import Functions):",
+    "  =CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
+    "Settings[#All],",
+    "      Segments[#All], Levels[#All], RenewalProbability[#All]) spills the Scores table.",
+    "  Excel 2016/2019 (no spilling): =CHS_SCORE_TABLE(...), same arguments, writes the "
+    "table out from its cell.",
+    "  CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, CHS_RENEWAL score "
+    "single values or ranges.",
     "Macros: chs_refresh, chs_snapshot (appends to History), chs_calibrate, chs_rebuild "
     "(native formulas). Help: docs/excel-addin.md in the chs-excel project.",
 )
