@@ -7,9 +7,19 @@ survive until `tests/test_zz_workbooks_open_clean.py`, collected last, checks th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 from chs_excel.core.files import KEEP_WRITTEN
 
 os.environ.setdefault(KEEP_WRITTEN, tempfile.mkdtemp(prefix="chs-tests-written-"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the folder of kept workbooks once every one was checked clean (removed)."""
+    with contextlib.suppress(OSError):
+        Path(os.environ[KEEP_WRITTEN]).rmdir()   # only when empty

@@ -78,6 +78,9 @@ def load_curve(path: str | Path) -> RenewalCurve:
     path = Path(path)
     try:
         data = load_yaml(path.read_text(encoding="utf-8-sig"), str(path))
+    except ModelError as exc:  # YAML syntax or bounds
+        told = str(exc).removeprefix(f"{path}:").strip()
+        raise ModelError(f"{path}: not a readable curve file ({told})") from None
     except FileNotFoundError:
         raise ModelError(f"{path}: curve file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
