@@ -16,7 +16,8 @@ import pytest
 
 from chs_excel.core.files import KEEP_WRITTEN
 
-os.environ.setdefault(KEEP_WRITTEN, tempfile.mkdtemp(prefix="chs-tests-written-"))
+if not os.environ.get(KEEP_WRITTEN):
+    os.environ[KEEP_WRITTEN] = tempfile.mkdtemp(prefix="chs-tests-written-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
