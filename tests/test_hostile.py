@@ -432,3 +432,18 @@ def test_drop_down_lists_keep_excels_255_characters() -> None:
     assert _choice(["a" * 127, "b" * 127])["source"] == ["a" * 127, "b" * 127]   # 255
     with pytest.raises(ChsError, match="longer than Excel's 255"):
         _choice(["a" * 128, "b" * 127])
+
+
+@pytest.mark.parametrize("args", [("model", "--check", "{file}/m.yaml"),
+                                  ("template", "--model", "{file}/m.yaml", "-o", "t.xlsx"),
+                                  ("score", "{file}", "--model", "{long}.yaml", "-o", "o.csv")])
+def test_any_os_error_reading_a_file_is_one_line_naming_it(tmp_path: Path, accounts: Path,
+                                                          args: tuple[str, ...]) -> None:
+    """A path through a file (Not a directory) or a name too long, wherever the file is
+    opened, is one line naming the path (the command group's last resort)."""
+    filled = [a.format(file=accounts, long=tmp_path / ("n" * 300)) for a in args]
+    code, out = run(*(str(tmp_path / a) if a.endswith(".xlsx") else a for a in filled))
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    named = next(a for a in filled if str(accounts) in a and a != str(accounts)) \
+        if "{file}/" in " ".join(args) else str(tmp_path / ("n" * 300))
+    assert out.startswith(f"Error: {named}"), out
