@@ -447,3 +447,35 @@ def test_any_os_error_reading_a_file_is_one_line_naming_it(tmp_path: Path, accou
     named = next(a for a in filled if str(accounts) in a and a != str(accounts)) \
         if "{file}/" in " ".join(args) else str(tmp_path / ("n" * 300))
     assert out.startswith(f"Error: {named}"), out
+
+
+def test_only_errors_caused_by_the_system_become_its_one_line(tmp_path: Path) -> None:
+    """A wrapped OSError (XlsxWriter's FileCreateError(e)) or one raised from is the
+    system's; a bug raised while handling one stays a bug, and a ChsError stays itself."""
+    from xlsxwriter.exceptions import FileCreateError
+
+    from chs_excel.core.files import os_error, write_atomically
+    full = OSError(28, "No space left on device", "x.xlsx")
+    assert os_error(FileCreateError(full)) is full
+    try:
+        try:
+            raise full
+        except OSError as exc:
+            raise KeyError("bug") from exc
+    except KeyError as caused:
+        assert os_error(caused) is full
+    try:
+        try:
+            raise full
+        except OSError:
+            raise KeyError("bug")  # noqa: B904 - a bug while handling it
+    except KeyError as bug:
+        assert os_error(bug) is None
+
+    def fails(_tmp: Path) -> None:
+        try:
+            raise full
+        except OSError:
+            raise ChsError("x.csv: the model is wrong") from None
+    with pytest.raises(ChsError, match="the model is wrong"):
+        write_atomically(tmp_path / "o.csv", fails)

@@ -75,7 +75,7 @@ def check_output_path(path: Path, inputs: Iterable[Path | None] = ()) -> None:
 
 def _write_failure(exc: BaseException, path: Path, tmp: Path) -> ChsError | None:
     """The one line telling why writing `path` failed, when the cause is the system's."""
-    cause = os_error(exc)
+    cause = None if isinstance(exc, ChsError) else os_error(exc)
     if cause is None:
         return None
     where = cause.filename if cause.filename and str(cause.filename) != str(tmp) else path
@@ -84,7 +84,8 @@ def _write_failure(exc: BaseException, path: Path, tmp: Path) -> ChsError | None
 
 def os_error(exc: BaseException) -> OSError | None:
     """The operating-system error behind `exc`, if any: libraries wrap it (XlsxWriter's
-    FileCreateError carries it as its argument, others chain it)."""
+    FileCreateError carries it as its argument, others raise from it). An error merely
+    raised while handling one (its context) is not caused by it."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -92,7 +93,7 @@ def os_error(exc: BaseException) -> OSError | None:
             return current
         seen.add(id(current))
         wrapped = next((a for a in current.args if isinstance(a, OSError)), None)
-        current = wrapped or current.__cause__ or current.__context__
+        current = wrapped or current.__cause__
     return None
 
 
