@@ -31,6 +31,13 @@ def test_a_written_workbook_is_kept_for_checking(tmp_path: Path) -> None:
     assert [p.name.endswith("-kept.xlsx") for p in set(kept.iterdir()) - before] == [True]
 
 
+def test_the_shipped_workbooks_open_clean() -> None:
+    root = Path(__file__).parents[1]
+    shipped = [*root.glob("templates/*.xlsx"), *root.glob("workbooks/*.xlsx")]
+    assert len(shipped) >= 2
+    assert [line for path in shipped for line in serious_findings(path)] == []
+
+
 def test_every_workbook_the_tests_wrote_opens_clean() -> None:
     kept = sorted(Path(os.environ[KEEP_WRITTEN]).iterdir())
     assert kept, "no workbook was kept: is CHS_KEEP_WRITTEN set by tests/conftest.py?"
