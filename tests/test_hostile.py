@@ -479,3 +479,14 @@ def test_only_errors_caused_by_the_system_become_its_one_line(tmp_path: Path) ->
             raise ChsError("x.csv: the model is wrong") from None
     with pytest.raises(ChsError, match="the model is wrong"):
         write_atomically(tmp_path / "o.csv", fails)
+
+
+def test_values_sheets_of_the_macros_escape_and_cut_text_too() -> None:
+    """The macros' values sheets (xlsx/package.py) keep the same rules as XlsxWriter."""
+    import numpy as np
+
+    from chs_excel.xlsx.package import _text_cells
+    cells = _text_cells(np.array(["A1", "A2"], dtype=object),
+                        pd.Series(["x" * 40_000, "a\x07<b"]), "")
+    assert cells[1].endswith('preserve">a_x0007_&lt;b</t></is></c>')
+    assert "x" * 32_767 + "<" in cells[0] and "x" * 32_768 not in cells[0]

@@ -28,7 +28,7 @@ import pandas as pd
 
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.files import write_atomically
-from chs_excel.core.limits import ooxml_escaped
+from chs_excel.core.limits import CELL_CHARS, ooxml_escaped
 from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.serials import to_serials
 
@@ -769,7 +769,7 @@ def _table_xml(block: Block, table_id: int) -> str:
 
 
 def _text_cells(refs: np.ndarray, text: pd.Series, style: str) -> np.ndarray:
-    safe = (text.map(ooxml_escaped).str.replace("&", "&amp;")
+    safe = (text.str.slice(0, CELL_CHARS).map(ooxml_escaped).str.replace("&", "&amp;")
             .str.replace("<", "&lt;").str.replace(">", "&gt;"))
     return ('<c r="' + refs + '"' + style + ' t="inlineStr"><is><t xml:space="preserve">'
             + safe.to_numpy(dtype=object) + "</t></is></c>")
