@@ -244,27 +244,23 @@ def _name_problems(model: Model) -> list[str | Problem]:
     """Names a workbook cannot hold: control characters or line breaks (XML and Table
     headers refuse them), or longer than NAME_CHARS (NAME_score must fit Excel's Table
     column name limit; longer names also push formulas past Excel's FORMULA_CHARS)."""
-    named = [("name", str(model.name), None),
-             *((f"component {c[:40]!r}", str(c), Problem("", "Components", c, "component"))
-               for c in model.components),
-             *((f"metric {m.column[:40]!r}", str(m.column), Problem("", "Metrics", m.column,
-                                                                   "column"))
-               for m in model.metrics),
-             *((f"rule {r.name[:40]!r}", str(r.name), Problem("", "Rules", r.name, "name"))
-               for r in model.rules),
-             *((f"segment {s[:40]!r}", str(s), None) for s in model.segment_weights)]
+    named = [("name", str(model.name), None, None),
+             *(("component", str(c), "Components", "component") for c in model.components),
+             *(("metric", str(m.column), "Metrics", "column") for m in model.metrics),
+             *(("rule", str(r.name), "Rules", "name") for r in model.rules),
+             *(("segment", str(s), None, None) for s in model.segment_weights)]
     out: list[str | Problem] = []
-    for where, text, problem in named:
-        message = None
+    for kind, text, table, column in named:
+        where = kind if table is None and kind == "name" else f"{kind} {text[:40]!r}"
         if has_illegal_xml(text) or any(ch in text for ch in "\t\r\n"):
             message = f"{where}: name holds a control character or line break"
         elif len(text) > NAME_CHARS:
             message = (f"{where}: name is {len(text):,} characters long; at most "
                        f"{NAME_CHARS} (with '_score' it names an output column, and Excel's "
                        f"Table column names hold {COLUMN_NAME_CHARS})")
-        if message is not None:
-            out.append(message if problem is None else
-                       Problem(message, problem.table, problem.key, problem.field))
+        else:
+            continue
+        out.append(message if table is None else Problem(message, table, text, column))
     return out
 
 
