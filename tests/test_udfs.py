@@ -33,7 +33,7 @@ from chs_excel.io.sample import make_sample, reference_date
 
 NA, DIV0 = -2146826246, -2146826281   # #N/A and #DIV/0! as pywin32 hands them over
 ARGS = ("Accounts", "Components", "Metrics", "Rules", "Settings", "Segments", "Levels",
-        "RenewalProbability")
+        "RenewalProbability", "Playbooks")
 
 
 def com(value: Any) -> Any:
@@ -430,7 +430,7 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
             score = udf.__xlfunc__
             assert [a["name"] for a in score["args"]] == [
                 "accounts", "components", "metrics", "rules", "settings", "segments",
-                "levels", "renewal_probability"], score["args"]
+                "levels", "renewal_probability", "playbooks", "history"], score["args"]
             assert all(a["options"]["ndim"] == 2 and a["options"]["err_to_str"]
                        for a in score["args"]), score["args"]
         assert m.CHS_SCORE_TABLE.__xlfunc__["ret"]["options"]["expand"] == "table"
@@ -452,7 +452,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
     assert result.returncode == 0, result.stderr
     vba = result.stdout
     assert ("Function CHS_SCORE(accounts, components, metrics, Optional rules, Optional "
-            "settings, Optional segments, Optional levels, Optional renewal_probability)"
+            "settings, Optional segments, Optional levels, Optional renewal_probability, "
+            "Optional playbooks, Optional history)"
             in vba)
     assert ("Function CHS_SCORE_TABLE(accounts, components, metrics, Optional rules, "
             "Optional settings" in vba)

@@ -13,6 +13,7 @@ converters only (an import-linter contract keeps it so). The macros live in
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from chs_excel.io.ranges import (
     model_from_ranges,
     number_list,
     shaped,
+    table_frame,
 )
 
 CATEGORY = "Customer health"
@@ -70,18 +72,27 @@ SCORECARD_ARGS = (
     ("rules", "Rules[#All] (optional)"), ("settings", "Settings[#All] (optional)"),
     ("segments", "Segments[#All] (optional)"),
     ("levels", "Levels[#All] (needed for steps and category metrics)"),
-    ("renewal_probability", "RenewalProbability[#All] (optional)"))
+    ("renewal_probability", "RenewalProbability[#All] (optional)"),
+    ("playbooks", "Playbooks[#All] (optional: next_action, action_owner, actions)"),
+    ("history", "History[#All] (optional: for health_change and band_change conditions)"))
 
 
 def _score_grid(accounts: Any, components: Any, metrics: Any, rules: Any, settings: Any,
-                segments: Any, levels: Any, renewal_probability: Any) -> list[list[Any]]:
-    """The Scores table (header + one row per account) for the Tables given."""
+                segments: Any, levels: Any, renewal_probability: Any, playbooks: Any,
+                history: Any) -> list[list[Any]]:
+    """The Scores table (header + one row per account) for the Tables given, with each
+    account's next action when the Playbooks range is given."""
     model = model_from_ranges({
         "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
-        "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability})
+        "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability,
+        "Playbooks": playbooks})
     frame = accounts_frame(accounts)
+    previous = None
+    if history is not None:
+        previous = engine.previous_snapshot(table_frame(history, "History", errors="keep"),
+                                            dt.date.today())
     try:
-        scoring = engine.score(model, frame)
+        scoring = engine.score(model, frame, previous=previous)
     except ChsError as exc:
         raise type(exc)(f"Accounts: {exc}") from None
     return frame_grid(scoring.scores)
@@ -93,10 +104,12 @@ def _score_grid(accounts: Any, components: Any, metrics: Any, rules: Any, settin
 @_cell_errors
 def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
               settings: Any = None, segments: Any = None, levels: Any = None,
-              renewal_probability: Any = None) -> Any:
-    """Score every account: spills the Scores table (header + one row per account)."""
+              renewal_probability: Any = None, playbooks: Any = None,
+              history: Any = None) -> Any:
+    """Score every account: spills the Scores table (header + one row per account), with
+    each account's next action when the Playbooks range is given."""
     return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
-                       renewal_probability)
+                       renewal_probability, playbooks, history)
 
 
 @xw.func(category=CATEGORY)
@@ -105,11 +118,12 @@ def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
 @_cell_errors
 def CHS_SCORE_TABLE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
                     settings: Any = None, segments: Any = None, levels: Any = None,
-                    renewal_probability: Any = None) -> Any:
+                    renewal_probability: Any = None, playbooks: Any = None,
+                    history: Any = None) -> Any:
     """CHS_SCORE for Excel 2016/2019 (no dynamic arrays): xlwings writes the table out
     from the formula's cell (`expand="table"`) instead of Excel spilling it."""
     return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
-                       renewal_probability)
+                       renewal_probability, playbooks, history)
 
 
 # ---------------------------------------------------------------- one rule at a time

@@ -33,7 +33,8 @@ OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 # Engine output columns after the identity and component columns, in output order.
 RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", "coverage",
                   "low_data", "capped_by", "overridden", "weakest_component",
-                  "points_at_stake", "renewal_probability", "expected_arr")
+                  "points_at_stake", "renewal_probability", "expected_arr", "next_action",
+                  "action_owner", "action_priority", "actions")
 # Names no component or metric may take: they would shadow an output column.
 RESERVED_COLUMNS = ("account_id", *RESULT_COLUMNS)
 # Every engine output column a scores file may carry (components and metric scores aside).
@@ -44,15 +45,42 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", "History",
-               "History weights", "Calibration", "Data issues", "Calc")
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Actions", "Dashboard", "Forecast",
+               "History", "History weights", "Calibration", "Data issues", "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
 COLUMN_KINDS = {
     "health": "score", "raw_health": "score", "points_at_stake": "score",
     "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
-    "renewal_date": "date", "quartile": "int",
+    "renewal_date": "date", "quartile": "int", "action_priority": "int",
 }
+
+
+# Words written in capitals in a display header ("arr_at_risk" -> "ARR at risk").
+HEADER_ACRONYMS = {"arr": "ARR", "id": "ID", "auc": "AUC", "nps": "NPS", "csat": "CSAT",
+                   "qbr": "QBR", "ci": "CI", "pct": "%", "csm": "CSM", "roc": "ROC"}
+# Display headers that are not the key's words (keys stay the Table column names).
+DISPLAY_HEADERS = {"account_id": "Account ID", "quartile_label": "Quartile segment",
+                   "expected_arr": "Expected renewed ARR", "period_start": "Starts",
+                   "arr_at_risk": "ARR at risk (Red)", "held_out_auc": "Held-out AUC",
+                   "held_out_rows": "Held-out rows", "training_auc": "Training AUC"}
+
+
+def display_header(key: object) -> str:
+    """The words a person reads for a column key: 'raw_health' -> 'Raw health'.
+
+    Shown in header cells while the cell (and a Table's column name) keeps the key, so
+    formulas, UDFs and readers go on finding the documented names (docs/workbook.md).
+    """
+    text = str(key)
+    if text in DISPLAY_HEADERS:
+        return DISPLAY_HEADERS[text]
+    if "_" not in text and text[:1].isupper():
+        return text                      # already words: a component, "Held-out AUC"
+    words = [HEADER_ACRONYMS.get(w.lower(), w) for w in text.replace("_", " ").split(" ")]
+    first = words[0] if words and words[0] in HEADER_ACRONYMS.values() else \
+        words[0][:1].upper() + words[0][1:] if words else ""
+    return " ".join([first, *words[1:]])
 
 
 def header_key(name: object) -> str:
