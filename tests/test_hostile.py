@@ -52,6 +52,13 @@ def one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> str
     return lines[0]
 
 
+def free_metric(data: dict) -> dict:
+    """A metric of the model dict that no rule or playbook reads (safe to rename)."""
+    import json
+    others = json.dumps({k: v for k, v in data.items() if k != "metrics"})
+    return next(m for m in data["metrics"] if f'"{m["column"]}"' not in others)
+
+
 @pytest.fixture
 def accounts(tmp_path: Path) -> Path:
     path = tmp_path / "accounts.csv"
@@ -111,7 +118,7 @@ def test_model_names_a_workbook_cannot_hold_are_model_errors(name: str, needle: 
 def test_a_249_character_metric_name_still_fits_every_formula(tmp_path: Path) -> None:
     """249 + len('_score') = 255, Excel's limit for a Table column name."""
     data = default_model().to_dict()
-    data["metrics"][0]["column"] = "m" * 249
+    free_metric(data)["column"] = "m" * 249
     model = default_model().from_dict(data)
     path = tmp_path / "m.yaml"
     model.save(path)
@@ -301,8 +308,9 @@ def test_csv_names_with_carriage_returns_and_formula_headers_stay_one_cell(
     frame.loc[0, "account_name"] = "Acme\r@SUM(1+1)"
     source = tmp_path / "a.csv"
     model = default_model().to_dict()
-    model["metrics"][0]["column"] = "=HYPERLINK(x)"
-    data_col = default_model().metrics[0].column
+    metric = free_metric(model)
+    data_col = metric["column"]
+    metric["column"] = "=HYPERLINK(x)"
     frame.rename(columns={data_col: "=HYPERLINK(x)"}).to_csv(source, index=False,
                                                               quoting=csv.QUOTE_ALL)
     import yaml
