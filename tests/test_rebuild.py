@@ -270,6 +270,7 @@ def test_rebuild_gives_a_plain_book_its_formula_sheets(tmp_path: Path) -> None:
     assert names[:3] == ["Model", "Accounts", "Scores"]
     assert names.index("Dashboard") < names.index("Forecast") < names.index("My analysis")
     assert "Start here" in names and "Calc" in names
+    assert "History" in names       # the playbooks' formulas read it: it must exist
     defined = Package(tmp_path / "out.xlsx").defined_names()   # the formulas read these
     assert (defined["Scale"], defined["RedBelow"]) == ("'Model'!$AF$7", "'Model'!$AF$8")
     expected = score(default_model(), accounts, as_of=AS_OF).scores

@@ -325,7 +325,10 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
         built = Path(folder) / "built.xlsx"
         build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of)
         source = Package(built)
-        for name in REBUILT_SHEETS:
+        # the formulas read History (the playbooks' change conditions): a book without
+        # one gets the empty History Table too, so no reference dangles
+        missing = () if "History" in book.table_names() else ("History",)
+        for name in (*REBUILT_SHEETS, *missing):
             book.package.copy_sheet(source, name, after=sheet_after(book, name))
     define_settings_names(book, model)
     write_issues(book, scoring)
