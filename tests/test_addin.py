@@ -117,3 +117,32 @@ def test_bad_model_is_one_line(tmp_path: Path) -> None:
                                        str(path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert not (tmp_path / "x" / "chs_scorecard.xlsm").exists()
+
+
+def test_the_addin_names_the_xlwings_its_vba_came_from(template: Path) -> None:
+    """The VBA module is copied from the installed xlwings; the book carries that version
+    (ChsXlwingsVersion), and a macro run under another xlwings says how to rebuild."""
+    import xlwings
+
+    from chs_excel.app.macros import XLWINGS_VERSION_NAME, check_xlwings
+    from chs_excel.core.errors import ChsError
+    from chs_excel.xlsx.package import Package
+    assert Package(template).defined_names()[XLWINGS_VERSION_NAME] == \
+        f'"{xlwings.__version__}"'
+    check_xlwings(xlwings.__version__, xlwings.__version__)
+    check_xlwings(None, xlwings.__version__)            # a book made before the stamp
+    with pytest.raises(ChsError, match=r"VBA is version 0\.30\.0 .* 'chs addin -o FOLDER'"):
+        check_xlwings("0.30.0", xlwings.__version__)
+
+
+def test_pyproject_pins_the_xlwings_the_vba_was_built_from() -> None:
+    """The add-in's VBA and the Python package must be one xlwings version: pyproject
+    allows only the minor version it was built and tested with."""
+    import re
+
+    import xlwings
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8")
+    low, high = re.search(r'"xlwings>=([\d.]+),<([\d.]+)"', text).groups()
+    major_minor = tuple(int(x) for x in xlwings.__version__.split(".")[:2])
+    assert tuple(int(x) for x in low.split(".")[:2]) == major_minor
+    assert tuple(int(x) for x in high.split(".")[:2]) == (major_minor[0], major_minor[1] + 1)

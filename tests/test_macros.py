@@ -56,10 +56,12 @@ def add_table(ws: openpyxl.worksheet.worksheet.Worksheet, name: str, frame: pd.D
     ws.add_table(Table(displayName=name, ref=f"{first}{row}:{last}{row + max(len(frame), 1)}"))
 
 
-def user_workbook(path: Path, accounts: pd.DataFrame, *, scores_headers: list[str] | None = None
-                  ) -> Path:
+def user_workbook(path: Path, accounts: pd.DataFrame, *, scores_headers: list[str] | None = None,
+                  over: str = "Scores") -> Path:
     """A workbook as a user would have it: Model, Accounts and 'My analysis' (formulas over
-    the Scores Table, a chart); optionally an old Scores Table with its own header words."""
+    the Table `over`, a chart); optionally an old Scores Table with its own header words.
+    A book that never gets a Scores Table has its formulas over Accounts, so every
+    workbook the tests write passes check_xlsx."""
     book = openpyxl.Workbook()
     model = book.active
     model.title = "Model"
@@ -70,8 +72,9 @@ def user_workbook(path: Path, accounts: pd.DataFrame, *, scores_headers: list[st
         col += len(frame.columns) + 1
     add_table(book.create_sheet("Accounts"), "Accounts", accounts)
     mine = book.create_sheet("My analysis")
-    mine["A1"], mine["B1"] = "Red accounts", '=COUNTIF(Scores[band],"Red")'
-    mine["A2"], mine["B2"] = "Accounts", "=ROWS(Scores[account_id])"
+    column = "band" if over == "Scores" else "plan"
+    mine["A1"], mine["B1"] = "Red accounts", f'=COUNTIF({over}[{column}],"Red")'
+    mine["A2"], mine["B2"] = "Accounts", f"=ROWS({over}[account_id])"
     mine["A3"], mine["B3"] = "Budget", 42
     mine["C3"] = "=B3*2"
     chart = BarChart()
@@ -81,7 +84,7 @@ def user_workbook(path: Path, accounts: pd.DataFrame, *, scores_headers: list[st
     if scores_headers:
         add_table(book.create_sheet("Scores"), "Scores",
                   pd.DataFrame([[None] * len(scores_headers)], columns=scores_headers))
-        mine["B2"] = "=ROWS(Scores[Account ID])"
+        mine["B2"] = f"=ROWS(Scores[{scores_headers[0]}])"
     book.save(path)
     return path
 
@@ -252,7 +255,7 @@ def test_snapshot_appends_one_snapshot_per_day(refreshed: tuple[Path, Path, str]
 
 
 def test_calibrate_reports_on_a_sheet_and_changes_no_weight(tmp_path: Path) -> None:
-    source = user_workbook(tmp_path / "user.xlsx", make_sample(900, seed=5))
+    source = user_workbook(tmp_path / "user.xlsx", make_sample(900, seed=5), over="Accounts")
     for day in (dt.date(2025, 6, 1), dt.date(2025, 10, 1)):
         book = FileBook(source)
         macros.snapshot(book, as_of=day)

@@ -71,6 +71,7 @@ def add_metric_row(book: openpyxl.Workbook, metric: Metric) -> None:
         if ws.cell(r1, c).value in values:
             ws.cell(r2 + 1, c, values[ws.cell(r1, c).value])
     ws.tables["Metrics"].ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2 + 1}"
+    ws.tables["Metrics"].autoFilter.ref = ws.tables["Metrics"].ref  # as Excel keeps it
 
 
 def delete_metric_row(book: openpyxl.Workbook, column: str) -> None:
@@ -83,6 +84,7 @@ def delete_metric_row(book: openpyxl.Workbook, column: str) -> None:
         for j, value in enumerate(r):
             ws.cell(r1 + 1 + i, c1 + j, value)
     ws.tables["Metrics"].ref = f"{get_column_letter(c1)}{r1}:{get_column_letter(c2)}{r2 - 1}"
+    ws.tables["Metrics"].autoFilter.ref = ws.tables["Metrics"].ref  # as Excel keeps it
 
 
 def add_my_sheet(book: openpyxl.Workbook) -> None:
@@ -268,6 +270,9 @@ def test_rebuild_gives_a_plain_book_its_formula_sheets(tmp_path: Path) -> None:
     assert names[:3] == ["Model", "Accounts", "Scores"]
     assert names.index("Dashboard") < names.index("Forecast") < names.index("My analysis")
     assert "Start here" in names and "Calc" in names
+    assert "History" in names       # the playbooks' formulas read it: it must exist
+    defined = Package(tmp_path / "out.xlsx").defined_names()   # the formulas read these
+    assert (defined["Scale"], defined["RedBelow"]) == ("'Model'!$AF$7", "'Model'!$AF$8")
     expected = score(default_model(), accounts, as_of=AS_OF).scores
     assert_scores_equal(cached_scores(tmp_path / "out.xlsx"), expected, COMPARED)
 

@@ -276,15 +276,27 @@ def test_locks_nest_within_one_process(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- 3. .xlsm stays .xlsm
 
 def _as_xlsm(book: Path, target: Path) -> Path:
-    """`book` turned into a macro-enabled package (the workbook part's content type)."""
+    """`book` turned into a macro-enabled package: the workbook part's content type and a
+    VBA project (xlwings' quickstart's), as Excel saves an .xlsm."""
+    import xlwings
+    quickstart = Path(xlwings.__file__).parent / "quickstart_standalone.xlsm"
+    with zipfile.ZipFile(quickstart) as z:
+        vba = z.read("xl/vbaProject.bin")
     with zipfile.ZipFile(book) as zin, zipfile.ZipFile(target, "w",
                                                        zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             data = zin.read(info)
             if info.filename == "[Content_Types].xml":
                 data = data.replace(WORKBOOK_TYPES[".xlsx"].encode(),
-                                    WORKBOOK_TYPES[".xlsm"].encode())
+                                    WORKBOOK_TYPES[".xlsm"].encode()).replace(
+                    b"<Default ", b'<Default Extension="bin" ContentType="application/'
+                    b'vnd.ms-office.vbaProject"/><Default ', 1)
+            if info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rIdVba" Type="'
+                                    b"http://schemas.microsoft.com/office/2006/relationships/"
+                                    b'vbaProject" Target="vbaProject.bin"/></Relationships>')
             zout.writestr(info, data)
+        zout.writestr("xl/vbaProject.bin", vba)
     return target
 
 

@@ -392,8 +392,9 @@ def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
               if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     udf_names = {n.name for n in public if n.name.startswith("CHS_")}
     macro_names = {n.name for n in public if n.name.startswith("chs_")}
-    assert udf_names == {"CHS_SCORE", "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
-                         "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL", "CHS_PATH"}
+    assert udf_names == {"CHS_SCORE", "CHS_SCORE_TABLE", "CHS_PATH",
+                         "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
+                         "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL"}
     assert macro_names == {"chs_refresh", "chs_snapshot", "chs_calibrate", "chs_rebuild"}
     assert {n.name for n in public} == udf_names | macro_names
     for node in public:
@@ -402,6 +403,8 @@ def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
             assert found[0] == "xw.func" and "xw.ret" in found, node.name
             declared = {ast.literal_eval(d.args[0]) for d in node.decorator_list
                         if isinstance(d, ast.Call) and ast.unparse(d.func) == "xw.arg"}
+            if "_scorecard_args" in found:
+                declared |= {name for name, _ in udfs.SCORECARD_ARGS}
             assert declared == {a.arg for a in node.args.args}, node.name
         else:
             assert found == ["xw.script"], node.name   # not the deprecated xw.sub
@@ -423,9 +426,15 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
             xu.xlfunc, xu.xlarg, xu.xlret, xu.xlsub)
         import chs_excel.app.udfs as m
         import chs_excel.app.scripts as s
-        score = m.CHS_SCORE.__xlfunc__
-        assert all(a["options"]["ndim"] == 2 and a["options"]["err_to_str"]
-                   for a in score["args"]), score["args"]
+        for udf in (m.CHS_SCORE, m.CHS_SCORE_TABLE):
+            score = udf.__xlfunc__
+            assert [a["name"] for a in score["args"]] == [
+                "accounts", "components", "metrics", "rules", "settings", "segments",
+                "levels", "renewal_probability", "playbooks", "history"], score["args"]
+            assert all(a["options"]["ndim"] == 2 and a["options"]["err_to_str"]
+                       for a in score["args"]), score["args"]
+        assert m.CHS_SCORE_TABLE.__xlfunc__["ret"]["options"]["expand"] == "table"
+        assert "expand" not in m.CHS_SCORE.__xlfunc__["ret"]["options"]
         for name in dir(m):
             f = getattr(m, name)
             if hasattr(f, "__xlfunc__"):
@@ -446,6 +455,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
             "settings, Optional segments, Optional levels, Optional renewal_probability, "
             "Optional playbooks, Optional history)"
             in vba)
+    assert ("Function CHS_SCORE_TABLE(accounts, components, metrics, Optional rules, "
+            "Optional settings" in vba)
     for name in ("CHS_LINEAR(x, worst, best, Optional scale)",
                  "CHS_LOG(x, worst, best, Optional scale)", "CHS_WEIGHTED(scores, weights)",
                  "CHS_BAND(health, red_below, green_from)", "Sub chs_refresh()",
@@ -498,3 +509,16 @@ def test_path_by_hand_and_errors_as_cell_text() -> None:
     assert udfs.CHS_PATH(row, components, fixed).startswith("no path: with every movable")
     bad = udfs.CHS_PATH([["id", "nps"], ["x1", 4.0]], components, metrics)
     assert bad.startswith("#CHS! ") and "account_id" in bad
+
+
+def test_score_table_for_excel_2016_gives_the_same_table(grids: dict) -> None:
+    """CHS_SCORE_TABLE (xlwings writes the table out: Excel 2016/2019 have no spilling)
+    returns what CHS_SCORE spills, from the same xlwings-shaped ranges."""
+    args = [grids[name] for name in ARGS]
+    table = udfs.CHS_SCORE_TABLE(*args)
+    assert table == udfs.CHS_SCORE(*args)
+    assert len(table) == len(grids["Accounts"]) and table[0][0] == "account_id"
+    broken = [row[:] for row in grids["Components"]]
+    broken[1][1] = "#N/A"
+    assert str(udfs.CHS_SCORE_TABLE(grids["Accounts"], broken, grids["Metrics"])
+               ).startswith("#CHS! ")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.model import Model
@@ -109,10 +110,13 @@ def load_curve(path: str | Path) -> RenewalCurve:
     """Read a curve written by `chs calibrate --write-curve`; errors name the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        data = load_yaml(path.read_text(encoding="utf-8-sig"), str(path))
+    except ModelError as exc:  # YAML syntax or bounds
+        told = str(exc).removeprefix(f"{path}:").strip()
+        raise ModelError(f"{path}: not a readable curve file ({told})") from None
     except FileNotFoundError:
         raise ModelError(f"{path}: curve file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not a readable curve file ({exc.__class__.__name__})") \
             from None
     if not isinstance(data, dict) or data.get("kind") != CURVE_KIND \

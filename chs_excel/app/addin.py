@@ -20,9 +20,9 @@ import pandas as pd
 import python_calamine as calamine
 import xlwings
 
-from chs_excel.app.macros import refresh
+from chs_excel.app.macros import XLWINGS_VERSION_NAME, refresh
 from chs_excel.core.errors import ChsError
-from chs_excel.core.files import write_atomically
+from chs_excel.core.files import make_folder, write_atomically
 from chs_excel.core.model import Model
 from chs_excel.io.book import FileBook
 from chs_excel.sheets.workbook import build_workbook
@@ -48,11 +48,14 @@ START_HERE = (
     "'<this name> (rebuilt)' with native formulas for the new Model (your sheets kept) "
     "and opens it.",
     "",
-    "Worksheet functions (Windows, after Import Functions): "
-    "=CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
-    "Settings[#All], Segments[#All], Levels[#All], RenewalProbability[#All]) spills the "
-    "Scores table; CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, "
-    "CHS_RENEWAL score single values or ranges.",
+    "Worksheet functions (Windows, after Import Functions):",
+    "  =CHS_SCORE(Accounts[#All], Components[#All], Metrics[#All], Rules[#All], "
+    "Settings[#All],",
+    "      Segments[#All], Levels[#All], RenewalProbability[#All]) spills the Scores table.",
+    "  Excel 2016/2019 (no spilling): =CHS_SCORE_TABLE(...), same arguments, writes the "
+    "table out from its cell.",
+    "  CHS_LINEAR, CHS_STEPS, CHS_WEIGHTED, CHS_BAND, CHS_QUARTILE, CHS_RENEWAL score "
+    "single values or ranges.",
     "Macros: chs_refresh, chs_snapshot (appends to History), chs_calibrate, chs_rebuild "
     "(native formulas). Help: docs/excel-addin.md in the chs-excel project.",
 )
@@ -96,8 +99,7 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
     Path
         The written workbook.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(Path(folder))
     target = folder / f"{TEMPLATE}.xlsm"
     with tempfile.TemporaryDirectory() as tmp:
         draft = Path(tmp) / QUICKSTART
@@ -108,6 +110,7 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
             raise ChsError(f"{QUICKSTART} of xlwings {xlwings.__version__} has no "
                            f"{CONFIG_DRAFT} sheet")
         _configure(book, draft)
+        book.package.define_name(XLWINGS_VERSION_NAME, f'"{xlwings.__version__}"')
         first = names[0]
         book.package.rename_sheet(first, "Start here")
         book.write_sheet("Start here", _start_here())

@@ -23,7 +23,8 @@ from chs_excel.app.commands_forecast import (
 from chs_excel.app.commands_path import path_command
 from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, MissingColumnError
-from chs_excel.core.files import check_output_path, write_atomically
+from chs_excel.core.files import check_output_path, make_folder, write_atomically
+from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
 from chs_excel.io.accounts import read_accounts
@@ -77,6 +78,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+    if kind == "xlsx":
+        check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
     day = as_of.date() if as_of else None
     try:
@@ -196,9 +199,9 @@ def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | Non
 
 
 @main.command("sample")
-@click.option("-n", "count", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Number of accounts.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-n", "count", type=click.IntRange(1, MAX_SAMPLE), default=2000,
+              show_default=True, help="Number of accounts.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--clean", is_flag=True, help="No dirty cells (text in numbers, odd flags).")
 @click.option("--outcome", type=click.Choice(["latent", "curves"]), default="latent",
               show_default=True,
@@ -210,6 +213,8 @@ def sample_command(count: int, seed: int, clean: bool, outcome: str, output: Pat
     """Write a realistic synthetic accounts file for the default model."""
     from chs_excel.io.sample import make_sample
     kind = _output_kind(output)
+    if kind == "xlsx":
+        check_table_rows(count, output)
     frame = make_sample(count, seed, dirty=not clean, outcome=outcome)
     write_accounts(output, kind, frame)
     click.echo(f"Wrote {count:,} sample accounts -> {output}")
@@ -252,11 +257,12 @@ def model_command(write_default: bool, output: Path | None, check_path: Path | N
 @main.command("demo")
 @click.option("-o", "--output", "folder", type=click.Path(path_type=Path),
               default=Path("chs-demo"), show_default=True, help="Folder for the demo files.")
-@click.option("-n", "count", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("-n", "count", type=click.IntRange(1, TABLE_ROWS), default=2000,
+              show_default=True)
 def demo_command(folder: Path, count: int) -> None:
     """Sample data -> scored, formatted workbook: the whole job on example data."""
     from chs_excel.io.sample import make_sample, reference_date
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     model = default_model()
     model.save(folder / "model.yaml")
     accounts_path = folder / "accounts.csv"
@@ -316,7 +322,7 @@ def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None
 @click.option("--from", "from_path", type=click.Path(path_type=Path),
               help="Rebuild a workbook made by chs, keeping its Model, Accounts and History "
                    "(--model / --data replace them). The file itself is not changed.")
-@click.option("--rows", type=click.IntRange(min=1), default=2000, show_default=True,
+@click.option("--rows", type=click.IntRange(1, TABLE_ROWS), default=2000, show_default=True,
               help="Rows the Scores formulas cover (at least the accounts).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The workbook to write (.xlsx).")

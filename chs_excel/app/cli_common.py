@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from chs_excel.core.errors import ChsError
-from chs_excel.core.files import check_output_path
+from chs_excel.core.files import check_output_path, os_error
 from chs_excel.core.model import Model, load_model
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -19,13 +19,23 @@ PROGRESS_FROM = 20_000  # rows: show progress bars from this size on
 
 
 class ChsGroup(click.Group):
-    """A click group that turns `ChsError` into one clear line and exit code 1."""
+    """A click group that turns `ChsError`, and any operating-system error about a file,
+    into one clear line and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ChsError as exc:
             raise click.ClickException(str(exc)) from None
+        except MemoryError:
+            raise click.ClickException("not enough memory for this input; try a smaller "
+                                       "file or option value (docs/limits.md)") from None
+        except Exception as exc:  # a file the system refused, wherever it was opened
+            cause = os_error(exc)
+            if cause is None or not cause.filename:
+                raise
+            raise click.ClickException(f"{cause.filename}: {cause.strerror or cause}") \
+                from None
 
 
 def optional_model(path: Path | None) -> Model | None:

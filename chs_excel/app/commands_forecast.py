@@ -54,6 +54,7 @@ from chs_excel.app.commands_learn import echo_learned, learn, learned_sheets
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
+from chs_excel.core.limits import MAX_HORIZON, MAX_TOP, MAX_WINDOW_DAYS
 from chs_excel.core.model import Model, default_model
 from chs_excel.core.vocabulary import BAND_ORDER
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
@@ -67,7 +68,7 @@ from chs_excel.io.history_store import (
     stored_dates,
     write_history,
 )
-from chs_excel.io.safe_text import formula_safe
+from chs_excel.io.safe_text import write_csv
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import fixed_as_of, read_book_model
 from chs_excel.xlsx.package import Package
@@ -165,7 +166,7 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
               help="The day the forecast is made: the first period starts on it and earlier "
                    "renewals are 'already past' (default: BOOK's fixed AsOf date, else "
                    "today).")
-@click.option("--horizon", type=click.IntRange(min=1),
+@click.option("--horizon", type=click.IntRange(1, MAX_HORIZON),
               help="Number of periods (default: up to the last renewal); later renewals "
                    "are one 'After' row.")
 @click.option("--fiscal-year-start", "fiscal_year_start", type=click.IntRange(1, 12),
@@ -237,7 +238,7 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     Total under it, the assumptions, a chart of the periods, by band and by owner."""
     table = result.table.drop(columns="kind")
     if kind == "csv":
-        formula_safe(table).to_csv(path, index=False)
+        write_csv(table, path)
         return
     book = ReportBook(path, title="Renewal forecast")
     fiscal = f"fiscal year starting in {calendar.month_name[result.fiscal_year_start]}, " \
@@ -294,7 +295,7 @@ def _band_colour(key: str) -> str:
 @click.option("--from", "before", type=DATE, help="Earlier snapshot (default: the one "
                                                    "before --to).")
 @click.option("--to", "after", type=DATE, help="Later snapshot (default: the latest).")
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--top", type=click.IntRange(1, MAX_TOP), default=10, show_default=True,
               help="Movers to list each way.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the trend: .xlsx (every table) or .csv (per account).")
@@ -347,7 +348,7 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
                 books: pd.DataFrame | None = None) -> None:
     """The trend as csv (per account) or a workbook of its tables."""
     if kind == "csv":
-        formula_safe(accounts).to_csv(path, index=False)
+        write_csv(accounts, path)
         return
     book = ReportBook(path, title="Trend")
     row = book.heading("Movers", "Largest drops and rises since the previous snapshot, "
@@ -427,7 +428,7 @@ def _book_sheet(book: ReportBook, books: pd.DataFrame) -> None:
 @click.option("--write-curve", "curve_out", type=click.Path(path_type=Path),
               help="Also write the calibrated health->probability curve (for forecast "
                    "--curve).")
-@click.option("--window", "window_days", type=click.IntRange(min=1), default=365,
+@click.option("--window", "window_days", type=click.IntRange(1, MAX_WINDOW_DAYS), default=365,
               show_default=True, help="Days a snapshot may precede the renewal it predicts.")
 @click.option("--png/--no-png", default=True, show_default=True,
               help="Render the charts as PNGs beside the report (needs LibreOffice).")

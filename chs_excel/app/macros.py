@@ -44,6 +44,19 @@ DATE_FORMAT = FORMATS["date"]["num_format"]
 FORMULA_SHEET = "Calc"   # the native-formula workbook's hidden helper sheet
 
 
+XLWINGS_VERSION_NAME = "ChsXlwingsVersion"  # the add-in's defined name: its VBA's xlwings
+
+
+def check_xlwings(built: str | None, installed: str) -> None:
+    """Refuse to run a macro when the workbook's xlwings VBA (the version `chs addin`
+    copied it from) is not the installed xlwings: the two talk a private protocol."""
+    if built and built != installed:
+        raise ChsError(f"this workbook's xlwings VBA is version {built} but Python has "
+                       f"xlwings {installed}: rebuild it with 'chs addin -o FOLDER' (then "
+                       "copy your Model and Accounts over), or install the matching "
+                       f"version with 'pip install xlwings=={built}'")
+
+
 def run(action: Callable[[Book], str], book: Book) -> str:
     """Run a macro; an expected problem becomes a status message and an alert, not a crash."""
     try:
@@ -322,14 +335,39 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
         built = Path(folder) / "built.xlsx"
         build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of)
         source = Package(built)
-        for name in REBUILT_SHEETS:
+        # the formulas read History (the playbooks' change conditions): a book without
+        # one gets the empty History Table too, so no reference dangles
+        missing = () if "History" in book.table_names() else ("History",)
+        for name in (*REBUILT_SHEETS, *missing):
             book.package.copy_sheet(source, name, after=sheet_after(book, name))
+    define_settings_names(book, model)
     write_issues(book, scoring)
     message = (f"{TITLE}: rebuilt the formulas for {len(model.metrics)} metrics and "
                f"{len(frame):,} rows ({len(accounts):,} accounts)"
                + (f"; Accounts gained the column(s) {', '.join(added)}" if added else ""))
     book.status(message)
     return message
+
+
+def define_settings_names(book: FileBook, model: Model) -> None:
+    """Give the formulas the names they read (RedBelow, Scale, ...) where the book lacks
+    them (a Model made by another tool): each points at its value in the Settings Table,
+    or holds the Model's value when Settings has no row for it."""
+    have = book.package.defined_names()
+    info = book.package.tables().get("Settings")
+    rows: dict[str, str] = {}
+    if info is not None:
+        found = re.match(r"\$?([A-Z]+)\$?(\d+)", info.ref)
+        first_col = sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(found.group(1)[::-1]))
+        for i, row in enumerate(book.table("Settings").grid[1:], start=1):
+            if row and row[0] is not None:
+                rows[header_key(str(row[0]))] = (f"'{info.sheet.replace(chr(39), chr(39) * 2)}'"
+                                                 f"!${col_letter(first_col + 1)}$"
+                                                 f"{int(found.group(2)) + i}")
+    for setting, name in DEFINED_NAMES.items():
+        if name not in have:
+            value = getattr(model, setting)
+            book.package.define_name(name, rows.get(header_key(setting), f"{value:g}"))
 
 
 def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None = None,
@@ -356,7 +394,12 @@ def rebuild_file(path: str | Path, output: str | Path, *, as_of: dt.date | None 
         raise ChsError(f"{output}: write the rebuilt workbook to a new file; {path} is "
                        "never changed")
     book = FileBook(Path(path), on_status=status)
-    message = rebuild(book, as_of=as_of)
+    try:
+        message = rebuild(book, as_of=as_of)
+    except ModelError:
+        from chs_excel.io.workbook import read_workbook
+        read_workbook(path)   # the one workbook reader names the file, table and cell
+        raise
     book.save(output)
     return message
 

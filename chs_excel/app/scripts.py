@@ -14,10 +14,25 @@ import xlwings as xw
 
 
 def _run(action_name: str) -> str:
-    """Run `macros.<action_name>` on the workbook that called the macro."""
+    """Run `macros.<action_name>` on the workbook that called the macro, after checking
+    its xlwings VBA is the installed xlwings' version."""
     from chs_excel.app import macros
     from chs_excel.io.book import XlwingsBook
-    return macros.run(getattr(macros, action_name), XlwingsBook(_caller()))
+    caller = _caller()
+    built = _built_with(caller, macros.XLWINGS_VERSION_NAME)
+
+    def action(book: Any) -> str:
+        macros.check_xlwings(built, xw.__version__)
+        return getattr(macros, action_name)(book)
+    return macros.run(action, XlwingsBook(caller))
+
+
+def _built_with(book: Any, name: str) -> str | None:
+    """The xlwings version `chs addin` stamped into the workbook (None: not stamped)."""
+    try:
+        return str(book.names[name].refers_to).lstrip("=").strip('"') or None
+    except Exception:  # no such name (a book made before the stamp, or by hand)
+        return None
 
 
 def _caller() -> Any:

@@ -59,29 +59,29 @@ def _cell_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 # ---------------------------------------------------------------- the whole scorecard
 
-@xw.func(category=CATEGORY)
-@xw.arg("accounts", ndim=2, err_to_str=True, doc="Accounts table with header: Accounts[#All]")
-@xw.arg("components", ndim=2, err_to_str=True, doc="Components[#All]")
-@xw.arg("metrics", ndim=2, err_to_str=True, doc="Metrics[#All]")
-@xw.arg("rules", ndim=2, err_to_str=True, doc="Rules[#All] (optional)")
-@xw.arg("settings", ndim=2, err_to_str=True, doc="Settings[#All] (optional)")
-@xw.arg("segments", ndim=2, err_to_str=True, doc="Segments[#All] (optional)")
-@xw.arg("levels", ndim=2, err_to_str=True,
-        doc="Levels[#All] (needed for steps and category metrics)")
-@xw.arg("renewal_probability", ndim=2, err_to_str=True,
-        doc="RenewalProbability[#All] (optional)")
-@xw.arg("playbooks", ndim=2, err_to_str=True,
-        doc="Playbooks[#All] (optional: next_action, action_owner, actions)")
-@xw.arg("history", ndim=2, err_to_str=True,
-        doc="History[#All] (optional: for health_change and band_change conditions)")
-@xw.ret(transpose=False)
-@_cell_errors
-def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
-              settings: Any = None, segments: Any = None, levels: Any = None,
-              renewal_probability: Any = None, playbooks: Any = None,
-              history: Any = None) -> Any:
-    """Score every account: spills the Scores table (header + one row per account), with
-    each account's next action when the Playbooks range is given."""
+def _scorecard_args(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The Model's and Accounts' Tables as xlwings hands them over (raw 2-D lists)."""
+    for name, doc in reversed(SCORECARD_ARGS):
+        function = xw.arg(name, ndim=2, err_to_str=True, doc=doc)(function)
+    return function
+
+
+SCORECARD_ARGS = (
+    ("accounts", "Accounts table with header: Accounts[#All]"),
+    ("components", "Components[#All]"), ("metrics", "Metrics[#All]"),
+    ("rules", "Rules[#All] (optional)"), ("settings", "Settings[#All] (optional)"),
+    ("segments", "Segments[#All] (optional)"),
+    ("levels", "Levels[#All] (needed for steps and category metrics)"),
+    ("renewal_probability", "RenewalProbability[#All] (optional)"),
+    ("playbooks", "Playbooks[#All] (optional: next_action, action_owner, actions)"),
+    ("history", "History[#All] (optional: for health_change and band_change conditions)"))
+
+
+def _score_grid(accounts: Any, components: Any, metrics: Any, rules: Any, settings: Any,
+                segments: Any, levels: Any, renewal_probability: Any, playbooks: Any,
+                history: Any) -> list[list[Any]]:
+    """The Scores table (header + one row per account) for the Tables given, with each
+    account's next action when the Playbooks range is given."""
     model = model_from_ranges({
         "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
         "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability,
@@ -96,6 +96,34 @@ def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
     except ChsError as exc:
         raise type(exc)(f"Accounts: {exc}") from None
     return frame_grid(scoring.scores)
+
+
+@xw.func(category=CATEGORY)
+@_scorecard_args
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
+              settings: Any = None, segments: Any = None, levels: Any = None,
+              renewal_probability: Any = None, playbooks: Any = None,
+              history: Any = None) -> Any:
+    """Score every account: spills the Scores table (header + one row per account), with
+    each account's next action when the Playbooks range is given."""
+    return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
+                       renewal_probability, playbooks, history)
+
+
+@xw.func(category=CATEGORY)
+@_scorecard_args
+@xw.ret(expand="table", transpose=False)
+@_cell_errors
+def CHS_SCORE_TABLE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
+                    settings: Any = None, segments: Any = None, levels: Any = None,
+                    renewal_probability: Any = None, playbooks: Any = None,
+                    history: Any = None) -> Any:
+    """CHS_SCORE for Excel 2016/2019 (no dynamic arrays): xlwings writes the table out
+    from the formula's cell (`expand="table"`) instead of Excel spilling it."""
+    return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
+                       renewal_probability, playbooks, history)
 
 
 @xw.func(category=CATEGORY)

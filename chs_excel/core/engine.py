@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
-from chs_excel.core.errors import InputError, MissingColumnError, ModelError
+from chs_excel.core.errors import InputError, MissingColumnError
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import (
     Metric,
     Model,
     Rule,
     header_key,
+    metric_score_column,
     rule_kind,
 )
 from chs_excel.core.playbooks import BAND_RANKS, Condition, Playbook, uses_history
@@ -36,7 +37,6 @@ from chs_excel.core.vocabulary import (
     IDENTITY_COLUMNS,
     NO_DATA,
     QUARTILE_LABELS,
-    RESERVED_COLUMNS,
     text_key,
 )
 
@@ -61,11 +61,6 @@ class Scoring:
         out.update({b: int(counts.get(b, 0)) for b in ("Green", "Yellow", "Red", NO_DATA)})
         out["data issues"] = len(self.issues)
         return out
-
-
-def metric_score_column(metric: Metric) -> str:
-    """The output column holding one metric's 0..scale score."""
-    return f"{metric.column}_score"
 
 
 def score_accounts(model: Model, accounts: pd.DataFrame, *,
@@ -210,11 +205,6 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
             if c.test == "metric" and header_key(c.column) not in cols:
                 raise MissingColumnError(f"column {c.column!r} is missing: playbook "
                                          f"{playbook.name!r} reads it", c.column)
-    names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
-                                     *(metric_score_column(m) for m in model.metrics))]
-    if len(set(names)) != len(names):
-        raise ModelError("a component or metric score column has the name of another "
-                         "output column; rename the component")
     return cols
 
 

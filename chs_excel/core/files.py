@@ -14,13 +14,25 @@ lock is released when the holder finishes or dies. The holder removes the sideca
 releasing it; a waiter that then gets the lock on the removed file notices (its inode is
 no longer the path's) and locks the new one. A killed holder leaves an empty sidecar,
 reused by the next writer.
+
+Scratch files (XlsxWriter's part files, up to gigabytes for a large workbook) go to one
+folder per process, `chs-excel-PID-XXXX` in the system's temporary folder
+(`scratch_folder`), removed when the process ends; the folders of killed processes are
+removed by the next process that makes one.
+
+Test suites set CHS_KEEP_WRITTEN to a folder: every workbook written is also copied there,
+so each can be checked after its test's temporary folder is gone.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
+import itertools
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -30,6 +42,10 @@ from pathlib import Path
 from chs_excel.core.errors import ChsError
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.chs-(?P<pid>\d+)-[^.]+(?P<suffix>\.[^.]*)?$")
+SCRATCH = re.compile(r"^chs-excel-(?P<pid>\d+)-")
+KEEP_WRITTEN = "CHS_KEEP_WRITTEN"  # a folder every written workbook is copied to (tests)
+_scratch: list[Path] = []  # this process's scratch folder, once made
+_kept = itertools.count()
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -57,6 +73,45 @@ def check_output_path(path: Path, inputs: Iterable[Path | None] = ()) -> None:
                            "changed: choose another output file")
 
 
+def _write_failure(exc: BaseException, path: Path, tmp: Path) -> ChsError | None:
+    """The one line telling why writing `path` failed, when the cause is the system's."""
+    cause = None if isinstance(exc, ChsError) else os_error(exc)
+    if cause is None:
+        return None
+    where = cause.filename if cause.filename and str(cause.filename) != str(tmp) else path
+    return ChsError(f"{where}: cannot write ({cause.strerror or cause})")
+
+
+def os_error(exc: BaseException) -> OSError | None:
+    """The operating-system error behind `exc`, if any: libraries wrap it (XlsxWriter's
+    FileCreateError carries it as its argument, others raise from it). An error merely
+    raised while handling one (its context) is not caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        wrapped = next((a for a in current.args if isinstance(a, OSError)), None)
+        current = wrapped or current.__cause__
+    return None
+
+
+def make_folder(folder: Path) -> Path:
+    """Create the output folder of a command that writes several files (demo, addin);
+    a file of that name, or a folder that cannot be made, is one line naming it."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ChsError(f"{folder}: is a file; this command writes several files into a "
+                           "folder: give a folder name")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChsError(f"{exc.filename or folder}: cannot make the folder "
+                       f"({exc.strerror or exc})") from None
+    return folder
+
+
 def remove_partial_files(folder: Path) -> None:
     """Delete the temporary files that killed writers left in `folder`."""
     try:
@@ -68,6 +123,38 @@ def remove_partial_files(folder: Path) -> None:
         if found and not _running(int(found.group("pid"))):
             with contextlib.suppress(OSError):
                 entry.unlink()
+
+
+def scratch_folder() -> Path:
+    """This process's folder for scratch files, made on first use and removed at exit.
+
+    Making it first removes the scratch folders that killed processes left behind.
+    """
+    if _scratch and _scratch[0].is_dir():
+        return _scratch[0]
+    base = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in base.iterdir():
+            found = SCRATCH.match(entry.name)
+            if found and entry.is_dir() and not _running(int(found.group("pid"))):
+                shutil.rmtree(entry, ignore_errors=True)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"chs-excel-{os.getpid()}-", dir=base))
+    except OSError as exc:
+        raise ChsError(f"{base}: cannot make a scratch folder ({exc.strerror or exc})") \
+            from None
+    if not _scratch:
+        atexit.register(lambda: [shutil.rmtree(f, ignore_errors=True) for f in _scratch])
+    _scratch[:] = [folder]
+    return folder
+
+
+def _keep_copy(path: Path) -> None:
+    """Copy a written workbook into CHS_KEEP_WRITTEN, when a test suite set it."""
+    folder = os.environ.get(KEEP_WRITTEN)
+    if folder and path.suffix.lower() in (".xlsx", ".xlsm"):
+        with contextlib.suppress(OSError):
+            shutil.copyfile(path, Path(folder) / f"{os.getpid()}-{next(_kept)}-{path.name}")
 
 
 def _running(pid: int) -> bool:
@@ -99,18 +186,28 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         raise ChsError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
     os.close(fd)
     tmp = Path(name)
+    failure: ChsError | None = None
+    hook = sys.unraisablehook
     try:
         write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk, a read-only folder, a name too long
-        where = exc.filename if exc.filename and str(exc.filename) != str(tmp) else path
-        raise ChsError(f"{where}: cannot write ({exc.strerror or exc})") from None
+    except Exception as exc:  # a full disk, a read-only folder, a name too long
+        failure = _write_failure(exc, path, tmp)
+        if failure is None:
+            raise
+        # the writer's half-closed files (a ZipFile) fail again when collected: quietly
+        sys.unraisablehook = lambda _info: None
     finally:
         if tmp.exists():
             tmp.unlink()
+    if failure is not None:
+        gc.collect()
+        sys.unraisablehook = hook
+        raise failure
+    _keep_copy(path)
 
 
 LOCK_TIMEOUT = 120.0  # seconds a writer waits for another one on the same file

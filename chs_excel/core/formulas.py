@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from chs_excel.core.engine import metric_score_column
+from chs_excel.core.errors import ModelError
 from chs_excel.core.formula_text import (
     BLANK_ARRAY,
     FALSE_ARRAY,
@@ -34,6 +35,7 @@ from chs_excel.core.formula_text import (
     text_of,
     wildcard_safe,
 )
+from chs_excel.core.limits import FORMULA_CHARS, SHEET_ROWS
 from chs_excel.core.methods import METHODS, FormulaRefs
 from chs_excel.core.model import (
     Metric,
@@ -516,6 +518,17 @@ class ScoresPlan:
         levels.update({metric_score_column(m): 1 for m in self.metrics})
         levels.update({h: 2 for h in helpers})
         self.columns = [Column(n, formulas[n], _kind(n, comps), levels[n]) for n in names]
+        self._check_lengths()
+
+    def _check_lengths(self) -> None:
+        """Refuse, before anything is written, a formula longer than Excel's limit (many
+        long category labels or names): Excel would refuse to open the file."""
+        for column in self.columns:
+            size = len(column.formula.replace(ROW, str(SHEET_ROWS)))
+            if size > FORMULA_CHARS:
+                raise ModelError(f"Scores column {column.name[:60]!r}: its formula would be "
+                                 f"{size:,} characters; Excel allows {FORMULA_CHARS:,} "
+                                 "(use fewer or shorter category labels or names)")
 
     def _formulas(self, comps: list[str]) -> dict[str, str]:
         """Formula templates keyed by Scores column."""

@@ -15,7 +15,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.errors import ModelError, Problem
+from chs_excel.core.limits import COLUMN_NAME_CHARS, NAME_CHARS, has_illegal_xml
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.methods.base import boolean, cell_boolean, cell_error
 from chs_excel.core.methods.base import cell_number as _cell_number
@@ -175,6 +177,11 @@ class Model:
         return model_from_dict(data, where)
 
 
+def metric_score_column(metric: Metric) -> str:
+    """The output column holding one metric's 0..scale score."""
+    return f"{metric.column}_score"
+
+
 def _metric_dict(m: Metric) -> dict[str, Any]:
     out: dict[str, Any] = {"column": m.column, "component": m.component,
                            "weight": _num(m.weight), "method": m.method}
@@ -192,6 +199,7 @@ def _problems(model: Model) -> list[str | Problem]:
     out: list[str | Problem] = []
     if not str(model.name).strip():
         out.append("name is empty")
+    out.extend(_name_problems(model))
     if not _finite(model.scale) or model.scale <= 0:
         out.append(f"scale must be a positive number, got {model.scale!r}")
     fy = model.fiscal_year_start
@@ -247,6 +255,11 @@ def _problems(model: Model) -> list[str | Problem]:
     if not _finite(model.min_coverage) or not 0 <= model.min_coverage <= 1:
         out.append(f"min_coverage must be between 0 and 1, got {model.min_coverage!r}")
     out.extend(_segment_problems(model))
+    names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
+                                     *(metric_score_column(m) for m in model.metrics))]
+    if len(set(names)) != len(names):
+        out.append("a component or metric score column has the name of another output "
+                   "column; rename the component")
     for band, p in model.renewal_probability.items():
         if band not in (*BANDS, NO_DATA):
             out.append(f"renewal.probability: unknown band {band!r} "
@@ -255,6 +268,30 @@ def _problems(model: Model) -> list[str | Problem]:
             out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
                                f"got {p!r}", "RenewalProbability", band, "probability"))
     out.extend(playbook_problems(model))
+    return out
+
+
+def _name_problems(model: Model) -> list[str | Problem]:
+    """Names a workbook cannot hold: control characters or line breaks (XML and Table
+    headers refuse them), or longer than NAME_CHARS (NAME_score must fit Excel's Table
+    column name limit; longer names also push formulas past Excel's FORMULA_CHARS)."""
+    named = [("name", str(model.name), None, None),
+             *(("component", str(c), "Components", "component") for c in model.components),
+             *(("metric", str(m.column), "Metrics", "column") for m in model.metrics),
+             *(("rule", str(r.name), "Rules", "name") for r in model.rules),
+             *(("segment", str(s), None, None) for s in model.segment_weights)]
+    out: list[str | Problem] = []
+    for kind, text, table, column in named:
+        where = kind if table is None and kind == "name" else f"{kind} {text[:40]!r}"
+        if has_illegal_xml(text) or any(ch in text for ch in "\t\r\n"):
+            message = f"{where}: name holds a control character or line break"
+        elif len(text) > NAME_CHARS:
+            message = (f"{where}: name is {len(text):,} characters long; at most "
+                       f"{NAME_CHARS} (with '_score' it names an output column, and Excel's "
+                       f"Table column names hold {COLUMN_NAME_CHARS})")
+        else:
+            continue
+        out.append(message if table is None else Problem(message, table, text, column))
     return out
 
 
@@ -460,13 +497,7 @@ def load_model(path: str | Path) -> Model:
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
         raise ModelError(f"{path}: cannot read the model file ({exc.__class__.__name__})") \
             from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ModelError(f"{path}:{line} YAML syntax error: {problem}") from None
+    data = load_yaml(text, str(path))
     if data is None:
         raise ModelError(f"{path}: the model file is empty")
     try:

@@ -22,8 +22,10 @@ import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from chs_excel.core.engine import Scoring, previous_snapshot, score
+from chs_excel.core.errors import ChsError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
+from chs_excel.core.limits import VALIDATION_LIST_CHARS
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
 from chs_excel.core.path import path_to_green
@@ -788,7 +790,11 @@ def _non_negative() -> dict[str, Any]:
 
 
 def _choice(values: Iterable[str]) -> dict[str, Any]:
+    """A drop-down list; Excel holds at most VALIDATION_LIST_CHARS in one."""
     values = list(values)
+    if len(",".join(values)) > VALIDATION_LIST_CHARS:
+        raise ChsError(f"a drop-down list of {len(values)} choices is longer than Excel's "
+                       f"{VALIDATION_LIST_CHARS} characters")
     return {"validate": "list", "source": values,
             "error_message": "Choose one of: " + ", ".join(values)}
 

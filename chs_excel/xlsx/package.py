@@ -28,6 +28,7 @@ import pandas as pd
 
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.files import write_atomically
+from chs_excel.core.limits import CELL_CHARS, ooxml_escaped
 from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.serials import to_serials
 
@@ -48,7 +49,6 @@ TABLE_STYLE = "TableStyleLight9"
 # Number formats Excel knows by id (no numFmt entry needed).
 BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9,
                    "0.00%": 10, "0.00E+00": 11, "@": 49}
-ILLEGAL_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 DATE_FORMAT = "yyyy-mm-dd"
 COUNTED = frozenset({"numFmts", "fonts", "fills", "borders", "cellStyleXfs", "cellXfs", "dxfs"})
 
@@ -417,7 +417,8 @@ class Package:
         if row is None:
             raise InputError(f"{self.path}, sheet {info.sheet}: the header row of Table "
                              f"{name} has no cells")
-        cells = "".join(f'<c r="{c}{top}" t="inlineStr"><is><t>{escape(h)}</t></is></c>'
+        cells = "".join(f'<c r="{c}{top}" t="inlineStr"><is><t>'
+                        f"{escape(ooxml_escaped(h))}</t></is></c>"
                         for c, h in zip(new, headers, strict=True))
         tag = re.sub(r'\sspans="[^"]*"', "", re.match(r"<row\b[^>]*?(?=/?>)", row.group(0))
                      .group(0))
@@ -429,7 +430,8 @@ class Package:
         ref = f"{first}:{new[-1]}{bottom}"
         table = re.sub(r'(\sref=)"[^"]*"', rf'\g<1>"{ref}"', table)
         ids = [int(i) for i in re.findall(r'<tableColumn\b[^>]*?\sid="(\d+)"', table)]
-        columns = "".join(f'<tableColumn id="{max(ids, default=0) + i}" name={quoteattr(h)}/>'
+        columns = "".join(f'<tableColumn id="{max(ids, default=0) + i}" '
+                          f'name={quoteattr(ooxml_escaped(h, line_breaks=True))}/>'
                           for i, h in enumerate(headers, start=1))
         table = _add_children(table, "tableColumns", columns, "tableColumn", after=())
         self.parts[info.part] = table.encode("utf-8")
@@ -755,7 +757,8 @@ def _unescape(text: str) -> str:
 def _table_xml(block: Block, table_id: int) -> str:
     rows = max(len(block.frame), 1)
     ref = ref_of(block.row, block.col, block.row + rows, block.col + len(block.frame.columns) - 1)
-    columns = "".join(f"<tableColumn id=\"{i}\" name={quoteattr(str(c))}/>"
+    columns = "".join(f"<tableColumn id=\"{i}\" "
+                      f"name={quoteattr(ooxml_escaped(str(c), line_breaks=True))}/>"
                       for i, c in enumerate(block.frame.columns, start=1))
     return (f'{XML_HEAD}<table xmlns="{MAIN}" id="{table_id}" name={quoteattr(block.table)} '
             f'displayName={quoteattr(block.table)} ref="{ref}" totalsRowShown="0">'
@@ -766,7 +769,7 @@ def _table_xml(block: Block, table_id: int) -> str:
 
 
 def _text_cells(refs: np.ndarray, text: pd.Series, style: str) -> np.ndarray:
-    safe = (text.str.replace(ILLEGAL_XML, "", regex=True).str.replace("&", "&amp;")
+    safe = (text.str.slice(0, CELL_CHARS).map(ooxml_escaped).str.replace("&", "&amp;")
             .str.replace("<", "&lt;").str.replace(">", "&gt;"))
     return ('<c r="' + refs + '"' + style + ' t="inlineStr"><is><t xml:space="preserve">'
             + safe.to_numpy(dtype=object) + "</t></is></c>")

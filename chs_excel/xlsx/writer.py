@@ -3,8 +3,9 @@
 `Workbook` subclasses `xlsxwriter.Workbook` and hands out `Worksheet`s, a subclass of
 XlsxWriter's (the documented way: XlsxWriter's `examples/inheritance1.py`). Every book is
 opened with `use_zip64` (large books must not fail when the file is closed), text never
-turns into a formula, and the named formats of `chs_excel.xlsx.styles.FORMATS` are made
-once and looked up by name (`book.fmt["money"]`).
+turns into a formula, its scratch files go to the process's `scratch_folder` (removed
+even after a crash, by the next run), and the named formats of
+`chs_excel.xlsx.styles.FORMATS` are made once and looked up by name (`book.fmt["money"]`).
 
 The worksheet adds what the project writes and XlsxWriter has no fast path for:
 
@@ -39,7 +40,9 @@ import xlsxwriter.worksheet
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name, xl_range
 
+from chs_excel.core.files import scratch_folder
 from chs_excel.core.formulas import ROW
+from chs_excel.core.limits import CELL_CHARS, check_table_rows, ooxml_escaped, xml_legal
 from chs_excel.core.vocabulary import display_header
 from chs_excel.xlsx.serials import to_serial, to_serials
 from chs_excel.xlsx.styles import FORMATS, LINE_HEIGHT, WIDTH_CAP
@@ -181,6 +184,9 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
                            header_formats: list[Any] | None = None) -> None:
         """An Excel Table over `rows` data rows (at least one) under its header at (row, col).
 
+        Control characters are dropped from the headers (XML cannot hold them in a name)
+        and a line break is stored as `_x000a_`, so each column name equals its header
+        cell as Excel reads it.
         XlsxWriter refuses tables in constant-memory mode only because it cannot write a
         table's data for you; the table itself is metadata. So the table is added with
         streaming switched off, over one data row (XlsxWriter's overlap bookkeeping costs
@@ -188,6 +194,8 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
         extent. The header cells are written as text, unless the caller writes them in
         row order with the rest of its sheet.
         """
+        check_table_rows(row + rows, name)
+        headers = [xml_legal(str(h)) for h in headers]
         last_col = col + len(headers) - 1
         streaming = self.constant_memory
         self.constant_memory = False
@@ -199,6 +207,8 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
                        {"name": name, "style": TABLE_STYLE, "columns": columns})
         self.constant_memory = streaming
         table = self.tables[-1]
+        for column in table["columns"]:  # what XML and Excel need of a column name
+            column["name"] = ooxml_escaped(str(column["name"]), line_breaks=True)
         table["range"] = table["a_range"] = table["autofilter"] = xl_range(
             row, col, row + max(rows, 1), last_col)
         if write_headers:
@@ -226,7 +236,8 @@ class Workbook(xlsxwriter.Workbook):
 
     def __init__(self, path: str | Path, *, constant_memory: bool = False,
                  title: str | None = None) -> None:
-        super().__init__(str(path), {**OPTIONS, "constant_memory": constant_memory})
+        super().__init__(str(path), {**OPTIONS, "constant_memory": constant_memory,
+                                     "tmpdir": str(scratch_folder())})
         if title:
             self.set_properties({"title": title})
         self.fmt: dict[str, Format] = {name: self.add_format(props)
@@ -430,6 +441,7 @@ def _formula_value(value: Any) -> tuple[str, str]:
     if isinstance(value, (bool, np.bool_)):
         return ' t="b"', "1" if value else "0"
     if isinstance(value, str):
-        return ("", "") if value == "" else (' t="str"', _escape(value))
+        return ("", "") if value == "" else (' t="str"',
+                                             _escape(ooxml_escaped(value[:CELL_CHARS])))
     return "", str(float(value)) if isinstance(value, np.floating) else str(value)
 
