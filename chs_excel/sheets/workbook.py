@@ -222,8 +222,10 @@ class WorkbookBuilder:
         lines = [
             ("title", f"Customer health scorecard — {m.name} (model version {m.version})"),
             ("text", "Paste or type your accounts into the Accounts sheet (one row per "
-                     "account, headers in row 1). Scores, Dashboard and Forecast are "
-                     "formulas: they recalculate in Excel or LibreOffice, no Python needed."),
+                     "account, headers in row 1, columns in any order: each is found by its "
+                     "header, ignoring case, spaces and _; columns of your own are left "
+                     "alone). Scores, Dashboard and Forecast are formulas: they recalculate "
+                     "in Excel or LibreOffice, no Python needed."),
             ("subtitle", "Where things are"),
             ("text", "Model — the scorecard: components and weights, metrics and how each raw "
                      "value becomes 0–100 points, critical rules that cap health, band limits "
@@ -247,6 +249,8 @@ class WorkbookBuilder:
         for style, text in lines:
             g.put(row, 0, text, kind=style)
             row += 1
+        g.put(row, 0, plan.columns_message, formula=True, kind="text")
+        row += 1
         band = plan.scores_range("band")
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
         summary += [(b, f"COUNTIF({band},{text_literal(b)})") for b in (*BANDS, NO_DATA)]
