@@ -138,9 +138,9 @@ def test_a_missing_metric_column_is_told_on_start_here_and_in_the_scores(
     data = [dict(zip(header, r, strict=True)) for r in rows[1:1 + len(accounts)]]
     assert [r["account_id"] for r in data] == list(accounts["account_id"])
     for r in data:
-        assert r["tickets_score"] == "missing column"
+        assert r["tickets_score"] == "no column"
         for column in ("health", "band", "Support", "Usage", "coverage", "capped_by"):
-            assert r[column] == "check Accounts: tickets missing", (column, r[column])
+            assert r[column] == "no column", (column, r[column])
         assert isinstance(r["usage_pct_score"], (int, float))  # other metrics still score
     for blank in rows[1 + len(accounts):]:  # rows without an account stay blank
         assert all(v is None or v == "" for v in blank)
@@ -158,4 +158,6 @@ def test_a_repeated_column_is_told_like_a_missing_one(tmp_path: Path) -> None:
     book = lo.values(lo.recalculate(pasted, tmp_path / "lo"))
     rows = list(book["Scores"].iter_rows(values_only=True))
     health = list(rows[0]).index("health")
-    assert {r[health] for r in rows[1:5]} == {"check Accounts: usage_pct repeated"}
+    assert {r[health] for r in rows[1:5]} == {"column twice"}
+    start = [str(r[0]) for r in book["Start here"].iter_rows(values_only=True) if r[0]]
+    assert [t for t in start if t.startswith("Accounts: usage_pct repeated. ")]

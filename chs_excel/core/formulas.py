@@ -57,7 +57,8 @@ from chs_excel.core.vocabulary import (
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
 ACCOUNTS_WIDTH = 702  # Accounts columns A:ZZ are searched for the headers the model needs
-MISSING = "missing column"  # what a metric's score cells show when Accounts lacks it
+MISSING = "no column"  # what a metric's score cells show when Accounts lacks its column
+TWICE = "column twice"  # what the results show when a column they need is there twice
 
 
 OPS = array_constant(OPERATORS)
@@ -286,9 +287,11 @@ class ScoresPlan:
                                    f'{xl_rowcol_to_cell(row, 0, True, True)}&" "&{status})',
                            formula=True)
         listed = top + len(self.needs) + 1
+        statuses = calc_range(top + 1, 5, listed - 1, 5)
         c.put(listed, 0, "Problem shown in Scores", kind="bold")
-        self.problem = c.put(listed, 1, f'IF({so_far}="","","check Accounts: "&'
-                                        f'MID({so_far},3,999))', formula=True)
+        self.problem = c.put(listed, 1, f'IF(COUNTIF({statuses},"missing"),"{MISSING}",'
+                                        f'IF(COUNTIF({statuses},"repeated"),"{TWICE}",""))',
+                             formula=True)
         c.put(listed + 1, 0, "Message on Start here", kind="bold")
         self.columns_message = c.put(
             listed + 1, 1,
@@ -296,7 +299,8 @@ class ScoresPlan:
             f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
             '999)&". Columns are found by their header in row 1 (any order; case, spaces and '
             '_ ignored). Until each column the Model reads is there once, Health, Band and '
-            'the other scores show this problem instead of a number.")', formula=True)
+            f'the other scores show """&{self.problem}&""" instead of a number.")',
+            formula=True)
         c.row = listed + 3
 
     def _header_list(self) -> None:

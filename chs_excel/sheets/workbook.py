@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from chs_excel.core.engine import Scoring, score
+from chs_excel.core.engine import Scoring, score, typed_as_read
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
@@ -93,8 +93,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
     (the shipped example gets LibreOffice's); `as_of` fixes the override date (else
     TODAY()). `history` / `history_weights` are snapshot tables kept from a rebuilt book.
     """
-    frame = _booleans_as_text(accounts, model) if accounts is not None else pd.DataFrame(
-        columns=template_columns(model))
+    frame = _booleans_as_text(typed_as_read(model, accounts), model) if accounts is not None \
+        else pd.DataFrame(columns=template_columns(model))
 
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, model, cached=cached)
@@ -274,6 +274,10 @@ class WorkbookBuilder:
         ]:
             g.put(row, 0, text, kind=style)
             row += 1
+        for cell in g.cells:  # wrapped text gets the rows it needs (about 100 characters a line)
+            if cell.kind == "text":
+                lines = 3 if cell.formula else math.ceil(len(str(cell.value)) / 100)
+                self.sheet("Start here").set_row(cell.row, 15 * max(lines, 1))
         ws = self.write_grid(g)
         ws.set_column(0, 0, 110)
         ws.set_column(1, 1, 12)
