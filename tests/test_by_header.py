@@ -9,18 +9,21 @@ Table's columns after its header cells), then LibreOffice recalculates every for
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pandas as pd
+import pytest
 from openpyxl.utils import get_column_letter
 
 from chs_excel.core.engine import score
 from chs_excel.core.formula_text import HEADER_SPACE_CODES
 from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import header_key
+from chs_excel.sheets.workbook import write_template
 from chs_excel.xlsx import libreoffice as lo
 from tests.cli_runner import run
 from tests.test_formulas import AS_OF, PAD, assert_scores_equal, edge_accounts, edge_model
@@ -161,3 +164,31 @@ def test_a_repeated_column_is_told_like_a_missing_one(tmp_path: Path) -> None:
     assert {r[health] for r in rows[1:5]} == {"column twice"}
     start = [str(r[0]) for r in book["Start here"].iter_rows(values_only=True) if r[0]]
     assert [t for t in start if t.startswith("Accounts: usage_pct repeated. ")]
+
+
+def system_python_with_uno() -> str | None:
+    """The system Python when it has LibreOffice's `uno` module (python3-uno)."""
+    for python in ("/usr/bin/python3", "python3"):
+        found = subprocess.run([python, "-c", "import uno"], capture_output=True, check=False)
+        if found.returncode == 0:
+            return python
+    return None
+
+
+def test_columns_inserted_later_keep_the_scores(tmp_path: Path) -> None:
+    """Columns inserted into Accounts by LibreOffice itself (references adjusted as for a
+    user): the formulas follow the headers and still equal the engine."""
+    python = system_python_with_uno()
+    if python is None:
+        pytest.skip("LibreOffice's Python (python3-uno) is not installed")
+    model, accounts = edge_model(), edge_accounts()
+    expected = score(model, accounts, as_of=AS_OF).scores
+    book = tmp_path / "book.xlsx"
+    write_template(book, model, accounts, rows=len(accounts) + PAD, as_of=AS_OF)
+    out = tmp_path / "inserted.xlsx"
+    script = Path(__file__).with_name("uno_insert_columns.py")
+    subprocess.run([python, str(script), str(book), str(out), "1", "5", "12"], check=True,
+                   capture_output=True, timeout=600)
+    header = [c.value for c in openpyxl.load_workbook(out)["Accounts"][1]]
+    assert header[1] is None and header[5] is None and header[12] is None  # really inserted
+    assert_scores_equal(out, expected)
