@@ -217,11 +217,13 @@ class ScoresPlan:
 
     # ------------------------------------------------------------ references
 
-    def acc(self, column: str) -> str:
-        """This row's cell of an Accounts column, wherever its header is ("" when Accounts
-        has no such column): INDEX over the row at the position Calc found once."""
+    def acc(self, column: str, *, guarded: bool = True) -> str:
+        """This row's cell of an Accounts column, wherever its header is: INDEX over the
+        row at the position Calc found once; "" when Accounts has no such column (unless
+        not `guarded`: for formulas evaluated only when the column was found)."""
         pos = self.found[header_key(column)]
-        return f'IF({pos},INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos}),"")'
+        cell = f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
+        return f'IF({pos},{cell},"")' if guarded else cell
 
     def acc_range(self, column: str) -> str:
         """The whole data range of an Accounts column, wherever its header is."""
@@ -588,7 +590,8 @@ class ScoresPlan:
         """One metric's 0..Scale score, blank when the value is missing."""
         method = METHODS[m.method]
         refs = FormulaRefs(
-            x=self.acc(m.column), column=self.acc_range(m.column), live=live, gate=gate,
+            x=self.acc(m.column, guarded=False), column=self.acc_range(m.column), live=live,
+            gate=gate,
             params={key: self.param[m.column, key] for key, _ in method.calc},
             levels=self.levels.get(m.column, {}))
         found = self.found[header_key(m.column)]
