@@ -106,17 +106,22 @@ def test_the_engine_reads_the_spaced_values_as_their_keys() -> None:
 
 
 def test_spaced_values_score_alike_in_the_workbook(tmp_path: Path) -> None:
-    """Written from a frame (the API) and read from csv and xlsx exports (the readers):
+    """Written from a frame (the API) and read from a csv and an xlsx export (the readers):
     numbers padded with spaces are stored as numbers, and every Scores cell equals the
     engine after LibreOffice recalculates."""
     model, accounts = spaces_model(), spaced_accounts()
     expected = score(model, accounts, as_of=AS_OF).scores
-    csv = tmp_path / "accounts.csv"
+    csv, xlsx = tmp_path / "accounts.csv", tmp_path / "accounts.xlsx"
     accounts.to_csv(csv, index=False)
-    from_csv = read_accounts(csv)
-    from_csv.index = pd.RangeIndex(2, len(from_csv) + 2)
+    export = openpyxl.Workbook()
+    export.active.append(list(accounts.columns))
+    for values in accounts.itertuples(index=False):
+        export.active.append(list(values))  # text cells, as an export writes them
+    export.save(xlsx)
     books = []
-    for name, frame in (("frame", accounts), ("csv", from_csv)):
+    for name, frame in (("frame", accounts), ("csv", read_accounts(csv)),
+                        ("xlsx", read_accounts(xlsx))):
+        frame.index = pd.RangeIndex(2, len(frame) + 2)
         book = tmp_path / f"{name}.xlsx"
         write_template(book, model, frame, rows=len(frame) + PAD, as_of=AS_OF)
         books.append(book)
