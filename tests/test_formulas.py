@@ -321,17 +321,22 @@ def test_dashboard_and_forecast_equal_pandas_aggregates(sample_book: Any) -> Non
     assert measures["Mean coverage"] == pytest.approx(s["coverage"].mean())
 
     f = sheet_cells(recalculated, "Forecast")
-    head = find_row(f, "Quarter")
-    quarter = s["renewal_date"].dt.to_period("Q")
-    expected = s.assign(q=quarter).groupby("q")
-    listed = {r[0]: r for r in f[head + 1:] if r[0] and " Q" in str(r[0])}
-    for period, group in expected:
-        r = listed[f"{period.year} Q{period.quarter}"]
+    head = find_row(f, "Period")
+    when = pd.to_datetime(s["renewal_date"])
+    as_of = pd.Timestamp(reference_date(0))
+    quarter = when.dt.to_period("Q").astype(str).str.replace(r"(\d{4})Q(\d)", r"FY\1 Q\2",
+                                                             regex=True)
+    key = quarter.where(when >= as_of, "Already past, not renewed yet").where(
+        when.notna(), "No renewal date")
+    listed = {r[0]: r for r in f[head + 1:] if r[0]}
+    for period, group in s.assign(key=key).groupby("key"):
+        r = listed[period]
         assert r[3] == len(group)
         assert r[4] == pytest.approx(group["arr"].sum())
         assert r[5] == pytest.approx(group["expected_arr"].sum())
-        assert r[6] == pytest.approx(group.loc[group["band"] == "Red", "arr"].sum())
-        assert r[7] == pytest.approx(group.loc[group["band"] == "Green", "arr"].sum())
+        assert r[8] == pytest.approx(group.loc[group["band"] == "Red", "arr"].sum())
+        assert r[9] == pytest.approx(group.loc[group["band"] == "Green", "arr"].sum())
+    assert listed["Total"][4] == pytest.approx(s["arr"].sum())
 
 
 EDITS = {  # (table, key column, key, column) -> new value

@@ -465,11 +465,25 @@ def test_refresh_writes_dashboard_and_forecast_values(refreshed: tuple[Path, Pat
     red = report_table(out, "Dashboard", "Largest-ARR Red accounts (top 10)")
     top = expected[expected["band"] == "Red"].nlargest(10, "arr")
     assert red["arr"].tolist() == pytest.approx(top["arr"].tolist())
-    quarters = report_table(out, "Forecast", "Renewal forecast by quarter")
-    dated = expected["renewal_date"].notna()
-    assert quarters["accounts"].sum() == dated.sum()
-    assert quarters["expected_arr"].sum() == pytest.approx(
-        (expected["arr"] * expected["renewal_probability"])[dated].sum())
+    rows = report_table(out, "Forecast", "Renewal forecast by fiscal quarter")
+    # every account is on one row: the total is the Dashboard's ARR and expected ARR
+    assert rows["accounts"].sum() == len(expected)
+    assert rows["arr"].sum() == pytest.approx(expected["arr"].sum())
+    assert rows["expected_arr"].sum() == pytest.approx(
+        (expected["arr"] * expected["renewal_probability"]).sum())
+    assert rows["arr"].sum() == pytest.approx(bands["arr"].sum())
+    rows = rows.set_index("period")
+    when = pd.to_datetime(expected["renewal_date"])
+    assert rows.loc["No renewal date", "accounts"] == when.isna().sum()
+    assert rows.loc["Already past, not renewed yet", "accounts"] == \
+        (when < pd.Timestamp(AS_OF)).sum()
+    total = report_table(out, "Forecast", "Total: every account's ARR, as on the Dashboard")
+    assert total["arr"].iloc[0] == pytest.approx(expected["arr"].sum())
+    ws = openpyxl.load_workbook(out)["Forecast"]
+    head = next(r for r in ws.iter_rows() if r[0].value == "period")
+    formats = {c.value: ws.cell(c.row + 2, c.column).number_format for c in head if c.value}
+    assert formats["arr"] == formats["best_case"] == "#,##0"
+    assert formats["starts"] == "yyyy-mm-dd"
 
 
 def test_refresh_leaves_a_formula_workbooks_dashboard_and_forecast_alone(

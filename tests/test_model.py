@@ -314,6 +314,10 @@ CASES = [
     ("metric on a reserved column",
      lambda d: d["metrics"].append({"column": "Health", "component": "Usage",
                                     "method": "flag"}), ["metric Health", "reserved"]),
+    ("component named like an identity column (score output would clash)",
+     lambda d: d["components"].update(Plan=1), ["component Plan", "'plan'", "rename"]),
+    ("component named like a metric's score column",
+     lambda d: d["components"].update(x_score=1), ["component x_score", "score column"]),
 ]
 
 
@@ -493,3 +497,31 @@ def test_from_frame_validation_errors_name_the_metric() -> None:
     metrics.loc[metrics["column"] == "nps", "best"] = 0
     message = frame_error(tables)
     assert message.startswith("Model: ") and "metric nps: worst and best are equal" in message
+
+
+def test_fiscal_year_start_round_trips_and_defaults_to_january(tmp_path: Path) -> None:
+    model = default_model().replace(fiscal_year_start=4)
+    model.save(tmp_path / "m.yaml")
+    assert "fiscal_year_start: 4" in (tmp_path / "m.yaml").read_text("utf-8")
+    assert load_model(tmp_path / "m.yaml") == model
+    assert Model.from_frame(model.to_frame()) == model
+    # an older model file or workbook without the setting reads January
+    data = model.to_dict()
+    del data["fiscal_year_start"]
+    assert Model.from_dict(data).fiscal_year_start == 1
+    tables = model.to_frame()
+    settings = tables["Settings"]
+    tables["Settings"] = settings[settings["setting"] != "fiscal_year_start"]
+    assert Model.from_frame(tables).fiscal_year_start == 1
+
+
+@pytest.mark.parametrize("value", [0, 13, 2.5, "March", True])
+def test_fiscal_year_start_must_be_a_month_number(value: Any) -> None:
+    with pytest.raises(ModelError, match="fiscal_year_start"):
+        Model.from_dict({**default_model().to_dict(), "fiscal_year_start": value})
+    tables = default_model().to_frame()
+    settings = tables["Settings"].copy()
+    settings.loc[settings["setting"] == "fiscal_year_start", "value"] = value
+    tables["Settings"] = settings
+    with pytest.raises(ModelError, match="table Settings, setting fiscal_year_start"):
+        Model.from_frame(tables)

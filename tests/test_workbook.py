@@ -40,7 +40,7 @@ SHEETS = ["Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", 
 PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "IFERROR",
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
-         "DATE", "YEAR", "MONTH", "INT", "TODAY", "SUM", "SIGN", "LN", "ABS", "LOWER"}
+         "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS", "LOWER"}
 PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR"}  # newer than Excel 2007: must carry _xlfn.
 
 

@@ -1,14 +1,20 @@
-"""Renewal forecast: ARR up for renewal by period, weighted by the renewal probability.
+"""Renewal forecast: the one definition of its rows, periods, scenarios and rounding.
 
-Probabilities come from the model's band table (`renewal.probability`) or from a calibrated
-curve (health -> probability) that `chs calibrate --write-curve` saves as a small YAML file.
-Scores are read by `chs_excel.io.scores`.
+The live Forecast sheet (`sheets/forecast.py`), the values sheet of `chs_refresh`, the
+`chs forecast` report and its printed table all follow what is defined here: rows from the
+as-of date ("Already past, not renewed yet", one row per fiscal period up to the last
+renewal, "After ...", "No renewal date") so the total is every account's ARR; expected,
+best and worst case as `SCENARIOS` says; quarters of the Model's fiscal year; money
+rounded once, by `whole`. Probabilities come from the model's band table
+(`renewal.probability`) or from a calibrated curve (health -> probability) that
+`chs calibrate --write-curve` saves as a small YAML file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +25,39 @@ import yaml
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.model import Model
-from chs_excel.core.vocabulary import BAND_ORDER
+from chs_excel.core.vocabulary import BAND_ORDER, BANDS
 from chs_excel.io.scores import account_ids, bands, dates, numbers
 
-PERIODS = {"month": "M", "quarter": "Q"}
+PERIODS = ("quarter", "month")
+DEFAULT_PERIOD = "quarter"   # the live sheet, the values sheet, the report and the CLI
+MAX_PERIODS = 40             # period rows at most; later renewals go to the "After" row
+EMPTY_PERIODS = 4            # period rows when no renewal lies ahead (a template: a year)
+PAST_ROW = "Already past, not renewed yet"
+NO_DATE_ROW = "No renewal date"
+AFTER_ROW = "After {last}"
 CURVE_KIND = "chs renewal curve"
-SUMMED = ("accounts", "arr", "expected_arr", "arr_at_risk", "best_case", "worst_case")
+SUMMED = ("accounts", "arr", "expected_arr", "best_case", "worst_case", "arr_at_risk")
+BAND_ARR = tuple(f"{b.lower().replace(' ', '_')}_arr" for b in BAND_ORDER)
+# The forecast table's columns (keys) and the words the sheets show for them.
+HEADINGS = {"period": "Period", "starts": "Starts", "ends": "Ends",
+            "accounts": "Accounts renewing", "arr": "ARR up for renewal",
+            "expected_arr": "Expected renewed ARR", "best_case": "Best case",
+            "worst_case": "Worst case", "arr_at_risk": "ARR at risk (Red)",
+            **{k: f"ARR {b}" for k, b in zip(BAND_ARR, BAND_ORDER, strict=True)}}
+# Plain words for each figure, shown on the sheet, the report and the command line.
+SCENARIOS = (
+    "Expected renewed ARR: each account's ARR x its renewal probability (the Model's "
+    "RenewalProbability for its band, or a calibrated curve).",
+    "Best case: every Green and Yellow account renews; Red and No data accounts renew at "
+    "their probability.",
+    "Worst case: every Red, Yellow and No data account churns; Green accounts renew at "
+    "their probability.",
+    "ARR at risk: the ARR of Red accounts.",
+    "Rows start at the as-of date: renewals dated before it are 'Already past, not renewed "
+    "yet' (still expected at their probability); accounts without a renewal date have their "
+    "own row, so the total is every account's ARR, as on the Dashboard.",
+    "Money is rounded once, to whole units, half away from zero (as Excel shows #,##0).",
+)
 FORECAST_COLUMNS = ("account_id", "owner", "arr", "renewal_date", "band", "health",
                     "renewal_probability")
 
@@ -117,17 +150,76 @@ def renewal_probabilities(band: np.ndarray, health: np.ndarray | None = None, *,
     return np.asarray(given, dtype=float)
 
 
+# ---------------------------------------------------------------- periods
+
+def fiscal_freq(by: str, fiscal_year_start: int = 1) -> str:
+    """The pandas period frequency: months, or quarters of a year starting in that month."""
+    if by not in PERIODS:
+        raise ChsError(f"--by must be one of {', '.join(PERIODS)}, got {by!r}")
+    if by == "month":
+        return "M"
+    last = pd.Timestamp(2000, (fiscal_year_start - 2) % 12 + 1, 1).strftime("%b").upper()
+    return f"Q-{last}"
+
+
+def period_labels(periods: pd.PeriodIndex, by: str) -> np.ndarray:
+    """Labels finance reads: 2026-03 (month), FY2027 Q1 (quarter; the fiscal year is named
+    by the calendar year it ends in)."""
+    if by == "month":
+        return np.asarray(periods.strftime("%Y-%m"), dtype=object)
+    return np.asarray([f"FY{y} Q{q}" for y, q in zip(periods.qyear, periods.quarter,
+                                                     strict=True)], dtype=object)
+
+
+def period_count(renewal_dates: pd.Series | pd.DatetimeIndex, as_of: dt.date, *,
+                 by: str = DEFAULT_PERIOD, fiscal_year_start: int = 1,
+                 horizon: int | None = None) -> int:
+    """Period rows: from the period holding `as_of` to the last renewal's (at least one,
+    EMPTY_PERIODS when no renewal lies ahead, at most MAX_PERIODS), or `horizon`."""
+    if horizon is not None:
+        if horizon < 1:
+            raise ChsError(f"--horizon must be at least 1, got {horizon}")
+        return horizon
+    when = pd.DatetimeIndex(pd.to_datetime(pd.Series(renewal_dates), errors="coerce"))
+    ahead = when[when.notna() & (when >= pd.Timestamp(as_of))]
+    if ahead.empty:
+        return EMPTY_PERIODS
+    freq = fiscal_freq(by, fiscal_year_start)
+    span = (ahead.max().to_period(freq) - pd.Period(as_of, freq)).n + 1
+    return int(min(span, MAX_PERIODS))
+
+
+def whole(value: float) -> int:
+    """Money in whole units: to cents (absorbing float noise), then half away from zero,
+    as Excel and LibreOffice display #,##0. The one rounding every output uses."""
+    if value is None or not np.isfinite(value):
+        return 0
+    return int(Decimal(f"{value:.2f}").quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 # ---------------------------------------------------------------- forecast
 
 @dataclass(frozen=True)
 class Forecast:
-    """The forecast tables: per period, per period and band, per period and owner."""
+    """The forecast: one row per `table` line (past, periods, after, no date) and totals.
 
-    periods: pd.DataFrame
+    `table` holds `period, kind, starts, ends` and the SUMMED and band ARR columns; `kind`
+    is past, period, after or no_date. `by_band` and `by_owner` split the same rows.
+    """
+
+    table: pd.DataFrame
     by_band: pd.DataFrame
     by_owner: pd.DataFrame
     totals: dict[str, float]
+    as_of: dt.date
+    by: str = DEFAULT_PERIOD
+    fiscal_year_start: int = 1
     notes: tuple[str, ...] = ()
+
+    @property
+    def periods(self) -> pd.DataFrame:
+        """The period rows only (what a chart over time shows)."""
+        return self.table[self.table["kind"] == "period"].reset_index(drop=True)
 
 
 def forecast_accounts(scores: pd.DataFrame, where: str, *, model: Model | None = None,
@@ -171,76 +263,100 @@ def forecast_accounts(scores: pd.DataFrame, where: str, *, model: Model | None =
                                              given=given)}, index=scores.index)
 
 
-def renewal_forecast(accounts: pd.DataFrame, *, by: str = "month",
-                     start: dt.date | None = None, horizon: int | None = None) -> Forecast:
-    """ARR up for renewal per period, expected renewed ARR, ARR at risk, best/worst case.
+def scenario_values(arr: np.ndarray, band: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """Per account: expected, best case, worst case and at-risk ARR, as SCENARIOS says.
+
+    A missing probability counts as not renewing (0)."""
+    p = np.nan_to_num(np.asarray(p, dtype=float))
+    expected = arr * p
+    green, yellow, red = (band == b for b in BANDS)
+    return {"expected_arr": expected,
+            "best_case": np.where(green | yellow, arr, expected),
+            "worst_case": np.where(green, expected, 0.0),
+            "arr_at_risk": np.where(red, arr, 0.0)}
+
+
+def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAULT_PERIOD,
+                     fiscal_year_start: int = 1, horizon: int | None = None) -> Forecast:
+    """ARR up for renewal per period from `as_of`, expected, best and worst case, at risk.
 
     Parameters
     ----------
     accounts : DataFrame
         arr, renewal_date, band, owner and probability, as `forecast_accounts` gives.
-    by : {"month", "quarter"}, default="month"
-        The renewal period.
-    start : date, optional
-        First period (default: the earliest renewal).
+    as_of : date
+        The day the forecast is made (a workbook's fixed `AsOf`): renewals dated before it
+        are "already past, not renewed yet"; the first period starts on it.
+    by : {"quarter", "month"}, default="quarter"
+        The renewal period; quarters follow the fiscal year.
+    fiscal_year_start : int, default=1
+        Month the fiscal year starts in (the Model's `fiscal_year_start`).
     horizon : int, optional
-        Number of periods (default: to the last renewal); renewals outside are left out
-        and counted in the notes.
+        Number of periods (default: to the last renewal, see `period_count`); renewals
+        after the last period are on the "After ..." row.
 
     Returns
     -------
     Forecast
-        Per period, per period and band, per owner, and notes.
+        Rows past / periods / after / no date (their total is every account's ARR), the
+        same rows by band and by owner, and notes.
     """
-    if by not in PERIODS:
-        raise ChsError(f"--by must be one of {', '.join(PERIODS)}, got {by!r}")
-    if horizon is not None and horizon < 1:
-        raise ChsError(f"--horizon must be at least 1, got {horizon}")
-    freq = PERIODS[by]
-    arr = np.nan_to_num(accounts["arr"].to_numpy(dtype=float))
-    p = accounts["probability"].to_numpy(dtype=float)
-    band = accounts["band"].to_numpy(dtype=object)
+    freq = fiscal_freq(by, fiscal_year_start)
     when = pd.DatetimeIndex(accounts["renewal_date"])
-    notes = []
-    _note(notes, ~when.notna(), arr, "have no renewal date and are not in the forecast")
-    _note(notes, accounts["arr"].isna().to_numpy() & when.notna(), arr,
-          "have no ARR (counted with ARR 0)")
-    period = when.to_period(freq)
-    dated = when.notna()
-    first = pd.Period(start, freq) if start else (period[dated].min() if dated.any() else None)
-    if first is None:
-        raise InputError("no account has a renewal date: nothing to forecast")
-    last = first + (horizon - 1) if horizon else max(period[dated].max(), first)
-    before = np.asarray(dated & (period < first))
-    after = np.asarray(dated & (period > last))
-    _note(notes, before, arr, f"renew before {first} and are not in the forecast")
-    _note(notes, after, arr, f"renew after {last} and are not in the forecast")
-    inside = np.asarray(dated) & ~before & ~after
-    _note(notes, inside & np.isnan(p), arr,
-          "have no renewal probability (No data band) and count as not renewing")
-    p = np.nan_to_num(p)
-    labels = pd.period_range(first, last, freq=freq)
-    frame = pd.DataFrame({
-        "period": _labels(period, by), "owner": accounts["owner"],
-        "band": band, "accounts": 1, "arr": arr, "expected_arr": arr * p,
-        "arr_at_risk": np.where(band == "Red", arr, 0.0),
-        "best_case": arr * np.where(band == "Yellow", 1.0, p),
-        "worst_case": arr * np.where(band == "Yellow", 0.0, p)})[inside]
-    order = list(_labels(labels, by))
-    periods = _sum_by(frame, ["period"], {"period": order})
-    for b in BAND_ORDER:
-        periods[f"{_slug(b)}_arr"] = _sum_by(frame[frame["band"] == b], ["period"],
-                                             {"period": order})["arr"].to_numpy()
-    periods.insert(1, "period_start", labels.start_time.date)
-    periods["expected_share"] = np.divide(
-        periods["expected_arr"], periods["arr"], out=np.full(len(periods), np.nan),
-        where=periods["arr"].to_numpy() > 0)
+    count = period_count(when, as_of, by=by, fiscal_year_start=fiscal_year_start,
+                         horizon=horizon)
+    first = pd.Period(as_of, freq)
+    labels = pd.period_range(first, periods=count, freq=freq)
+    names = list(period_labels(labels, by))
+    after = AFTER_ROW.format(last=names[-1])
+    order = [PAST_ROW, *names, after, NO_DATE_ROW]
+
+    arr = np.nan_to_num(accounts["arr"].to_numpy(dtype=float))
+    band = accounts["band"].to_numpy(dtype=object)
+    p = accounts["probability"].to_numpy(dtype=float)
+    dated = np.asarray(when.notna())
+    past = dated & np.asarray(when < pd.Timestamp(as_of))
+    end = labels[-1].end_time.normalize()
+    later = dated & np.asarray(when > end)
+    inside = dated & ~past & ~later
+    row = np.full(len(accounts), NO_DATE_ROW, dtype=object)
+    row[past], row[later] = PAST_ROW, after
+    offset = when[inside].to_period(freq).asi8 - first.ordinal
+    row[inside] = np.asarray(names, dtype=object)[offset]
+
+    notes: list[str] = []
+    _note(notes, accounts["arr"].isna().to_numpy(), arr, "have no ARR (counted with ARR 0)")
+    _note(notes, np.isnan(p), arr, "have no renewal probability (No data band) and count "
+          "as not renewing")
+    _note(notes, past, arr, f"have a renewal date before the as-of date "
+          f"{as_of.isoformat()}: row '{PAST_ROW}'")
+    _note(notes, later, arr, f"renew after {names[-1]}: row '{after}'")
+    _note(notes, ~dated, arr, f"have no renewal date: row '{NO_DATE_ROW}'")
+
+    frame = pd.DataFrame({"period": row, "owner": accounts["owner"].to_numpy(),
+                          "band": band, "accounts": 1, "arr": arr,
+                          **scenario_values(arr, band, p)})
+    table = _sum_by(frame, ["period"], {"period": order})
+    for b, key in zip(BAND_ORDER, BAND_ARR, strict=True):
+        table[key] = _sum_by(frame[frame["band"] == b], ["period"],
+                             {"period": order})["arr"].to_numpy()
+    starts = [None, as_of, *labels[1:].start_time.date, None, None]
+    ends = [as_of - dt.timedelta(days=1), *labels.end_time.date, None, None]
+    table.insert(1, "kind", ["past", *["period"] * count, "after", "no_date"])
+    table.insert(2, "starts", starts)
+    table.insert(3, "ends", ends)
     by_band = _sum_by(frame, ["period", "band"], {"period": order, "band": list(BAND_ORDER)})
     owners = sorted(frame["owner"].unique())
     by_owner = _sum_by(frame, ["period", "owner"], {"period": order, "owner": owners})
     by_owner = by_owner[by_owner["accounts"] > 0].reset_index(drop=True)
-    totals = {k: float(frame[k].sum()) for k in SUMMED}
-    return Forecast(periods, by_band, by_owner, totals, tuple(notes))
+    totals = {k: float(table[k].sum()) for k in (*SUMMED, *BAND_ARR)}
+    return Forecast(table, by_band, by_owner, totals, as_of, by, fiscal_year_start,
+                    tuple(notes))
+
+
+def total_row(result: Forecast) -> dict[str, Any]:
+    """The Total line under the forecast table (outside it, so the table stays data)."""
+    return {"period": "Total", **result.totals}
 
 
 def _sum_by(frame: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -> pd.DataFrame:
@@ -254,17 +370,7 @@ def _sum_by(frame: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) 
     return out
 
 
-def _labels(periods: pd.PeriodIndex, by: str) -> np.ndarray:
-    """Period labels as finance writes them: 2026-03 (month) or 2026-Q1 (quarter)."""
-    return np.asarray(periods.strftime("%Y-%m" if by == "month" else "%Y-Q%q"), dtype=object)
-
-
-def _slug(band: str) -> str:
-    return band.lower().replace(" ", "_")
-
-
 def _note(notes: list[str], mask: np.ndarray, arr: np.ndarray, text: str) -> None:
     mask = np.asarray(mask, dtype=bool)
     if mask.any():
-        notes.append(f"{int(mask.sum()):,} accounts (ARR {arr[mask].sum():,.0f}) {text}")
-
+        notes.append(f"{int(mask.sum()):,} accounts (ARR {whole(arr[mask].sum()):,}) {text}")

@@ -19,18 +19,19 @@ import pandas as pd
 
 from chs_excel.analytics.calibration import HOLDOUT, fit_curve, roc_auc
 from chs_excel.analytics.forecast import RenewalCurve
+from chs_excel.analytics.stats import RIDGE, Levels, fit_logistic
 from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import Metric, Model
-from chs_excel.core.values import parse_flags, parse_numbers
+from chs_excel.core.values import is_blank, map_distinct, parse_flags, parse_numbers
 from chs_excel.core.vocabulary import header_key, text_key
 
 MAX_LEVELS = 8          # levels of a learned steps curve (--max-levels)
 MIN_LEVEL_SHARE = 0.02  # a level holds at least this share of the training accounts ...
 MIN_LEVEL_ROWS = 30     # ... and at least this many
+DISTINCT_LEVELS = 40    # up to this many distinct values, every value starts as a level
 MIN_CLASS = 30          # training renewals and churns needed to learn anything
-RIDGE = 1.0             # L2 penalty on the summed log-loss (a prior on each effect)
 SHAPES = ("free", "declared")
 NUMERIC = ("linear", "log", "steps", "percentile")
 
@@ -70,8 +71,37 @@ def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
     """Learn every metric's points and the weights from `renewed` (1/0 per account row).
 
     Accounts are split by a hash of their id (the split `calibrate` uses): the curves
-    are fitted on 70% and every AUC is measured on the other 30%. `weights_only` (the
-    model `calibrate` suggests) is judged on the same accounts for comparison.
+    are fitted on 70% and every AUC is measured on the other 30%.
+
+    Parameters
+    ----------
+    model : Model
+        The scorecard to learn from; its components, rules, overrides and settings are
+        kept, it is never changed.
+    accounts : DataFrame
+        One row per account (or account-snapshot) with `account_id` and the raw metric
+        columns, as `read_accounts` gives them.
+    renewed : array of 1/0
+        The outcome of each row.
+    weights_only : Model, optional
+        The model `calibrate` suggests (weights refitted only), judged on the same
+        held-out accounts for comparison.
+    max_levels : int, default=8
+        Levels of a learned steps curve, at most (2 to 50).
+    shape : {"free", "declared"}
+        "declared" keeps each curve in the direction the metric declared.
+    holdout : float, default=0.3
+        Share of accounts held out.
+    where : str
+        Where the rows came from, for error messages.
+    on : date, optional
+        The learned model's `updated` date.
+
+    Returns
+    -------
+    LearnedPoints
+        The learned model, a table per metric curve, held-out AUCs, the share of accounts
+        changing band, the calibrated renewal curve and its held-out check.
     """
     if shape not in SHAPES:
         raise ChsError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
@@ -92,7 +122,7 @@ def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
     for metric in model.metrics:
         raw = accounts[columns[header_key(metric.column)]] if header_key(
             metric.column) in columns else pd.Series(np.nan, index=accounts.index)
-        design = _design(metric, raw, train, max_levels, shape)
+        design = _design(metric, raw, y, train, max_levels, shape)
         if design is None:
             notes.append(f"{metric.column}: no values in the training accounts; its curve "
                          "is kept and its weight set to 0")
@@ -131,8 +161,11 @@ def forecast_check(p: np.ndarray, y: np.ndarray, arr: np.ndarray | None,
     if arr is not None:
         a = np.nan_to_num(arr[keep])
         expected, actual = float((p * a).sum()), float((y * a).sum())
+        chance = float(np.sqrt((p * (1 - p) * a ** 2).sum()))
         rows += [("expected renewed ARR", expected), ("renewed ARR that happened", actual),
                  ("difference, share of actual", (expected - actual) / actual
+                  if actual else np.nan),
+                 ("difference chance alone gives (1 s.d.), share", chance / actual
                   if actual else np.nan)]
     rank = pd.Series(p).rank(method="first").to_numpy()
     decile = np.ceil(rank * bins / max(len(p), 1)).astype(int)
@@ -158,13 +191,15 @@ def _ids(accounts: pd.DataFrame) -> np.ndarray:
 
 # ---------------------------------------------------------------- levels
 
-def _design(metric: Metric, raw: pd.Series, train: np.ndarray, max_levels: int,
-            shape: str) -> _Design | None:
+def _design(metric: Metric, raw: pd.Series, y: np.ndarray, train: np.ndarray,
+            max_levels: int, shape: str) -> _Design | None:
     """The metric's levels, fixed on the training accounts."""
     if metric.method == "category":
-        keys = [text_key(label) for label, _ in metric.categories]
-        text = raw.map(lambda v: text_key(v) if isinstance(v, str) else None)
-        codes = pd.Categorical(text, categories=keys).codes.astype(np.int64)
+        index = {text_key(label): k for k, (label, _) in enumerate(metric.categories)}
+        keys = list(index)
+        found, _ = map_distinct(raw, lambda v: np.nan if is_blank(v) else index.get(
+            text_key(v), np.nan))
+        codes = np.where(np.isnan(found), -1, found).astype(np.int64)
         seen = np.bincount(codes[train & (codes >= 0)], minlength=len(keys))
         if not seen.any():
             return None
@@ -180,35 +215,66 @@ def _design(metric: Metric, raw: pd.Series, train: np.ndarray, max_levels: int,
         return _Design(metric, "flag", codes, 2, np.array([0.5]), sign=sign)
     x = METHODS[metric.method].values(metric, raw, _ignore) if metric.method in NUMERIC \
         else parse_numbers(raw)[0]
-    values = x[train & ~np.isnan(x)]
-    if not len(values):
+    seen = train & ~np.isnan(x)
+    if not seen.any():
         return None
-    breaks = _breaks(np.sort(values), max_levels)
+    breaks = _breaks(x[seen], y[seen], max_levels)
     codes = np.where(np.isnan(x), -1, np.searchsorted(breaks, x, side="right"))
     sign = _direction(metric) if shape == "declared" else 0.0
     return _Design(metric, "steps", codes.astype(np.int64), len(breaks) + 1, breaks,
                    sign=sign)
 
 
-def _breaks(values: np.ndarray, max_levels: int) -> np.ndarray:
-    """Quantile cut points over sorted training values; levels too small are merged."""
+def _breaks(x: np.ndarray, y: np.ndarray, max_levels: int) -> np.ndarray:
+    """Cut points over the training values `x` (outcomes `y`).
+
+    A metric with few distinct values (a count such as support calls) starts from every
+    value; levels under the minimum size merge into the neighbour with the closer renewal
+    rate, then, while there are more than `max_levels`, the two neighbours whose renewal
+    rates differ least (the smallest 2x2 chi-square) merge: the cuts land where renewal
+    changes (3 calls vs 4), not only where accounts are dense. A continuous metric is cut
+    at `max_levels` quantiles (choosing its cuts by outcome too would fit noise).
+    """
+    order = np.argsort(x, kind="stable")
+    values, renewed = x[order], y[order]
     n = len(values)
-    cuts = np.unique(values[(np.arange(1, max_levels) * n) // max_levels])
-    cuts = cuts[cuts > values[0]]
+    distinct = np.unique(values)
+    if len(distinct) <= DISTINCT_LEVELS:
+        cuts = distinct[1:]
+    else:
+        cuts = np.unique(values[(np.arange(1, max_levels) * n) // max_levels])
+        cuts = cuts[cuts > values[0]]
     least = max(MIN_LEVEL_ROWS, int(np.ceil(MIN_LEVEL_SHARE * n)))
+    total = np.r_[0.0, np.cumsum(renewed)]
     while len(cuts):
-        counts = np.diff(np.r_[0, np.searchsorted(values, cuts, side="left"), n])
+        edges = np.r_[0, np.searchsorted(values, cuts, side="left"), n]
+        counts, wins = np.diff(edges), np.diff(total[edges])
         small = int(counts.argmin())
-        if counts[small] >= least:
+        if counts[small] >= least and len(counts) <= max_levels:
             break
-        if small == 0:
-            drop = 0
-        elif small == len(counts) - 1:
-            drop = small - 1
-        else:   # merge with the smaller neighbour
-            drop = small - 1 if counts[small - 1] <= counts[small + 1] else small
+        if counts[small] < least:
+            rate = wins / counts
+            if small == 0:
+                drop = 0
+            elif small == len(counts) - 1:
+                drop = small - 1
+            else:   # merge with the neighbour whose renewal rate is closer
+                drop = small - 1 if abs(rate[small - 1] - rate[small]) <= abs(
+                    rate[small + 1] - rate[small]) else small
+        else:
+            drop = int(_chi_square(counts[:-1], wins[:-1], counts[1:], wins[1:]).argmin())
         cuts = np.delete(cuts, drop)
     return cuts
+
+
+def _chi_square(n1: np.ndarray, r1: np.ndarray, n2: np.ndarray,
+                r2: np.ndarray) -> np.ndarray:
+    """The 2x2 chi-square of renewals in neighbouring levels (0 when all agree)."""
+    n, r = n1 + n2, r1 + r2
+    denominator = n1 * n2 * r * (n - r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = n * (r1 * (n2 - r2) - r2 * (n1 - r1)) ** 2 / denominator
+    return np.where(denominator > 0, stat, 0.0)
 
 
 def _direction(metric: Metric) -> float:
@@ -222,39 +288,47 @@ def _direction(metric: Metric) -> float:
 
 # ---------------------------------------------------------------- fitting
 
-def _columns(design: _Design) -> tuple[list[np.ndarray], list[bool]]:
-    """The fit's columns for one metric and which of them must be >= 0 (declared shape).
+def _columns(design: _Design) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """One metric's fit columns as a `Levels` group: each account's level (missing is
+    the last) and the columns' values per level; which columns must be >= 0.
 
     Numeric levels enter as increments (column j: level >= j), so the ridge penalty
     smooths neighbouring levels and a declared shape is `increment * sign >= 0`.
     """
-    c = design.codes
+    levels = design.levels
+    codes = np.where(design.codes < 0, levels, design.codes)
+    grid = np.arange(levels + 1)[:, None]
     if design.kind == "category":
-        cols = [(c == k).astype(float) for k in range(design.levels) if k != design.reference]
-        bounded = [False] * len(cols)
+        kept = [k for k in range(levels) if k != design.reference]
+        values = (grid == np.array(kept)[None, :]).astype(float)
+        bounded = [False] * len(kept)
     else:
         step = design.sign if design.sign else 1.0
-        cols = [step * (c >= k).astype(float) for k in range(1, design.levels)]
-        bounded = [bool(design.sign)] * len(cols)
-    cols.append((c < 0).astype(float))    # missing: its own effect, not a level
-    bounded.append(False)
-    return cols, bounded
+        values = step * ((grid >= np.arange(1, levels)[None, :]) & (grid < levels))
+        bounded = [bool(design.sign)] * (levels - 1)
+    missing = (grid == levels).astype(float)     # missing: its own effect, not a level
+    return codes, np.hstack([values.astype(float), missing]), [*bounded, False]
 
 
 def _fit(designs: list[_Design | None], y: np.ndarray, train: np.ndarray,
          shape: str) -> tuple[list[np.ndarray | None], np.ndarray]:
     """Level effects per metric (reference level 0) and every account's fitted logit."""
-    blocks, bounded, owners = [], [], []
+    codes, maps, bounded, owners = [], [], [], []
     for i, design in enumerate(designs):
         if design is None:
             continue
-        cols, bound = _columns(design)
-        blocks += cols
+        c, values, bound = _columns(design)
+        codes.append(c)
+        maps.append(values)
         bounded += bound
-        owners += [i] * len(cols)
-    x = np.column_stack(blocks) if blocks else np.zeros((len(y), 0))
-    b0, beta = fit_logistic(x[train], y[train], np.array(bounded, dtype=bool), RIDGE)
-    logit = b0 + x @ beta
+        owners += [i] * values.shape[1]
+    x = Levels(tuple(codes), tuple(maps))
+    if codes:
+        b0, beta = fit_logistic(x.rows(train), y[train], np.array(bounded, dtype=bool),
+                                RIDGE)
+        logit = b0 + x.dot(beta)
+    else:
+        beta, logit = np.zeros(0), np.zeros(len(y))
     owners_arr = np.array(owners)
     effects: list[np.ndarray | None] = []
     for i, design in enumerate(designs):
@@ -268,53 +342,6 @@ def _fit(designs: list[_Design | None], y: np.ndarray, train: np.ndarray,
             theta = np.r_[0.0, np.cumsum((design.sign or 1.0) * coef)]
         effects.append(theta)
     return effects, logit
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, nonnegative: np.ndarray,
-                 ridge: float = RIDGE, max_iter: int = 100) -> tuple[float, np.ndarray]:
-    """Minimise summed log-loss + ridge/2 * |b|^2, with b >= 0 where `nonnegative`.
-
-    Projected Newton on the coefficients not held at their bound, with a backtracking
-    line search; the intercept is free and unpenalised. Deterministic.
-    """
-    n, k = x.shape
-    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    b0, beta = float(np.log(rate / (1 - rate))), np.zeros(k)
-
-    def loss(c0: float, b: np.ndarray) -> float:
-        z = c0 + x @ b
-        return float(np.sum(np.logaddexp(0, z) - y * z) + ridge / 2 * b @ b)
-
-    current = loss(b0, beta)
-    for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(b0 + x @ beta)))
-        r = p - y
-        g0, g = float(r.sum()), x.T @ r + ridge * beta
-        free = ~nonnegative | (beta > 0) | (g < 0)
-        if abs(g0) < 1e-8 * n and np.all(np.abs(g[free]) < 1e-8 * n):
-            break
-        w = p * (1 - p)
-        xf = x[:, free]
-        h = np.empty((free.sum() + 1, free.sum() + 1))
-        h[0, 0] = w.sum()
-        h[0, 1:] = h[1:, 0] = w @ xf
-        h[1:, 1:] = (xf * w[:, None]).T @ xf + ridge * np.eye(free.sum())
-        step = np.linalg.solve(h + 1e-9 * np.eye(len(h)), np.r_[g0, g[free]])
-        t = 1.0
-        while True:
-            c0 = b0 - t * step[0]
-            b = beta.copy()
-            b[free] = beta[free] - t * step[1:]
-            b = np.where(nonnegative, np.maximum(b, 0), b)
-            new = loss(c0, b)
-            if new <= current or t < 1e-10:
-                break
-            t /= 2
-        moved = max(abs(c0 - b0), float(np.abs(b - beta).max(initial=0)))
-        b0, beta, current = c0, b, min(new, current)
-        if moved < 1e-9:
-            break
-    return b0, beta
 
 
 # ---------------------------------------------------------------- back to a scorecard
@@ -351,8 +378,12 @@ def _with_weights(model: Model, metrics: list[Metric], notes: list[str],
     if total <= 0:
         raise ChsError("no metric tells renewals from churns in this data; nothing to learn")
     comps = {c: round(100 * s / total, 1) for c, s in spread.items()}
+    for c in (c for c, s in spread.items() if not s):
+        notes.append(f"component {c}: none of its metrics tells renewals from churns "
+                     "(in the declared direction, with --shape declared); its weight is 0 "
+                     "and its metrics count equally within it")
     metrics = [replace(m, weight=round(100 * m.weight / spread[m.component], 1)
-                       if spread[m.component] else 0.0) for m in metrics]
+                       if spread[m.component] else 1.0) for m in metrics]
     if model.segment_weights:
         notes.append("segment weights were set to the learned component weights: the "
                      "points are learned across all segments")
@@ -409,6 +440,10 @@ def _ignore(*_: object) -> None:
 
 # ---------------------------------------------------------------- judging
 
+ADDITIVE = "additive model as fitted (no weighted mean, no caps)"
+UNCAPPED = "learned points without your caps (what the caps cost in ranking)"
+
+
 def _evaluate(current: Model, weights_only: Model | None, learned: Model,
               accounts: pd.DataFrame, y: np.ndarray, test: np.ndarray,
               logit: np.ndarray) -> tuple[pd.DataFrame, float, np.ndarray]:
@@ -423,10 +458,13 @@ def _evaluate(current: Model, weights_only: Model | None, learned: Model,
         scores = score(model, accounts).scores
         healths[name] = pd.to_numeric(scores["health"], errors="coerce").to_numpy(float)
         bands[name] = scores["band"].astype(str).to_numpy()
+    if learned.rules:
+        uncapped = score(learned.replace(rules=()), accounts).scores["health"]
+        healths[UNCAPPED] = pd.to_numeric(uncapped, errors="coerce").to_numpy(float)
     rows = [{"model": name, "held_out_auc": roc_auc(y[test], h[test]),
              "held_out_accounts": int((test & ~np.isnan(h)).sum())}
             for name, h in healths.items()]
-    rows.append({"model": "additive model as fitted (no weighted mean, no caps)",
+    rows.append({"model": ADDITIVE,
                  "held_out_auc": roc_auc(y[test], logit[test]),
                  "held_out_accounts": int(test.sum())})
     changed = float(np.mean(bands["current model"] != bands["learned points"]))

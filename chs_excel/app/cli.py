@@ -177,13 +177,17 @@ def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | Non
               help="Number of accounts.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--clean", is_flag=True, help="No dirty cells (text in numbers, odd flags).")
+@click.option("--outcome", type=click.Choice(["latent", "curves"]), default="latent",
+              show_default=True,
+              help="What drives `renewed`: one latent health, or a known curve per metric "
+                   "(one of them an inverted U), to try `chs calibrate --learn-points` on.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file: .csv or .xlsx.")
-def sample_command(count: int, seed: int, clean: bool, output: Path) -> None:
+def sample_command(count: int, seed: int, clean: bool, outcome: str, output: Path) -> None:
     """Write a realistic synthetic accounts file for the default model."""
     from chs_excel.io.sample import make_sample
     kind = _output_kind(output)
-    frame = make_sample(count, seed, dirty=not clean)
+    frame = make_sample(count, seed, dirty=not clean, outcome=outcome)
     write_accounts(output, kind, frame)
     click.echo(f"Wrote {count:,} sample accounts -> {output}")
 

@@ -7,6 +7,7 @@ reports); calibration PNGs are the same charts rendered by LibreOffice when it i
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import shutil
@@ -21,11 +22,18 @@ import pandas as pd
 
 from chs_excel.analytics.calibration import COIN_TOSS, CalibrationReport, calibrate, join_outcomes
 from chs_excel.analytics.forecast import (
+    BAND_ARR,
+    DEFAULT_PERIOD,
     FORECAST_COLUMNS,
+    HEADINGS,
+    PERIODS,
+    SCENARIOS,
     Forecast,
     forecast_accounts,
     load_curve,
     renewal_forecast,
+    total_row,
+    whole,
 )
 from chs_excel.analytics.history import (
     band_migration,
@@ -40,11 +48,12 @@ from chs_excel.app.cli_common import DATE
 from chs_excel.app.cli_common import echo_notes as _echo_notes
 from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
-from chs_excel.app.commands_learn import learn, learned_sheets
+from chs_excel.app.commands_learn import echo_learned, learn, learned_sheets
 from chs_excel.app.macros import sheet_after
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
 from chs_excel.core.model import Model, default_model
+from chs_excel.core.vocabulary import BAND_ORDER
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.history_store import (
     SUMMARY_DATES,
@@ -58,7 +67,9 @@ from chs_excel.io.history_store import (
 )
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.io.scores import read_scores
-from chs_excel.io.workbook import read_book_model
+from chs_excel.io.workbook import fixed_as_of, read_book_model
+from chs_excel.xlsx.package import Package
+from chs_excel.xlsx.styles import BAND_COLOURS
 from chs_excel.xlsx.writer import Workbook, Worksheet, column_kind, plain_value
 
 PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
@@ -143,12 +154,18 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
 
 @click.command("forecast")
 @click.argument("input_path", metavar="BOOK.xlsx|SCORES.csv", type=click.Path(path_type=Path))
-@click.option("--by", type=click.Choice(["month", "quarter"]), default="month",
-              show_default=True, help="Renewal period.")
+@click.option("--by", type=click.Choice(list(PERIODS)), default=DEFAULT_PERIOD,
+              show_default=True, help="Renewal period (quarters of the fiscal year).")
+@click.option("--as-of", "--from", "as_of", type=DATE,
+              help="The day the forecast is made: the first period starts on it and earlier "
+                   "renewals are 'already past' (default: BOOK's fixed AsOf date, else "
+                   "today).")
 @click.option("--horizon", type=click.IntRange(min=1),
-              help="Number of periods (default: up to the last renewal).")
-@click.option("--from", "start", type=DATE,
-              help="First period: the one holding this date (default: earliest renewal).")
+              help="Number of periods (default: up to the last renewal); later renewals "
+                   "are one 'After' row.")
+@click.option("--fiscal-year-start", "fiscal_year_start", type=click.IntRange(1, 12),
+              help="Month the fiscal year starts in (default: the model's "
+                   "fiscal_year_start, else 1).")
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Model whose band probabilities to use (default: BOOK's Model sheet, "
                    "else the scores' renewal_probability column).")
@@ -156,19 +173,23 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
               help="Calibrated curve (chs calibrate --write-curve) instead of band "
                    "probabilities.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Write the forecast: .xlsx (tables and chart) or .csv (per period).")
-def forecast_command(input_path: Path, by: str, horizon: int | None, start: dt.datetime | None,
+              help="Write the forecast: .xlsx (tables and chart) or .csv (the rows).")
+def forecast_command(input_path: Path, by: str, as_of: dt.datetime | None,
+                     horizon: int | None, fiscal_year_start: int | None,
                      model_path: Path | None, curve_path: Path | None,
                      output: Path | None) -> None:
-    """Renewal forecast per month or quarter: ARR up for renewal, expected, at risk."""
+    """Renewal forecast per fiscal quarter (or month) from the as-of date: ARR up for
+    renewal, expected, best and worst case, at risk; the total is every account's ARR."""
     kind = _output(output, ("xlsx", "csv"), (input_path, model_path, curve_path))
     curve = load_curve(curve_path) if curve_path else None
     found = read_scores(input_path, _model(model_path), FORECAST_COLUMNS)
     model = found.model
     if model is None and curve is None and "renewal_probability" not in found.scores.columns:
         model = default_model()
+    day = as_of.date() if as_of else _book_as_of(input_path) or dt.date.today()
+    fiscal = fiscal_year_start or (model.fiscal_year_start if model else 1)
     accounts = forecast_accounts(found.scores, found.where, model=model, curve=curve)
-    result = renewal_forecast(accounts, by=by, start=start.date() if start else None,
+    result = renewal_forecast(accounts, as_of=day, by=by, fiscal_year_start=fiscal,
                               horizon=horizon)
     _print_forecast(result, curve_path, model)
     _echo_notes([*found.notes, *result.notes])
@@ -177,52 +198,92 @@ def forecast_command(input_path: Path, by: str, horizon: int | None, start: dt.d
         click.echo(f"Wrote the forecast -> {output}")
 
 
+def _book_as_of(path: Path) -> dt.date | None:
+    """A workbook's fixed AsOf date (None for a csv or a book on TODAY())."""
+    if path.suffix.lower() not in XLSX_SUFFIXES:
+        return None
+    return fixed_as_of(Package(path))
+
+
+PRINTED = (("accounts", "accounts"), ("arr", "ARR"), ("expected_arr", "expected"),
+           ("best_case", "best case"), ("worst_case", "worst case"),
+           ("arr_at_risk", "at risk"))
+
+
 def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | None) -> None:
     source = f"curve {curve_path}" if curve_path else (
         f"band probabilities of {model.name}" if model else "the scores' probabilities")
-    click.echo(f"Renewal forecast ({source})")
-    table = result.periods[["period", "accounts", "arr", "expected_arr", "arr_at_risk"]]
-    click.echo(f"  {'period':<9}{'accounts':>10}{'ARR':>16}{'expected':>16}{'at risk':>16}")
-    for row in table.itertuples(index=False):
-        click.echo(f"  {row[0]:<9}{row[1]:>10,}{row[2]:>16,.0f}{row[3]:>16,.0f}{row[4]:>16,.0f}")
-    t = result.totals
-    click.echo(f"  {'Total':<9}{int(t['accounts']):>10,}{t['arr']:>16,.0f}"
-               f"{t['expected_arr']:>16,.0f}{t['arr_at_risk']:>16,.0f}")
-    click.echo(f"  Best case (all Yellow renew): {t['best_case']:,.0f}   "
-               f"Worst case (all Yellow churn): {t['worst_case']:,.0f}")
+    fiscal = f", fiscal year starting in {calendar.month_name[result.fiscal_year_start]}" \
+        if result.by == "quarter" else ""
+    click.echo(f"Renewal forecast by {result.by} as of {result.as_of.isoformat()}{fiscal} "
+               f"({source})")
+    width = max(len(str(p)) for p in [*result.table["period"], "Total"]) + 2
+    click.echo("  " + f"{'period':<{width}}" + "".join(f"{h:>13}" for _, h in PRINTED))
+    rows = [*result.table.to_dict("records"), total_row(result)]
+    for row in rows:
+        click.echo("  " + f"{row['period']:<{width}}" +
+                   "".join(f"{whole(row[k]):>13,}" for k, _ in PRINTED))
+    for line in SCENARIOS:
+        click.echo(f"  {line}")
 
 
 def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
-    """The forecast as csv (the per-period table) or a workbook with a chart."""
+    """The forecast as csv (the rows, no total) or a workbook: the rows as a Table with the
+    Total under it, the assumptions, a chart of the periods, by band and by owner."""
+    table = result.table.drop(columns="kind")
     if kind == "csv":
-        formula_safe(result.periods).to_csv(path, index=False)
+        formula_safe(table).to_csv(path, index=False)
         return
     book = ReportBook(path)
-    totals = {"period": "Total", **result.totals}
-    periods = pd.concat([result.periods, pd.DataFrame([totals])], ignore_index=True)
-    ws, at = book.table("Forecast", "Forecast", periods, row=2,
-                        title="Renewal forecast: ARR up for renewal and expected renewed ARR",
-                        notes=result.notes)
-    n = len(result.periods)
+    fiscal = f"fiscal year starting in {calendar.month_name[result.fiscal_year_start]}, " \
+        if result.by == "quarter" else ""
+    ws, at = book.table("Forecast", "Forecast", table, row=3,
+                        title=f"Renewal forecast by {result.by} ({fiscal}as of "
+                              f"{result.as_of.isoformat()}): the total is every account's "
+                              "ARR")
+    total = at.last_row + 1
+    for c, key in enumerate(at.columns):
+        value = total_row(result).get(key)
+        if key == "period":
+            ws.write_string(total, c, "Total", book.fmt["bold"])
+        elif value is not None:
+            ws.write_number(total, c, value, book.fmt["count" if key == "accounts"
+                                                      else "money_total"])
+    ws.set_column(0, 0, 32)
+    ws.set_column(1, len(at.columns) - 1, 14)
+    below = total + 2
+    ws.write_string(below, 0, "Assumptions", book.fmt["subtitle"])
+    for k, line in enumerate([*SCENARIOS, *(f"Note: {n}" for n in result.notes)],
+                             start=below + 1):
+        ws.write_string(k, 0, line, book.fmt["note"])
+    skip = 1  # the chart shows the periods, not the past / after / no date rows
+    periods = int((result.table["kind"] == "period").sum())
     chart = book.book.add_chart({"type": "column", "subtype": "stacked"})
-    for band in ("green", "yellow", "red", "no_data"):
-        chart.add_series({"name": band.replace("_", " ").title() + " ARR",
-                          "categories": at.column("period", n), "values": at.column(
-                              f"{band}_arr", n), "fill": {"color": _band_colour(band)}})
+    for band in BAND_ARR:
+        chart.add_series({"name": HEADINGS[band],
+                          "categories": at.column("period", periods, skip),
+                          "values": at.column(band, periods, skip),
+                          "fill": {"color": _band_colour(band)}})
     line = book.book.add_chart({"type": "line"})
-    line.add_series({"name": "Expected renewed ARR", "categories": at.column("period", n),
-                     "values": at.column("expected_arr", n), "line": {"color": "#1F3864"}})
+    line.add_series({"name": HEADINGS["expected_arr"],
+                     "categories": at.column("period", periods, skip),
+                     "values": at.column("expected_arr", periods, skip),
+                     "line": {"color": "#1F3864"}})
     chart.combine(line)
     chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
+    chart.set_legend({"position": "bottom"})
+    chart.set_y_axis({"num_format": "#,##0", "min": 0})
     chart.set_size({"width": 900, "height": 380})
-    ws.insert_chart(at.last_row + 3, 0, chart)
+    ws.insert_chart(below + len(SCENARIOS) + len(result.notes) + 2, 0, chart)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
     book.table("By band", "ForecastByBand", result.by_band)
     book.table("By owner", "ForecastByOwner", result.by_owner)
     book.close()
 
 
-def _band_colour(band: str) -> str:
-    return {"green": "#63BE7B", "yellow": "#FFD966", "red": "#F8696B"}.get(band, "#BFBFBF")
+def _band_colour(key: str) -> str:
+    return BAND_COLOURS[BAND_ORDER[BAND_ARR.index(key)]]
 
 
 # ---------------------------------------------------------------- trend
@@ -353,12 +414,7 @@ def calibrate_command(input_path: Path, outcomes_path: Path | None, model_path: 
     for label, value in report.summary:
         click.echo(f"  {label}: {_show(value)}")
     if learning is not None:
-        for _, row in learning.learned.evaluation.iterrows():
-            click.echo(f"  held-out AUC, {row['model']}: {_show(row['held_out_auc'])}")
-        click.echo(f"  accounts that change band with learned points: "
-                   f"{learning.learned.band_changes:.1%}")
-        for _, row in learning.learned.forecast_check.iterrows():
-            click.echo(f"  held-out {row['measure']}: {_show(row['value'])}")
+        echo_learned(learning.learned)
     _echo_notes(notes)
     click.echo(f"Wrote the calibration report -> {output}")
     if png:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import numpy as np
 import pandas as pd
 
@@ -70,7 +71,8 @@ def learn(input_path: Path, accounts_path: Path | None, outcomes_path: Path | No
     report = calibrate(rows, model, where=where)
     learned = learn_points(model, accounts, renewed, weights_only=report.suggested_model(),
                            max_levels=max_levels, shape=shape, where=where)
-    return Learning(report, learned, [*notes, *report.notes, *learned.notes])
+    return Learning(report, learned, [*notes, *(f"weights only: {n}" for n in report.notes),
+                                      *(f"learned points: {n}" for n in learned.notes)])
 
 
 def _raw_accounts(input_path: Path, accounts_path: Path | None) \
@@ -150,6 +152,10 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     _, at = book.table("Learned points", "ForecastCheck", check, row=at.last_row + 4,
                        title="Renewal probabilities from the learned health "
                              "(--write-curve), checked on held-out accounts")
+    for k, (measure, value) in enumerate(zip(check["Held-out accounts"], check["Value"],
+                                             strict=True)):
+        if not np.isnan(value):
+            ws.write_number(at.first_row + 1 + k, 1, value, book.fmt[_measure_format(measure)])
     reliability = learned.reliability.rename(columns={
         "decile": "Decile", "accounts": "Accounts", "predicted": "Predicted rate",
         "actual": "Actual rate"})
@@ -157,7 +163,7 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
                        title="Reliability by decile of predicted probability (1 = lowest)")
     for k, note in enumerate(learned.notes):
         ws.write_string(at.last_row + 2 + k, 0, f"Note: {note}", book.fmt["note"])
-    ws.set_column(0, 0, 52)
+    ws.set_column(0, 0, 56)
     ws.set_column(1, 3, 16)
     row = 2
     for k, (column, table) in enumerate(learned.curves.items()):
@@ -181,3 +187,33 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
         chart.set_size({"width": 560, "height": 260})
         sheet.insert_chart(max(row - 2, 0), len(at.columns) + 1, chart)
         row = at.last_row + max(5, 16 - rows)
+    for sheet in ("Learned points", "Curves"):
+        book.sheet(sheet).set_landscape()
+        book.sheet(sheet).fit_to_pages(1, 0)
+
+
+def echo_learned(learned: LearnedPoints) -> None:
+    """The learning's headline numbers on the console, formatted for people."""
+    click.echo("  Learned points, on held-out accounts (health as scored, caps included):")
+    for _, row in learned.evaluation.iterrows():
+        click.echo(f"    AUC, {row['model']}: {row['held_out_auc']:.3f}")
+    click.echo(f"    accounts that change band: {learned.band_changes:.1%}")
+    for _, row in learned.forecast_check.iterrows():
+        click.echo(f"    {row['measure']}: {_measure(row['measure'], row['value'])}")
+
+
+def _measure_format(measure: str) -> str:
+    """The named number format of a forecast-check measure."""
+    if "share" in measure:
+        return "pct1"
+    return "decimal3" if "Brier" in measure else "money" if "ARR" in measure else "count"
+
+
+def _measure(measure: str, value: float) -> str:
+    if np.isnan(value):
+        return "n/a"
+    if "share" in measure:
+        return f"{value:+.1%}"
+    if "Brier" in measure:
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if "ARR" in measure or float(value).is_integer() else f"{value:,.1f}"

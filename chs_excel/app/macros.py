@@ -86,7 +86,7 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     write_scores(book, model, scoring.scores)
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
         write_dashboard(book, model, scoring.scores)
-        write_forecast(book, model, scoring.scores)
+        write_forecast(book, model, scoring.scores, as_of=as_of)
     write_issues(book, scoring)
     counts = scoring.summary
     message = (f"{TITLE}: scored {counts['accounts']:,} accounts — "
@@ -152,18 +152,28 @@ def write_dashboard(book: Book, model: Model, scores: pd.DataFrame) -> None:
                       after=sheet_after(book, "Dashboard"))
 
 
-def write_forecast(book: Book, model: Model, scores: pd.DataFrame) -> None:
-    """The Forecast as values: per renewal quarter, ARR up for renewal, expected renewed
-    ARR, ARR at risk, best and worst case, and the same per band (`chs forecast`)."""
-    from chs_excel.analytics.forecast import forecast_accounts, renewal_forecast
+def write_forecast(book: Book, model: Model, scores: pd.DataFrame, *,
+                   as_of: dt.date | None = None) -> None:
+    """The Forecast as values: the rows of `chs forecast` (already past, fiscal quarters
+    from the as-of date, after, no renewal date), their total, the assumptions, by band."""
+    from chs_excel.analytics.forecast import (
+        SCENARIOS,
+        forecast_accounts,
+        renewal_forecast,
+        total_row,
+    )
     try:
         result = renewal_forecast(forecast_accounts(scores, "Scores", model=model),
-                                  by="quarter")
+                                  as_of=as_of or dt.date.today(),
+                                  fiscal_year_start=model.fiscal_year_start)
     except InputError as exc:
         sections = [("Renewal forecast", pd.DataFrame({"note": [
             f"No forecast: {exc}. Accounts needs arr and renewal_date columns."]}))]
     else:
-        sections = [("Renewal forecast by quarter", result.periods),
+        sections = [("Renewal forecast by fiscal quarter", result.table.drop(columns="kind")),
+                    ("Total: every account's ARR, as on the Dashboard",
+                     pd.DataFrame([total_row(result)])),
+                    ("Assumptions", pd.DataFrame({"assumption": list(SCENARIOS)})),
                     ("By quarter and band", result.by_band)]
         if result.notes:
             sections.append(("Notes", pd.DataFrame({"note": list(result.notes)})))

@@ -27,6 +27,7 @@ from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
     DEFAULT_RENEWAL_PROBABILITY,
+    IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
     RESERVED_COLUMNS,
@@ -43,7 +44,7 @@ METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "brea
                "points", "higher_is_better", "good")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
-              "rules", "segments", "quartiles", "renewal")
+              "rules", "segments", "quartiles", "renewal", "fiscal_year_start")
 
 
 
@@ -93,6 +94,7 @@ class Model:
     quartiles_by: str | None = None
     renewal_probability: dict[str, float] = field(
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
+    fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -130,6 +132,7 @@ class Model:
         out["quartiles"] = {"by": self.quartiles_by}
         out["renewal"] = {"probability": {b: _num(p)
                                           for b, p in self.renewal_probability.items()}}
+        out["fiscal_year_start"] = self.fiscal_year_start
         return out
 
     def to_yaml(self) -> str:
@@ -174,14 +177,25 @@ def _problems(model: Model) -> list[str | Problem]:
         out.append("name is empty")
     if not _finite(model.scale) or model.scale <= 0:
         out.append(f"scale must be a positive number, got {model.scale!r}")
+    fy = model.fiscal_year_start
+    if isinstance(fy, bool) or not isinstance(fy, int) or not 1 <= fy <= 12:
+        out.append(Problem(f"fiscal_year_start must be a month number 1-12, got {fy!r}",
+                           "Settings", "fiscal_year_start", "value"))
     if not model.components:
         out.append("components: none declared")
     for comp, weight in model.components.items():
         if not _finite(weight) or weight < 0:
             out.append(Problem(f"component {comp}: weight must be a number >= 0, got "
                                f"{weight!r}", "Components", comp, "weight"))
-        if header_key(comp) in {header_key(c) for c in RESERVED_COLUMNS}:
-            out.append(f"component {comp}: name is reserved for an output column")
+        if header_key(comp) in {header_key(c) for c in (*RESERVED_COLUMNS,
+                                                        *IDENTITY_COLUMNS)}:
+            out.append(Problem(f"component {comp}: the name is taken by the output column "
+                               f"{header_key(comp)!r}; rename the component",
+                               "Components", comp, "component"))
+        if header_key(comp) in {header_key(f"{m.column}_score") for m in model.metrics}:
+            out.append(Problem(f"component {comp}: the name is taken by a metric's score "
+                               "column; rename the component", "Components", comp,
+                               "component"))
     if model.components and all(_finite(w) and w == 0 for w in model.components.values()):
         out.append("components: all weights are zero")
     if len({header_key(c) for c in model.components}) != len(model.components):
@@ -408,6 +422,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         quartiles_by=(str(quartiles["by"]).strip() if quartiles.get("by") else None),
         renewal_probability={str(b).strip(): _number(p, f"renewal.probability.{b}")
                              for b, p in probability.items()},
+        fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
     )
 
 
@@ -464,7 +479,7 @@ OPTIONAL_COLUMNS = {
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
                 "RenewalProbability")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
-            "quartiles_by", "segments_by")
+            "quartiles_by", "segments_by", "fiscal_year_start")
 
 
 def model_tables(model: Model) -> dict[str, pd.DataFrame]:
@@ -489,7 +504,8 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
                             columns=["segment", *model.components])
     settings = pd.DataFrame({"setting": list(SETTINGS), "value": [
         model.name, model.version, model.scale, model.red_below, model.green_from,
-        model.min_coverage, model.quartiles_by, model.segment_column]}, dtype=object)
+        model.min_coverage, model.quartiles_by, model.segment_column,
+        model.fiscal_year_start]}, dtype=object)
     renewal = pd.DataFrame({"band": list(model.renewal_probability),
                             "probability": list(model.renewal_probability.values())})
     return {"Components": comps, "Metrics": metrics,
@@ -595,9 +611,21 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      segment_column=str(seg_col).strip() if seg_col else None,
                      segment_weights=seg_weights,
                      quartiles_by=str(quart).strip() if quart else None,
-                     renewal_probability=probs)
+                     renewal_probability=probs,
+                     fiscal_year_start=_month(setting("fiscal_year_start", 1),
+                                              f"{where}, table Settings, setting "
+                                              "fiscal_year_start"))
     except ModelError as exc:
         raise exc.prefixed(where) from None
+
+
+def _month(value: Any, where: str) -> int:
+    """A month number 1-12 (a whole float such as 4.0 from a cell reads as 4)."""
+    number = _number(value, where)
+    if not (isinstance(number, (int, float)) and float(number).is_integer()
+            and 1 <= number <= 12):
+        raise ModelError(f"{where}: expected a month number 1-12, got {value!r}")
+    return int(number)
 
 
 def _version_text(value: Any) -> str:

@@ -9,6 +9,7 @@ happening. One small interface, two implementations:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from chs_excel.core.errors import InputError
 from chs_excel.io.ranges import Grid, frame_grid
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.xlsx.package import Block, Package, Rule, Sheet
+from chs_excel.xlsx.styles import FORMATS
+from chs_excel.xlsx.writer import column_kind
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,28 @@ class TableRange:
     sheet: str
     first_row: int          # the sheet row of the header
     grid: Grid
+
+
+def report_formats(frame: pd.DataFrame) -> dict[str, str]:
+    """Number format codes of a values table's columns (money #,##0, dates, shares), by the
+    same column rules as the report workbooks."""
+    codes = {c: FORMATS.get(column_kind(c, frame[c]) or "", {}).get("num_format")
+             for c in frame.columns}
+    dates = {c: FORMATS["date"]["num_format"] for c in frame.columns
+             if frame[c].map(lambda v: isinstance(v, dt.date)).any()}
+    return {str(c): str(code) for c, code in {**codes, **dates}.items() if code}
+
+
+def report_widths(sections: list[tuple[str, pd.DataFrame]]) -> dict[int, float]:
+    """Column widths (1-based) fitting each column's longest header or text, 12 to 40."""
+    widths: dict[int, float] = {}
+    for _, frame in sections:
+        for j, column in enumerate(frame.columns, start=1):
+            text = frame[column].astype("string").str.len().max() \
+                if not pd.api.types.is_numeric_dtype(frame[column]) and len(frame) else 0
+            longest = max(len(str(column)), int(text) if pd.notna(text) else 0)
+            widths[j] = max(widths.get(j, 12.0), float(min(40, longest + 2)))
+    return widths
 
 
 class Book(Protocol):
@@ -189,12 +214,11 @@ class FileBook:
         blocks, cells, row = [], [], 1
         for title, frame in sections:
             cells.append((row, 1, title, None))
-            blocks.append(Block(frame.reset_index(drop=True), row=row + 1))
+            blocks.append(Block(frame.reset_index(drop=True), row=row + 1,
+                                formats=report_formats(frame)))
             row += len(frame) + 3
-        width = max((len(f.columns) for _, f in sections), default=1)
         self.write_sheet(sheet, Sheet(blocks=blocks, cells=cells,
-                                      widths={c: 22.0 for c in range(1, width + 1)}),
-                         after=after)
+                                      widths=report_widths(sections)), after=after)
 
     def status(self, message: str) -> None:
         """Keep the message (the command line prints them)."""
@@ -301,6 +325,9 @@ class XlwingsBook:
         for title, frame in sections:
             ws.range((row, 1)).value = title
             ws.range((row + 1, 1)).options(index=False).value = formula_safe(frame)
+            for col, code in report_formats(frame).items():
+                j = list(frame.columns).index(col) + 1
+                ws.range((row + 2, j), (row + 1 + max(len(frame), 1), j)).number_format = code
             row += len(frame) + 3
 
     def status(self, message: str) -> None:

@@ -11,6 +11,11 @@ Generating story:
 - blanks: surveys go unanswered (nps 8%, csat 6%), relationship data is patchy (3-5%),
   usage/billing data is nearly complete (0.5-2%); unhealthy accounts answer a little less;
   first_response_hours is blank when there were no tickets;
+- ``outcome="curves"`` draws ``renewed`` from the raw metric values instead, through a known
+  curve per metric (`TRUE_CURVES`, in log-odds): utilisation and nps rise and saturate,
+  late invoices fall, tickets are an inverted U (no tickets = disengaged, many = trouble),
+  contract and sponsor are fixed effects, the other metrics carry no signal. This is the
+  ground truth `chs calibrate --learn-points` is tested against;
 - ``dirty=True`` adds about 0.3% bad cells per metric column (text in numbers, unknown
   contract labels, odd flags) and lets some overrides expire, so the engine reports issues.
 
@@ -58,6 +63,18 @@ SEATS = {"Starter": 12.0, "Pro": 35.0, "Enterprise": 90.0}  # drive logins_30d
 TICKET_RATE = {"Starter": 2.0, "Pro": 3.0, "Enterprise": 4.5}  # tickets a month at average
 KEY_FEATURES = 12  # feature_adoption counts how many of these an account uses
 SPONSOR_SHARE = {"Starter": 0.30, "Pro": 0.50, "Enterprise": 0.75}
+OUTCOMES = ("latent", "curves")
+CURVES_INTERCEPT = 2.0        # about 78% renew under outcome="curves"
+TRUE_CURVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # log-odds of renewal
+    "licence_utilisation": lambda u: 1.4 * np.tanh((u.astype(float) - 55.0) / 20.0),
+    "tickets_30d": lambda t: -0.45 * np.minimum(((t.astype(float) - 3.0) / 2.0) ** 2, 6.0),
+    "nps": lambda v: 0.35 * (v.astype(float) - 7.0),
+    "days_late": lambda d: -0.6 * np.log1p(d.astype(float)) / np.log(31.0) * 2.0,
+    "contract": lambda c: pd.Series(c).map(
+        {"Monthly": -0.7, "Annual": 0.0, "Multi-year": 0.6}).to_numpy(float),
+    "exec_sponsor": lambda f: np.where(pd.Series(f).astype(str).str.lower().isin(
+        ["yes", "y", "true", "1"]), 0.5, 0.0),
+}
 BLANK_SHARE = {
     "licence_utilisation": 0.01, "logins_30d": 0.005, "feature_adoption": 0.01,
     "tickets_30d": 0.005, "first_response_hours": 0.01, "nps": 0.08, "csat": 0.06,
@@ -96,10 +113,14 @@ def reference_date(seed: int = 0) -> dt.date:
     return dt.date(2026, 1, 1) + dt.timedelta(days=seed % 365)
 
 
-def make_sample(n: int, seed: int = 0, *, dirty: bool = True) -> pd.DataFrame:
-    """A seeded synthetic accounts table for the default model, with a `renewed` outcome."""
+def make_sample(n: int, seed: int = 0, *, dirty: bool = True,
+                outcome: str = "latent") -> pd.DataFrame:
+    """A seeded synthetic accounts table for the default model, with a `renewed` outcome
+    driven by the latent health (`outcome="latent"`) or by `TRUE_CURVES` ("curves")."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     rng = np.random.default_rng(seed)
     ref = np.datetime64(reference_date(seed), "D")
     health = rng.standard_normal(n)
@@ -128,6 +149,8 @@ def make_sample(n: int, seed: int = 0, *, dirty: bool = True) -> pd.DataFrame:
     out["exec_sponsor"] = _flag_text(rng, out["exec_sponsor"])
     out.update(_overrides(rng, n, ref, dirty))
     out["renewed"] = _renewed(rng, factors)
+    if outcome == "curves":
+        out["renewed"] = _renewed_by_curves(rng, out)
     if dirty:
         _dirty(rng, out)
     return pd.DataFrame(out)
@@ -288,6 +311,19 @@ def _renewed(rng: np.random.Generator, factors: dict[str, np.ndarray]) -> np.nda
     latent = sum(w * factors[c] for c, w in GENERATING_WEIGHTS.items())
     a, b = renewal_coefficients()
     return (rng.random(len(latent)) < _sigmoid(a + b * latent)).astype("int64")
+
+
+def true_curve_effects(frame: pd.DataFrame | dict) -> dict[str, np.ndarray]:
+    """Each metric's contribution to the log-odds of renewal under `outcome="curves"`
+    (blank values contribute 0)."""
+    return {column: np.nan_to_num(curve(np.asarray(frame[column])))
+            for column, curve in TRUE_CURVES.items()}
+
+
+def _renewed_by_curves(rng: np.random.Generator, out: dict) -> np.ndarray:
+    """1/0 outcome: Bernoulli(sigmoid(intercept + sum of the true curves))."""
+    z = CURVES_INTERCEPT + sum(true_curve_effects(out).values())
+    return (rng.random(len(z)) < _sigmoid(z)).astype("int64")
 
 
 def _dirty(rng: np.random.Generator, out: dict) -> None:

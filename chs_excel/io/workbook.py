@@ -30,7 +30,7 @@ from chs_excel.xlsx.serials import excel_date
 NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "best"),
                   "Levels": ("at_least", "points"), "Rules": ("cap",),
                   "RenewalProbability": ("probability",)}
-NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage")
+NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage", "fiscal_year_start")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from chs_excel.core.vocabulary import (
 )
 from chs_excel.io.accounts import read_accounts
 from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
+from chs_excel.sheets.forecast import forecast_sheet
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
 from chs_excel.xlsx.writer import Workbook, Worksheet, cached_column, cached_value, frame_rows
@@ -44,7 +45,6 @@ from chs_excel.xlsx.writer import Workbook, Worksheet, cached_column, cached_val
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
-FORECAST_QUARTERS = 8
 DASHBOARD_SLOTS = 12  # owner / segment rows listed on a workbook without data
 Progress = Callable[[int], None]
 Cached = dict[str, dict[tuple[int, int], Any]]
@@ -110,7 +110,7 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
                           progress=progress)
         book.calc_sheet(plan)
         book.dashboard_sheet(plan, frame)
-        book.forecast_sheet(plan, frame)
+        book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
         book.history_sheet(history)
         if history_weights is not None:
@@ -239,8 +239,9 @@ class WorkbookBuilder:
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
             ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
-                     "and segment, the largest Red accounts. Forecast — ARR up for renewal "
-                     "per quarter, expected renewed ARR and ARR at risk."),
+                     "and segment, the largest Red accounts. Forecast — per fiscal quarter from "
+                     "AsOf: ARR up for renewal, expected, best and worst case, at risk; its "
+                     "total ties to the Dashboard's ARR."),
             ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
                      "health, band, components), for trends."),
             ("subtitle", "Live summary"),
@@ -345,6 +346,9 @@ class WorkbookBuilder:
             ("Levels", "points"): _non_negative(),
             ("Rules", "op"): _choice(OPERATORS),
             ("Rules", "cap"): _non_negative(),
+            ("Settings", "fiscal_year_start"): {
+                "validate": "integer", "criteria": "between", "minimum": 1, "maximum": 12,
+                "error_message": "The month the fiscal year starts in: 1 (January) to 12."},
             ("RenewalProbability", "probability"): {
                 "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
                 "error_message": "A probability between 0 and 1 (0.95 = 95%)."},
@@ -355,6 +359,11 @@ class WorkbookBuilder:
                 rule = _non_negative()
             if rule is not None:
                 ws.data_validation(first, col + c, last, col + c, rule)
+        if name == "Settings":  # per-row rules: the value cell of a named setting
+            for r, setting in enumerate(frame["setting"], start=first):
+                rule = rules.get((name, str(setting)))
+                if rule is not None:
+                    ws.data_validation(r, col + 1, r, col + 1, rule)
 
     # ------------------------------------------------------------ data tables
 
@@ -617,78 +626,10 @@ class WorkbookBuilder:
 
     # ------------------------------------------------------------ Forecast
 
-    def forecast_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
-        """Per renewal quarter: accounts, ARR up for renewal, expected, at risk, by band."""
-        g = Grid("Forecast")
-        g.put(0, 0, "Renewal forecast by quarter", kind="title")
-        if not {"arr", "renewal_date"} <= set(plan.identity):
-            g.put(1, 0, "The forecast needs arr and renewal_date columns in Accounts.",
-                  kind="note")
-            self.write_grid(g).set_column(0, 0, 60)
-            return
-        g.put(1, 0, "Quarter of renewal_date. Expected renewed ARR = ARR × the renewal "
-                    "probability of the account's band (Model, RenewalProbability). ARR at "
-                    "risk = ARR of Red accounts.", kind="note")
-        dates, arr = plan.scores_range("renewal_date"), plan.scores_range("arr")
-        band, expected = plan.scores_range("band"), plan.scores_range("expected_arr")
-        heads = ["Quarter", "Starts", "Ends", "Accounts renewing", "ARR up for renewal",
-                 "Expected renewed ARR", "ARR at risk (Red)",
-                 *(f"ARR {b}" for b in (*BANDS, NO_DATA))]
-        top = 3
-        _header(g, top, heads)
-        quarters = _quarters(frame)
-        for i in range(quarters):
-            r = top + 1 + i
-            start, end = f"$B{r + 1}", f"$C{r + 1}"
-            if i == 0:
-                first = f"IF(COUNT({dates})=0,TODAY(),MIN({dates}))"
-                g.put(r, 1, f"DATE(YEAR({first}),3*INT((MONTH({first})-1)/3)+1,1)",
-                      formula=True, kind="date")
-            else:
-                g.put(r, 1, f"DATE(YEAR($B{r}),MONTH($B{r})+3,1)", formula=True, kind="date")
-            g.put(r, 0, f'YEAR({start})&" Q"&(INT((MONTH({start})-1)/3)+1)', formula=True,
-                  kind="bold")
-            g.put(r, 2, f"DATE(YEAR({start}),MONTH({start})+3,1)-1", formula=True, kind="date")
-            within = f'{dates},">="&{start},{dates},"<"&({end}+1)'
-            g.put(r, 3, f"COUNTIFS({within})", formula=True, kind="count")
-            g.put(r, 4, f"SUMIFS({arr},{within})", formula=True, kind="money")
-            g.put(r, 5, f"SUMIFS({expected},{within})", formula=True, kind="money")
-            g.put(r, 6, f'SUMIFS({arr},{within},{band},"Red")', formula=True, kind="money")
-            for j, b in enumerate((*BANDS, NO_DATA)):
-                g.put(r, 7 + j, f"SUMIFS({arr},{within},{band},{text_literal(b)})",
-                      formula=True, kind="money")
-        last = top + quarters
-        g.put(last + 1, 0, "Total", kind="bold")
-        for c in range(3, len(heads)):
-            letter = xl_col_to_name(c)
-            g.put(last + 1, c, f"SUM({letter}{top + 2}:{letter}{last + 1})", formula=True,
-                  kind="count" if c == 3 else "money")
-        g.put(last + 2, 0, "Renewals outside these quarters")
-        g.put(last + 2, 3, f"COUNT({dates})-D{last + 2}", formula=True, kind="count")
-        ws = self.write_grid(g)
-        ws.set_column(0, 0, 30)
-        ws.set_column(1, 2, 12)
-        ws.set_column(3, len(heads), 21)
-        ws.freeze_panes(top + 1, 1)
-        chart = self.book.add_chart({"type": "column", "subtype": "stacked"})
-        for j, b in enumerate((*BANDS, NO_DATA)):
-            chart.add_series({"name": ["Forecast", top, 7 + j],
-                              "categories": ["Forecast", top + 1, 0, last, 0],
-                              "values": ["Forecast", top + 1, 7 + j, last, 7 + j],
-                              "fill": {"color": BAND_COLOURS[b]}})
-        line = self.book.add_chart({"type": "line"})
-        line.add_series({"name": ["Forecast", top, 5],
-                         "categories": ["Forecast", top + 1, 0, last, 0],
-                         "values": ["Forecast", top + 1, 5, last, 5],
-                         "line": {"color": "#1F3864", "width": 2.25},
-                         "marker": {"type": "circle"}})
-        chart.combine(line)
-        chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
-        chart.set_y_axis({"num_format": "#,##0", "min": 0})
-        chart.set_size({"width": 760, "height": 320})
-        ws.insert_chart(last + 4, 0, chart)
-        ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+    def forecast_sheet(self, plan: ScoresPlan, frame: pd.DataFrame,
+                       as_of: dt.date | None) -> None:
+        """The renewal forecast by fiscal quarter (`sheets/forecast.py`)."""
+        forecast_sheet(self, plan, frame, as_of)
 
     # ------------------------------------------------------------ conditional formats
 
@@ -753,19 +694,6 @@ def _distinct(frame: pd.DataFrame, column: str) -> int:
         return 0
     values = frame[cols[header_key(column)]].astype("string").str.strip()
     return int(values[values.fillna("") != ""].str.lower().nunique())
-
-
-def _quarters(frame: pd.DataFrame) -> int:
-    """Quarter rows on Forecast: the data's renewal span (at least FORECAST_QUARTERS)."""
-    cols = {header_key(c): c for c in frame.columns}
-    if "renewaldate" not in cols or frame.empty:
-        return FORECAST_QUARTERS
-    dates = pd.to_datetime(frame[cols["renewaldate"]], errors="coerce").dropna()
-    if dates.empty:
-        return FORECAST_QUARTERS
-    span = (dates.max().year - dates.min().year) * 4 + \
-        (dates.max().quarter - dates.min().quarter) + 1
-    return int(min(max(span, FORECAST_QUARTERS), 40))
 
 
 def _span(first: int, last: int, col: int) -> str:
