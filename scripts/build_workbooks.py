@@ -7,18 +7,24 @@
   recalculates a first build and its values become the cached values of the final build,
   so previews and `pandas.read_excel` show numbers (the shipped file is XlsxWriter's,
   never LibreOffice's own save);
-- docs/img/scores.png, docs/img/dashboard.png: those sheets of the example, rendered by
-  LibreOffice (PDF) and pdftoppm.
+- docs/img/start-here.png, scores.png, dashboard.png: those sheets of the example,
+  rendered by LibreOffice (PDF) and pdftoppm;
+- docs/img/report-calibration.png, report-auc.png, report-trend.png: the first pages of the
+  reports `chs calibrate` and `chs trend` write from the example's accounts (the trend
+  compares them with a copy whose NPS fell 3 points). The Forecast sheet and report
+  pictures come from scripts/forecast_pictures.py.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,9 +35,15 @@ from chs_excel.xlsx import libreoffice as lo  # noqa: E402
 
 TEMPLATE = ROOT / "templates" / "customer_health_scorecard.xlsx"
 EXAMPLE = ROOT / "workbooks" / "saas_example.xlsx"
+IMG = ROOT / "docs" / "img"
 # sheet -> (picture, resolution in dpi, crop box as fractions of the page: x, y, w, h)
-PICTURES = {"Scores": (ROOT / "docs" / "img" / "scores.png", 250, (0.05, 0.08, 0.86, 0.30)),
-            "Dashboard": (ROOT / "docs" / "img" / "dashboard.png", 110, (0, 0, 1, 1))}
+PICTURES = {"Start here": (IMG / "start-here.png", 110, (0, 0, 1, 0.5)),
+            "Scores": (IMG / "scores.png", 220, (0.03, 0.05, 0.62, 0.28)),
+            "Dashboard": (IMG / "dashboard.png", 110, (0, 0, 1, 1))}
+# report -> (picture, the text its page starts with)
+REPORT_PICTURES = {"calibration": (IMG / "report-calibration.png", "Calibration of"),
+                   "calibration-auc": (IMG / "report-auc.png", "AUC:"),
+                   "trend": (IMG / "report-trend.png", "Largest drops")}
 CACHED_SHEETS = ("Start here", "Dashboard", "Forecast", "Calc")
 
 
@@ -63,20 +75,47 @@ def build_example(tmp: Path) -> None:
 
 
 def render_pictures(tmp: Path) -> None:
-    """PNGs of the example's Scores and Dashboard pages (LibreOffice PDF -> pdftoppm)."""
+    """PNGs of the example's sheets (LibreOffice PDF -> pdftoppm)."""
     pdf = lo.convert(EXAMPLE, tmp / "pdf", to="pdf")
     count = int(_pdfinfo(pdf)["Pages"].split()[0])
-    for sheet, (target, dpi, (x, y, w, h)) in PICTURES.items():
+    for sheet, (target, dpi, box) in PICTURES.items():
         page = next(p for p in range(1, count + 1) if _page_starts(pdf, p, sheet))
-        size = _pdfinfo(pdf, page)[f"Page {page:>4} size"].split()
-        px, py = float(size[0]) / 72 * dpi, float(size[2]) / 72 * dpi
-        target.parent.mkdir(parents=True, exist_ok=True)
-        stem = tmp / sheet
-        subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
-                        "-x", str(int(x * px)), "-y", str(int(y * py)), "-W", str(int(w * px)),
-                        "-H", str(int(h * py)), "-singlefile", str(pdf), str(stem)],
-                       check=True)
-        stem.with_suffix(".png").replace(target)
+        _picture(pdf, page, target, dpi, box, tmp / sheet)
+
+
+def render_report_pictures(tmp: Path) -> None:
+    """PNGs of the first page of each report, written by the command line."""
+    _, accounts, _ = example_inputs(tmp)
+    source, later, store = tmp / "accounts.csv", tmp / "later.csv", tmp / "history.sqlite"
+    accounts.to_csv(source, index=False)
+    accounts.assign(nps=pd.to_numeric(accounts["nps"], errors="coerce") - 3).to_csv(
+        later, index=False)
+    for args in (["score", str(source), "-o", "s1.csv"], ["score", str(later), "-o", "s2.csv"],
+                 ["snapshot", "s1.csv", "--history", str(store), "--date", "2026-01-01"],
+                 ["snapshot", "s2.csv", "--history", str(store), "--date", "2026-02-01"],
+                 ["trend", str(store), "-o", "trend.xlsx"],
+                 ["calibrate", str(source), "--learn-points", "-o", "calibration.xlsx",
+                  "--no-png"]):
+        subprocess.run([sys.executable, "-m", "chs_excel", *args], cwd=tmp, check=True,
+                       capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for name, (target, start) in REPORT_PICTURES.items():
+        pdf = lo.convert(tmp / f"{name.split('-')[0]}.xlsx", tmp / "pdf", to="pdf")
+        count = int(_pdfinfo(pdf)["Pages"].split()[0])
+        page = next(p for p in range(1, count + 1) if _first_line(pdf, p).startswith(start))
+        _picture(pdf, page, target, 110, (0, 0, 1, 0.75), tmp / name)
+
+
+def _picture(pdf: Path, page: int, target: Path, dpi: int,
+             box: tuple[float, float, float, float], stem: Path) -> None:
+    """Page `page` of `pdf`, cropped to `box` (fractions of the page), as `target`."""
+    x, y, w, h = box
+    size = _pdfinfo(pdf, page)[f"Page {page:>4} size"].split()
+    px, py = float(size[0]) / 72 * dpi, float(size[2]) / 72 * dpi
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                    "-x", str(int(x * px)), "-y", str(int(y * py)), "-W", str(int(w * px)),
+                    "-H", str(int(h * py)), "-singlefile", str(pdf), str(stem)], check=True)
+    stem.with_suffix(".png").replace(target)
 
 
 def _pdfinfo(pdf: Path, page: int | None = None) -> dict[str, str]:
@@ -88,13 +127,20 @@ def _pdfinfo(pdf: Path, page: int | None = None) -> dict[str, str]:
                                                  for line in out.splitlines())}
 
 
-def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
-    """Whether PDF page `page` is the first page of `sheet` (recognised by its text)."""
+def _first_line(pdf: Path, page: int) -> str:
+    """The first line of text on PDF page `page`, spaces collapsed."""
     text = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-layout",
                            str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first.strip().startswith("Dashboard —") if sheet == "Dashboard" else \
-        first.split()[:1] == ["account_id"] and "health" in first.split()
+    return " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+
+
+def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
+    """Whether PDF page `page` is the first page of `sheet` (recognised by its text)."""
+    first = _first_line(pdf, page)
+    starts = {"Start here": "Customer health scorecard —", "Dashboard": "Dashboard —"}
+    if sheet in starts:
+        return first.startswith(starts[sheet])
+    return first.startswith("Account ID Account name") and " Health " in f"{first} "
 
 
 def main() -> None:
@@ -103,8 +149,10 @@ def main() -> None:
         build_template()
         build_example(tmp)
         render_pictures(tmp)
+        render_report_pictures(tmp)
+    pictures = [p[0] for p in (*PICTURES.values(), *REPORT_PICTURES.values())]
     print(f"Wrote {TEMPLATE.relative_to(ROOT)}, {EXAMPLE.relative_to(ROOT)} and "
-          f"{', '.join(str(p[0].relative_to(ROOT)) for p in PICTURES.values())}")
+          f"{', '.join(str(p.relative_to(ROOT)) for p in pictures)}")
 
 
 if __name__ == "__main__":

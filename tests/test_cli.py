@@ -190,4 +190,6 @@ def test_dash_writes_the_scores_csv_to_standard_output(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(io.StringIO(result.stdout))
     assert len(frame) == 40 and "health" in frame.columns
+    assert result.stdout.splitlines()[0].startswith("account_id,")   # nothing but the csv
+    assert len(result.stdout.splitlines()) == 41
     assert "Scored 40 accounts -> standard output" in result.stderr

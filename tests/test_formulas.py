@@ -256,6 +256,7 @@ def sample_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, p
     tmp = tmp_path_factory.mktemp("sample")
     accounts = make_sample(300, seed=0)
     accounts.index = pd.RangeIndex(2, len(accounts) + 2)
+    accounts.loc[[5, 40, 41], "owner"] = None    # the Dashboard lists them as (no owner)
     book = tmp / "sample.xlsx"
     write_template(book, default_model(), accounts, rows=len(accounts) + PAD,
                    as_of=reference_date(0))
@@ -300,7 +301,9 @@ def test_dashboard_and_forecast_equal_pandas_aggregates(sample_book: Any) -> Non
             break
         listed[r[0]] = r
     by_owner = s.groupby("owner")
-    assert list(listed) == list(s["owner"].drop_duplicates())  # order of appearance
+    assert list(listed) == [*s["owner"].dropna().drop_duplicates(), "(no owner)"]
+    assert listed["(no owner)"][1] == s["owner"].isna().sum() == 3
+    assert listed["(no owner)"][2] == pytest.approx(s.loc[s["owner"].isna(), "health"].mean())
     for owner, group in by_owner:
         assert listed[owner][1] == len(group)
         assert listed[owner][2] == pytest.approx(group["health"].mean())
@@ -311,9 +314,22 @@ def test_dashboard_and_forecast_equal_pandas_aggregates(sample_book: Any) -> Non
         assert r[1] == len(group) and r[2] == pytest.approx(group["health"].mean())
     red = s[(s["band"] == "Red") & s["arr"].notna()]
     red = red.sort_values("arr", ascending=False, kind="stable").head(10)
-    t = find_row(rows, "#")
-    got = [(r[3], r[1]) for r in rows[t + 1: t + 11]]
+    t = find_row(rows, "Account name")
+    assert rows[t][:7] == ["Account name", "Account ID", "Owner", "ARR", "Renewal date",
+                           "Health", "Points at stake"]
+    got = [(r[1], r[3]) for r in rows[t + 1: t + 11]]
     assert got == list(zip(red["account_id"], red["arr"], strict=True))
+    assert [r[6] for r in rows[t + 1: t + 11]] == pytest.approx(red["points_at_stake"].tolist())
+    dated = red["renewal_date"].notna().to_numpy()
+    shown = [r[4] for r in rows[t + 1: t + 11]]
+    assert [d for d, ok in zip(shown, dated, strict=True) if ok] == \
+        red["renewal_date"][dated].tolist()
+    bins = find_row(rows, "Health")
+    for k in range(10):
+        low, high = 10 * k, 10 * (k + 1)
+        inside = (s["health"] >= low) & ((s["health"] < high) if k < 9 else (s["health"] <= high))
+        assert rows[bins + 1 + k][0] == f"{low}–{high}"
+        assert rows[bins + 1 + k][1] == inside.sum()
     coverage = find_row(rows, "Coverage")
     measures = {r[0]: r[1] for r in rows[coverage + 1: coverage + 9]}
     assert measures["Capped by a critical rule"] == (s["capped_by"] != "").sum()

@@ -48,3 +48,15 @@ def test_flag_words_and_segments_read_through_text_keys() -> None:
                              "plan": ["\u00a0enterprise  plus", "Enterprise\tPlus", "Other"]})
     health = score(model, accounts, as_of=dt.date(2026, 1, 1)).scores["health"].tolist()
     assert health == [75.0, 75.0, 50.0]   # 3:1 weights for both spellings, 1:1 otherwise
+
+
+def test_display_headers_are_words() -> None:
+    from chs_excel.core.vocabulary import display_header
+    assert display_header("raw_health") == "Raw health"
+    assert display_header("low_data") == "Low data"
+    assert display_header("no_data_arr") == "No data ARR"
+    assert display_header("account_id") == "Account ID"
+    assert display_header("quartile_label") == "Quartile segment"
+    assert display_header("email_engagement_pct") == "Email engagement %"
+    assert display_header("Relationship") == "Relationship"     # a component: as named
+    assert display_header("Held-out AUC") == "Held-out AUC"

@@ -100,7 +100,7 @@ def test_template_has_spec_sheets_tables_and_2000_formula_rows(template: Path) -
         sheet, cell = names[name].split("!")
         assert sheet == "Model" and model[cell.replace("$", "")].value == value
     assert names["AsOf"].startswith("Calc!")
-    assert scores.freeze_panes == "B2" and book["Accounts"].freeze_panes == "B2"
+    assert scores.freeze_panes == "C2" and book["Accounts"].freeze_panes == "B2"  # id, name
     assert scores.page_setup.orientation == "landscape"
     assert scores.print_title_rows == "$1:$1"
 

@@ -117,3 +117,44 @@ def test_shared_groups_recalculate_like_per_cell_formulas(tmp_path: Path) -> Non
     for r in range(2, rows + 2):
         assert formulas.cell(r, 3).value == "=" + templates[0].replace("§", str(r))
         assert formulas.cell(r, 4).value == "=" + templates[1].replace("§", str(r))
+
+
+# ---------------------------------------------------------------- readable cells
+
+def test_fitted_width_holds_the_longest_cell_as_displayed_up_to_the_cap() -> None:
+    from chs_excel.xlsx.writer import fitted_width
+    names = pd.Series(["Harbor Light Health Systems", "Ann", None])     # 27 characters
+    assert fitted_width("Name", names) == 27 + 2
+    money = pd.Series([1234567.0, -5.0])                                # "1,234,567": 9
+    assert fitted_width("ARR", money, "money") == 9 + 2
+    assert fitted_width("ARR", money) == len("1234567") + 2             # no format: plain
+    # a header wider than its cells: 1.1 per bold character and 4 for the filter button
+    assert fitted_width("Points at stake", pd.Series([1.5]), "score") == \
+        pytest.approx(15 * 1.1 + 4)
+    assert fitted_width("x", pd.Series(["y" * 200]), cap=40) == 40
+
+
+def test_wrapped_height_counts_the_lines_words_make() -> None:
+    from chs_excel.xlsx.writer import wrapped_height
+    # width 10 -> 10 characters a line: "aaaa bbbb" fits one line, a third word wraps
+    assert wrapped_height("aaaa bbbb", 10) == 1 * 15 + 3
+    assert wrapped_height("aaaa bbbb cccc", 10) == 2 * 15 + 3
+    assert wrapped_height("one\ntwo\nthree", 50) == 3 * 15 + 3          # line breaks count
+    assert wrapped_height("w" * 25, 10) == 3 * 15 + 3                   # a long word splits
+    assert wrapped_height("short", 110, font_size=12) == pytest.approx(15 * 12 / 11 + 3,
+                                                                       abs=0.05)
+
+
+def test_header_cell_keeps_the_key_and_shows_the_label(tmp_path: Path) -> None:
+    path = tmp_path / "h.xlsx"
+    book = Workbook(path)
+    ws = book.add_worksheet("S")
+    ws.add_streamed_table("T", ["raw_health", "Usage", 'a"b'], 0, 0, 1,
+                          header_formats=book.header_formats(["raw_health", "Usage", 'a"b']))
+    book.close()
+    sheet = openpyxl.load_workbook(path)["S"]
+    assert [c.value for c in sheet[1]] == ["raw_health", "Usage", 'a"b']
+    assert sheet["A1"].number_format == ';;;"Raw health"'
+    assert sheet["B1"].number_format == "General"       # already words: nothing to show
+    assert sheet["C1"].number_format == "General"       # a quote cannot go in a format
+    assert [c.name for c in sheet.tables["T"].tableColumns] == ["raw_health", "Usage", 'a"b']

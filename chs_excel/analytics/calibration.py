@@ -269,6 +269,11 @@ class CalibrationReport:
     suggested: np.ndarray = field(repr=False)
     suggested_metrics: np.ndarray | None = field(default=None, repr=False)
 
+    def measure(self, label: str) -> object:
+        """The summary value whose label starts with `label` (labels carry explanations
+        such as "(before caps)"); None when there is none."""
+        return next((value for name, value in self.summary if name.startswith(label)), None)
+
     def suggested_model(self, on: dt.date | None = None) -> Model:
         """A copy of the model with the suggested weights (the user's model is untouched)."""
         comps = list(self.model.components)

@@ -69,8 +69,11 @@ from chs_excel.io.safe_text import formula_safe
 from chs_excel.io.scores import read_scores
 from chs_excel.io.workbook import fixed_as_of, read_book_model
 from chs_excel.xlsx.package import Package
+from chs_excel.xlsx.report import ReportBook, TableAt, write_cell
 from chs_excel.xlsx.styles import BAND_COLOURS
-from chs_excel.xlsx.writer import Workbook, Worksheet, column_kind, plain_value
+from chs_excel.xlsx.writer import wrapped_height
+
+__all__ = ["ReportBook", "TableAt"]  # the report writer, re-exported for the commands
 
 PNG_TIMEOUT = 120  # seconds LibreOffice may take to render the charts
 
@@ -234,27 +237,21 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     if kind == "csv":
         formula_safe(table).to_csv(path, index=False)
         return
-    book = ReportBook(path)
+    book = ReportBook(path, title="Renewal forecast")
     fiscal = f"fiscal year starting in {calendar.month_name[result.fiscal_year_start]}, " \
         if result.by == "quarter" else ""
-    ws, at = book.table("Forecast", "Forecast", table, row=3,
-                        title=f"Renewal forecast by {result.by} ({fiscal}as of "
-                              f"{result.as_of.isoformat()}): the total is every account's "
-                              "ARR")
-    total = at.last_row + 1
-    for c, key in enumerate(at.columns):
-        value = total_row(result).get(key)
-        if key == "period":
-            ws.write_string(total, c, "Total", book.fmt["bold"])
-        elif value is not None:
-            ws.write_number(total, c, value, book.fmt["count" if key == "accounts"
-                                                      else "money_total"])
-    ws.set_column(0, 0, 32)
-    ws.set_column(1, len(at.columns) - 1, 14)
-    below = total + 2
+    row = book.heading("Forecast", f"Renewal forecast by {result.by} ({fiscal}as of "
+                       f"{result.as_of.isoformat()})",
+                       [("wrapped_note", "The total is every account's ARR, so it ties to the "
+                                         "Dashboard's ARR. It sits in the row under the table, "
+                                         "outside it: sorting or filtering the table leaves it "
+                                         "alone.")], span=8, width=120)
+    ws, at = book.table("Forecast", "Forecast", table, row=row + 1, title="By period",
+                        totals=total_row(result), labels=HEADINGS)
+    below = at.end + 2
     ws.write_string(below, 0, "Assumptions", book.fmt["subtitle"])
-    for k, line in enumerate([*SCENARIOS, *(f"Note: {n}" for n in result.notes)],
-                             start=below + 1):
+    lines = [*SCENARIOS, *(f"Note: {n}" for n in result.notes)]
+    for k, line in enumerate(lines, start=below + 1):
         ws.write_string(k, 0, line, book.fmt["note"])
     skip = 1  # the chart shows the periods, not the past / after / no date rows
     periods = int((result.table["kind"] == "period").sum())
@@ -268,17 +265,19 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     line.add_series({"name": HEADINGS["expected_arr"],
                      "categories": at.column("period", periods, skip),
                      "values": at.column("expected_arr", periods, skip),
-                     "line": {"color": "#1F3864"}})
+                     "line": {"color": "#1F3864"}, "marker": {"type": "circle"}})
     chart.combine(line)
     chart.set_title({"name": "ARR up for renewal by band, and expected renewed ARR"})
     chart.set_legend({"position": "bottom"})
     chart.set_y_axis({"num_format": "#,##0", "min": 0})
     chart.set_size({"width": 900, "height": 380})
-    ws.insert_chart(below + len(SCENARIOS) + len(result.notes) + 2, 0, chart)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    book.table("By band", "ForecastByBand", result.by_band)
-    book.table("By owner", "ForecastByOwner", result.by_owner)
+    ws.insert_chart(below + len(lines) + 2, 0, chart)
+    for sheet, name, frame, title in (
+            ("By band", "ForecastByBand", result.by_band, "Each period split by band"),
+            ("By owner", "ForecastByOwner", result.by_owner,
+             "Each period split by owner (book of business)")):
+        book.heading(sheet, f"Renewal forecast by {result.by}: {title.lower()}")
+        book.table(sheet, name, frame, row=3, labels=HEADINGS)
     book.close()
 
 
@@ -334,18 +333,21 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
     if kind == "csv":
         formula_safe(accounts).to_csv(path, index=False)
         return
-    book = ReportBook(path)
-    book.table("Movers", "Movers", moved, row=2, notes=notes,
-               title="Largest drops and rises since the previous snapshot, with the main "
-                     "reason")
-    book.table("Owners", "OwnerRollup", owners, row=2,
-               title="Each owner's book of business: mean health and its change")
-    book.table("Segments", "SegmentRollup", segments, row=2, title="The same by segment")
-    book.table("Band migration", "BandMigration", migration, row=2,
-               title="Accounts by band before (rows) and after (columns)")
-    book.table("Why it moved", "WhyItMoved", accounts, row=2,
-               title="Change per account = component contributions + model and weights + "
-                     "data coverage + caps and overrides")
+    book = ReportBook(path, title="Trend")
+    row = book.heading("Movers", "Largest drops and rises since the previous snapshot, "
+                       "with the main reason")
+    book.table("Movers", "Movers", moved, row=row, notes=notes)
+    for sheet, name, frame, title in (
+            ("Owners", "OwnerRollup", owners,
+             "Each owner's book of business: mean health and its change"),
+            ("Segments", "SegmentRollup", segments, "The same by segment"),
+            ("Band migration", "BandMigration", migration,
+             "Accounts by band before (rows) and after (columns)"),
+            ("Why it moved", "WhyItMoved", accounts,
+             "Change per account = component contributions + model and weights + data "
+             "coverage + caps and overrides")):
+        book.heading(sheet, title)
+        book.table(sheet, name, frame, row=2)
     book.close()
 
 
@@ -463,63 +465,113 @@ def _show(value: object) -> str:
 
 def write_calibration(path: Path, report: CalibrationReport, notes: list[str],
                       extra: Callable[[ReportBook], None] | None = None) -> None:
-    """The calibration report: summary, tables and native charts (`extra` adds sheets)."""
-    book = ReportBook(path)
+    """The calibration report: a verdict in plain words, the summary, tables and native
+    charts (`extra` adds sheets)."""
+    book = ReportBook(path, title="Calibration")
+    lines = [("verdict", text) for text in verdict(report)] + [
+        ("wrapped_note", "AUC: the chance that a renewing account scores above a churning "
+                         "one (0.5 = a coin toss, 1 = perfect). Suggested weights are fitted "
+                         "on 70% of the accounts and judged on the other 30%; they change "
+                         "nothing until you adopt them (chs calibrate --write-model).")]
+    row = book.heading("Summary", f"Calibration of {report.model.name} (version "
+                       f"{report.model.version}) against real renewals", lines,
+                       span=2, width=100)
     ws = book.sheet("Summary")
-    ws.set_column(0, 0, 48)
-    ws.set_column(1, 1, 18)
-    ws.write_string(0, 0, f"Calibration of {report.model.name} (version "
-                          f"{report.model.version}) against real renewals", book.fmt["title"])
-    lines = [
-        "AUC: the chance that a renewing account scores above a churning one "
-        "(0.5 = a coin toss, 1 = perfect).",
-        "Suggested weights are fitted on 70% of the accounts and judged on the other 30%; "
-        "they change nothing until you adopt them (chs calibrate --write-model).",
-    ]
-    for r, text in enumerate(lines, start=1):
-        ws.write_string(r, 0, text, book.fmt["note"])
-    for r, (label, value) in enumerate(report.summary, start=4):
+    book.widen("Summary", 0, 62)
+    book.widen("Summary", 1, 38)
+    ws.write_string(row, 0, "Measure", book.fmt["header"])
+    ws.write_string(row, 1, "Value", book.fmt["header_right"])
+    for r, (label, value) in enumerate(report.summary, start=row + 1):
         ws.write_string(r, 0, label)
-        _cell(ws, r, 1, value, book.fmt["plain"])
-    for r, note in enumerate(notes, start=len(report.summary) + 5):
-        ws.write_string(r, 0, f"Note: {note}", book.fmt["note"])
+        if isinstance(value, str):
+            ws.write_string(r, 1, value, book.fmt["right"])
+        else:
+            write_cell(ws, r, 1, value, book.fmt[_summary_kind(label, value)])
+    for r, note in enumerate(notes, start=row + len(report.summary) + 2):
+        ws.merge_range(r, 0, r, 1, f"Note: {note}", book.fmt["wrapped_note"])
+        ws.set_row(r, wrapped_height(f"Note: {note}", 100))
     charts = calibration_tables(book, report)
-    for sheet, (chart, row, col) in charts.items():
-        book.sheets[sheet].insert_chart(row, col, chart)
+    for sheet, (chart, r, c) in charts.items():
+        book.sheets[sheet].insert_chart(r, c, chart)
     if extra is not None:
         extra(book)
     book.close()
 
 
+def verdict(report: CalibrationReport) -> list[str]:
+    """What the calibration says, in plain words: how well health ranks renewals, whether
+    the suggested weights do better, and churn by band."""
+    auc = report.measure("AUC of health")
+    if not isinstance(auc, float) or math.isnan(auc):
+        return ["Too few renewals and churns to judge how well health ranks them."]
+    quality = ("ranks renewals well" if auc >= 0.8 else "ranks renewals fairly well"
+               if auc >= 0.7 else "ranks renewals weakly" if auc >= 0.6 else
+               "barely ranks renewals (50% is a coin toss)" if auc >= 0.5 else
+               "ranks renewals backwards")
+    lines = [f"Health {quality}: a renewing account outscores a churning one {auc:.0%} of "
+             "the time."]
+    current = report.measure("Held-out AUC, current weights")
+    suggested = report.measure("Held-out AUC, suggested weights")
+    if isinstance(current, float) and isinstance(suggested, float) \
+            and not math.isnan(current) and not math.isnan(suggested):
+        if suggested - current >= 0.01:
+            lines.append(f"The suggested weights rank better on accounts they were not "
+                         f"fitted on ({suggested:.0%} against {current:.0%}); they change "
+                         "nothing until you adopt them.")
+        else:
+            lines.append(f"The suggested weights rank no better on accounts they were not "
+                         f"fitted on ({suggested:.0%} against {current:.0%}): keep the "
+                         "current weights.")
+    churn = report.churn_by_band.set_index("band")
+    rates = [f"{band} {churn.loc[band, 'churn_rate']:.0%}" for band in ("Red", "Yellow", "Green")
+             if band in churn.index and not pd.isna(churn.loc[band, "churn_rate"])]
+    if rates:
+        lines.append("Churn rate by band: " + ", ".join(rates) + ".")
+    return lines
+
+
+def _summary_kind(label: str, value: object) -> str:
+    """The display kind of a summary value, from its label."""
+    if not isinstance(value, float):
+        return "count"
+    return "pct" if "rate" in label.lower() else "decimal3"
+
+
 def calibration_tables(book: ReportBook, report: CalibrationReport) \
         -> dict[str, tuple[Any, int, int]]:
     """Write the report's tables; return its charts and where each belongs."""
-    _, band = book.table("Churn", "ChurnByBand", report.churn_by_band, row=2,
-                         title="Churn by band")
-    book.table("Churn", "ChurnByQuartile", report.churn_by_quartile, row=band.last_row + 3,
-               title="Churn by quartile")
-    _, auc = book.table("AUC", "AUC", report.auc, row=2,
-                        title="AUC of health, each component and each metric")
-    _, roc = book.table("AUC", "ROC", report.roc, row=auc.last_row + 3,
-                        title="ROC curve on held-out accounts")
-    _, cal = book.table("Calibration", "CalibrationByDecile", report.calibration, row=2,
+    book.heading("Churn", "Churn: the share of accounts that did not renew")
+    _, band = book.table("Churn", "ChurnByBand", report.churn_by_band, row=3,
+                         title="By band")
+    _, quartile = book.table("Churn", "ChurnByQuartile", report.churn_by_quartile,
+                             row=band.next_row, title="By quartile")
+    book.heading("AUC", "AUC: how well health, each component and each metric rank "
+                        "renewals (0.5 = a coin toss)")
+    _, auc = book.table("AUC", "AUC", report.auc, row=3, title="AUC")
+    roc_sheet = "ROC points"
+    book.sheet(roc_sheet, hidden=True)
+    book.heading(roc_sheet, "ROC curve points on held-out accounts (the AUC sheet's chart)")
+    _, roc = book.table(roc_sheet, "ROC", report.roc, row=3)
+    book.heading("Calibration", "Predicted against actual renewal")
+    _, cal = book.table("Calibration", "CalibrationByDecile", report.calibration, row=3,
                         title="Predicted (band probability) vs actual renewal, by health "
                               "decile (1 = lowest)")
     _, bp = book.table("Calibration", "BandProbability", report.band_probability,
-                       row=cal.last_row + 3,
+                       row=cal.next_row,
                        title="Renewal probability per band from the data (95% Wilson "
                              "interval)")
     curve = pd.DataFrame({"health": report.curve.health,
                           "probability": report.curve.probability})
-    book.table("Calibration", "RenewalCurve", curve, row=bp.last_row + 3,
+    book.table("Calibration", "RenewalCurve", curve, row=bp.next_row,
                title="Calibrated renewal curve (chs calibrate --write-curve)")
-    _, weights = book.table("Weights", "SuggestedWeights", report.evaluation, row=2,
+    book.heading("Weights", "Weights: current and suggested")
+    _, weights = book.table("Weights", "SuggestedWeights", report.evaluation, row=3,
                             title="Held-out AUC by weights")
     _, comp = book.table("Weights", "ComponentWeights", report.component_weights,
-                         row=weights.last_row + 3,
+                         row=weights.next_row,
                          title="Component weights: current and suggested")
     if report.metric_weights is not None:
-        book.table("Weights", "MetricWeights", report.metric_weights, row=comp.last_row + 3,
+        book.table("Weights", "MetricWeights", report.metric_weights, row=comp.next_row,
                    title="Metric weights: current and suggested")
 
     churn = book.book.add_chart({"type": "column"})
@@ -557,7 +609,8 @@ def calibration_tables(book: ReportBook, report: CalibrationReport) \
     calib.set_y_axis({"name": "Renewal rate", "num_format": "0%", "min": 0, "max": 1})
     for chart in (churn, rocs, calib):
         chart.set_size({"width": 640, "height": 380})
-    return {"Churn": (churn, 2, 8), "AUC": (rocs, 2, 6), "Calibration": (calib, 2, 9)}
+    return {"Churn": (churn, 2, max(band.next_col, quartile.next_col)),
+            "AUC": (rocs, 2, auc.next_col), "Calibration": (calib, 2, cal.next_col)}
 
 
 def render_pngs(report: CalibrationReport, output: Path) -> list[Path]:
@@ -597,62 +650,3 @@ def render_pngs(report: CalibrationReport, output: Path) -> list[Path]:
             shutil.copyfile(page_path, target)
             written.append(target)
     return written
-
-
-# ---------------------------------------------------------------- report workbooks
-
-class TableAt:
-    """Where a written table sits, so charts can point at its columns."""
-
-    def __init__(self, sheet: str, first_row: int, columns: list[str], rows: int) -> None:
-        self.sheet, self.first_row, self.columns = sheet, first_row, columns
-        self.last_row = first_row + max(rows, 1)
-
-    def col(self, name: str) -> int:
-        """The 0-based column index of `name`."""
-        return self.columns.index(name)
-
-    def column(self, name: str, rows: int, skip: int = 0) -> list[Any]:
-        """[sheet, first_row, col, last_row, col] of `rows` data cells of column `name`."""
-        c = self.col(name)
-        return [self.sheet, self.first_row + 1 + skip, c, self.first_row + skip + rows, c]
-
-
-class ReportBook:
-    """A small workbook of titled Excel Tables, typed and formatted by column."""
-
-    def __init__(self, path: Path) -> None:
-        self.book = Workbook(path)
-        self.fmt = self.book.fmt
-        self.sheets: dict[str, Worksheet] = {}
-
-    def sheet(self, name: str) -> Worksheet:
-        """The worksheet `name`, created on first use."""
-        if name not in self.sheets:
-            self.sheets[name] = self.book.add_worksheet(name)
-        return self.sheets[name]
-
-    def table(self, sheet: str, name: str, frame: pd.DataFrame, *, row: int = 0,
-              title: str | None = None, notes: tuple[str, ...] | list[str] = ()) \
-            -> tuple[Worksheet, TableAt]:
-        """Write `frame` as the Excel Table `name` with its header on `row` (title above)."""
-        ws = self.sheet(sheet)
-        if title:
-            ws.write_string(max(row - 2, 0), 0, title, self.fmt["subtitle"])
-        for k, note in enumerate(notes):
-            ws.write_string(row + len(frame) + 2 + k, 0, f"Note: {note}", self.fmt["note"])
-        columns = [str(c) for c in frame.columns]
-        formats = [self.fmt.get(column_kind(c, frame[c]) or "") for c in frame.columns]
-        ws.write_frame_table(name, frame, formats, row=row)
-        for c, header in enumerate(columns):
-            ws.set_column(c, c, min(40, max(11, len(header) + 2)))
-        return ws, TableAt(sheet, row, columns, len(frame))
-
-    def close(self) -> None:
-        """Finish the file (XlsxWriter writes it on close)."""
-        self.book.close()
-
-
-def _cell(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:
-    value = plain_value(value)
-    ws.write_value(row, col, value, fmt if isinstance(value, float) else None)

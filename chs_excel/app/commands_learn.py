@@ -152,10 +152,8 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     _, at = book.table("Learned points", "ForecastCheck", check, row=at.last_row + 4,
                        title="Renewal probabilities from the learned health "
                              "(--write-curve), checked on held-out accounts")
-    for k, (measure, value) in enumerate(zip(check["Held-out accounts"], check["Value"],
-                                             strict=True)):
-        if not np.isnan(value):
-            ws.write_number(at.first_row + 1 + k, 1, value, book.fmt[_measure_format(measure)])
+    book.format_rows(at, "Value", check["Value"], [_measure_format(m) for m in
+                                                   check["Held-out accounts"]])
     reliability = learned.reliability.rename(columns={
         "decile": "Decile", "accounts": "Accounts", "predicted": "Predicted rate",
         "actual": "Actual rate"})
@@ -163,8 +161,9 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
                        title="Reliability by decile of predicted probability (1 = lowest)")
     for k, note in enumerate(learned.notes):
         ws.write_string(at.last_row + 2 + k, 0, f"Note: {note}", book.fmt["note"])
-    ws.set_column(0, 0, 56)
-    ws.set_column(1, 3, 16)
+    book.widen("Learned points", 0, 56)
+    for col in (1, 2, 3):
+        book.widen("Learned points", col, 16)
     row = 2
     for k, (column, table) in enumerate(learned.curves.items()):
         table = table.rename(columns=CURVE_HEADERS)

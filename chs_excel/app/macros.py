@@ -384,10 +384,10 @@ def calibrate(book: Book) -> str:
     if notes:
         sections.insert(1, ("Notes", pd.DataFrame({"note": notes})))
     book.write_report("Calibration", sections, after=sheet_after(book, "Calibration"))
-    summary = dict(report.summary)
     message = (f"{TITLE}: calibrated on {len(joined):,} account snapshots; held-out AUC "
-               f"{summary['Held-out AUC, current weights']:.3f} with the current weights, "
-               f"{summary['Held-out AUC, suggested weights']:.3f} with the suggested ones "
+               f"{report.measure('Held-out AUC, current weights'):.3f} with the current "
+               f"weights, {report.measure('Held-out AUC, suggested weights'):.3f} with the "
+               "suggested ones "
                "(see the Calibration sheet)")
     book.status(message)
     return message

@@ -295,14 +295,18 @@ class ScoresPlan:
                                         f'IF(COUNTIF({statuses},"repeated"),"{TWICE}",""))',
                              formula=True)
         c.put(listed + 1, 0, "Message on Start here", kind="bold")
+        advice = ("Columns are found by their header in row 1 (any order; case, spaces and _ "
+                  "ignored). Until each column the Model reads is there once, Health, Band "
+                  "and the other scores show")
         self.columns_message = c.put(
             listed + 1, 1,
             f'IF({self.problem}="","Accounts: every column the Model reads was found by its '
             f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
-            '999)&". Columns are found by their header in row 1 (any order; case, spaces and '
-            '_ ignored). Until each column the Model reads is there once, Health, Band and '
-            f'the other scores show """&{self.problem}&""" instead of a number.")',
-            formula=True)
+            f'999)&". {advice} """&{self.problem}&""" instead of a number.")', formula=True)
+        # what the row must have room for on Start here: two columns missing, say
+        self.columns_message_longest = (f"Accounts: {self.needs[-1][0]} missing, "
+                                        f"{self.needs[0][0]} missing. {advice} "
+                                        f'"{TWICE}" instead of a number.')
         c.row = listed + 3
 
     def _header_list(self) -> None:

@@ -55,6 +55,33 @@ COLUMN_KINDS = {
 }
 
 
+# Words written in capitals in a display header ("arr_at_risk" -> "ARR at risk").
+HEADER_ACRONYMS = {"arr": "ARR", "id": "ID", "auc": "AUC", "nps": "NPS", "csat": "CSAT",
+                   "qbr": "QBR", "ci": "CI", "pct": "%", "csm": "CSM", "roc": "ROC"}
+# Display headers that are not the key's words (keys stay the Table column names).
+DISPLAY_HEADERS = {"account_id": "Account ID", "quartile_label": "Quartile segment",
+                   "expected_arr": "Expected renewed ARR", "period_start": "Starts",
+                   "arr_at_risk": "ARR at risk (Red)", "held_out_auc": "Held-out AUC",
+                   "held_out_rows": "Held-out rows", "training_auc": "Training AUC"}
+
+
+def display_header(key: object) -> str:
+    """The words a person reads for a column key: 'raw_health' -> 'Raw health'.
+
+    Shown in header cells while the cell (and a Table's column name) keeps the key, so
+    formulas, UDFs and readers go on finding the documented names (docs/workbook.md).
+    """
+    text = str(key)
+    if text in DISPLAY_HEADERS:
+        return DISPLAY_HEADERS[text]
+    if "_" not in text and text[:1].isupper():
+        return text                      # already words: a component, "Held-out AUC"
+    words = [HEADER_ACRONYMS.get(w.lower(), w) for w in text.replace("_", " ").split(" ")]
+    first = words[0] if words and words[0] in HEADER_ACRONYMS.values() else \
+        words[0][:1].upper() + words[0][1:] if words else ""
+    return " ".join([first, *words[1:]])
+
+
 def header_key(name: object) -> str:
     """The form headers are matched in: case, spaces and underscores ignored."""
     return "".join(str(name).split()).replace("_", "").lower()

@@ -33,19 +33,42 @@ from chs_excel.core.vocabulary import (
     OPERATORS,
     QUARTILE_ROWS,
     SHEET_ORDER,
+    display_header,
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
-from chs_excel.sheets.dashboard import FULL_COVERAGE, TOP_RED, segment_column
+from chs_excel.sheets.dashboard import (
+    FULL_COVERAGE,
+    NO_OWNER,
+    TOP_RED,
+    segment_column,
+    top_red_columns,
+)
 from chs_excel.sheets.forecast import forecast_sheet
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
-from chs_excel.xlsx.styles import BAND_COLOURS, QUARTILE_COLOURS, SCALE_COLOURS
-from chs_excel.xlsx.writer import Workbook, Worksheet, cached_column, cached_value, frame_rows
+from chs_excel.xlsx.styles import BAND_COLOURS, SCALE_COLOURS
+from chs_excel.xlsx.writer import (
+    Workbook,
+    Worksheet,
+    cached_column,
+    cached_value,
+    fitted_width,
+    frame_rows,
+    wrapped_height,
+)
 
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
 DASHBOARD_SLOTS = 12  # owner / segment rows listed on a workbook without data
+START_WIDTH = 110     # Start here's text column (characters)
+SCORES_WIDTH_CAP = 32   # Scores columns fitted to their content up to this width
+# Dashboard: column widths A.., charts from column G, a tenth of the scale per histogram bar
+DASHBOARD_WIDTHS = (30, 18, 13, 13, 21, 13, 15, 20, 24, 9)
+DASHBOARD_CHART_COL = 6
+CHART_WIDTH, CHART_HEIGHT = 440, 240
+HEALTH_BINS = 10
+HEADER_KIND = "header:"  # a Grid cell kind "header:KEY": KEY shown as its display words
 Progress = Callable[[int], None]
 Cached = dict[str, dict[tuple[int, int], Any]]
 
@@ -116,7 +139,9 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):
-            book.table_sheet("Data issues", "DataIssues", scoring.issues)
+            book.table_sheet("Data issues", "DataIssues", scoring.issues,
+                             formats={"row": "count", "account_id": "indent",
+                                      "problem": "indent"})
         book.close()
     write_atomically(Path(path), build)
 
@@ -201,7 +226,8 @@ class WorkbookBuilder:
         ws = self.sheet(grid.sheet)
         cached = self.cached.get(grid.sheet, {})
         for cell in sorted(grid.cells, key=lambda c: (c.row, c.col)):
-            fmt = self.fmt.get(cell.kind)
+            fmt = self.fmt.get(cell.kind) if not cell.kind.startswith(HEADER_KIND) else \
+                self.book.header_format(cell.kind[len(HEADER_KIND):])
             if cell.array:
                 ws.write_array_formula(cell.row, cell.col, cell.row, cell.col,
                                        "{=" + str(cell.value) + "}", fmt,
@@ -238,19 +264,24 @@ class WorkbookBuilder:
                      "down), Weakest component and the points it puts at stake. The grouped "
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
-            ("text", "Dashboard — accounts and ARR by band and quartile, mean health by owner "
-                     "and segment, the largest Red accounts. Forecast — per fiscal quarter from "
-                     "AsOf: ARR up for renewal, expected, best and worst case, at risk; its "
-                     "total ties to the Dashboard's ARR."),
+            ("text", "Dashboard — accounts and ARR by band and quartile, the 10 largest Red "
+                     "accounts (when they renew and why they are Red), how health is "
+                     "spread, mean health by owner and segment. Forecast — per fiscal quarter "
+                     "from AsOf: ARR up for renewal, expected, best and worst case, at risk; "
+                     "its total ties to the Dashboard's ARR."),
             ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
                      "health, band, components), for trends."),
             ("subtitle", "Live summary"),
         ]
         row = 0
+        wrapped: dict[int, str] = {}
         for style, text in lines:
             g.put(row, 0, text, kind=style)
+            if style == "text":
+                wrapped[row] = text
             row += 1
         g.put(row, 0, plan.columns_message, formula=True, kind="text")
+        wrapped[row] = plan.columns_message_longest
         row += 1
         band = plan.scores_range("band")
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
@@ -267,20 +298,21 @@ class WorkbookBuilder:
                      "caps health whatever the other signals say; a manual override "
                      "(override_score, until override_until) replaces it."),
             ("text", "Coverage below min_coverage means the score rests on little data "
-                     "(low_data is TRUE)."),
+                     "(Low data is TRUE)."),
             ("subtitle", "Changing the structure"),
             ("text", "New metrics, components, rules, segments, levels or more rows need a "
                      "rebuild that keeps your data and your own sheets: chs rebuild THIS.xlsx "
                      "-o NEW.xlsx, or the chs_rebuild macro (Excel with xlwings)."),
         ]:
             g.put(row, 0, text, kind=style)
+            if style == "text":
+                wrapped[row] = text
             row += 1
-        for cell in g.cells:  # wrapped text gets the rows it needs (about 100 characters a line)
-            if cell.kind == "text":
-                lines = 3 if cell.formula else math.ceil(len(str(cell.value)) / 100)
-                self.sheet("Start here").set_row(cell.row, 15 * max(lines, 1))
-        ws = self.write_grid(g)
-        ws.set_column(0, 0, 110)
+        ws = self.sheet("Start here")
+        for r, text in wrapped.items():   # before the rows are written (constant memory)
+            ws.set_row(r, wrapped_height(text, START_WIDTH))
+        self.write_grid(g)
+        ws.set_column(0, 0, START_WIDTH)
         ws.set_column(1, 1, 12)
         ws.fit_to_pages(1, 0)
         ws.activate()
@@ -320,7 +352,7 @@ class WorkbookBuilder:
         headers = [str(c) for c in frame.columns]
         ws.add_streamed_table(name, headers, row, col, len(frame), write_headers=False)
         for c, header in enumerate(headers):
-            g.put(row, col + c, header)
+            g.put(row, col + c, header, kind=HEADER_KIND + header)
         for r, values in enumerate(frame_rows(frame), start=row + 1):
             for c, value in enumerate(values):
                 pct = name == "RenewalProbability" and c == 1
@@ -331,7 +363,8 @@ class WorkbookBuilder:
             for c in range(len(frame.columns)):
                 g.put(row + 1, col + c, None, kind="input")
         for c, header in enumerate(headers):
-            ws.set_column(col + c, col + c, max(10, len(header) + 2))
+            width = fitted_width(display_header(header), frame[frame.columns[c]], minimum=10)
+            ws.set_column(col + c, col + c, max(width, len(name) * 1.3 if c == 0 else 0))
 
     def _validate(self, ws: Worksheet, name: str, frame: pd.DataFrame, first: int,
                   col: int) -> None:
@@ -378,7 +411,10 @@ class WorkbookBuilder:
         """
         ws = self.sheet(sheet)
         headers = [str(c) for c in frame.columns]
-        ws.add_streamed_table(table, headers, 0, 0, max(len(frame), rows or 0))
+        kinds = [(formats or {}).get(h) for h in headers]
+        labels = headers if input_cells else [display_header(h) for h in headers]
+        ws.add_streamed_table(table, headers, 0, 0, max(len(frame), rows or 0),
+                              header_formats=self.book.header_formats(headers, labels, kinds))
         ws.freeze_panes(1, 1)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
@@ -392,7 +428,9 @@ class WorkbookBuilder:
                     "date" in header_key(header) or "until" in header_key(header)
                 column_format = self.fmt["input_date" if is_date else "input"]
                 cell_formats[c] = cell_formats[c] or column_format
-            ws.set_column(c, c, min(40, max(10, len(header) + 2)), column_format)
+            width = fitted_width(labels[c], frame[frame.columns[c]], kinds[c], minimum=10,
+                                 cap=60 if header == "problem" else 40)
+            ws.set_column(c, c, width, column_format)
         ws.write_rows(frame_rows(frame), writers, cell_formats, progress)
         return ws
 
@@ -401,14 +439,19 @@ class WorkbookBuilder:
         """The Scores Table: one formula per cell, caching the engine's value where known."""
         ws = self.sheet("Scores")
         names = [c.name for c in plan.columns]
-        ws.add_streamed_table("Scores", names, 0, 0, rows)
+        kinds = [_scores_kind(c.name, c.kind, c.level) for c in plan.columns]
+        ws.add_streamed_table("Scores", names, 0, 0, rows,
+                              header_formats=self.book.header_formats(names, kinds=kinds))
         for i, column in enumerate(plan.columns):
             options = {"level": 2, "hidden": True} if column.level == 2 else \
                 {"level": 1} if column.level == 1 else {}
-            width = 12 if column.level else min(28, max(10, len(column.name) + 2))
-            ws.set_column(i, i, width, None, options)
-        ws.freeze_panes(1, 1)
-        fmts = [self.fmt[c.kind] for c in plan.columns]
+            values = scores[column.name] if scores is not None and column.name in scores \
+                else None
+            width = fitted_width(display_header(column.name), values, kinds[i], minimum=8,
+                                 cap=SCORES_WIDTH_CAP)
+            ws.set_column(i, i, 12 if column.level else width, None, options)
+        ws.freeze_panes(1, 2 if names[1:2] == ["account_name"] else 1)
+        fmts = [self.fmt[kind] for kind in kinds]
         values = [cached_column(scores[c.name] if scores is not None and c.name in scores
                                 else None, rows) for c in plan.columns]
         ws.stream_formulas(1, [c.formula for c in plan.columns], fmts, values, rows, progress)
@@ -444,7 +487,9 @@ class WorkbookBuilder:
     # ------------------------------------------------------------ Dashboard
 
     def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
-        """Band, quartile and coverage summaries, owner and segment means, top Red ARR."""
+        """The first screen: bands (with their chart beside), quartiles, the largest Red
+        accounts and why; then the health distribution, coverage, owners and segments,
+        each chart beside its table (column G, on a laptop's screen)."""
         g = Grid("Dashboard")
         g.put(0, 0, f"Dashboard — {self.model.name}", kind="title")
         g.put(1, 0, "Formulas over the Scores sheet: they follow every change to the Model "
@@ -452,10 +497,9 @@ class WorkbookBuilder:
         has_arr = "arr" in plan.identity
         band, health = plan.scores_range("band"), plan.scores_range("health")
         arr = plan.scores_range("arr") if has_arr else None
-        charts: list[tuple[str, Any]] = []
+        charts: list[tuple[str, Any, int]] = []
 
-        g.row = 3
-        top = g.row
+        top = 3
         heads = ["Band", "Accounts", "Share", "ARR", "Expected renewed ARR"] if has_arr \
             else ["Band", "Accounts", "Share"]
         _header(g, top, heads)
@@ -471,14 +515,13 @@ class WorkbookBuilder:
                 g.put(r, 3, f"SUMIF({band},{lit},{arr})", formula=True, kind="money")
                 g.put(r, 4, f"SUMIF({band},{lit},{plan.scores_range('expected_arr')})",
                       formula=True, kind="money")
-        g.put(top + 5, 0, "Total", kind="bold")
+        g.put(top + 5, 0, "Total", kind="total")
         for c in range(1, len(heads)):
             letter = xl_col_to_name(c)
             g.put(top + 5, c, f"SUM({letter}{top + 2}:{letter}{top + 5})", formula=True,
-                  kind="pct" if c == 2 else "money" if c > 2 else "count")
-        charts.append(("Accounts by band", (top + 1, top + 4, 0, 1, "bands")))
-        if has_arr:
-            charts.append(("ARR by band", (top + 1, top + 4, 0, 3, "bands")))
+                  kind="total_pct" if c == 2 else "total_money" if c > 2 else "total_count")
+        charts.append(("ARR by band" if has_arr else "Accounts by band",
+                       (top + 1, top + 4, 0, 3 if has_arr else 1, "bands"), top))
 
         top += 8
         quartile = plan.scores_range("quartile")
@@ -493,9 +536,11 @@ class WorkbookBuilder:
                   kind="score")
             if has_arr:
                 g.put(r, 4, f"SUMIF({quartile},{q},{arr})", formula=True, kind="money")
-        charts.append(("Accounts by quartile", (top + 1, top + 4, 1, 2, "quartiles")))
-
         top += 7
+        if has_arr:
+            top = self._top_red(g, plan, top) + 3
+
+        top = self._distribution(g, plan, top, charts)
         _header(g, top, ["Coverage", "Accounts"])
         coverage = plan.scores_range("coverage")
         measures = [
@@ -503,7 +548,7 @@ class WorkbookBuilder:
             ("With a health score", f"COUNT({health})", "count"),
             ("No data", f"COUNTIF({band},{text_literal(NO_DATA)})", "count"),
             ("Full data (coverage 100%)", f'COUNTIF({coverage},">="&{FULL_COVERAGE})', "count"),
-            ("Low data (coverage below min_coverage)",
+            ("Low data (below min_coverage)",
              f"COUNTIF({plan.scores_range('low_data')},TRUE)", "count"),
             ("Capped by a critical rule", f'COUNTIF({plan.scores_range("capped_by")},"?*")',
              "count"),
@@ -520,45 +565,70 @@ class WorkbookBuilder:
         for title, column in (("Owner", "owner"), ("Segment", segment)):
             if column is None or column not in plan.identity:
                 continue
-            shown = _distinct(frame, column)
+            shown = _distinct(frame, column) + _blank(frame, column)
             slots = shown + 3 if shown else DASHBOARD_SLOTS
             shown = shown or slots
             top = self._group_block(g, plan, top, title, column, slots)
             charts.append((f"Mean health by {title.lower()}",
-                           (top + 1, top + shown, 0, 2, "bar")))
-            top += slots + 3
-        if has_arr:
-            self._top_red(g, plan, top)
+                           (top + 1, top + shown, 0, 2, "bar"), top - 1))
+            top += max(slots + 3, _chart_rows(shown) + 2)
         ws = self.write_grid(g)
-        ws.set_column(0, 0, 36)
-        ws.set_column(1, 7, 16)
-        ws.set_column(4, 4, 21)
-        ws.set_column(7, 8, 22)
+        for col, width in enumerate(DASHBOARD_WIDTHS):
+            ws.set_column(col, col, width)
         self._dashboard_charts(ws, charts)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
 
+    def _distribution(self, g: Grid, plan: ScoresPlan, top: int,
+                      charts: list[tuple[str, Any, int]]) -> int:
+        """Accounts (and ARR) per tenth of the scale of health: the shape of the book,
+        which quartiles (always a quarter each) cannot show. Returns the next free row."""
+        health = plan.scores_range("health")
+        has_arr = "arr" in plan.identity
+        g.put(top - 1, 0, "Health distribution", kind="subtitle")
+        _header(g, top, ["Health", "Accounts", "Share"] + (["ARR"] if has_arr else []))
+        scored = f"COUNT({health})"
+        for k in range(HEALTH_BINS):
+            r = top + 1 + k
+            low, high = f"Scale*{k}/{HEALTH_BINS}", f"Scale*{k + 1}/{HEALTH_BINS}"
+            last = k == HEALTH_BINS - 1
+            within = f'{health},">="&{low},{health},"{"<=" if last else "<"}"&{high}'
+            g.put(r, 0, f'{low}&"–"&{high}', formula=True, kind="plain")
+            g.put(r, 1, f"COUNTIFS({within})", formula=True, kind="count")
+            g.put(r, 2, f'IF({scored}=0,"",B{r + 1}/{scored})', formula=True, kind="pct")
+            if has_arr:
+                g.put(r, 3, f"SUMIFS({plan.scores_range('arr')},{within})", formula=True,
+                      kind="money")
+        charts.append(("Health distribution (accounts)",
+                       (top + 1, top + HEALTH_BINS, 0, 1, "histogram"), top - 1))
+        return top + max(HEALTH_BINS + 4, _chart_rows(HEALTH_BINS) + 2)
+
     def _group_block(self, g: Grid, plan: ScoresPlan, top: int, title: str, column: str,
                      slots: int) -> int:
-        """Distinct values of `column` (order of appearance) with counts and mean health.
+        """Distinct values of `column` (order of appearance) with counts and mean health,
+        then a `(no owner)` row for the accounts whose value is blank.
 
         The list is an array formula per row (the classic INDEX/MATCH/COUNTIF unique
         extraction), so owners pasted into Accounts appear without a rebuild.
         """
         values = plan.scores_range(column)
+        ids = plan.scores_range("account_id")
         health, band = plan.scores_range("health"), plan.scores_range("band")
         has_arr = "arr" in plan.identity
         heads = [title, "Accounts", "Mean health", "Red accounts"] + (["ARR"] if has_arr
                                                                      else [])
         _header(g, top, heads)
         g.put(top - 1, 0, f"Mean health by {title.lower()}", kind="subtitle")
+        none = text_literal(NO_OWNER)
+        blanks = f'SUMPRODUCT(({values}="")*({ids}<>""))'
         for s in range(1, slots + 1):
             r = top + s
             above = f"$A${top + 1}:A{r}"
             g.put(r, 0, f'IFERROR(INDEX({values},MATCH(0,COUNTIF({above},{values})'
-                        f'+({values}=""),0)),"")', formula=True, array=True)
+                        f'+({values}=""),0)),IF(AND(COUNTIF({above},{none})=0,{blanks}>0),'
+                        f'{none},""))', formula=True, array=True)
             key = f"$A{r + 1}"
-            match = f"--({values}={key})"
+            match = f'(({values}={key})+({key}={none})*({values}="")*({ids}<>""))'
             g.put(r, 1, f'IF({key}="","",SUMPRODUCT({match}))', formula=True, kind="count")
             g.put(r, 2, f'IF({key}="","",IFERROR(SUMPRODUCT({match},{health})/'
                         f'SUMPRODUCT({match},--ISNUMBER({health})),""))', formula=True,
@@ -570,34 +640,39 @@ class WorkbookBuilder:
                       formula=True, kind="money")
         return top
 
-    def _top_red(self, g: Grid, plan: ScoresPlan, top: int) -> None:
-        """The TOP_RED largest-ARR Red accounts: LARGE over Red ARR, ties in row order."""
+    def _top_red(self, g: Grid, plan: ScoresPlan, top: int) -> int:
+        """The TOP_RED largest-ARR Red accounts, with when they renew and why they are Red:
+        LARGE over Red ARR, ties in row order. Returns the table's last row."""
         g.put(top, 0, f"The {TOP_RED} largest-ARR accounts in Red", kind="subtitle")
         top += 1
-        show = ["account_id", *[c for c in ("account_name", "owner") if c in plan.identity],
-                "health", "weakest_component", "capped_by"]
-        _header(g, top, ["#", "ARR", "Scores row",
-                         *(c.replace("_", " ").capitalize() for c in show)])
+        columns = top_red_columns(plan.identity)
+        heads = [*(display_header(c) for c in columns), "Scores row"]
+        _header(g, top, heads)
         band, arr = plan.scores_range("band"), plan.scores_range("arr")
         first = plan.first
+        at_arr, at_row = columns.index("arr"), len(columns)
+        kinds = {"arr": "money", "renewal_date": "date", "health": "score",
+                 "points_at_stake": "score", "weakest_component": "indent"}
         for k in range(1, TOP_RED + 1):
             r = top + k
-            value, found = f"$B{r + 1}", f"$C{r + 1}"
-            g.put(r, 0, k, kind="int")
-            g.put(r, 1, f'IFERROR(LARGE(IF({band}="Red",IF(ISNUMBER({arr}),{arr},"")),{k}),"")',
-                  formula=True, array=True, kind="money")
-            g.put(r, 2, f'IF({value}="","",SMALL(IF({band}="Red",IF({arr}={value},'
-                        f'ROW({arr}),"")),COUNTIF($B${top + 2}:{value},{value})))',
-                  formula=True, array=True, kind="int")
-            for c, name in enumerate(show, start=3):
-                g.put(r, c, f'IF({found}="","",INDEX({plan.scores_range(name)},'
-                            f"{found}-{first - 1}))", formula=True,
-                      kind="score" if name == "health" else "plain")
+            value = f"${xl_col_to_name(at_arr)}{r + 1}"
+            found = f"${xl_col_to_name(at_row)}{r + 1}"
+            first_value = f"${xl_col_to_name(at_arr)}${top + 2}"
+            g.put(r, at_arr, f'IFERROR(LARGE(IF({band}="Red",IF(ISNUMBER({arr}),{arr},"")),'
+                             f'{k}),"")', formula=True, array=True, kind="money")
+            g.put(r, at_row, f'IF({value}="","",SMALL(IF({band}="Red",IF({arr}={value},'
+                             f'ROW({arr}),"")),COUNTIF({first_value}:{value},{value})))',
+                  formula=True, array=True, kind="helper")
+            for c, name in enumerate(columns):
+                if name != "arr":
+                    g.put(r, c, f'IF({found}="","",INDEX({plan.scores_range(name)},'
+                                f"{found}-{first - 1}))", formula=True,
+                          kind=kinds.get(name, "plain"))
+        return top + TOP_RED
 
-    def _dashboard_charts(self, ws: Worksheet, charts: list[tuple[str, Any]]) -> None:
-        """Native charts beside the tables: column charts for bands and quartiles, bars."""
-        row = 1
-        for title, (r0, r1, cat_col, val_col, style) in charts:
+    def _dashboard_charts(self, ws: Worksheet, charts: list[tuple[str, Any, int]]) -> None:
+        """Native charts beside their tables (column G, the row of the table's title)."""
+        for title, (r0, r1, cat_col, val_col, style), row in charts:
             kind = "bar" if style == "bar" else "column"
             chart = self.book.add_chart({"type": kind})
             series: dict[str, Any] = {
@@ -607,22 +682,25 @@ class WorkbookBuilder:
             if style == "bands":
                 series["points"] = [{"fill": {"color": BAND_COLOURS[b]}}
                                     for b in (*BANDS, NO_DATA)]
-            elif style == "quartiles":
-                series["points"] = [{"fill": {"color": c}} for c in QUARTILE_COLOURS]
+                series["data_labels"] = {"value": True, "num_format": "#,##0"}
+            elif style == "histogram":
+                series["points"] = [{"fill": {"color": BAND_COLOURS[_bin_band(self.model, k)]}}
+                                    for k in range(HEALTH_BINS)]
+                series["gap"] = 15
             else:
                 series["fill"] = {"color": "#2F75B5"}
             chart.add_series(series)
-            chart.set_title({"name": title})
+            chart.set_title({"name": title, "name_font": {"size": 11}})
             chart.set_legend({"none": True})
-            height = 260 if kind == "column" else max(200, 70 + 22 * (r1 - r0 + 1))
-            chart.set_size({"width": 500, "height": height})
+            rows = r1 - r0 + 1
+            height = CHART_HEIGHT if kind == "column" else _chart_rows(rows) * 20
+            chart.set_size({"width": CHART_WIDTH, "height": height})
             if kind == "bar":
                 chart.set_y_axis({"reverse": True})
                 chart.set_x_axis({"min": 0, "max": self.model.scale})
             else:
                 chart.set_y_axis({"num_format": "#,##0", "min": 0})
-            ws.insert_chart(row, 10, chart)
-            row += math.ceil(height / 20) + 1
+            ws.insert_chart(row, DASHBOARD_CHART_COL, chart, {"x_offset": 8})
 
     # ------------------------------------------------------------ Forecast
 
@@ -671,9 +749,15 @@ class WorkbookBuilder:
 
 # ---------------------------------------------------------------- helpers
 
+# Headers over text after a table's first column (left-aligned like their cells).
+TEXT_HEADERS = {"Label", "Account ID", "Owner", "Weakest component", "Capped by"}
+
+
 def _header(g: Grid, row: int, headers: list[str]) -> None:
+    """A Dashboard/Forecast header row: over numbers right-aligned, like the numbers."""
     for c, text in enumerate(headers):
-        g.put(row, c, text, kind="header")
+        kind = "header" if c == 0 or text in TEXT_HEADERS else "header_right"
+        g.put(row, c, text, kind=kind)
 
 
 def _non_negative() -> dict[str, Any]:
@@ -694,6 +778,35 @@ def _distinct(frame: pd.DataFrame, column: str) -> int:
         return 0
     values = frame[cols[header_key(column)]].astype("string").str.strip()
     return int(values[values.fillna("") != ""].str.lower().nunique())
+
+
+def _scores_kind(name: str, kind: str, level: int) -> str:
+    """The display kind of a Scores column: TRUE/FALSE centred, text set off from the
+    number before it (an indent), everything else as the formula plan says."""
+    if name in ("low_data", "overridden"):
+        return "flag"
+    return "plain_indent" if kind == "plain" and level == 0 else kind
+
+
+def _blank(frame: pd.DataFrame, column: str) -> int:
+    """1 when some account has `column` blank (it gets a `(no owner)` row), else 0."""
+    cols = {header_key(c): c for c in frame.columns}
+    if header_key(column) not in cols or frame.empty:
+        return 0
+    values = frame[cols[header_key(column)]].astype("string").str.strip().fillna("")
+    return int((values == "").any())
+
+
+def _chart_rows(bars: int) -> int:
+    """Rows (20 px) a bar chart of `bars` bars takes."""
+    return max(12, math.ceil((70 + 22 * bars) / 20))
+
+
+def _bin_band(model: Model, k: int) -> str:
+    """The band of the middle of histogram bin `k` under the model's limits."""
+    middle = model.scale * (k + 0.5) / HEALTH_BINS
+    return "Red" if middle < model.red_below else "Green" if middle >= model.green_from \
+        else "Yellow"
 
 
 def _span(first: int, last: int, col: int) -> str:

@@ -20,6 +20,8 @@ FORMATS: dict[str, dict[str, object]] = {
     "subtitle": {"bold": True, "font_size": 12, "font_color": HEADER_FILL},
     "text": {"text_wrap": True, "valign": "top"},
     "note": {"italic": True, "font_color": "#595959"},
+    "wrapped_note": {"italic": True, "font_color": "#595959", "text_wrap": True,
+                     "valign": "top"},
     "input": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9"},
     "input_number": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
                      "num_format": "General"},
@@ -34,6 +36,8 @@ FORMATS: dict[str, dict[str, object]] = {
                     "top": 1},
     "date": {"num_format": "yyyy-mm-dd", "font_color": FORMULA_FONT},
     "plain": {"font_color": FORMULA_FONT},
+    "plain_indent": {"font_color": FORMULA_FONT, "indent": 1},   # text after a number
+    "flag": {"font_color": FORMULA_FONT, "align": "center"},     # TRUE/FALSE
     "int": {"num_format": "0", "font_color": FORMULA_FONT, "align": "center"},
     "count": {"num_format": "#,##0", "font_color": FORMULA_FONT},
     "helper": {"font_color": "#7F7F7F", "italic": True},
@@ -41,6 +45,20 @@ FORMATS: dict[str, dict[str, object]] = {
     "input_date": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
                    "num_format": "yyyy-mm-dd"},
     "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL},
+    "header_right": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL,
+                     "align": "right"},
+    "header_cell": {"bold": True, "valign": "top"},
+    "header_number": {"bold": True, "valign": "top", "align": "right"},
+    "header_indent": {"bold": True, "valign": "top", "indent": 1},
+    "header_center": {"bold": True, "valign": "top", "align": "center"},
+    "total": {"bold": True, "top": 1, "font_color": FORMULA_FONT},
+    "total_money": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},
+    "total_count": {"bold": True, "top": 1, "num_format": "#,##0", "font_color": FORMULA_FONT},
+    "total_pct": {"bold": True, "top": 1, "num_format": "0%", "font_color": FORMULA_FONT},
+    "total_score": {"bold": True, "top": 1, "num_format": "0.0", "font_color": FORMULA_FONT},
+    "verdict": {"bold": True, "font_size": 12, "text_wrap": True, "valign": "top"},
+    "indent": {"indent": 1},
+    "right": {"align": "right"},
     "red": {"bg_color": RED, "font_color": RED_FONT},
     "yellow": {"bg_color": YELLOW, "font_color": YELLOW_FONT},
     "green": {"bg_color": GREEN, "font_color": GREEN_FONT},
@@ -49,7 +67,9 @@ FORMATS: dict[str, dict[str, object]] = {
        for q, fill in QUARTILE_FILLS.items()},
 }
 
+WIDTH_CAP = 40            # widest a fitted column gets (characters); longer text wraps or clips
+LINE_HEIGHT = 15.0        # points per line of 11-point text
+
 # Traffic-light colours for charts (bands best first, then No data).
 BAND_COLOURS = {"Green": "#63BE7B", "Yellow": "#FFD966", "Red": "#F8696B", "No data": "#BFBFBF"}
-QUARTILE_COLOURS = ("#2F75B5", "#9BC2E6", "#D9D9D9", "#F4B084")
 SCALE_COLOURS = ("#F8696B", "#FFEB84", "#63BE7B")  # colour scale: 0, scale/2, scale

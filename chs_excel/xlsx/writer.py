@@ -13,7 +13,11 @@ The worksheet adds what the project writes and XlsxWriter has no fast path for:
   range, the cells below only point at it: what Excel saves for a filled-down column);
 - `write_value` / `column_writer` / `write_rows`: typed cells, text always text;
 - `add_streamed_table`: an Excel Table in constant-memory mode;
-- `write_frame_table`: a DataFrame as a Table, a number format per column.
+- `write_frame_table`: a DataFrame as a Table, a number format per column;
+- `Workbook.header_format`: a header cell that *shows* a display label ("Raw health")
+  while it holds the column key (`raw_health`), so Table column names stay the keys;
+- `fitted_width` / `wrapped_height`: column widths fitted to content (capped) and row
+  heights for wrapped text, so nothing is cut off or overprinted.
 
 It relies on XlsxWriter internals (`_write_cell`, `fh`, `table`, `previous_row`,
 `_write_single_row`, `_check_dimensions`, `tables`): pyproject.toml pins the versions it
@@ -36,8 +40,9 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name, xl_range
 
 from chs_excel.core.formulas import ROW
+from chs_excel.core.vocabulary import display_header
 from chs_excel.xlsx.serials import to_serial, to_serials
-from chs_excel.xlsx.styles import FORMATS
+from chs_excel.xlsx.styles import FORMATS, LINE_HEIGHT, WIDTH_CAP
 
 TABLE_STYLE = "Table Style Light 9"
 OPTIONS = {"use_zip64": True, "strings_to_formulas": False, "strings_to_urls": False,
@@ -172,7 +177,8 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
 
     def add_streamed_table(self, name: str, headers: list[str], row: int, col: int,
                            rows: int, *, write_headers: bool = True,
-                           formats: list[Any] | None = None) -> None:
+                           formats: list[Any] | None = None,
+                           header_formats: list[Any] | None = None) -> None:
         """An Excel Table over `rows` data rows (at least one) under its header at (row, col).
 
         XlsxWriter refuses tables in constant-memory mode only because it cannot write a
@@ -196,17 +202,20 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
         table["range"] = table["a_range"] = table["autofilter"] = xl_range(
             row, col, row + max(rows, 1), last_col)
         if write_headers:
+            heads = header_formats or [None] * len(headers)
             for c, header in enumerate(headers):
-                self.write_string(row, col + c, header)
+                self.write_string(row, col + c, header, heads[c])
 
     def write_frame_table(self, name: str, frame: pd.DataFrame, formats: list[Any], *,
-                          row: int = 0, col: int = 0) -> None:
+                          row: int = 0, col: int = 0,
+                          header_formats: list[Any] | None = None) -> None:
         """`frame` as the Excel Table `name` (header on `row`), a format per column."""
         headers = [str(c) for c in frame.columns]
         if not headers:
             headers, frame = ["Column1"], pd.DataFrame({"Column1": []})
-            formats = [None]
-        self.add_streamed_table(name, headers, row, col, len(frame), formats=formats)
+            formats, header_formats = [None], None
+        self.add_streamed_table(name, headers, row, col, len(frame), formats=formats,
+                                header_formats=header_formats)
         writers = [self.column_writer(frame[c]) for c in frame.columns]
         self.write_rows(frame_rows(frame), writers, formats, first_row=row + 1,
                         first_col=col)
@@ -222,6 +231,37 @@ class Workbook(xlsxwriter.Workbook):
             self.set_properties({"title": title})
         self.fmt: dict[str, Format] = {name: self.add_format(props)
                                        for name, props in FORMATS.items()}
+        self._headers: dict[tuple[str, str | None], Format] = {}
+
+    def header_format(self, key: Any, label: str | None = None,
+                      base: str | None = None) -> Format:
+        """A header cell format showing `label` (default: `display_header(key)`).
+
+        The cell keeps the key as its value (a Table's column name must equal its header
+        cell); the label is the number format's text section (`;;;"Raw health"`), which
+        Excel and LibreOffice display instead of the text. `base` names a FORMATS entry
+        to start from (default `header_cell`: bold, top-aligned).
+        """
+        label = display_header(key) if label is None else label
+        cache = (label if label != str(key) else "", base)
+        if cache not in self._headers:
+            props = dict(FORMATS[base or "header_cell"])
+            code = label_format(label) if label != str(key) else None
+            if code:
+                props["num_format"] = code
+            self._headers[cache] = self.add_format(props)
+        return self._headers[cache]
+
+    def header_formats(self, keys: Iterable[Any], labels: Iterable[str] | None = None,
+                       kinds: Iterable[str | None] | None = None) -> list[Format]:
+        """`header_format` for each key (labels: the display words, default from keys);
+        headers of numeric columns (a number `kind`) are right-aligned over their numbers."""
+        keys = list(keys)
+        shown = list(labels) if labels is not None else [display_header(k) for k in keys]
+        bases = [HEADER_BASES.get(k, "header_number" if k in _SHOWN else "header_cell")
+                 for k in (kinds if kinds is not None else [None] * len(keys))]
+        return [self.header_format(k, label, base)
+                for k, label, base in zip(keys, shown, bases, strict=True)]
 
     def add_worksheet(self, name: str | None = None,
                       worksheet_class: Any = None) -> Worksheet:
@@ -291,9 +331,12 @@ def frame_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
 
 
 def column_kind(name: Any, series: pd.Series) -> str | None:
-    """The named number format of a report column, from its name and type."""
-    key = str(name).lower()
-    if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start"):
+    """The named number format of a report column, from its name and type: every
+    numeric column gets one (None only for text and TRUE/FALSE columns)."""
+    key = str(name).lower().replace(" ", "_")
+    if pd.api.types.is_datetime64_any_dtype(series) or key in ("date", "period_start",
+                                                                "period_end", "starts",
+                                                                "ends"):
         return "date"
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         return None
@@ -304,10 +347,76 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
         return "pct"
     if "arr" in key or "case" in key:
         return "money"
-    if key in ("accounts", "rows", "renewed", "churned", "quartile", "decile") \
-            or key.endswith("rows") or key in ("green", "yellow", "red", "no data", "total"):
-        return None
+    if key in ("accounts", "rows", "renewed", "churned", "green", "yellow", "red", "no_data",
+               "total") or key.endswith("rows") or key.endswith("accounts") \
+            or pd.api.types.is_integer_dtype(series):
+        return "count"
     return "score"
+
+
+def label_format(label: str) -> str | None:
+    """The number format that displays `label` for any text cell (None when `label`
+    cannot be quoted in a format code)."""
+    if not label or any(ch in label for ch in '"\\\n\r\t'):
+        return None
+    return f';;;"{label}"'
+
+
+# The header cell format over each display kind (numbers: right-aligned, like them).
+HEADER_BASES = {None: "header_cell", "date": "header_number", "int": "header_center",
+                "flag": "header_center", "indent": "header_indent",
+                "plain_indent": "header_indent"}
+# Characters a number takes when shown in each display kind (see styles.FORMATS).
+_SHOWN = {"money": "{:,.0f}", "count": "{:,.0f}", "score": "{:.1f}", "pct": "{:.0%}",
+          "decimal3": "{:.3f}", "int": "{:.0f}"}
+
+
+def content_width(series: pd.Series | None, kind: str | None = None) -> int:
+    """Characters the longest cell of `series` shows in display kind `kind`."""
+    if series is None or series.empty:
+        return 0
+    if kind == "date" or pd.api.types.is_datetime64_any_dtype(series):
+        return 10
+    if pd.api.types.is_bool_dtype(series):
+        return 5
+    if pd.api.types.is_numeric_dtype(series):
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return 0
+        shown = _SHOWN.get(kind or "", "{:.10g}")
+        return max(len(shown.format(v)) for v in (values.min(), values.max()))
+    text = series.dropna().astype(str)
+    return int(text.str.len().max()) if len(text) else 0
+
+
+def fitted_width(label: str, series: pd.Series | None = None, kind: str | None = None, *,
+                 cap: float = WIDTH_CAP, minimum: float = 6, table: bool = True) -> float:
+    """A column width (characters) that shows the header and the longest cell, capped.
+
+    Header text is bold (a tenth wider) and a Table header carries a filter button."""
+    header = len(label) * 1.1 + (4 if table else 2)
+    return float(min(cap, max(minimum, header, content_width(series, kind) + 2)))
+
+
+def wrapped_height(text: str, width: float, *, font_size: float = 11) -> float:
+    """The row height (points) that shows `text` wrapped in a column `width` wide.
+
+    Counted conservatively (prose averages about 1.2 characters per width unit in
+    Calibri/Carlito 11; 1.1 is assumed, words are not split), so text never overprints
+    the row below: LibreOffice and Excel do not grow rows in files they did not lay out."""
+    per_line = max(int(width * 1.1 * 11 / font_size) - 1, 1)
+    lines = 0
+    for paragraph in str(text).split("\n"):
+        length, count = 0, 1
+        for word in paragraph.split():
+            if length and length + 1 + len(word) > per_line:
+                count, length = count + 1, 0
+            length += (1 if length else 0) + len(word)
+            while length > per_line:
+                count, length = count + 1, length - per_line
+        lines += count
+    return round(lines * LINE_HEIGHT * font_size / 11 + 3, 1)
 
 
 def _escape(text: str) -> str:
