@@ -12,7 +12,8 @@
 - docs/img/report-calibration.png, report-auc.png, report-trend.png: the first pages of the
   reports `chs calibrate` and `chs trend` write from the example's accounts (the trend
   compares them with a copy whose NPS fell 3 points). The Forecast sheet and report
-  pictures come from scripts/forecast_pictures.py.
+  pictures come from scripts/forecast_pictures.py;
+- docs/img/actions.png: the example's Actions sheet.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ IMG = ROOT / "docs" / "img"
 # sheet -> (picture, resolution in dpi, crop box as fractions of the page: x, y, w, h)
 PICTURES = {"Start here": (IMG / "start-here.png", 110, (0, 0, 1, 0.5)),
             "Scores": (IMG / "scores.png", 220, (0.03, 0.05, 0.62, 0.28)),
-            "Dashboard": (IMG / "dashboard.png", 110, (0, 0, 1, 1))}
+            "Dashboard": (IMG / "dashboard.png", 110, (0, 0, 1, 1)),
+            "Actions": (IMG / "actions.png", 220, (0.03, 0.06, 0.94, 0.30))}
 # report -> (picture, the text its page starts with)
 REPORT_PICTURES = {"calibration": (IMG / "report-calibration.png", "Calibration of"),
                    "calibration-auc": (IMG / "report-auc.png", "AUC:"),
@@ -137,7 +139,8 @@ def _first_line(pdf: Path, page: int) -> str:
 def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
     """Whether PDF page `page` is the first page of `sheet` (recognised by its text)."""
     first = _first_line(pdf, page)
-    starts = {"Start here": "Customer health scorecard —", "Dashboard": "Dashboard —"}
+    starts = {"Start here": "Customer health scorecard —", "Dashboard": "Dashboard —",
+              "Actions": "Actions —"}
     if sheet in starts:
         return first.startswith(starts[sheet])
     return first.startswith("Account ID Account name") and " Health " in f"{first} "

@@ -23,7 +23,7 @@ from chs_excel.io.sample import reference_date
 
 QUICKSTART_PATH = Path(xlwings.__file__).parent / QUICKSTART
 MODEL_TABLES = {"Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability"}
+                "RenewalProbability", "Playbooks"}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def test_template_is_xlwings_quickstart_with_our_sheets(template: Path) -> None:
         assert ours.read("xl/vbaProject.bin") == theirs.read("xl/vbaProject.bin")
         assert b"macroEnabled.main+xml" in ours.read("[Content_Types].xml")
     book = openpyxl.load_workbook(template, keep_vba=True)
-    assert book.sheetnames == ["Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast",
-                              CONFIG_SHEET]
+    assert book.sheetnames == ["Start here", "Model", "Accounts", "Scores", "Actions",
+                              "Dashboard", "Forecast", CONFIG_SHEET]
     settings = {row[0]: row[1] for row in book[CONFIG_SHEET].iter_rows(values_only=True)
                 if row[0]}
     assert settings["UDF Modules"] == "chs_excel.app.udfs;chs_excel.app.scripts"

@@ -262,7 +262,8 @@ def test_headers_written_as_words_are_matched(tmp_path: Path) -> None:
 
 def write_model_tables(path: Path) -> None:
     """A workbook holding the model's tables (as the Model sheet does) and a Scores table."""
-    book = xlsxwriter.Workbook(str(path), {"default_date_format": "yyyy-mm-dd"})
+    book = xlsxwriter.Workbook(str(path), {"default_date_format": "yyyy-mm-dd",
+                                           "strings_to_formulas": False})  # op "=" is text
     ws = book.add_worksheet("Model")
     col = 0
     for name, frame in MODEL.to_frame().items():

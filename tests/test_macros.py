@@ -140,8 +140,8 @@ def test_refresh_keeps_the_users_sheet_byte_for_byte(refreshed: tuple[Path, Path
         ["Red accounts", '=COUNTIF(Scores[band],"Red")', None],
         ["Accounts", "=ROWS(Scores[account_id])", None], ["Budget", 42, "=B3*2"]]
     assert len(ws._charts) == 1
-    assert book.sheetnames == ["Model", "Accounts", "Scores", "Dashboard", "Forecast",
-                              "Data issues", "My analysis"]
+    assert book.sheetnames == ["Model", "Accounts", "Scores", "Actions", "Dashboard",
+                              "Forecast", "Data issues", "My analysis"]
 
 
 def test_refresh_writes_the_engines_scores_and_issues(refreshed: tuple[Path, Path, str],
@@ -196,7 +196,7 @@ def test_inserted_sheets_keep_sheet_local_names_and_the_active_tab(
     book.save(source)
     macros.refresh_file(source, as_of=AS_OF)
     book = openpyxl.load_workbook(source)
-    assert book.sheetnames.index("My analysis") == 6
+    assert book.sheetnames.index("My analysis") == 7  # after Actions, Dashboard, ...
     assert book["My analysis"].print_area == "'My analysis'!$A$1:$C$3"
     assert book.active.title == "My analysis"
 
@@ -423,8 +423,8 @@ def test_xlwings_adapter_runs_refresh_on_a_live_book(refreshed: tuple[Path, Path
                                 for n in default_model().to_frame()])
     fake = FakeBook([model, FakeSheet("Accounts", [FakeTable("Accounts", grids["Accounts"])])])
     message = macros.run(lambda b: macros.refresh(b, as_of=AS_OF), XlwingsBook(fake))
-    assert [s.name for s in fake.sheets] == ["Model", "Accounts", "Scores", "Dashboard", "Forecast",
-                                           "Data issues"]
+    assert [s.name for s in fake.sheets] == ["Model", "Accounts", "Scores", "Actions",
+                                             "Dashboard", "Forecast", "Data issues"]
     assert fake.app.status_bar == message and not fake.app.alerts
     dashboard = fake.sheets["Dashboard"].formats
     assert dashboard[((1, 1), None)].value == "Accounts by band"

@@ -33,7 +33,7 @@ from chs_excel.io.sample import make_sample, reference_date
 
 NA, DIV0 = -2146826246, -2146826281   # #N/A and #DIV/0! as pywin32 hands them over
 ARGS = ("Accounts", "Components", "Metrics", "Rules", "Settings", "Segments", "Levels",
-        "RenewalProbability")
+        "RenewalProbability", "Playbooks")
 
 
 def com(value: Any) -> Any:
@@ -443,7 +443,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
     assert result.returncode == 0, result.stderr
     vba = result.stdout
     assert ("Function CHS_SCORE(accounts, components, metrics, Optional rules, Optional "
-            "settings, Optional segments, Optional levels, Optional renewal_probability)"
+            "settings, Optional segments, Optional levels, Optional renewal_probability, "
+            "Optional playbooks, Optional history)"
             in vba)
     for name in ("CHS_LINEAR(x, worst, best, Optional scale)",
                  "CHS_LOG(x, worst, best, Optional scale)", "CHS_WEIGHTED(scores, weights)",

@@ -35,12 +35,14 @@ from chs_excel.xlsx.writer import Workbook
 from tests.test_formulas import edge_accounts, edge_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SHEETS = ["Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", "History"]
+SHEETS = ["Start here", "Model", "Accounts", "Scores", "Actions", "Dashboard", "Forecast",
+          "History"]
 # Functions Excel 2007 already had (no prefix) and that LibreOffice 7.4 computes.
 PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "IFERROR",
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
-         "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS", "LOWER"}
+         "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS",
+         "SEARCH", "LOWER"}
 PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR"}  # newer than Excel 2007: must carry _xlfn.
 
 
@@ -81,7 +83,8 @@ def test_template_has_spec_sheets_tables_and_2000_formula_rows(template: Path) -
     assert book["Calc"].sheet_state == "hidden"
     assert all(book[s].sheet_state == "visible" for s in SHEETS)
     assert set(book["Model"].tables) == {"Settings", "Components", "Metrics", "Levels",
-                                         "Rules", "Segments", "RenewalProbability"}
+                                         "Rules", "Segments", "RenewalProbability",
+                                         "Playbooks"}
     scores = book["Scores"]
     assert scores.tables["Scores"].ref.endswith(str(TEMPLATE_ROWS + 1))
     assert book["Accounts"].tables["Accounts"].ref.endswith(str(TEMPLATE_ROWS + 1))

@@ -24,8 +24,10 @@ from chs_excel.xlsx.writer import Workbook
 
 # Bytes of Scores XML per account. With shared formulas a cell is its reference, style,
 # `<f t="shared" si="N"/>` and cached value (about 62 bytes; 47 cells a row on the
-# default model): ~2.9 KB, down from ~6.9 KB with a formula per cell.
-MAX_BYTES_PER_ACCOUNT = 3_000
+# default model): ~2.9 KB, down from ~6.9 KB with a formula per cell. The playbooks
+# (issue 13) add 16 cells a row (4 outputs, 8 playbook, 2 History and 2 rank helpers)
+# and the cached action texts: ~3.9 KB.
+MAX_BYTES_PER_ACCOUNT = 4_000
 
 
 def sheet_xml(path: Path, name: str) -> str:

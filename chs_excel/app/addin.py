@@ -42,8 +42,8 @@ START_HERE = (
     "headers as in the sample).",
     "3. Refresh: Alt+F8 > chs_refresh (after xlwings > Import Functions, Windows), or the "
     "xlwings ribbon's Run main (chs_scorecard.py beside this file, Windows and macOS).",
-    "4. Scores, Dashboard, Forecast and Data issues are rewritten by chs_refresh; other "
-    "sheets are yours.",
+    "4. Scores, Actions, Dashboard, Forecast and Data issues are rewritten by chs_refresh; "
+    "other sheets are yours.",
     "5. Added or removed a metric? Save, then Alt+F8 > chs_rebuild: it writes "
     "'<this name> (rebuilt)' with native formulas for the new Model (your sheets kept) "
     "and opens it.",

@@ -20,8 +20,8 @@ from chs_excel.app.commands_forecast import (
     snapshot_command,
     trend_command,
 )
-from chs_excel.core.engine import Scoring, score
-from chs_excel.core.errors import ChsError, MissingColumnError
+from chs_excel.core.engine import Scoring, previous_snapshot, score
+from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
@@ -58,9 +58,12 @@ def _model(path: Path | None) -> Model:
 @click.option("--replace", is_flag=True,
               help="Overwrite an existing OUT.xlsx even when it holds History snapshots or "
                    "sheets a new scored workbook would not have.")
+@click.option("--history", "history_path", type=click.Path(path_type=Path),
+              help="Snapshots (SQLite store or a workbook's History) for the playbooks' "
+                   "health_change / band_change conditions (docs/playbooks.md).")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
-                  date_format: str, replace: bool) -> None:
+                  date_format: str, replace: bool, history_path: Path | None) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -73,8 +76,11 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
     accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+    history = _history(history_path)
+    day = as_of.date() if as_of else None
     try:
-        scoring = score(model, accounts, as_of=as_of.date() if as_of else None, strict=strict)
+        scoring = score(model, accounts, as_of=day, strict=strict,
+                        previous=previous_snapshot(history, day or dt.date.today()))
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
@@ -83,8 +89,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
-        write_scores(output, kind, model, accounts, scoring,
-                     as_of=as_of.date() if as_of else None)
+        write_scores(output, kind, model, accounts, scoring, as_of=day, history=history)
     if issues_path is not None:
         if len(scoring.issues):
             write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
@@ -92,6 +97,17 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
                    err=to_stdout)
+
+
+def _history(path: Path | None) -> pd.DataFrame | None:
+    """The snapshot rows of `--history` (None without it)."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(f"{path}: history file not found (give the SQLite store or a "
+                         "workbook with a History sheet)")
+    from chs_excel.io.history_store import read_history
+    return read_history(path).rows
 
 
 def _near_miss(exc: ChsError, headers: list[str]) -> str:
@@ -144,7 +160,8 @@ def _output_kind(output: Path, *inputs: Path | None) -> str:
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
-                 scoring: Scoring, as_of: dt.date | None = None) -> None:
+                 scoring: Scoring, as_of: dt.date | None = None,
+                 history: pd.DataFrame | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
@@ -152,7 +169,8 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
     with progress(total, "Writing") as advance:
-        write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of)
+        write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of,
+                              history=history)
 
 
 def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | None = None,

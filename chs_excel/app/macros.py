@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from chs_excel.core.engine import Scoring, metric_score_column, score
+from chs_excel.core.engine import Scoring, metric_score_column, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import check_output_path, locked
 from chs_excel.core.model import Model, header_key
@@ -24,6 +24,7 @@ from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io import history_store
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.sheets.actions import actions_sections
 from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.sheets.traffic_lights import (
     BAND_FORMATS,
@@ -74,16 +75,20 @@ def read_accounts(book: Book) -> pd.DataFrame:
 # ---------------------------------------------------------------- refresh
 
 def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
-    """Score Accounts with the Model; rewrite Scores and Data issues, and Dashboard and
-    Forecast as values unless they are the native-formula workbook's live sheets."""
+    """Score Accounts with the Model; rewrite Scores, Actions (when the model has
+    playbooks) and Data issues, and Dashboard and Forecast as values unless they are the
+    native-formula workbook's live sheets."""
     started = time.perf_counter()
     book.status(f"{TITLE}: reading the Model and Accounts...")
     model = read_model(book)
     accounts = read_accounts(book)
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of)
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
+    if model.playbooks:  # Scores now holds values: the live list's rank column is gone
+        book.write_report("Actions", actions_sections(scoring.scores),
+                          after=sheet_after(book, "Actions"))
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
         write_dashboard(book, model, scoring.scores)
         write_forecast(book, model, scoring.scores, as_of=as_of)
@@ -95,6 +100,15 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
                f"({time.perf_counter() - started:.1f} s)")
     book.status(message)
     return message
+
+
+def last_snapshot(book: Book, model: Model, as_of: dt.date | None) -> pd.DataFrame | None:
+    """The book's latest History snapshot before `as_of` (today), when playbooks compare
+    with it (docs/playbooks.md); else None, and History is not read."""
+    from chs_excel.core.playbooks import uses_history
+    if not uses_history(model.playbooks):
+        return None
+    return previous_snapshot(history_store.book_history(book).rows, as_of or dt.date.today())
 
 
 def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:
@@ -263,12 +277,12 @@ def snapshot_file(path: str | Path, output: str | Path | None = None, *,
 
 # ---------------------------------------------------------------- rebuild
 
-REBUILT_SHEETS = ("Start here", "Scores", "Dashboard", "Forecast", "Calc")
+REBUILT_SHEETS = ("Start here", "Scores", "Actions", "Dashboard", "Forecast", "Calc")
 
 
 def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
-    """Regenerate the native-formula sheets (Start here, Scores, Dashboard, Forecast, the
-    hidden Calc) for the Model as it is now, e.g. after a metric was added or removed.
+    """Regenerate the native-formula sheets (Start here, Scores, Actions, Dashboard,
+    Forecast, the hidden Calc) for the Model as it is now, e.g. after a metric was added or removed.
 
     Model, Accounts, History and every other sheet stay; Accounts only gains a blank
     column for each column the Model reads that it lacks. The override date is the book's
@@ -291,7 +305,7 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     frame = accounts.reindex(pd.RangeIndex(2, len(found.grid) + 1))  # with its blank rows
     as_of = fixed_as_of(book.package) or as_of
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of)
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
     cached = Scoring(scoring.scores.reindex(frame.index), scoring.issues)
     book.status(f"{TITLE}: writing the formulas for {len(frame):,} rows...")
     with tempfile.TemporaryDirectory() as folder:

@@ -27,8 +27,8 @@ def _caller() -> Any:
 
 @xw.script
 def chs_refresh() -> str:
-    """Score the Accounts table with the Model; rewrite Scores, Dashboard, Forecast and
-    Data issues."""
+    """Score the Accounts table with the Model; rewrite Scores, Actions, Dashboard, Forecast
+    and Data issues."""
     return _run("refresh")
 
 

@@ -13,6 +13,7 @@ converters only (an import-linter contract keeps it so). The macros live in
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from chs_excel.io.ranges import (
     model_from_ranges,
     number_list,
     shaped,
+    table_frame,
 )
 
 CATEGORY = "Customer health"
@@ -68,18 +70,29 @@ def _cell_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         doc="Levels[#All] (needed for steps and category metrics)")
 @xw.arg("renewal_probability", ndim=2, err_to_str=True,
         doc="RenewalProbability[#All] (optional)")
+@xw.arg("playbooks", ndim=2, err_to_str=True,
+        doc="Playbooks[#All] (optional: next_action, action_owner, actions)")
+@xw.arg("history", ndim=2, err_to_str=True,
+        doc="History[#All] (optional: for health_change and band_change conditions)")
 @xw.ret(transpose=False)
 @_cell_errors
 def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
               settings: Any = None, segments: Any = None, levels: Any = None,
-              renewal_probability: Any = None) -> Any:
-    """Score every account: spills the Scores table (header + one row per account)."""
+              renewal_probability: Any = None, playbooks: Any = None,
+              history: Any = None) -> Any:
+    """Score every account: spills the Scores table (header + one row per account), with
+    each account's next action when the Playbooks range is given."""
     model = model_from_ranges({
         "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
-        "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability})
+        "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability,
+        "Playbooks": playbooks})
     frame = accounts_frame(accounts)
+    previous = None
+    if history is not None:
+        previous = engine.previous_snapshot(table_frame(history, "History", errors="keep"),
+                                            dt.date.today())
     try:
-        scoring = engine.score(model, frame)
+        scoring = engine.score(model, frame, previous=previous)
     except ChsError as exc:
         raise type(exc)(f"Accounts: {exc}") from None
     return frame_grid(scoring.scores)

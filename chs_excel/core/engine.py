@@ -22,6 +22,7 @@ from chs_excel.core.model import (
     header_key,
     rule_kind,
 )
+from chs_excel.core.playbooks import BAND_RANKS, Condition, Playbook, uses_history
 from chs_excel.core.values import cell_kinds as _cell_kinds
 from chs_excel.core.values import (
     parse_flag_value,
@@ -74,11 +75,13 @@ def score_accounts(model: Model, accounts: pd.DataFrame, *,
 
 
 def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
-          strict: bool = False) -> Scoring:
+          strict: bool = False, previous: pd.DataFrame | None = None) -> Scoring:
     """Score `accounts` with `model`; bad cells become missing and are listed as issues.
 
-    `as_of` is the day overrides are checked against (today by default); `strict` turns
-    any data issue into an `InputError`.
+    `as_of` is the day overrides and playbooks' renewal windows are checked against (today
+    by default); `strict` turns any data issue into an `InputError`; `previous` is the last
+    snapshot (`account_id`, `health`, `band`; see `previous_snapshot`) that playbooks'
+    `health_change` and `band_change` compare with (None: those conditions never hold).
     """
     as_of = as_of or dt.date.today()
     cols = _match_columns(model, accounts)
@@ -115,12 +118,14 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
     raw_health = weighted_mean(comp_scores, comp_weights)
     coverage = np.einsum("ij,ij->i", comp_weights, comp_share) / comp_weights.sum(axis=1)
 
-    triggered = _triggered_rules(model, accounts, cols, values, report)
+    parsed: dict[str, np.ndarray] = {}
+    triggered = _triggered_rules(model, accounts, cols, (values, parsed), report)
     health = raw_health.copy()
     for k, rule in enumerate(model.rules):
         health = np.where(triggered[:, k], np.minimum(health, rule.cap), health)
     has_health = ~np.isnan(health)
-    capped_by = _join_names([r.name for r in model.rules], triggered & has_health[:, None])
+    capped = triggered & has_health[:, None]
+    capped_by = _join_names([r.name for r in model.rules], capped)
 
     overridden, override_value = _overrides(model, accounts, cols, as_of, report)
     health = np.where(overridden, override_value, health)
@@ -149,6 +154,11 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         points_at_stake=at_stake, renewal_probability=probability)
     if "arr" in columns:
         columns["expected_arr"] = np.asarray(columns["arr"], dtype=float) * probability
+    facts = Facts(ids=ids, comp_scores=comp_scores, comp_names=comp_names, health=health,
+                  band_code=band_code, weakest=weakest, capped=capped,
+                  low_data=columns["low_data"], as_of=as_of, previous=previous)
+    matched = _playbook_matches(model, accounts, cols, (values, parsed), report, facts)
+    columns.update(next_actions(model.playbooks, matched))
     columns.update({metric_score_column(m): scores[:, j] for j, m in enumerate(model.metrics)})
     out = pd.DataFrame(columns, index=accounts.index, copy=False)  # our arrays: no copy
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
@@ -195,6 +205,11 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
             raise MissingColumnError(f"column {rule.column!r} is missing: rule {rule.name!r} "
                                      "reads it, and no metric or input column has that name",
                                      rule.column)
+    for playbook in model.playbooks:
+        for c in playbook.when:
+            if c.test == "metric" and header_key(c.column) not in cols:
+                raise MissingColumnError(f"column {c.column!r} is missing: playbook "
+                                         f"{playbook.name!r} reads it", c.column)
     names = [header_key(c) for c in (*RESERVED_COLUMNS, *IDENTITY_COLUMNS, *model.components,
                                      *(metric_score_column(m) for m in model.metrics))]
     if len(set(names)) != len(names):
@@ -299,38 +314,193 @@ def _component_weights(model: Model, accounts: pd.DataFrame, cols: dict[str, str
 
 
 def _triggered_rules(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
-                     values: dict[str, np.ndarray], report: callable) -> np.ndarray:
+                     known: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+                     report: callable) -> np.ndarray:
     """Boolean matrix (accounts x rules): which critical rules fire; missing never fires."""
     out = np.zeros((len(accounts), len(model.rules)), dtype=bool)
     for k, rule in enumerate(model.rules):
-        kind = rule_kind(rule, model)
-        key = header_key(rule.column)
-        raw = accounts[cols[key]]
-        if kind == "text":
-            text = _label_keys(raw)
-            present = ~text.isin(BLANK_WORDS).to_numpy()
-            if key in values:  # a category metric: unknown labels are missing too
-                present &= ~np.isnan(values[key])
-            equal = (text == text_key(rule.value)).to_numpy()
-            out[:, k] = present & (equal if rule.op == "=" else ~equal)
-            continue
-        if key in values:
-            x = values[key]
-        elif kind == "flag":
-            x, _ = parse_flags(raw)
-        else:
-            x, bad = parse_numbers(raw)
-            report(rule.column, bad, raw, f"not a number (rule {rule.name!r})")
-        target = float(parse_flag_value(rule.value)) if kind == "flag" else float(rule.value)
-        out[:, k] = _compare(x, rule, target)
+        out[:, k] = _rule_holds(model, rule, accounts, cols, known, report,
+                                f"rule {rule.name!r}")
     return out
 
 
-def _compare(x: np.ndarray, rule: Rule, target: float) -> np.ndarray:
+def _rule_holds(model: Model, rule: Rule, accounts: pd.DataFrame, cols: dict[str, str],
+                known: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], report: callable,
+                who: str) -> np.ndarray:
+    """Where `column op value` holds on the raw values (a rule, or a playbook's metric
+    condition); a missing value never holds. `known` = (metric values, other columns
+    already parsed as numbers: each bad cell is reported once)."""
+    values, parsed = known
+    kind = rule_kind(rule, model)
+    key = header_key(rule.column)
+    raw = accounts[cols[key]]
+    if kind == "text":
+        text = _label_keys(raw)
+        present = ~text.isin(BLANK_WORDS).to_numpy()
+        if key in values:  # a category metric: unknown labels are missing too
+            present &= ~np.isnan(values[key])
+        equal = (text == text_key(rule.value)).to_numpy()
+        return present & (equal if rule.op == "=" else ~equal)
+    if key in values:
+        x = values[key]
+    elif kind == "flag":
+        x, _ = parse_flags(raw)
+    elif key in parsed:
+        x = parsed[key]
+    else:
+        x, bad = parse_numbers(raw)
+        parsed[key] = x
+        report(rule.column, bad, raw, f"not a number ({who})")
+    target = float(parse_flag_value(rule.value)) if kind == "flag" else float(rule.value)
+    return _compare(x, rule.op, target)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What playbook conditions test besides raw values: the engine's own results."""
+
+    ids: np.ndarray
+    comp_scores: np.ndarray
+    comp_names: list[str]
+    health: np.ndarray
+    band_code: np.ndarray
+    weakest: np.ndarray
+    capped: np.ndarray
+    low_data: np.ndarray
+    as_of: dt.date
+    previous: pd.DataFrame | None
+
+
+def _playbook_matches(model: Model, accounts: pd.DataFrame, cols: dict[str, str],
+                      known: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+                      report: callable, facts: Facts) -> np.ndarray:
+    """Boolean matrix (accounts x playbooks): where every condition holds (boolean masks,
+    one per condition, ANDed)."""
+    n = len(accounts)
+    out = np.ones((n, len(model.playbooks)), dtype=bool)
+    prev = _previous(facts) if uses_history(model.playbooks) else None
+    for k, playbook in enumerate(model.playbooks):
+        for c in playbook.when:
+            out[:, k] &= _condition(model, c, accounts, cols, known, report, facts, prev,
+                                    playbook.name)
+    return out
+
+
+def _condition(model: Model, c: Condition, accounts: pd.DataFrame, cols: dict[str, str],
+               known: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], report: callable,
+               facts: Facts, prev: tuple[np.ndarray, np.ndarray] | None,
+               name: str) -> np.ndarray:
+    """One condition as a boolean mask over the accounts (docs/playbooks.md)."""
+    n = len(accounts)
+    equal_op = c.op == "="
+    if c.test == "metric":
+        rule = Rule(name, c.column, c.op, c.value, 0.0)
+        return _rule_holds(model, rule, accounts, cols, known, report, f"playbook {name!r}")
+    if c.test == "component":
+        return _compare(facts.comp_scores[:, facts.comp_names.index(c.column)], c.op,
+                        float(c.value))
+    if c.test == "health":
+        return _compare(facts.health, c.op, float(c.value))
+    if c.test == "band":
+        word = text_key(c.value)
+        if c.op in ("=", "<>"):
+            target = BAND_RANKS.get(word, 0)  # No data is code 0
+            return (facts.band_code == target) == equal_op
+        code = facts.band_code.astype(float)
+        return _compare(np.where(code > 0, code, np.nan), c.op, float(BAND_RANKS[word]))
+    if c.test == "weakest_component":
+        keys = np.array([text_key(x) for x in facts.comp_names], dtype=object)
+        present = facts.weakest != None  # noqa: E711 (elementwise over an object array)
+        index = np.flatnonzero(keys == text_key(c.value))[0]
+        is_it = present & (facts.weakest == facts.comp_names[index])
+        return is_it if equal_op else present & ~is_it
+    if c.test == "capped_by":
+        index = [text_key(r.name) for r in model.rules].index(text_key(c.value))
+        return facts.capped[:, index] == equal_op
+    if c.test == "low_data":
+        return (np.asarray(facts.low_data, dtype=bool) == parse_flag_value(c.value)) \
+            == equal_op
+    if c.test == "renewal_within":
+        if "renewaldate" not in cols:
+            return np.zeros(n, dtype=bool)  # no renewal dates: never within the window
+        dates, _ = parse_dates(accounts[cols["renewaldate"]])
+        start = np.datetime64(facts.as_of, "ns")
+        end = start + np.timedelta64(round(float(c.value) * 86400), "s")
+        return ~np.isnat(dates) & (dates >= start) & (dates <= end)
+    if prev is None:
+        return np.zeros(n, dtype=bool)  # no snapshot before the as-of date: no change
+    prev_health, prev_code = prev
+    if c.test == "health_change":
+        return _compare(facts.health - prev_health, c.op, float(c.value))
+    both = (facts.band_code > 0) & (prev_code > 0)
+    direction = np.sign(facts.band_code - prev_code)
+    wanted = {"up": 1, "down": -1, "same": 0}[text_key(c.value)]
+    return both & ((direction == wanted) == equal_op)
+
+
+def _previous(facts: Facts) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each account's health and band code in the previous snapshot (NaN / 0 where the
+    account is not in it); None without a snapshot."""
+    prev = facts.previous
+    if prev is None or len(prev) == 0:
+        return None
+    keys = {header_key(c): c for c in prev.columns}
+    ids = _text(prev[keys["accountid"]]).to_numpy(dtype=object)
+    health, _ = parse_numbers(prev[keys["health"]])
+    bands = _label_keys(prev[keys["band"]]).map(BAND_RANKS).fillna(0).to_numpy(dtype=int)
+    frame = pd.DataFrame({"health": health, "band": bands}, index=ids)
+    frame = frame[~frame.index.duplicated(keep="last")]
+    at = frame.index.get_indexer(facts.ids)
+    found = at >= 0
+    return (np.where(found, frame["health"].to_numpy()[at], np.nan),
+            np.where(found, frame["band"].to_numpy()[at], 0))
+
+
+def next_actions(playbooks: tuple[Playbook, ...], matched: np.ndarray) -> dict[str, object]:
+    """`next_action`, `action_owner`, `action_priority` (the matching playbook with the
+    lowest priority number; ties: model order) and `actions` (all, in that order)."""
+    n = matched.shape[0]
+    if not playbooks:
+        empty = np.full(n, "", dtype=object)
+        return {"next_action": empty, "action_owner": empty.copy(),
+                "action_priority": np.full(n, np.nan), "actions": empty.copy()}
+    order = sorted(range(len(playbooks)), key=lambda k: (playbooks[k].priority, k))
+    ranked = matched[:, order]
+    first = np.argmax(ranked, axis=1)
+    any_match = ranked.any(axis=1)
+    pick = np.asarray(order)[first]
+
+    def field(values: list[object], blank: object) -> np.ndarray:
+        return np.where(any_match, np.asarray(values, dtype=object)[pick], blank)
+    return {"next_action": field([p.action for p in playbooks], ""),
+            "action_owner": field([p.owner for p in playbooks], ""),
+            "action_priority": np.where(any_match, np.array(
+                [p.priority for p in playbooks], dtype=float)[pick], np.nan),
+            "actions": _join_names([playbooks[k].action for k in order], ranked)}
+
+
+def previous_snapshot(history: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame | None:
+    """The latest snapshot dated before `as_of` from a History table (`date`,
+    `account_id`, `health`, `band`, ...): what `health_change` compares with."""
+    if history is None or len(history) == 0:
+        return None
+    keys = {header_key(c): c for c in history.columns}
+    if not {"date", "accountid", "health", "band"} <= set(keys):
+        return None
+    dates, _ = parse_dates(history[keys["date"]])
+    before = ~np.isnat(dates) & (dates < np.datetime64(as_of, "ns"))
+    if not before.any():
+        return None
+    last = dates[before].max()
+    return history[dates == last]
+
+
+def _compare(x: np.ndarray, op: str, target: float) -> np.ndarray:
+    """`x op target` where x is present (NaN never compares true)."""
     present = ~np.isnan(x)
     with np.errstate(invalid="ignore"):
         result = {"<": x < target, "<=": x <= target, ">": x > target, ">=": x >= target,
-                  "=": x == target, "<>": x != target}[rule.op]
+                  "=": x == target, "<>": x != target}[op]
     return present & result
 
 

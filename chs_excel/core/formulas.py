@@ -45,6 +45,7 @@ from chs_excel.core.model import (
     header_key,
     rule_kind,
 )
+from chs_excel.core.playbooks import PRIORITY_SPAN, Condition, playbook_rows, uses_history
 from chs_excel.core.vocabulary import (
     BANDS,
     IDENTITY_COLUMNS,
@@ -62,6 +63,8 @@ TWICE = "column twice"  # what the results show when a column they need is there
 
 
 OPS = array_constant(OPERATORS)
+BAND_RANK_ARRAY = array_constant(BANDS[::-1])        # Red 1, Yellow 2, Green 3
+DIRECTION_ARRAY = array_constant(("down", "same", "up"))  # band_change: -1, 0, 1
 QUARTILE_NAMES = tuple(QUARTILE_LABELS.values())
 CALC = "Calc"
 
@@ -156,8 +159,8 @@ def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, b
     """The Accounts columns the formulas read: (name, what reads it, required).
 
     Required are those the engine cannot score without (id, metrics, segment and group
-    columns, rule columns); identity and override columns are read where the headers
-    the workbook was built from have them.
+    columns, rule and playbook-condition columns); identity and override columns are read
+    where the headers the workbook was built from have them.
     """
     needs = [("account_id", "every account needs an id", True)]
     needs += [(m.column, f"metric of {m.component}", True) for m in model.metrics]
@@ -165,6 +168,8 @@ def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, b
                                                      (model.quartiles_by, "quartiles.by"))
               if name]
     needs += [(r.column, f"rule {r.name}", True) for r in model.rules]
+    needs += [(c.column, f"playbook {p.name}", True) for p in model.playbooks for c in p.when
+              if c.test == "metric"]
     needs += [(name, "shown on Scores", False) for name in IDENTITY_COLUMNS]
     needs += [(name, "manual override", False) for name in OVERRIDE_COLUMNS]
     out: dict[str, tuple[str, str, bool]] = {}
@@ -211,6 +216,7 @@ class ScoresPlan:
         self._levels_block()
         self._weights_block()
         self._rules_block()
+        self._playbooks_block()
         self._renewal_block()
         self._build_columns()
         self._header_list()
@@ -459,6 +465,81 @@ class ScoresPlan:
                 "fires": calc_range(row, 4, row, 6)})
         c.row = top + len(self.model.rules) + 2
 
+    def _playbooks_block(self) -> None:
+        """Playbooks by position in the Playbooks table: one row per playbook (priority,
+        action, owner, from its first table row), then one row per condition (operator,
+        value and where the operator fires, as for rules)."""
+        c = self.calc
+        self.playbooks: list[dict[str, object]] = []
+        if not self.model.playbooks:
+            return
+        c.label("Playbooks (by position in the Playbooks table)")
+        top = c.row
+        for j, text in enumerate(("playbook", "priority", "action", "owner")):
+            c.put(top, j, text, kind="bold")
+        rows = playbook_rows(self.model.playbooks)
+        first_rows = [i for i, r in enumerate(rows, start=1) if r["priority"] is not None]
+
+        def look(field_name: str, position: int) -> str:
+            return f"INDEX({structured('Playbooks', field_name)},{position})"
+        count = len(self.model.playbooks)
+        self.play_priority = []
+        for k, position in enumerate(first_rows, start=1):
+            row = top + k
+            c.put(row, 0, text_of(look("playbook", position)), formula=True)
+            self.play_priority.append(c.put(row, 1, look("priority", position), formula=True))
+            c.put(row, 2, f'{look("action", position)}&""', formula=True)
+            c.put(row, 3, f'{look("owner", position)}&""', formula=True)
+        self.play_actions = calc_range(top + 1, 2, top + count, 2)
+        self.play_owners = calc_range(top + 1, 3, top + count, 3)
+        head = top + count + 2
+        for j, text in enumerate(("condition of", "op (1-6)", "value", "fires below",
+                                  "fires equal", "fires above")):
+            c.put(head, j, text, kind="bold")
+        position, row = 0, head
+        for playbook in self.model.playbooks:
+            conditions = []
+            for cond in playbook.when:
+                position += 1
+                row += 1
+                c.put(row, 0, playbook.name)
+                conditions.append((cond, self._condition_cells(cond, row, position, look)))
+            self.playbooks.append({"name": playbook.name, "conditions": conditions})
+        c.row = row + 2
+        if uses_history(self.model.playbooks):
+            c.put(c.row, 0, "Previous snapshot (latest History date before AsOf)",
+                  kind="bold")
+            dates = structured("History", "date")
+            latest = f"MAX(IF(ISNUMBER({dates}),IF({dates}<AsOf,{dates},0),0))"  # no MAXIFS:
+            self.last_snapshot = c.put(                                    # Excel 2016
+                c.row, 1, f'IF({latest}=0,"",{latest})', formula=True, array=True,
+                kind="date")
+            c.row += 2
+
+    def _condition_cells(self, cond: Condition, row: int, position: int,
+                         look: Callable[[str, int], str]) -> dict[str, str]:
+        """A condition's Calc cells: op code, value (as its test compares it), fires."""
+        c = self.calc
+        raw = look("value", position)
+        if cond.test == "metric":
+            kind = rule_kind(Rule("", cond.column, cond.op, cond.value, 0.0), self.model)
+        else:
+            kind = {"band": "band", "band_change": "direction", "low_data": "flag",
+                    "weakest_component": "text", "capped_by": "text"}.get(cond.test, "number")
+        value = {"number": raw, "text": text_of(raw),
+                 "flag": f"IF(OR({text_of(raw)}={TRUE_ARRAY}),1,0)",
+                 "band": f"IFERROR(MATCH({text_of(raw)},{BAND_RANK_ARRAY},0),0)",
+                 "direction": f"MATCH({text_of(raw)},{DIRECTION_ARRAY},0)-2"}[kind]
+        op_formula = "2" if cond.test == "renewal_within" else \
+            f"MATCH({text_of(look('op', position))},{OPS},0)"
+        op = c.put(row, 1, op_formula, formula=True)
+        op_cell = op.split("!")[1]
+        for j, ops in enumerate(((1, 2, 6), (2, 4, 5), (3, 4, 6)), start=3):
+            c.put(row, j, f"IF(OR({','.join(f'{op_cell}={k}' for k in ops)}),1,0)",
+                  formula=True)
+        return {"op": op, "value": c.put(row, 2, value, formula=True),
+                "fires": calc_range(row, 3, row, 5)}
+
     def _renewal_block(self) -> None:
         c = self.calc
         c.label("Renewal probability by band (RenewalProbability table; blank if not given)")
@@ -523,8 +604,14 @@ class ScoresPlan:
                    "renewal_probability"]
         if "arr" in self.identity:
             outputs.append("expected_arr")
+        outputs += ["next_action", "action_owner", "action_priority", "actions"]
         helpers = [f"calc: {c} weight present" for c in comps] + ["calc: weight present"]
         helpers += [f"calc: rule {r.name}" for r in model.rules]
+        helpers += [f"calc: playbook {p.name}" for p in model.playbooks]
+        if uses_history(model.playbooks):
+            helpers += ["calc: previous health", "calc: previous band"]
+        if model.playbooks:
+            helpers += ["calc: action arr", "calc: action rank"]
         if self.segmented:
             helpers.append("calc: segment row")
         if self.grouped:
@@ -575,6 +662,7 @@ class ScoresPlan:
         for rule, calc in zip(self.model.rules, self.rules, strict=True):
             f[f"calc: rule {rule.name}"] = gate(self._rule(rule, calc))
         f.update(self._health(comps, weights, gate))
+        f.update(self._actions(gate))
         if self.grouped:
             f["calc: group"] = gate(f'"k"&{text_of(self.acc(self.model.quartiles_by))}')
             f["calc: group slot"] = gate(
@@ -681,11 +769,103 @@ class ScoresPlan:
         return f
 
 
+    def _actions(self, gate: Callable[[str], str]) -> dict[str, str]:
+        """The playbooks: one helper per playbook holding priority * PRIORITY_SPAN + its
+        position where every condition holds, so MIN picks the next action (ties: model
+        order) and SMALL lists them all in order; then each account's rank on Actions."""
+        f: dict[str, str] = {}
+        if not self.model.playbooks:
+            for name in ("next_action", "action_owner", "action_priority", "actions"):
+                f[name] = gate('""')
+            return f
+        idc = self.me("account_id")
+        if uses_history(self.model.playbooks):
+            last = self.last_snapshot
+            where = (f"{structured('History', 'account_id')},{idc},"
+                     f"{structured('History', 'date')},{last}")
+            f["calc: previous health"] = gate(
+                f'IF({last}="","",IF(COUNTIFS({where},{structured("History", "health")},'
+                f'"<>")=0,"",SUMIFS({structured("History", "health")},{where})))')
+            codes = "+".join(f'{k}*COUNTIFS({where},{structured("History", "band")},'
+                             f'{text_literal(b)})' for k, b in enumerate(BANDS[::-1], start=1))
+            f["calc: previous band"] = gate(f'IF({last}="",0,{codes})')
+        for k, (playbook, calc) in enumerate(zip(self.model.playbooks, self.playbooks,
+                                                  strict=True), start=1):
+            tests = [self._condition(cond, cells) for cond, cells in calc["conditions"]]
+            f[f"calc: playbook {playbook.name}"] = gate(
+                f'IF(AND({",".join(tests)}),{self.play_priority[k - 1]}*{PRIORITY_SPAN}'
+                f'+{k},"")')
+        names = [f"calc: playbook {p.name}" for p in self.model.playbooks]
+        span = self.span(names)
+        best = f"MOD(MIN({span}),{PRIORITY_SPAN})"
+        f["next_action"] = gate(f'IF(COUNT({span})=0,"",INDEX({self.play_actions},{best}))')
+        f["action_owner"] = gate(f'IF(COUNT({span})=0,"",INDEX({self.play_owners},{best}))')
+        f["action_priority"] = gate(
+            f'IF(COUNT({span})=0,"",(MIN({span})-{best})/{PRIORITY_SPAN})')
+        parts = "&".join(
+            f'IFERROR("; "&INDEX({self.play_actions},MOD(SMALL({span},{r}),{PRIORITY_SPAN})),"")'
+            for r in range(1, len(names) + 1))
+        f["actions"] = gate(f"MID({parts},3,32767)")
+        p = self.me("action_priority")
+        arr = f"N({self.me('arr')})" if "arr" in self.identity else "0"
+        f["calc: action arr"] = f'IF({p}="","",{arr})'
+        a = self.me("calc: action arr")
+        prio, arrs = self.scores_range("action_priority"), self.scores_range("calc: action arr")
+        here_p = prio.split(":")[0] + ":" + p
+        here_a = arrs.split(":")[0] + ":" + a
+        f["calc: action rank"] = (
+            f'IF({p}="","",COUNTIF({prio},"<"&{p})+COUNTIFS({prio},{p},{arrs},">"&{a})'
+            f"+COUNTIFS({here_p},{p},{here_a},{a}))")
+        return f
+
+    def _condition(self, cond: Condition, cells: dict[str, str]) -> str:
+        """TRUE where the condition holds for this row (docs/playbooks.md)."""
+        op, v, fires = cells["op"], cells["value"], cells["fires"]
+
+        def number(x: str) -> str:
+            return f"IF(ISNUMBER({x}),INDEX({fires},SIGN({x}-{v})+2)=1,FALSE)"
+        h = self.me("health")
+        if cond.test == "metric":
+            return self._rule(Rule("", cond.column, cond.op, cond.value, 0.0), cells)
+        if cond.test == "component":
+            return number(self.me(cond.column))
+        if cond.test == "health":
+            return number(h)
+        if cond.test == "band":
+            rank = f"IFERROR(MATCH({self.me('band')},{BAND_RANK_ARRAY},0),0)"
+            return (f"IF({op}>=5,IF({op}=6,{rank}<>{v},{rank}={v}),"
+                    f"AND({rank}>0,INDEX({fires},SIGN({rank}-{v})+2)=1))")
+        if cond.test == "weakest_component":
+            w = self.me("weakest_component")
+            return f'AND({w}<>"",IF({op}=6,{w}<>{v},{w}={v}))'
+        if cond.test == "capped_by":
+            found = (f'ISNUMBER(SEARCH({wildcard_safe(chr(34) + "; " + chr(34) + "&" + v)}'
+                     f'&";","; "&{self.me("capped_by")}&";"))')
+            return f"IF({op}=6,NOT({found}),{found})"
+        if cond.test == "low_data":
+            low = f"({self.me('low_data')}*1)"
+            return f"IF({op}=6,{low}<>{v},{low}={v})"
+        if cond.test == "renewal_within":
+            if "renewal_date" not in self.identity:
+                return "FALSE"
+            d = self.me("renewal_date")
+            return f"IF(ISNUMBER({d}),AND({d}>=AsOf,{d}<=AsOf+{v}),FALSE)"
+        if cond.test == "health_change":
+            ph = self.me("calc: previous health")
+            return (f"IF(AND(ISNUMBER({h}),ISNUMBER({ph})),"
+                    f"INDEX({fires},SIGN(({h}-{ph})-{v})+2)=1,FALSE)")
+        rank = f"IFERROR(MATCH({self.me('band')},{BAND_RANK_ARRAY},0),0)"
+        pb = self.me("calc: previous band")
+        return (f"IF(AND({rank}>0,{pb}>0),IF({op}=6,SIGN({rank}-{pb})<>{v},"
+                f"SIGN({rank}-{pb})={v}),FALSE)")
+
+
 def _kind(name: str, comps: list[str]) -> str:
     """The number-format kind of a Scores column."""
     if name in comps or name.endswith("_score") or name in ("health", "raw_health",
                                                               "points_at_stake"):
         return "score"
     return {"coverage": "pct", "renewal_probability": "pct", "arr": "money",
-            "expected_arr": "money", "renewal_date": "date", "quartile": "int"}.get(
+            "expected_arr": "money", "renewal_date": "date", "quartile": "int",
+            "action_priority": "int"}.get(
         name, "helper" if name.startswith("calc: ") else "plain")

@@ -23,6 +23,15 @@ from chs_excel.core.methods.base import cell_where as _where
 from chs_excel.core.methods.base import finite as _finite
 from chs_excel.core.methods.base import number as _number
 from chs_excel.core.methods.base import plain as _num
+from chs_excel.core.playbooks import (
+    PLAYBOOK_COLUMNS,
+    Playbook,
+    playbook_dict,
+    playbook_from_dict,
+    playbook_problems,
+    playbook_rows,
+    playbooks_from_records,
+)
 from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -44,7 +53,7 @@ METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "brea
                "points", "higher_is_better", "good")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
-              "rules", "segments", "quartiles", "renewal", "fiscal_year_start")
+              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks")
 
 
 
@@ -95,6 +104,7 @@ class Model:
     renewal_probability: dict[str, float] = field(
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
     fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
+    playbooks: tuple[Playbook, ...] = ()
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -133,6 +143,8 @@ class Model:
         out["renewal"] = {"probability": {b: _num(p)
                                           for b, p in self.renewal_probability.items()}}
         out["fiscal_year_start"] = self.fiscal_year_start
+        if self.playbooks:
+            out["playbooks"] = [playbook_dict(p) for p in self.playbooks]
         return out
 
     def to_yaml(self) -> str:
@@ -237,6 +249,7 @@ def _problems(model: Model) -> list[str | Problem]:
         if not _finite(p) or not 0 <= p <= 1:
             out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
                                f"got {p!r}", "RenewalProbability", band, "probability"))
+    out.extend(playbook_problems(model))
     return out
 
 
@@ -388,8 +401,11 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         raise ModelError("components: expected a mapping of component name to weight")
     metrics = d.get("metrics") or []
     rules = d.get("rules") or []
+    playbooks = d.get("playbooks") or []
     if not isinstance(metrics, list) or not isinstance(rules, list):
         raise ModelError("metrics and rules must be lists")
+    if not isinstance(playbooks, list):
+        raise ModelError("playbooks must be a list")
     segments = _check_keys(d.get("segments") or {}, ("column", "weights"), "segments")
     seg_weights = segments.get("weights") or {}
     if not isinstance(seg_weights, dict):
@@ -423,6 +439,8 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         renewal_probability={str(b).strip(): _number(p, f"renewal.probability.{b}")
                              for b, p in probability.items()},
         fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
+        playbooks=tuple(playbook_from_dict(p, f"playbooks item {i + 1}")
+                        for i, p in enumerate(playbooks)),
     )
 
 
@@ -467,7 +485,10 @@ TABLE_COLUMNS = {
     "Rules": ["name", "column", "op", "value", "cap"],
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
+    "Playbooks": PLAYBOOK_COLUMNS,
 }
+# Model tables a workbook may lack (built before they existed): read as empty.
+OPTIONAL_TABLES = ("Playbooks",)
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
@@ -477,7 +498,7 @@ OPTIONAL_COLUMNS = {
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability")
+                "RenewalProbability", "Playbooks")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
             "quartiles_by", "segments_by", "fiscal_year_start")
 
@@ -508,10 +529,12 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
         model.fiscal_year_start]}, dtype=object)
     renewal = pd.DataFrame({"band": list(model.renewal_probability),
                             "probability": list(model.renewal_probability.values())})
+    playbooks = pd.DataFrame(playbook_rows(model.playbooks), columns=PLAYBOOK_COLUMNS,
+                             dtype=object)
     return {"Components": comps, "Metrics": metrics,
             "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
             "Rules": rules, "Segments": segments, "Settings": settings,
-            "RenewalProbability": renewal}
+            "RenewalProbability": renewal, "Playbooks": playbooks}
 
 
 def _blank(value: Any) -> bool:
@@ -549,7 +572,7 @@ def _records(table: pd.DataFrame, name: str, where: str) -> list[dict[str, Any]]
 def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> Model:
     """Rebuild a model from the Model sheet's tables; errors name table, row and column."""
     for name in TABLE_COLUMNS:
-        if name not in tables:
+        if name not in tables and name not in OPTIONAL_TABLES:
             raise ModelError(f"{where}: table {name} is missing")
     known = {header_key(s): s for s in SETTINGS}
     settings = {}
@@ -599,6 +622,10 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
     probs = {str(r["band"]).strip(): _cell_number(r, "probability", where,
                                                   "RenewalProbability")
              for r in _records(tables["RenewalProbability"], "RenewalProbability", where)}
+    playbooks = ()
+    if "Playbooks" in tables:
+        playbooks = playbooks_from_records(_records(tables["Playbooks"], "Playbooks", where),
+                                           where)
     quart = settings.get("quartiles_by")
     seg_col = settings.get("segments_by")
     try:
@@ -611,7 +638,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      segment_column=str(seg_col).strip() if seg_col else None,
                      segment_weights=seg_weights,
                      quartiles_by=str(quart).strip() if quart else None,
-                     renewal_probability=probs,
+                     renewal_probability=probs, playbooks=playbooks,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
                                               "fiscal_year_start"))

@@ -33,7 +33,8 @@ OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 # Engine output columns after the identity and component columns, in output order.
 RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", "coverage",
                   "low_data", "capped_by", "overridden", "weakest_component",
-                  "points_at_stake", "renewal_probability", "expected_arr")
+                  "points_at_stake", "renewal_probability", "expected_arr", "next_action",
+                  "action_owner", "action_priority", "actions")
 # Names no component or metric may take: they would shadow an output column.
 RESERVED_COLUMNS = ("account_id", *RESULT_COLUMNS)
 # Every engine output column a scores file may carry (components and metric scores aside).
@@ -44,14 +45,14 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Dashboard", "Forecast", "History",
-               "History weights", "Calibration", "Data issues", "Calc")
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Actions", "Dashboard", "Forecast",
+               "History", "History weights", "Calibration", "Data issues", "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
 COLUMN_KINDS = {
     "health": "score", "raw_health": "score", "points_at_stake": "score",
     "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
-    "renewal_date": "date", "quartile": "int",
+    "renewal_date": "date", "quartile": "int", "action_priority": "int",
 }
 
 

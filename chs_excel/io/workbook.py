@@ -19,7 +19,13 @@ import python_calamine as calamine
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from chs_excel.core.errors import InputError, ModelError
-from chs_excel.core.model import MODEL_TABLES, OPTIONAL_COLUMNS, TABLE_COLUMNS, Model
+from chs_excel.core.model import (
+    MODEL_TABLES,
+    OPTIONAL_COLUMNS,
+    OPTIONAL_TABLES,
+    TABLE_COLUMNS,
+    Model,
+)
 from chs_excel.core.vocabulary import header_key
 from chs_excel.io.accounts import read_accounts
 from chs_excel.xlsx.guard import check_package
@@ -29,6 +35,7 @@ from chs_excel.xlsx.serials import excel_date
 # Model table columns whose cells must hold numbers (Segments: every column but segment).
 NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "best"),
                   "Levels": ("at_least", "points"), "Rules": ("cap",),
+                  "Playbooks": ("priority",),
                   "RenewalProbability": ("probability",)}
 NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage", "fiscal_year_start")
 
@@ -54,6 +61,8 @@ def read_workbook(path: str | Path) -> WorkbookContents:
     book = _open_book(path)
     tables, places = {}, {}
     for name in MODEL_TABLES:
+        if name in OPTIONAL_TABLES and name not in book.table_names:
+            continue  # a workbook built before the table existed: read as empty
         table = _find_table(book, name, path)
         frame = pd.DataFrame(table.to_python(), columns=[str(c) for c in table.columns],
                              dtype=object)
@@ -177,7 +186,7 @@ def _number_cell(value: Any, where: str) -> None:
 
 # The column naming each row of a Model table, for problems placed by name.
 KEY_COLUMN = {"Metrics": "column", "Components": "component", "Rules": "name",
-              "RenewalProbability": "band"}
+              "RenewalProbability": "band", "Playbooks": "playbook"}
 
 
 def _with_cell(error: ModelError, tables: dict[str, pd.DataFrame],
@@ -215,7 +224,7 @@ def read_book_model(path: str | Path) -> Model | None:
         names = set(book.table_names)
     except Exception:  # calamine: no table support or not a workbook; read_scores reports
         return None
-    if not set(TABLE_COLUMNS) <= names:
+    if not set(TABLE_COLUMNS) - set(OPTIONAL_TABLES) <= names:
         return None
     tables = {}
     for name in (*TABLE_COLUMNS, "Segments"):

@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from chs_excel.core.engine import Scoring, score, typed_as_read
+from chs_excel.core.engine import Scoring, previous_snapshot, score, typed_as_read
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
+from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
     BANDS,
     HISTORY_COLUMNS,
@@ -37,6 +38,7 @@ from chs_excel.core.vocabulary import (
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
+from chs_excel.sheets.actions import actions_sheet
 from chs_excel.sheets.dashboard import (
     FULL_COVERAGE,
     NO_OWNER,
@@ -75,13 +77,16 @@ Cached = dict[str, dict[tuple[int, int], Any]]
 
 def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame,
                           scoring: Scoring, *, progress: Progress | None = None,
-                          as_of: dt.date | None = None) -> None:
+                          as_of: dt.date | None = None,
+                          history: pd.DataFrame | None = None) -> None:
     """Write the live scored workbook to `path` atomically (no partial file on failure).
 
     `as_of` is the day the engine checked overrides against: the workbook keeps it
-    (None: the workbook uses TODAY(), as the engine's default does).
+    (None: the workbook uses TODAY(), as the engine's default does). `history` (snapshot
+    rows) fills its History Table, which the playbooks' change conditions read.
     """
-    build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of)
+    build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of,
+                   history=history)
 
 
 def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
@@ -94,7 +99,9 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
     Template Accounts get every column the model reads (blank where the data has none),
     so overrides and rule inputs can be typed in later. Returns the engine's scoring.
     """
-    scoring = score(model, accounts, as_of=as_of) if accounts is not None else None
+    previous = previous_snapshot(history, as_of or dt.date.today())
+    scoring = score(model, accounts, as_of=as_of, previous=previous) \
+        if accounts is not None else None
     if accounts is not None:
         missing = [c for c in template_columns(model)
                    if header_key(c) not in {header_key(h) for h in accounts.columns}]
@@ -132,6 +139,7 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.scores_sheet(plan, scoring.scores if scoring is not None else None, size,
                           progress=progress)
         book.calc_sheet(plan)
+        actions_sheet(book, plan, scoring.scores if scoring is not None else None)
         book.dashboard_sheet(plan, frame)
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
@@ -264,6 +272,9 @@ class WorkbookBuilder:
                      "down), Weakest component and the points it puts at stake. The grouped "
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
+            ("text", "Actions — the to-do list: every account a playbook (Model, Playbooks "
+                     "table) says needs something, with its next action, owner, ARR and "
+                     "renewal date, most urgent first."),
             ("text", "Dashboard — accounts and ARR by band and quartile, the 10 largest Red "
                      "accounts (when they renew and why they are Red), how health is "
                      "spread, mean health by owner and segment. Forecast — per fiscal quarter "
@@ -378,6 +389,11 @@ class WorkbookBuilder:
             ("Metrics", "good"): _choice(("TRUE", "FALSE")),
             ("Levels", "points"): _non_negative(),
             ("Rules", "op"): _choice(OPERATORS),
+            ("Playbooks", "op"): _choice(OPERATORS),
+            ("Playbooks", "test"): _choice(CONDITION_TESTS),
+            ("Playbooks", "priority"): {
+                "validate": "integer", "criteria": "between", "minimum": -999999,
+                "maximum": 999999, "error_message": "A whole number: 1 = do first."},
             ("Rules", "cap"): _non_negative(),
             ("Settings", "fiscal_year_start"): {
                 "validate": "integer", "criteria": "between", "minimum": 1, "maximum": 12,

@@ -1,0 +1,128 @@
+"""The Actions sheet: the CSM's to-do list, every account with a next action, live.
+
+Each account appears once, under its `next_action` (the matching playbook with the lowest
+priority number), sorted by priority, then ARR (largest first), then Scores order. The
+sheet is formulas: slot k finds the Scores row whose `calc: action rank` is k
+(`core/formulas.py` computes the rank), so editing a playbook, a threshold or an account
+reorders it on the next recalculation. `action_list` is the same list from the engine's
+scores: the cached values, what `chs_refresh` writes as values (`actions_sections`) once
+Scores holds values, and what the tests compare the recalculated sheet with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from chs_excel.core.formulas import Grid, ScoresPlan
+from chs_excel.xlsx.writer import cached_value
+
+if TYPE_CHECKING:
+    from chs_excel.sheets.workbook import WorkbookBuilder
+
+ACTION_ROWS = 5000     # the most accounts the live list holds (each slot scans Scores)
+HEADER_ROW = 4         # 0-based: Excel row 5
+# (Scores column, header, display kind) of the list, in order; absent columns are left out.
+LIST_COLUMNS = (("action_priority", "Priority", "int"), ("next_action", "Action", "plain"),
+                ("action_owner", "Action owner", "plain"), ("account_id", "Account", "plain"),
+                ("account_name", "Account name", "plain"), ("owner", "Account owner", "plain"),
+                ("arr", "ARR", "money"), ("renewal_date", "Renewal date", "date"),
+                ("health", "Health", "score"), ("band", "Band", "plain"),
+                ("actions", "All matching actions", "plain"))
+WIDTHS = {"next_action": 36, "actions": 100, "action_priority": 9, "account_name": 26,
+          "action_owner": 18, "owner": 16, "renewal_date": 13, "arr": 12}
+
+
+def action_list(scores: pd.DataFrame) -> pd.DataFrame:
+    """Accounts with a next action in to-do order: priority (lowest number first), then
+    ARR (largest first; blank counts as 0), then their order in Scores."""
+    return scores.iloc[_to_do_order(scores)].reset_index(drop=True)
+
+
+def actions_sections(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The Actions sheet as values (what `chs_refresh` writes): the same columns and
+    order as the live sheet, every account with a next action."""
+    listed = action_list(scores)
+    columns = {name: header for name, header, _ in LIST_COLUMNS if name in listed}
+    return [(f"Actions — what to do next ({len(listed):,} accounts)",
+             listed[list(columns)].rename(columns=columns))]
+
+
+def _to_do_order(scores: pd.DataFrame) -> np.ndarray:
+    """Positions (0-based, in Scores) of the accounts with a next action, in to-do order."""
+    has = scores["next_action"].fillna("").astype(str).to_numpy() != ""
+    arr = pd.to_numeric(scores["arr"], errors="coerce").fillna(0.0) if "arr" in scores \
+        else pd.Series(0.0, index=scores.index)
+    order = pd.DataFrame({"p": scores["action_priority"].to_numpy(dtype=float),
+                          "a": -arr.to_numpy(dtype=float),
+                          "i": np.arange(len(scores))})[has]
+    return order.sort_values(["p", "a", "i"], kind="stable")["i"].to_numpy()
+
+
+def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
+                  scores: pd.DataFrame | None) -> None:
+    """Write the Actions sheet: a title, the count, then one formula row per slot."""
+    g = Grid("Actions")
+    g.put(0, 0, f"Actions — what to do next ({builder.model.name})", kind="title")
+    shown = [c for c in LIST_COLUMNS if c[0] in plan.position]
+    slots = min(plan.last - plan.first + 1, ACTION_ROWS)
+    if not builder.model.playbooks:
+        g.put(1, 0, "The model has no playbooks: add rows to the Playbooks table on the "
+                    "Model sheet, then rebuild (chs rebuild THIS.xlsx -o NEW.xlsx).",
+              kind="note")
+        ws = builder.write_grid(g)
+        ws.set_column(0, 0, 100)
+        return
+    g.put(1, 0, "Every account with a next action (the matching playbook with the lowest "
+                "priority number, from the Playbooks table on the Model sheet), sorted by "
+                "priority, then ARR, largest first. Formulas over Scores: they follow every "
+                "change.", kind="note")
+    rank = plan.scores_range("calc: action rank")
+    g.put(2, 0, f"COUNT({plan.scores_range('action_priority')})", formula=True, kind="count")
+    g.put(2, 1, "accounts have an action", kind="bold")
+    if plan.last - plan.first + 1 > ACTION_ROWS:
+        g.put(2, 4, f"(the first {ACTION_ROWS:,} are listed; filter Scores by next_action "
+                    "for the rest)", kind="note")
+    heads = ["#", "Scores row", *(h for _, h, _ in shown)]
+    for c, text in enumerate(heads):
+        g.put(HEADER_ROW, c, text, kind="header")
+    for k in range(1, slots + 1):
+        r = HEADER_ROW + k
+        found = f"$B{r + 1}"
+        g.put(r, 0, k, kind="int")
+        g.put(r, 1, f'IFERROR(MATCH({k},{rank},0),"")', formula=True, kind="helper")
+        for c, (name, _, kind) in enumerate(shown, start=2):
+            g.put(r, c, f'IF({found}="","",INDEX({plan.scores_range(name)},{found}))',
+                  formula=True, kind=kind)
+    if scores is not None and "Actions" not in builder.cached:
+        builder.cached["Actions"] = _cached(scores, shown, slots)
+    ws = builder.write_grid(g)
+    ws.set_column(0, 0, 7)
+    ws.set_column(1, 1, 11)
+    for c, (name, header, _) in enumerate(shown, start=2):
+        ws.set_column(c, c, WIDTHS.get(name, max(10, len(header) + 2)))
+    ws.freeze_panes(HEADER_ROW + 1, 2)
+    columns = {name: c for c, (name, _, _) in enumerate(shown, start=2)}
+    builder.traffic_lights(ws, HEADER_ROW + 1, HEADER_ROW + slots, columns["health"],
+                           columns["band"])
+    ws.autofilter(HEADER_ROW, 0, HEADER_ROW + slots, len(heads) - 1)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(HEADER_ROW)
+    ws.print_area(0, 0, HEADER_ROW + slots, len(heads) - 1)
+    ws.hide_gridlines(2)
+
+
+def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
+            slots: int) -> dict[tuple[int, int], Any]:
+    """The engine's answer as the slots' cached values (what a reader sees unrecalculated)."""
+    positions = _to_do_order(scores)
+    out: dict[tuple[int, int], Any] = {(2, 0): float(len(positions))}
+    for k, position in enumerate(positions[:slots]):
+        r = HEADER_ROW + 1 + k
+        out[(r, 1)] = float(position + 1)
+        for c, (name, _, _) in enumerate(shown, start=2):
+            out[(r, c)] = cached_value(scores[name].iloc[position]) if name in scores else ""
+    return out
