@@ -393,7 +393,7 @@ def test_every_public_function_is_a_decorated_udf_or_macro() -> None:
     udf_names = {n.name for n in public if n.name.startswith("CHS_")}
     macro_names = {n.name for n in public if n.name.startswith("chs_")}
     assert udf_names == {"CHS_SCORE", "CHS_LINEAR", "CHS_LOG", "CHS_STEPS", "CHS_WEIGHTED",
-                         "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL"}
+                         "CHS_BAND", "CHS_QUARTILE", "CHS_RENEWAL", "CHS_PATH"}
     assert macro_names == {"chs_refresh", "chs_snapshot", "chs_calibrate", "chs_rebuild"}
     assert {n.name for n in public} == udf_names | macro_names
     for node in public:
@@ -468,3 +468,33 @@ def test_chs_log_with_the_cells_xlwings_passes() -> None:
     assert udfs.CHS_LOG(5.0, 3.0, 3.0).startswith("#CHS! ") \
         and "worst and best are equal" in udfs.CHS_LOG(5.0, 3.0, 3.0)
     assert "best is blank" in udfs.CHS_LOG(5.0, 0.0, None)
+
+
+# ---------------------------------------------------------------- CHS_PATH
+
+def test_path_for_one_row_and_many_matches_the_engine(grids: dict, workbook: Path) -> None:
+    from chs_excel.core.path import path_to_green
+    accounts = read_accounts(workbook)
+    expected = path_to_green(default_model(), accounts).summary["path_to_green"].tolist()
+    model = [grids[name] for name in ARGS[1:7]]
+    header, rows = grids["Accounts"][0], grids["Accounts"][1:]
+    # Each account alone, ranked against the whole Accounts table (the percentile metric).
+    for k in (0, 1, 5, 17):
+        got = udfs.CHS_PATH([header, rows[k]], *model, grids["Accounts"])
+        assert got == expected[k]
+    spilled_paths = udfs.CHS_PATH(grids["Accounts"], *model)
+    assert [row[0] for row in spilled_paths] == expected
+    assert any(text.startswith("licence_utilisation") for text in expected)
+
+
+def test_path_by_hand_and_errors_as_cell_text() -> None:
+    # One linear metric 0..10 in one component, Green from 70: 4 -> 7 (score 70).
+    components = [["component", "weight"], ["A", 1.0]]
+    metrics = [["column", "component", "weight", "method", "worst", "best"],
+               ["nps", "A", 1.0, "linear", 0.0, 10.0]]
+    row = [["account_id", "nps"], ["x1", 4.0]]
+    assert udfs.CHS_PATH(row, components, metrics) == "nps 4 \u2192 7"
+    fixed = [[*metrics[0], "fixed"], [*metrics[1], True]]
+    assert udfs.CHS_PATH(row, components, fixed).startswith("no path: with every movable")
+    bad = udfs.CHS_PATH([["id", "nps"], ["x1", 4.0]], components, metrics)
+    assert bad.startswith("#CHS! ") and "account_id" in bad

@@ -35,15 +35,15 @@ from chs_excel.xlsx.writer import Workbook
 from tests.test_formulas import edge_accounts, edge_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SHEETS = ["Start here", "Model", "Accounts", "Scores", "Actions", "Dashboard", "Forecast",
-          "History"]
+SHEETS = ["Start here", "Model", "Accounts", "Scores", "Account", "Actions", "Dashboard",
+          "Forecast", "History", "Paths"]
 # Functions Excel 2007 already had (no prefix) and that LibreOffice 7.4 computes.
 PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "IFERROR",
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
          "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS",
          "SEARCH", "LOWER"}
-PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR"}  # newer than Excel 2007: must carry _xlfn.
+PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR", "MAXIFS"}  # newer than Excel 2007: _xlfn.
 
 
 def sha(path: Path) -> str:

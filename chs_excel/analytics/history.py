@@ -382,3 +382,32 @@ def band_migration(result: Trend) -> pd.DataFrame:
     table.index.name, table.columns.name = f"band on {result.before}", None
     table["total"] = table.sum(axis=1)
     return table.reset_index()
+
+
+def book_change(history: History, before: dt.date, after: dt.date,
+                by: str = "owner") -> pd.DataFrame:
+    """Each owner's book, then and now: accounts, mean health and Red ARR, and their change.
+
+    A CSM is managed by the change in their book: the book is the accounts the owner held
+    on each date (an account that changed hands counts in each owner's book of its day).
+    """
+    def book(date: dt.date) -> pd.DataFrame:
+        rows = history.at(date).assign(key=lambda f: f[by].fillna(f"(no {by})"))
+        red = rows["arr"].where(rows["band"] == "Red", 0.0).fillna(0.0)
+        return rows.assign(red_arr=red).groupby("key").agg(
+            accounts=("account_id", "size"), mean_health=("health", "mean"),
+            red_arr=("red_arr", "sum"))
+    then, now = book(before), book(after)
+    out = then.merge(now, how="outer", left_index=True, right_index=True,
+                     suffixes=("_before", "_after"))
+    out[["accounts_before", "accounts_after", "red_arr_before", "red_arr_after"]] = \
+        out[["accounts_before", "accounts_after", "red_arr_before",
+             "red_arr_after"]].fillna(0)
+    out["health_change"] = out["mean_health_after"] - out["mean_health_before"]
+    out["red_arr_change"] = out["red_arr_after"] - out["red_arr_before"]
+    out = out.astype({"accounts_before": "int64", "accounts_after": "int64"})
+    columns = ["accounts_before", "accounts_after", "mean_health_before",
+               "mean_health_after", "health_change", "red_arr_before", "red_arr_after",
+               "red_arr_change"]
+    return out[columns].rename_axis(by).reset_index().sort_values(
+        "health_change", kind="stable", na_position="last", ignore_index=True)

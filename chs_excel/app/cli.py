@@ -20,6 +20,7 @@ from chs_excel.app.commands_forecast import (
     snapshot_command,
     trend_command,
 )
+from chs_excel.app.commands_path import path_command
 from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, write_atomically
@@ -86,6 +87,10 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
+    if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
+        from chs_excel.core.path import path_to_green
+        paths = path_to_green(model, accounts, scoring.scores).summary
+        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
@@ -265,7 +270,8 @@ def demo_command(folder: Path, count: int) -> None:
     _print_summary(scoring, book)
 
 
-for _command in (snapshot_command, forecast_command, trend_command, calibrate_command):
+for _command in (snapshot_command, forecast_command, trend_command, calibrate_command,
+                 path_command):
     main.add_command(_command)
 
 

@@ -37,6 +37,7 @@ from chs_excel.analytics.forecast import (
 )
 from chs_excel.analytics.history import (
     band_migration,
+    book_change,
     merge,
     movers,
     rollup,
@@ -44,6 +45,7 @@ from chs_excel.analytics.history import (
     trend,
 )
 from chs_excel.analytics.learn import MAX_LEVELS, SHAPES
+from chs_excel.analytics.stability import stability
 from chs_excel.app.cli_common import DATE
 from chs_excel.app.cli_common import echo_notes as _echo_notes
 from chs_excel.app.cli_common import optional_model as _model
@@ -316,19 +318,33 @@ def trend_command(store: Path, before: dt.datetime | None, after: dt.datetime | 
     migration = band_migration(result)
     click.echo("  Band migration (rows: before, columns: after):")
     click.echo("    " + migration.to_string(index=False).replace("\n", "\n    "))
+    stable = stability(history.at(result.before), history.at(result.after),
+                       ["health", *history.components])
+    _echo_stability(stable)
     _echo_notes(result.notes)
     if output is not None:
         owners = rollup(history, "owner", result.before, result.after)
         segments = rollup(history, "segment", result.before, result.after)
+        books = book_change(history, result.before, result.after)
         write_atomically(output, lambda tmp: write_trend(tmp, kind, result.accounts, moved,
                                                          owners, segments, migration,
-                                                         result.notes))
+                                                         result.notes, stable, books))
         click.echo(f"Wrote the trend -> {output}")
+
+
+def _echo_stability(table: pd.DataFrame) -> None:
+    """The health line of the stability table, and every component that shifted."""
+    for row in table.to_dict("records"):
+        if row["what"] == "health" or row["verdict"] == "shifted":
+            click.echo(f"  Stability of {row['what']}: PSI {row['psi']:.3f} "
+                       f"({row['verdict']}; mean {row['earlier_mean']:.1f} -> "
+                       f"{row['later_mean']:.1f})")
 
 
 def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.DataFrame,
                 owners: pd.DataFrame, segments: pd.DataFrame, migration: pd.DataFrame,
-                notes: tuple[str, ...]) -> None:
+                notes: tuple[str, ...], stable: pd.DataFrame | None = None,
+                books: pd.DataFrame | None = None) -> None:
     """The trend as csv (per account) or a workbook of its tables."""
     if kind == "csv":
         formula_safe(accounts).to_csv(path, index=False)
@@ -340,7 +356,17 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
     for sheet, name, frame, title in (
             ("Owners", "OwnerRollup", owners,
              "Each owner's book of business: mean health and its change"),
-            ("Segments", "SegmentRollup", segments, "The same by segment"),
+            ("Segments", "SegmentRollup", segments, "The same by segment")):
+        book.heading(sheet, title)
+        book.table(sheet, name, frame, row=2)
+    if books is not None:
+        _book_sheet(book, books)
+    if stable is not None:
+        book.heading("Stability", "Score stability between the snapshots (PSI over the "
+                                  "earlier snapshot's deciles): stable < 0.10 <= watch < "
+                                  "0.25 <= shifted")
+        book.table("Stability", "Stability", stable, row=2)
+    for sheet, name, frame, title in (
             ("Band migration", "BandMigration", migration,
              "Accounts by band before (rows) and after (columns)"),
             ("Why it moved", "WhyItMoved", accounts,
@@ -349,6 +375,39 @@ def write_trend(path: Path, kind: str | None, accounts: pd.DataFrame, moved: pd.
         book.heading(sheet, title)
         book.table(sheet, name, frame, row=2)
     book.close()
+
+
+def _book_sheet(book: ReportBook, books: pd.DataFrame) -> None:
+    """Each owner's book then and now, with a chart of the change in mean health and in
+    Red ARR."""
+    book.heading("Books", "Each owner's book: mean health and Red ARR at each snapshot, and "
+                          "the change (the CSM is managed by the change in the book)")
+    ws, at = book.table("Books", "OwnerBooks", books, row=2)
+    n = max(len(books), 1)
+    ws.set_column(0, 0, 22)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    health = book.book.add_chart({"type": "bar"})
+    health.add_series({"name": "Change of mean health", "categories": at.column("owner", n),
+                       "values": at.column("health_change", n),
+                       "fill": {"color": "#5B9BD5"}, "invert_if_negative": False,
+                       "data_labels": {"value": True, "num_format": "+0.0;-0.0"}})
+    health.set_title({"name": "Change of mean health per owner"})
+    health.set_legend({"none": True})
+    health.set_x_axis({"num_format": "+0;-0"})
+    health.set_y_axis({"reverse": True, "label_position": "low"})
+    red = book.book.add_chart({"type": "bar"})
+    red.add_series({"name": "Change of Red ARR", "categories": at.column("owner", n),
+                    "values": at.column("red_arr_change", n), "fill": {"color": "#F8696B"}})
+    red.set_title({"name": "Change of Red ARR per owner"})
+    red.set_legend({"none": True})
+    red.set_x_axis({"num_format": "#,##0"})
+    red.set_y_axis({"reverse": True, "label_position": "low"})
+    height = max(300, 40 + 28 * n)
+    for chart in (health, red):
+        chart.set_size({"width": 560, "height": height})
+    ws.insert_chart(at.last_row + 3, 0, health)
+    ws.insert_chart(at.last_row + 3, 6, red)
 
 
 # ---------------------------------------------------------------- calibrate

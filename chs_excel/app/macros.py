@@ -20,10 +20,12 @@ from chs_excel.core.engine import Scoring, metric_score_column, previous_snapsho
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import check_output_path, locked
 from chs_excel.core.model import Model, header_key
+from chs_excel.core.path import path_to_green
 from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io import history_store
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.sheets.account import paths_frame
 from chs_excel.sheets.actions import actions_sections
 from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.sheets.traffic_lights import (
@@ -93,6 +95,11 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
         write_dashboard(book, model, scoring.scores)
         write_forecast(book, model, scoring.scores, as_of=as_of)
     write_issues(book, scoring)
+    if PATHS in book.sheet_names():  # the native workbook's Account sheet reads it
+        book.status(f"{TITLE}: finding each account's path to Green...")
+        paths = path_to_green(model, accounts, scoring.scores)
+        book.write_table(PATHS, PATHS, paths_frame(paths, scoring.scores),
+                         after=sheet_after(book, PATHS))
     counts = scoring.summary
     message = (f"{TITLE}: scored {counts['accounts']:,} accounts — "
                + ", ".join(f"{b} {counts[b]:,}" for b in ("Green", "Yellow", "Red", "No data"))
@@ -109,6 +116,9 @@ def last_snapshot(book: Book, model: Model, as_of: dt.date | None) -> pd.DataFra
     if not uses_history(model.playbooks):
         return None
     return previous_snapshot(history_store.book_history(book).rows, as_of or dt.date.today())
+
+
+PATHS = "Paths"  # sheet and Table
 
 
 def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:

@@ -25,7 +25,7 @@ import xlwings as xw
 
 from chs_excel.core import engine
 from chs_excel.core.errors import ChsError
-from chs_excel.core.model import BANDS, NO_DATA, Metric, Model, default_model
+from chs_excel.core.model import BANDS, NO_DATA, Metric, Model, default_model, header_key
 from chs_excel.io.ranges import (
     accounts_frame,
     as_series,
@@ -96,6 +96,54 @@ def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
     except ChsError as exc:
         raise type(exc)(f"Accounts: {exc}") from None
     return frame_grid(scoring.scores)
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("account_row", ndim=2, err_to_str=True,
+        doc="The Accounts header and the account's row (or several rows)")
+@xw.arg("components", ndim=2, err_to_str=True, doc="Components[#All]")
+@xw.arg("metrics", ndim=2, err_to_str=True, doc="Metrics[#All]")
+@xw.arg("rules", ndim=2, err_to_str=True, doc="Rules[#All] (optional)")
+@xw.arg("settings", ndim=2, err_to_str=True, doc="Settings[#All] (optional)")
+@xw.arg("segments", ndim=2, err_to_str=True, doc="Segments[#All] (optional)")
+@xw.arg("levels", ndim=2, err_to_str=True,
+        doc="Levels[#All] (needed for steps and category metrics)")
+@xw.arg("population", ndim=2, err_to_str=True,
+        doc="Accounts[#All] (optional): the accounts percentile metrics rank against")
+@xw.ret(transpose=False)
+@_cell_errors
+def CHS_PATH(account_row: Any, components: Any, metrics: Any, rules: Any = None,
+             settings: Any = None, segments: Any = None, levels: Any = None,
+             population: Any = None) -> Any:
+    """The path to Green of the account(s): 'licence_utilisation 45 → 63; nps 6 → 9'.
+
+    One text per account row (a single cell for one row). Percentile metrics rank the
+    account among `population` when it is given (else among the rows themselves).
+    """
+    from chs_excel.core.path import path_to_green
+    model = model_from_ranges({
+        "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
+        "Segments": segments, "Levels": levels})
+    rows = accounts_frame(account_row)
+    frame = rows
+    if population is not None:
+        everyone = accounts_frame(population)
+        others = everyone[~_ids(everyone).isin(_ids(rows))]
+        frame = pd.concat([rows, others.reindex(columns=rows.columns)])
+    try:
+        paths = path_to_green(model, frame.reset_index(drop=True))
+    except ChsError as exc:
+        raise type(exc)(f"account_row: {exc}") from None
+    text = paths.summary["path_to_green"].to_numpy(dtype=object)[:len(rows)]
+    return text[0] if len(text) == 1 else [[t] for t in text]
+
+
+def _ids(frame: pd.DataFrame) -> pd.Series:
+    """The account ids of a converted range, as trimmed text (to match rows by id)."""
+    column = next((c for c in frame.columns if header_key(c) == "accountid"), None)
+    if column is None:
+        raise ChsError("column 'account_id' is missing (every account needs an id)")
+    return frame[column].astype(str).str.strip()
 
 
 # ---------------------------------------------------------------- one rule at a time

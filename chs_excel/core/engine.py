@@ -679,3 +679,19 @@ def renewal_probability(probabilities: dict[str, float], band: np.ndarray) -> np
     codes, uniques = pd.factorize(np.asarray(band, dtype=object).ravel())
     table = np.array([probabilities.get(b, np.nan) for b in uniques] + [np.nan], dtype=float)
     return table[codes].reshape(np.shape(band))  # code -1 (blank) reads the final NaN
+
+
+def score_inputs(model: Model, accounts: pd.DataFrame) \
+        -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """What `score` reads before combining: each metric's parsed raw values (by header
+    key), the triggered-rule matrix (accounts x rules) and each account's component
+    weights (segment-aware). Public for the path to Green (`core.path`)."""
+    cols = _match_columns(model, accounts)
+
+    def ignore(column: str, bad: np.ndarray, raw: pd.Series, problem: str) -> None:
+        return None
+    values = {header_key(m.column): METHODS[m.method].values(
+        m, accounts[cols[header_key(m.column)]], ignore) for m in model.metrics}
+    triggered = _triggered_rules(model, accounts, cols, (values, {}), ignore)
+    weights = _component_weights(model, accounts, cols, list(model.components))
+    return values, triggered, np.asarray(weights, dtype=float)

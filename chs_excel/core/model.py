@@ -17,7 +17,7 @@ import yaml
 
 from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
-from chs_excel.core.methods.base import cell_error
+from chs_excel.core.methods.base import boolean, cell_boolean, cell_error
 from chs_excel.core.methods.base import cell_number as _cell_number
 from chs_excel.core.methods.base import cell_where as _where
 from chs_excel.core.methods.base import finite as _finite
@@ -50,7 +50,9 @@ METHODS = tuple(METHOD_CLASSES)
 # Fields each method takes besides column, component, weight and method.
 METHOD_FIELDS = {name: method.fields for name, method in METHOD_CLASSES.items()}
 METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "breaks",
-               "points", "higher_is_better", "good")
+               "points", "higher_is_better", "good", "fixed")
+# Keys every metric may take whatever its method (besides column, component, method).
+COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
               "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks")
@@ -72,6 +74,7 @@ class Metric:
     categories: tuple[tuple[str, float], ...] = ()
     higher_is_better: bool = True
     good: bool = True
+    fixed: bool = False  # a signal nobody acts on (tenure, plan): never in a path to Green
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,8 @@ def _metric_dict(m: Metric) -> dict[str, Any]:
     out: dict[str, Any] = {"column": m.column, "component": m.component,
                            "weight": _num(m.weight), "method": m.method}
     out.update(METHOD_CLASSES[m.method].to_dict(m))
+    if m.fixed:
+        out["fixed"] = True
     return out
 
 
@@ -354,14 +359,15 @@ def _metric_from_dict(data: Any, where: str) -> Metric:
             raise ModelError(f"{where}: {key} is missing")
     where = f"metric {d['column']}"
     method = str(d["method"]).strip().lower()
-    extra = [k for k in d if k not in ("column", "component", "weight", "method")
+    extra = [k for k in d if k not in COMMON_METRIC_KEYS
              and k not in METHOD_FIELDS.get(method, ())]
     if method in METHODS and extra:
         raise ModelError(f"{where}: {extra[0]} is not used by method {method} "
                          f"(it takes {', '.join(METHOD_FIELDS[method])})")
     kwargs: dict[str, Any] = {"column": str(d["column"]).strip(),
                               "component": str(d["component"]).strip(), "method": method,
-                              "weight": _number(d.get("weight", 1), f"{where}: weight")}
+                              "weight": _number(d.get("weight", 1), f"{where}: weight"),
+                              "fixed": boolean(d.get("fixed", False), f"{where}: fixed")}
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_dict(d, where))
     return Metric(**kwargs)
@@ -480,7 +486,7 @@ def default_model() -> Model:
 TABLE_COLUMNS = {
     "Components": ["component", "weight"],
     "Metrics": ["column", "component", "weight", "method", "worst", "best",
-                "higher_is_better", "good"],
+                "higher_is_better", "good", "fixed"],
     "Levels": ["column", "at_least", "label", "points"],
     "Rules": ["name", "column", "op", "value", "cap"],
     "Settings": ["setting", "value"],
@@ -492,8 +498,8 @@ OPTIONAL_TABLES = ("Playbooks",)
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
-    "Metrics": tuple(c for c in TABLE_COLUMNS["Metrics"]
-                     if any(c in m.columns for m in METHOD_CLASSES.values())),
+    "Metrics": (*(c for c in TABLE_COLUMNS["Metrics"]
+                  if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed"),
     "Levels": ("at_least", "label"),
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
@@ -514,7 +520,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     blank_row = dict.fromkeys(TABLE_COLUMNS["Metrics"])
     metrics = pd.DataFrame([{
         **blank_row, "column": m.column, "component": m.component,
-        "weight": float(m.weight), "method": m.method,
+        "weight": float(m.weight), "method": m.method, "fixed": m.fixed,
         **METHOD_CLASSES[m.method].table_row(m),
     } for m in model.metrics], columns=TABLE_COLUMNS["Metrics"])
     levels = [row for m in model.metrics for row in METHOD_CLASSES[m.method].level_rows(m)]
@@ -671,6 +677,8 @@ def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
     if kwargs["weight"] is None:
         raise cell_error(f"{_where(where, 'Metrics', rec, 'weight')}: weight is blank",
                          "Metrics", rec, "weight")
+    if rec.get("fixed") is not None:
+        kwargs["fixed"] = cell_boolean(rec, "fixed", where, "Metrics")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_record(rec, levels, where))
     return Metric(**kwargs)

@@ -35,6 +35,9 @@ RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", 
                   "low_data", "capped_by", "overridden", "weakest_component",
                   "points_at_stake", "renewal_probability", "expected_arr", "next_action",
                   "action_owner", "action_priority", "actions")
+# The path to Green (core/path.py): written beside the scores in a csv, and in the
+# workbook's Paths Table (not on Scores: see docs/path-to-green.md).
+PATH_COLUMNS = ("path_to_green", "path_steps")
 # Names no component or metric may take: they would shadow an output column.
 RESERVED_COLUMNS = ("account_id", *RESULT_COLUMNS)
 # Every engine output column a scores file may carry (components and metric scores aside).
@@ -45,14 +48,15 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Actions", "Dashboard", "Forecast",
-               "History", "History weights", "Calibration", "Data issues", "Calc")
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions", "Dashboard",
+               "Forecast", "History", "Paths", "History weights", "Calibration", "Data issues",
+               "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
 COLUMN_KINDS = {
     "health": "score", "raw_health": "score", "points_at_stake": "score",
     "coverage": "pct", "renewal_probability": "pct", "arr": "money", "expected_arr": "money",
-    "renewal_date": "date", "quartile": "int", "action_priority": "int",
+    "renewal_date": "date", "quartile": "int", "action_priority": "int", "path_steps": "int",
 }
 
 

@@ -26,6 +26,7 @@ from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
+from chs_excel.core.path import path_to_green
 from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -38,6 +39,7 @@ from chs_excel.core.vocabulary import (
     header_key,
 )
 from chs_excel.io.accounts import read_accounts
+from chs_excel.sheets.account import account_sheet, paths_frame, selected_id
 from chs_excel.sheets.actions import actions_sheet
 from chs_excel.sheets.dashboard import (
     FULL_COVERAGE,
@@ -144,6 +146,14 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
         book.history_sheet(history)
+        scores = paths = None
+        if scoring is not None and accounts is not None:  # rows with an account only
+            scores = scoring.scores[scoring.scores["account_id"].notna()]
+            paths = path_to_green(model, accounts.loc[scores.index], scores)
+        account_sheet(book, plan, selected_id(scores, paths))
+        book.table_sheet("Paths", "Paths", paths_frame(paths, scores),
+                         formats={"step": "count", "path_steps": "count",
+                                  "health_after": "score"})
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if scoring is not None and len(scoring.issues):
@@ -387,6 +397,7 @@ class WorkbookBuilder:
             ("Metrics", "method"): _choice(METHODS),
             ("Metrics", "higher_is_better"): _choice(("TRUE", "FALSE")),
             ("Metrics", "good"): _choice(("TRUE", "FALSE")),
+            ("Metrics", "fixed"): _choice(("TRUE", "FALSE")),
             ("Levels", "points"): _non_negative(),
             ("Rules", "op"): _choice(OPERATORS),
             ("Playbooks", "op"): _choice(OPERATORS),

@@ -340,8 +340,10 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
         return "date"
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         return None
-    if "auc" in key:
+    if "auc" in key or key == "psi":
         return "decimal3"
+    if pd.api.types.is_integer_dtype(series) and "arr" not in key:
+        return "count"
     if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
                               "difference")):
         return "pct"

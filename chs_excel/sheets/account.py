@@ -1,0 +1,189 @@
+"""The `Account` sheet: one account's scorecard page, picked from a dropdown of ids.
+
+Live formulas look the account up on Scores (health, band, components, weakest component,
+metric scores), Accounts (raw values) and History (trend); the path to Green is looked up
+in the `Paths` Table, which holds values: the path search (docs/path-to-green.md) is a
+combinatorial search no native formula expresses, so `chs score`/`chs template` write it
+when they build the workbook, and the sheet says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from xlsxwriter.utility import xl_rowcol_to_cell
+
+from chs_excel.core.formulas import Grid, ScoresPlan
+from chs_excel.core.path import ALREADY_GREEN, STEP_COLUMNS, Paths
+
+if TYPE_CHECKING:
+    from chs_excel.sheets.workbook import WorkbookBuilder
+
+PATH_ROWS = 8          # changes listed on the sheet (paths are rarely longer)
+PATHS_COLUMNS = [*STEP_COLUMNS, "path_to_green", "path_steps"]
+ID_CELL = (2, 1)       # B3: the selected account
+
+
+def paths_frame(paths: Paths | None, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """The `Paths` Table: one row per change, and one row (step 0) for an account with no
+    path, saying why; an account's first row carries its path text and step count.
+    Accounts already Green have no rows (the Account sheet says so from their band)."""
+    if paths is None or scores is None:
+        return pd.DataFrame(columns=PATHS_COLUMNS)
+    summary = paths.summary.assign(account_id=scores["account_id"].to_numpy(),
+                                   position=range(len(scores)))
+    steps = paths.steps.merge(summary[["account_id", "position"]], on="account_id")
+    lone = summary[summary["path_steps"].isna()].assign(step=0)
+    out = pd.concat([steps, lone[["account_id", "position", "step"]]], ignore_index=True)
+    out = out.sort_values(["position", "step"], kind="stable", ignore_index=True)
+    text = summary.set_index("account_id")
+    lead = (out["step"] <= 1).to_numpy()
+    out["path_to_green"] = text["path_to_green"].reindex(out["account_id"]).where(
+        lead).to_numpy()
+    out["path_steps"] = text["path_steps"].reindex(out["account_id"]).to_numpy()
+    out.loc[~lead, "path_steps"] = pd.NA
+    return out[PATHS_COLUMNS]
+
+
+def selected_id(scores: pd.DataFrame | None, paths: Paths | None) -> str | None:
+    """The account the sheet opens on: the first with a path to Green, else the first."""
+    if scores is None or not len(scores):
+        return None
+    if paths is not None:
+        has_path = (paths.summary["path_steps"].fillna(0) > 0).to_numpy()
+        if has_path.any():
+            return str(scores["account_id"].to_numpy()[has_path.argmax()])
+    return str(scores["account_id"].iloc[0])
+
+
+def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None) -> None:
+    """Lay out the Account sheet: selector, summary, components, metrics, path, trend."""
+    model = book.model
+    g = Grid("Account")
+    sel = xl_rowcol_to_cell(*ID_CELL, True, True)
+    g.put(0, 0, "Account scorecard", kind="title")
+    g.put(1, 0, "Pick an account id in the cream cell (a list of the Scores sheet's ids). "
+                "Everything but the path to Green is a live formula.", kind="note")
+    g.put(2, 0, "Account", kind="bold")
+    g.put(2, 1, first_id or "", kind="input")
+    ids = plan.scores_range("account_id")
+    g.put(2, 6, "row on Scores", kind="helper")
+    g.put(2, 7, f'IFERROR(MATCH({sel},{ids},0),"")', formula=True, kind="helper")
+    row = xl_rowcol_to_cell(2, 7, True, True)
+
+    def at(name: str) -> str:
+        return f'IF({row}="","",INDEX({plan.scores_range(name)},{row}))'
+
+    summary = [("Health", "health", "score"), ("Band", "band", "plain"),
+               ("Quartile", "quartile_label", "plain"), ("Coverage", "coverage", "pct"),
+               ("Capped by", "capped_by", "plain"),
+               ("Weakest component", "weakest_component", "plain"),
+               ("Points at stake", "points_at_stake", "score")]
+    for k, (label, name, kind) in enumerate(summary):
+        g.put(4 + k, 0, label)
+        g.put(4 + k, 1, at(name), formula=True, kind=kind)
+    for extra, name in ((0, "owner"), (1, "arr"), (2, "renewal_date")):
+        if name in plan.position:
+            g.put(4 + extra, 3, {"owner": "Owner", "arr": "ARR"}.get(name, "Renewal date"))
+            g.put(4 + extra, 4, at(name), formula=True,
+                  kind={"arr": "money", "renewal_date": "date"}.get(name, "plain"))
+
+    top = 4 + len(summary) + 1
+    g.put(top, 0, "Components", kind="subtitle")
+    g.put(top + 1, 0, "component", kind="header")
+    g.put(top + 1, 1, "score", kind="header")
+    for k, comp in enumerate(model.components):
+        g.put(top + 2 + k, 0, comp)
+        g.put(top + 2 + k, 1, at(comp), formula=True, kind="score")
+    comp_rows = (top + 2, top + 1 + len(model.components))
+
+    g.put(top, 3, "Metrics", kind="subtitle")
+    for c, head in enumerate(("metric", "value", "score")):
+        g.put(top + 1, 3 + c, head, kind="header")
+    for k, metric in enumerate(model.metrics):
+        r = top + 2 + k
+        g.put(r, 3, metric.column)
+        if plan.has(metric.column):
+            raw = plan.acc_range(metric.column)
+            g.put(r, 4, f'IF({row}="","",IF(INDEX({raw},{row})="","",INDEX({raw},{row})))',
+                  formula=True)
+        g.put(r, 5, at(f"{metric.column}_score"), formula=True, kind="score")
+
+    low = top + 2 + max(len(model.components), len(model.metrics)) + 1
+    _path_block(g, plan, sel, row, low)
+    _trend_block(g, sel, low + PATH_ROWS + 5)
+    ws = book.write_grid(g)
+    ws.set_column(0, 0, 22)
+    ws.set_column(1, 1, 16)
+    ws.set_column(2, 2, 18)
+    ws.set_column(3, 3, 24)
+    ws.set_column(4, 5, 12)
+    ws.set_column(6, 6, 14)
+    ws.data_validation(*ID_CELL, *ID_CELL, {
+        "validate": "list", "source": f"={ids}", "ignore_blank": True,
+        "error_message": "Pick an account id from the list (the Scores sheet's ids)."})
+    book.traffic_lights(ws, 4, 4, 1, 1)  # health in B5 (the band is B6, below)
+    for text, fmt in (("Green", "green"), ("Yellow", "yellow"), ("Red", "red"),
+                      ("No data", "nodata")):
+        ws.conditional_format("B6", {"type": "cell", "criteria": "==", "value": f'"{text}"',
+                                     "format": book.fmt[fmt]})
+    for first, last in (comp_rows, (top + 2, top + 1 + len(model.metrics))):
+        col = 1 if (first, last) == comp_rows else 5
+        book.colour_scale(ws, first, last, col)
+    ws.hide_gridlines(2)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 1)
+
+
+def _path_block(g: Grid, plan: ScoresPlan, sel: str, row: str, top: int) -> None:
+    """Path to Green: the account's text and its changes, looked up in the Paths Table."""
+    g.put(top, 0, "Path to Green", kind="subtitle")
+    g.put(top + 1, 0, "Values, not formulas: written when chs built the workbook and by "
+                      "the refresh macro (chs_refresh). After changing data or the Model, "
+                      "refresh or rebuild (chs template --from) to bring them up to date.",
+          kind="note")
+    first = f"MATCH({sel},Paths[account_id],0)"
+    g.put(top + 2, 0, "Fewest changes")
+    band = f'INDEX({plan.scores_range("band")},{row})'
+    g.put(top + 2, 1, f'IFERROR(INDEX(Paths[path_to_green],{first}),IF({row}="","",'
+                      f'IF({band}="Green","{ALREADY_GREEN}","(not computed)")))',
+          formula=True)
+    g.put(top + 3, 0, "Changes")
+    g.put(top + 3, 1, f'IFERROR(INDEX(Paths[path_steps],{first}),IF({row}="","",'
+                      f'IF({band}="Green",0,"")))', formula=True, kind="int")
+    heads = ("step", "metric", "from", "to", "health after")
+    for c, head in enumerate(heads):
+        g.put(top + 4, c, head, kind="header")
+    count = xl_rowcol_to_cell(top + 3, 1, True, True)
+    for k in range(PATH_ROWS):
+        r = top + 5 + k
+        here = f"{first}+{k}"
+        live = f'IFERROR(N({count})>={k + 1},FALSE)'
+        for c, name in enumerate(("step", "column", "from", "to", "health_after")):
+            g.put(r, c, f'IF({live},INDEX(Paths[{name}],{here}),"")', formula=True,
+                  kind={"health_after": "score", "step": "int"}.get(name, "plain"))
+
+
+def _trend_block(g: Grid, sel: str, top: int) -> None:
+    """The account's health at its latest and previous History snapshot, and the change."""
+    g.put(top, 0, "Trend (History snapshots)", kind="subtitle")
+    latest = f"_xlfn.MAXIFS(History[date],History[account_id],{sel})"
+    g.put(top + 1, 0, "Latest snapshot")
+    g.put(top + 1, 1, f'IF({latest}=0,"no snapshot yet",{latest})', formula=True,
+          kind="date")
+    last = xl_rowcol_to_cell(top + 1, 1, True, True)
+    before = (f'_xlfn.MAXIFS(History[date],History[account_id],{sel},History[date],'
+              f'"<"&N({last}))')
+    g.put(top + 2, 0, "Previous snapshot")
+    g.put(top + 2, 1, f'IF(OR(N({last})=0,{before}=0),"",{before})', formula=True,
+          kind="date")
+    prev = xl_rowcol_to_cell(top + 2, 1, True, True)
+    for k, (label, day) in enumerate((("Health then", prev), ("Health at latest", last))):
+        g.put(top + 3 + k, 0, label)
+        g.put(top + 3 + k, 1, f'IF(N({day})=0,"",SUMIFS(History[health],History[account_id],'
+                              f'{sel},History[date],N({day})))', formula=True, kind="score")
+    then, now = (xl_rowcol_to_cell(top + 3 + k, 1, True, True) for k in (0, 1))
+    g.put(top + 5, 0, "Change")
+    g.put(top + 5, 1, f'IF(OR({then}="",{now}=""),"",{now}-{then})', formula=True,
+          kind="score")
