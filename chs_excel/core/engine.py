@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype
+from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from chs_excel.core.errors import InputError, MissingColumnError
 from chs_excel.core.methods import METHODS
@@ -535,9 +535,45 @@ def parse_dates(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text = raw.astype("string").str.strip()
     blank = _blank_text(text)
     numeric = pd.to_numeric(text, errors="coerce").notna().to_numpy()
-    values = pd.to_datetime(raw.astype(object).where(~(blank | numeric)), errors="coerce",
+    dates = raw.astype(object).where(~(blank | numeric))
+    is_text = _cell_kinds(dates.to_numpy(dtype=object))[1]
+    dates[is_text] = text[is_text]  # trimmed of any whitespace, as numbers are
+    values = pd.to_datetime(dates, errors="coerce",
                             format="ISO8601").to_numpy(dtype="datetime64[ns]")
     return values, np.isnat(values) & ~blank
+
+
+def typed_as_read(model: Model, accounts: pd.DataFrame) -> pd.DataFrame:
+    """`accounts` with each text cell the engine reads as a number or a date (`'95\u00a0'`,
+    `' 2025-06-01'`) replaced by that number or date, in the columns it reads so.
+
+    The workbook stores this: its formulas see a number only in a number cell (no
+    locale-dependent VALUE), so they score what the engine scores. Other cells are kept.
+    """
+    numbers = {header_key(m.column) for m in model.metrics if METHODS[m.method].kind == "number"}
+    numbers |= {header_key(r.column) for r in model.rules if rule_kind(r, model) == "number"}
+    numbers |= {"arr", "overridescore"}
+    dates = {"renewaldate", "overrideuntil"}
+    out = accounts
+    for col in accounts.columns:
+        key, series = header_key(col), accounts[col]
+        if key not in numbers | dates or is_numeric_dtype(series) or \
+                is_datetime64_any_dtype(series):
+            continue
+        cells = series.to_numpy(dtype=object)
+        is_text = _cell_kinds(cells)[1]
+        if key in numbers:
+            values = parse_numbers(series)[0].astype(object)
+            read = is_text & ~pd.isna(values)
+        else:
+            values = pd.Series(parse_dates(series)[0]).dt.to_pydatetime().astype(object)
+            read = is_text & ~pd.isna(values)
+        if read.any():
+            out = out.copy() if out is accounts else out
+            cells = cells.copy()
+            cells[read] = values[read]
+            out[col] = cells
+    return out
 
 
 def _identity(name: str, raw: pd.Series, report: callable) -> np.ndarray:

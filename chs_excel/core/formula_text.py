@@ -52,3 +52,18 @@ def text_of(ref: str) -> str:
     for code in KEY_SPACE_CODES:
         text = f'SUBSTITUTE({text},_xlfn.UNICHAR({code})," ")'
     return f"TRIM({text})"
+
+
+# What `header_key` drops besides "_": every character Python's str.split() splits on
+# (str.isspace; tests/test_formulas.py checks the list against it).
+HEADER_SPACE_CODES = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203),
+                      8232, 8233, 8239, 8287, 12288)
+
+
+def header_of(ref: str) -> str:
+    """A header cell as `vocabulary.header_key` reads it: every whitespace character
+    and "_" removed, lower case (so headers match as the engine matches them)."""
+    text = f'SUBSTITUTE({ref}&"","_","")'
+    for code in HEADER_SPACE_CODES:
+        text = f'SUBSTITUTE({text},_xlfn.UNICHAR({code}),"")'
+    return f"LOWER({text})"

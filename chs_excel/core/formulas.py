@@ -1,10 +1,12 @@
 """The scorecard model as native Excel formulas: the live Scores sheet and its helper cells.
 
 `ScoresPlan` turns a model and the Accounts sheet's headers into
-- `calc`: the hidden `Calc` sheet's cells — every model parameter looked up once from the
-  Model sheet's Tables (weights, worst/best, levels, rule thresholds and caps, segment
-  weights, renewal probabilities) and the quartile cut points — so the per-row formulas
-  use plain absolute A1 references instead of scanning tables or columns;
+- `calc`: the hidden `Calc` sheet's cells — where each Accounts column the formulas read
+  is (found once by its header, matched like the engine's `header_key`), every model
+  parameter looked up once from the Model sheet's Tables (weights, worst/best, levels, rule
+  thresholds and caps, segment weights, renewal probabilities) and the quartile cut points
+  — so the per-row formulas use plain absolute A1 references instead of scanning tables or
+  columns;
 - `columns`: one formula template per Scores column (`ROW` stands for the row number).
 
 Only functions that Excel 2016+ and LibreOffice 7.4 both compute are used, newer ones with
@@ -29,6 +31,7 @@ from chs_excel.core.formula_text import (
     FALSE_ARRAY,
     TRUE_ARRAY,
     array_constant,
+    header_of,
     literal_pattern,
     structured,
     text_literal,
@@ -52,9 +55,13 @@ from chs_excel.core.vocabulary import (
     OPERATORS,
     OVERRIDE_COLUMNS,
     QUARTILE_LABELS,
+    RESULT_COLUMNS,
 )
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
+ACCOUNTS_WIDTH = 702  # Accounts columns A:ZZ are searched for the headers the model needs
+MISSING = "no column"  # what a metric's score cells show when Accounts lacks its column
+TWICE = "column twice"  # what the results show when a column they need is there twice
 
 
 OPS = array_constant(OPERATORS)
@@ -150,6 +157,31 @@ def identity_columns(model: Model, keys: dict[str, int]) -> list[str]:
     return out
 
 
+def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, bool]]:
+    """The Accounts columns the formulas read: (name, what reads it, required).
+
+    Required are those the engine cannot score without (id, metrics, segment and group
+    columns, rule and playbook-condition columns); identity and override columns are read
+    where the headers the workbook was built from have them.
+    """
+    needs = [("account_id", "every account needs an id", True)]
+    needs += [(m.column, f"metric of {m.component}", True) for m in model.metrics]
+    needs += [(name, what, True) for name, what in ((model.segment_column, "segments.column"),
+                                                     (model.quartiles_by, "quartiles.by"))
+              if name]
+    needs += [(r.column, f"rule {r.name}", True) for r in model.rules]
+    needs += [(c.column, f"playbook {p.name}", True) for p in model.playbooks for c in p.when
+              if c.test == "metric"]
+    needs += [(name, "shown on Scores", False) for name in IDENTITY_COLUMNS]
+    needs += [(name, "manual override", False) for name in OVERRIDE_COLUMNS]
+    out: dict[str, tuple[str, str, bool]] = {}
+    for name, what, required in needs:
+        key = header_key(name)
+        if key not in out and (required or key in keys):
+            out[key] = (name, what, required)
+    return list(out.values())
+
+
 def calc_parameter_rows() -> list[tuple[str, str]]:
     """The Calc parameter rows of the Metrics block: every method's `calc`, each key once,
     in registry order."""
@@ -175,11 +207,13 @@ class ScoresPlan:
         self.headers = headers
         self.keys = {header_key(h): i for i, h in enumerate(headers) if header_key(h)}
         self.first, self.last = 2, 1 + max(rows, 1)
+        self.last_letter = xl_col_to_name(ACCOUNTS_WIDTH - 1)
         self.group_slots = group_slots
         self.calc = Grid()
         self.columns: list[Column] = []
         self.position: dict[str, int] = {}
         self._as_of(as_of)
+        self._columns_block()
         self._metrics_block()
         self._levels_block()
         self._weights_block()
@@ -187,17 +221,22 @@ class ScoresPlan:
         self._playbooks_block()
         self._renewal_block()
         self._build_columns()
+        self._header_list()
 
     # ------------------------------------------------------------ references
 
-    def acc(self, column: str) -> str:
-        """This row's cell of an Accounts column (matched like the engine's headers)."""
-        col = self.keys[header_key(column)]
-        return f"Accounts!${xl_col_to_name(col)}{ROW}"
+    def acc(self, column: str, *, guarded: bool = True) -> str:
+        """This row's cell of an Accounts column, wherever its header is: INDEX over the
+        row at the position Calc found once; "" when Accounts has no such column (unless
+        not `guarded`: for formulas evaluated only when the column was found)."""
+        pos = self.found[header_key(column)]
+        cell = f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
+        return f'IF({pos},{cell},"")' if guarded else cell
 
     def acc_range(self, column: str) -> str:
-        """The whole data range of an Accounts column."""
-        return absolute_range("Accounts", self.keys[header_key(column)], self.first, self.last)
+        """The whole data range of an Accounts column, wherever its header is."""
+        return (f"INDEX(Accounts!$A${self.first}:${self.last_letter}${self.last},0,"
+                f"{self.found[header_key(column)]})")
 
     def me(self, name: str) -> str:
         """This row's cell of a Scores column already planned."""
@@ -226,6 +265,75 @@ class ScoresPlan:
         value = "TODAY()" if as_of is None else as_of
         self.as_of_cell = c.put(c.row, 1, value, formula=as_of is None, kind="date")
         c.row += 2
+
+    def _columns_block(self) -> None:
+        """Where each Accounts column the formulas read is: its header looked up once in
+        Accounts' header row as matched (the list at the end of this sheet), and whether
+        a column the engine needs is missing or repeated (then `problem` says so)."""
+        c = self.calc
+        c.label("Accounts columns (found by their header in row 1 of Accounts, in any "
+                "order; case, spaces and _ ignored)")
+        top = c.row
+        for j, text in enumerate(("column", "header key", "Accounts column", "times found",
+                                  "read for", "problem", "problems so far")):
+            c.put(top, j, text, kind="bold")
+        self.needs = accounts_needs(self.model, self.keys)
+        self.found: dict[str, str] = {}
+        self._lookups: list[tuple[int, str]] = []  # filled in by _header_list
+        so_far = '""'
+        for i, (name, what, required) in enumerate(self.needs, start=1):
+            row = top + i
+            key = header_key(name)
+            c.put(row, 0, name)
+            c.put(row, 1, key)
+            self.found[key] = f"{CALC}!{xl_rowcol_to_cell(row, 2, True, True)}"
+            self._lookups.append((row, key))
+            count = f"{CALC}!{xl_rowcol_to_cell(row, 3, True, True)}"
+            c.put(row, 4, what)
+            lack = '"missing"' if required else '""'
+            status = c.put(row, 5, f'IF({count}=0,{lack},IF({count}>1,"repeated",""))',
+                           formula=True)
+            so_far = c.put(row, 6, f'{so_far}&IF({status}="","",", "&{CALC}!'
+                                   f'{xl_rowcol_to_cell(row, 0, True, True)}&" "&{status})',
+                           formula=True)
+        listed = top + len(self.needs) + 1
+        statuses = calc_range(top + 1, 5, listed - 1, 5)
+        c.put(listed, 0, "Problem shown in Scores", kind="bold")
+        self.problem = c.put(listed, 1, f'IF(COUNTIF({statuses},"missing"),"{MISSING}",'
+                                        f'IF(COUNTIF({statuses},"repeated"),"{TWICE}",""))',
+                             formula=True)
+        c.put(listed + 1, 0, "Message on Start here", kind="bold")
+        advice = ("Columns are found by their header in row 1 (any order; case, spaces and _ "
+                  "ignored). Until each column the Model reads is there once, Health, Band "
+                  "and the other scores show")
+        self.columns_message = c.put(
+            listed + 1, 1,
+            f'IF({self.problem}="","Accounts: every column the Model reads was found by its '
+            f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
+            f'999)&". {advice} """&{self.problem}&""" instead of a number.")', formula=True)
+        # what the row must have room for on Start here: two columns missing, say
+        self.columns_message_longest = (f"Accounts: {self.needs[-1][0]} missing, "
+                                        f"{self.needs[0][0]} missing. {advice} "
+                                        f'"{TWICE}" instead of a number.')
+        c.row = listed + 3
+
+    def _header_list(self) -> None:
+        """Accounts' header row as the engine matches headers (`header_key`), one row per
+        column A:ZZ, and the position formulas of the columns block that search it."""
+        c = self.calc
+        c.label(f"Accounts headers as matched (row 1, columns A:{self.last_letter})")
+        top = c.row
+        headers = f"Accounts!$A$1:${self.last_letter}$1"
+        for j in range(ACCOUNTS_WIDTH):
+            c.put(top + j, 0, xl_col_to_name(j))
+            c.put(top + j, 1, header_of(f"INDEX({headers},1,{j + 1})"), formula=True)
+        found = calc_range(top, 1, top + ACCOUNTS_WIDTH - 1, 1)
+        for row, key in self._lookups:
+            key_cell = xl_rowcol_to_cell(row, 1, True, True)
+            c.put(row, 2, f"IFERROR(MATCH({literal_pattern(key)},{found},0),0)", formula=True,
+                  kind="int")
+            c.put(row, 3, f"SUMPRODUCT(--({found}={key_cell}))", formula=True, kind="int")
+        c.row = top + ACCOUNTS_WIDTH + 1
 
     def _metrics_block(self) -> None:
         """One column per metric (Scores order): its parameters looked up by name."""
@@ -572,6 +680,11 @@ class ScoresPlan:
             f["calc: group"] = gate(f'"k"&{text_of(self.acc(self.model.quartiles_by))}')
             f["calc: group slot"] = gate(
                 f'IFERROR(MATCH({wildcard_safe(self.me("calc: group"))},{self.group_keys},0),"")')
+        # A column the engine needs missing or repeated in Accounts: the results say so
+        # (the engine refuses to score such accounts) instead of scoring without it.
+        for name in (*comps, *RESULT_COLUMNS):
+            if name in f:
+                f[name] = f'IF({self.problem}="",{f[name]},IF({idc}="","",{self.problem}))'
         return f
 
     def metrics_of(self, comp: str) -> list[str]:
@@ -582,10 +695,12 @@ class ScoresPlan:
         """One metric's 0..Scale score, blank when the value is missing."""
         method = METHODS[m.method]
         refs = FormulaRefs(
-            x=self.acc(m.column), column=self.acc_range(m.column), live=live, gate=gate,
+            x=self.acc(m.column, guarded=False), column=self.acc_range(m.column), live=live,
+            gate=gate,
             params={key: self.param[m.column, key] for key, _ in method.calc},
             levels=self.levels.get(m.column, {}))
-        return method.formula(m, refs)
+        found = self.found[header_key(m.column)]
+        return f'IF({found},{method.formula(m, refs)},IF({live},"{MISSING}",""))'
 
     def _rule(self, rule: Rule, calc: dict[str, str]) -> str:
         """TRUE when the rule fires for this row (a missing value never fires)."""

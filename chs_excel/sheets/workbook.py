@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from chs_excel.core.engine import Scoring, previous_snapshot, score
+from chs_excel.core.engine import Scoring, previous_snapshot, score, typed_as_read
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
@@ -127,8 +127,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
     (the shipped example gets LibreOffice's); `as_of` fixes the override date (else
     TODAY()). `history` / `history_weights` are snapshot tables kept from a rebuilt book.
     """
-    frame = _booleans_as_text(accounts, model) if accounts is not None else pd.DataFrame(
-        columns=template_columns(model))
+    frame = _booleans_as_text(typed_as_read(model, accounts), model) if accounts is not None \
+        else pd.DataFrame(columns=template_columns(model))
 
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, model, cached=cached)
@@ -268,8 +268,10 @@ class WorkbookBuilder:
         lines = [
             ("title", f"Customer health scorecard — {m.name} (model version {m.version})"),
             ("text", "Paste or type your accounts into the Accounts sheet (one row per "
-                     "account, headers in row 1). Scores, Dashboard and Forecast are "
-                     "formulas: they recalculate in Excel or LibreOffice, no Python needed."),
+                     "account, headers in row 1, columns in any order: each is found by its "
+                     "header, ignoring case, spaces and _; columns of your own are left "
+                     "alone). Scores, Dashboard and Forecast are formulas: they recalculate "
+                     "in Excel or LibreOffice, no Python needed."),
             ("subtitle", "Where things are"),
             ("text", "Model — the scorecard: components and weights, metrics and how each raw "
                      "value becomes 0–100 points, critical rules that cap health, band limits "
@@ -301,6 +303,9 @@ class WorkbookBuilder:
             if style == "text":
                 wrapped[row] = text
             row += 1
+        g.put(row, 0, plan.columns_message, formula=True, kind="text")
+        wrapped[row] = plan.columns_message_longest
+        row += 1
         band = plan.scores_range("band")
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
         summary += [(b, f"COUNTIF({band},{text_literal(b)})") for b in (*BANDS, NO_DATA)]
