@@ -18,6 +18,7 @@ from chs_excel.analytics.learn import ADDITIVE, MIN_CLASS, UNCAPPED, learn_point
 from chs_excel.analytics.stats import Levels, fit_logistic
 from chs_excel.app import udfs
 from chs_excel.app.cli import main
+from chs_excel.app.commands_learn import health_shares
 from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError
 from chs_excel.core.model import Metric, Model, default_model, load_model
@@ -332,6 +333,14 @@ def test_command_learns_from_an_accounts_file_with_an_outcome(files) -> None:
     auc = {r[0]: r[1] for r in book["Learned points"].iter_rows(min_row=6, values_only=True)
            if r[0]}
     assert auc["learned points"] > auc["current model"]
+    # curves come most-influential first, each saying how much it counts; the noise
+    # column (no effect on renewal) comes last and is flagged as noise
+    titles = [c.value for c in book["Curves"]["A"] if isinstance(c.value, str)
+              and ": counts for " in c.value]
+    shares = [int(t.split("counts for ")[1].split("%")[0]) for t in titles]
+    assert len(titles) == 6 and shares == sorted(shares, reverse=True)
+    assert titles[-1].startswith("noise:") and "noise" in titles[-1].split(":", 1)[1]
+    assert sum(health_shares(learned).values()) == pytest.approx(1.0)
 
 
 def test_command_learns_from_a_scores_csv_with_accounts_and_outcomes(files) -> None:

@@ -272,7 +272,16 @@ def test_rebuild_gives_a_plain_book_its_formula_sheets(tmp_path: Path) -> None:
     assert "Start here" in names and "Calc" in names
     assert "History" in names       # the playbooks' formulas read it: it must exist
     defined = Package(tmp_path / "out.xlsx").defined_names()   # the formulas read these
-    assert (defined["Scale"], defined["RedBelow"]) == ("'Model'!$AF$7", "'Model'!$AF$8")
+    model_sheet = openpyxl.load_workbook(tmp_path / "out.xlsx")["Model"]
+    settings = model_sheet.tables["Settings"]
+    cells = model_sheet[settings.ref]
+    keys = [str(c.value) for c in cells[0]]
+    where = {str(row[keys.index("setting")].value): row[keys.index("value")].coordinate
+             for row in cells[1:]}
+    for name, setting in (("Scale", "scale"), ("RedBelow", "red_below")):
+        column = "".join(ch for ch in where[setting] if ch.isalpha())
+        row = where[setting][len(column):]
+        assert defined[name] == f"'Model'!${column}${row}"
     expected = score(default_model(), accounts, as_of=AS_OF).scores
     assert_scores_equal(cached_scores(tmp_path / "out.xlsx"), expected, COMPARED)
 

@@ -165,7 +165,7 @@ def forecast_check(p: np.ndarray, y: np.ndarray, arr: np.ndarray | None,
         rows += [("expected renewed ARR", expected), ("renewed ARR that happened", actual),
                  ("difference, share of actual", (expected - actual) / actual
                   if actual else np.nan),
-                 ("difference chance alone gives (1 s.d.), share", chance / actual
+                 ("typical difference by chance (1 s.d.), share of actual", chance / actual
                   if actual else np.nan)]
     rank = pd.Series(p).rank(method="first").to_numpy()
     decile = np.ceil(rank * bins / max(len(p), 1)).astype(int)

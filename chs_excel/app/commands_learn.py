@@ -164,10 +164,23 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     book.widen("Learned points", 0, 56)
     for col in (1, 2, 3):
         book.widen("Learned points", col, 16)
-    row = 2
-    for k, (column, table) in enumerate(learned.curves.items()):
+    curves = book.sheet("Curves")
+    curves.write_string(0, 0, "Each metric's learned curve, the metrics that count most first",
+                        book.fmt["title"])
+    curves.write_string(1, 0, "Points run 0-100 for every metric; how much a metric counts is "
+                              "its share of health. The churn rate per level is the raw rate: "
+                              "it also carries other metrics (slow first responses come with "
+                              "many tickets), while the learned points are the metric's own "
+                              "effect with the others held equal.", book.fmt["note"])
+    row = 5
+    influence = health_shares(learned.model)
+    ordered = sorted(learned.curves.items(), key=lambda item: -influence[item[0]])
+    for k, (column, table) in enumerate(ordered):
         table = table.rename(columns=CURVE_HEADERS)
-        sheet, at = book.table("Curves", f"Curve{k + 1}", table, row=row, title=column)
+        share = influence[column]
+        title = f"{column}: counts for {share:.0%} of health" + (
+            " (little: read its curve as noise)" if share < LITTLE else "")
+        sheet, at = book.table("Curves", f"Curve{k + 1}", table, row=row, title=title)
         rows = len(table)
         chart = book.book.add_chart({"type": "column"})
         for series, colour in (("Current points", "#A6A6A6"), ("Learned points", "#2E75B6")):
@@ -189,6 +202,19 @@ def learned_sheets(book: ReportBook, learned: LearnedPoints) -> None:
     for sheet in ("Learned points", "Curves"):
         book.sheet(sheet).set_landscape()
         book.sheet(sheet).fit_to_pages(1, 0)
+
+
+LITTLE = 0.03   # a metric counting for less than this share of health: its curve is noise
+
+
+def health_shares(model: Model) -> dict[str, float]:
+    """Each metric's share of health when nothing is missing: its component's share times
+    its share of the component's metric weights."""
+    total = sum(model.components.values()) or 1.0
+    within = {c: sum(m.weight for m in model.metrics if m.component == c) or 1.0
+              for c in model.components}
+    return {m.column: model.components[m.component] / total * m.weight / within[m.component]
+            for m in model.metrics}
 
 
 def echo_learned(learned: LearnedPoints) -> None:

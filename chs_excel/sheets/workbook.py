@@ -284,6 +284,8 @@ class WorkbookBuilder:
                      "down), Weakest component and the points it puts at stake. The grouped "
                      "columns on the right hold each metric's score and the helper cells; "
                      "click + above them to open."),
+            ("text", "Account — one account on a page: pick its id in the cream cell; its "
+                     "components, metrics, trend and what would make it Green (from Paths)."),
             ("text", "Actions — the to-do list: every account a playbook (Model, Playbooks "
                      "table) says needs something, with its next action, owner, ARR and "
                      "renewal date, most urgent first."),
@@ -293,7 +295,9 @@ class WorkbookBuilder:
                      "from AsOf: ARR up for renewal, expected, best and worst case, at risk; "
                      "its total ties to the Dashboard's ARR."),
             ("text", "History — snapshots appended by the add-in or `chs` (date, model, "
-                     "health, band, components), for trends."),
+                     "health, band, components), for trends. Paths — for each account not "
+                     "Green, the fewest metric changes that make it Green (values, written "
+                     "with the scores)."),
             ("subtitle", "Live summary"),
         ]
         row = 0
@@ -310,7 +314,7 @@ class WorkbookBuilder:
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
         summary += [(b, f"COUNTIF({band},{text_literal(b)})") for b in (*BANDS, NO_DATA)]
         for label, formula in summary:
-            g.put(row, 0, label, kind="bold")
+            g.put(row, 0, label, kind="label_right")   # beside its number in column B
             g.put(row, 1, formula, formula=True, kind="count")
             row += 1
         row += 1
