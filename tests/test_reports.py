@@ -187,3 +187,14 @@ def test_calibration_report_opens_with_a_verdict(reports: dict[str, Path]) -> No
     assert ws["A3"].value.startswith("The suggested weights rank ")
     assert ws["A4"].value.startswith("Churn rate by band: Red ")
     assert ws.row_dimensions[2].height >= 15
+
+
+def test_calibration_summary_numbers_are_formatted(reports: dict[str, Path]) -> None:
+    """The summary's counts (rows, accounts) and rates are numbers with a format, not
+    General (3000 shown as 3,000)."""
+    ws = openpyxl.load_workbook(reports["calibration"])["Summary"]
+    numbers = [c for c in ws["B"] if isinstance(c.value, (int, float))
+               and not isinstance(c.value, bool)]
+    assert any(isinstance(c.value, int) for c in numbers)
+    assert all(c.number_format != "General" for c in numbers), [
+        (c.coordinate, c.value) for c in numbers if c.number_format == "General"]

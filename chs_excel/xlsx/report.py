@@ -174,4 +174,5 @@ class ReportBook:
 def write_cell(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:
     """A loose value: numbers formatted with `fmt`, anything else plain."""
     value = plain_value(value)
-    ws.write_value(row, col, value, fmt if isinstance(value, float) else None)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ws.write_value(row, col, value, fmt if number else None)
