@@ -95,7 +95,8 @@ def test_trend_writes_stability_and_books(tmp_path: Path) -> None:
     assert "Stability" in book["Stability"].tables
     assert "OwnerBooks" in book["Books"].tables
     assert len(book["Books"]._charts) == 2
-    got = pd.read_excel(tmp_path / "t.xlsx", sheet_name="Stability", header=2)
+    got = pd.read_excel(tmp_path / "t.xlsx", sheet_name="Stability", header=2,
+                        engine="openpyxl")
     assert list(got.columns[:5]) == ["what", "psi", "verdict", "earlier_mean", "later_mean"]
     assert got["psi"].iloc[0] == pytest.approx(psi(np.array([30.0, 80, 60, 50]),
                                                    np.array([50.0, 20, 35, 50])))
