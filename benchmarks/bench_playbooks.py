@@ -17,24 +17,15 @@ import argparse
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from bench_engine import best_of  # one timing helper for every benchmark
 
 from chs_excel.core.engine import score
 from chs_excel.core.model import default_model
 from chs_excel.io.sample import make_sample, reference_date
 from chs_excel.sheets.workbook import write_template
 from chs_excel.xlsx import libreoffice as lo
-
-
-def best_of(fn: Callable[[], object], runs: int = 3) -> float:
-    """The fastest of `runs` wall times of `fn()`, in seconds."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -99,9 +99,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
                                                                         report)
 
     comp_names = list(model.components)
-    member = np.zeros((len(model.metrics), len(comp_names)))
-    for j, metric in enumerate(model.metrics):
-        member[j, comp_names.index(metric.component)] = metric.weight
+    member = membership(model)
     present = ~np.isnan(scores)
     metric_weight_present = present @ member
     comp_scores = np.divide(np.where(present, scores, 0.0) @ member, metric_weight_present,
@@ -669,6 +667,16 @@ def renewal_probability(probabilities: dict[str, float], band: np.ndarray) -> np
     codes, uniques = pd.factorize(np.asarray(band, dtype=object).ravel())
     table = np.array([probabilities.get(b, np.nan) for b in uniques] + [np.nan], dtype=float)
     return table[codes].reshape(np.shape(band))  # code -1 (blank) reads the final NaN
+
+
+def membership(model: Model) -> np.ndarray:
+    """metrics x components: each metric's weight in its own component's column, 0
+    elsewhere (`scores @ membership` sums weighted metric scores per component)."""
+    comps = list(model.components)
+    member = np.zeros((len(model.metrics), len(comps)))
+    for j, metric in enumerate(model.metrics):
+        member[j, comps.index(metric.component)] = metric.weight
+    return member
 
 
 def score_inputs(model: Model, accounts: pd.DataFrame) \

@@ -19,7 +19,7 @@ from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.errors import ModelError, Problem
 from chs_excel.core.limits import COLUMN_NAME_CHARS, NAME_CHARS, has_illegal_xml
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
-from chs_excel.core.methods.base import boolean, cell_boolean, cell_error
+from chs_excel.core.methods.base import boolean, cell_boolean, cell_error, check_keys
 from chs_excel.core.methods.base import cell_number as _cell_number
 from chs_excel.core.methods.base import cell_where as _where
 from chs_excel.core.methods.base import finite as _finite
@@ -377,20 +377,10 @@ def _segment_problems(model: Model) -> list[str]:
 
 # ---------------------------------------------------------------- YAML
 
-def _check_keys(data: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ModelError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
-    unknown = [k for k in data if k not in allowed]
-    if unknown:
-        raise ModelError(f"{where}: unknown key {unknown[0]!r} "
-                         f"(allowed: {', '.join(allowed)})")
-    return data
-
-
 def _metric_from_dict(data: Any, where: str) -> Metric:
     if isinstance(data, dict) and data.get("column"):
         where = f"{where} (metric {data['column']})"
-    d = _check_keys(data, METRIC_KEYS, where)
+    d = check_keys(data, METRIC_KEYS, where)
     for key in ("column", "component", "method"):
         if d.get(key) in (None, ""):
             raise ModelError(f"{where}: {key} is missing")
@@ -425,7 +415,7 @@ def _rule_value(value: Any) -> float | str | bool:
 def _rule_from_dict(data: Any, where: str) -> Rule:
     if isinstance(data, dict) and data.get("name"):
         where = f"{where} (rule {data['name']!r})"
-    d = _check_keys(data, RULE_KEYS, where)
+    d = check_keys(data, RULE_KEYS, where)
     for key in RULE_KEYS:
         if d.get(key) is None or d.get(key) == "":
             raise ModelError(f"{where}: {key} is missing")
@@ -437,8 +427,8 @@ def _rule_from_dict(data: Any, where: str) -> Rule:
 
 def model_from_dict(data: Any, where: str = "model") -> Model:
     """Build a model from SPEC's YAML structure, rejecting unknown keys and bad values."""
-    d = _check_keys(data, MODEL_KEYS, where)
-    bands = _check_keys(d.get("bands") or {}, ("red_below", "green_from"), "bands")
+    d = check_keys(data, MODEL_KEYS, where)
+    bands = check_keys(d.get("bands") or {}, ("red_below", "green_from"), "bands")
     comps = d.get("components") or {}
     if not isinstance(comps, dict):
         raise ModelError("components: expected a mapping of component name to weight")
@@ -449,12 +439,12 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         raise ModelError("metrics and rules must be lists")
     if not isinstance(playbooks, list):
         raise ModelError("playbooks must be a list")
-    segments = _check_keys(d.get("segments") or {}, ("column", "weights"), "segments")
+    segments = check_keys(d.get("segments") or {}, ("column", "weights"), "segments")
     seg_weights = segments.get("weights") or {}
     if not isinstance(seg_weights, dict):
         raise ModelError("segments.weights: expected a mapping of segment to weights")
-    quartiles = _check_keys(d.get("quartiles") or {}, ("by",), "quartiles")
-    renewal = _check_keys(d.get("renewal") or {}, ("probability",), "renewal")
+    quartiles = check_keys(d.get("quartiles") or {}, ("by",), "quartiles")
+    renewal = check_keys(d.get("renewal") or {}, ("probability",), "renewal")
     probability = renewal.get("probability", DEFAULT_RENEWAL_PROBABILITY)
     if not isinstance(probability, dict):
         raise ModelError("renewal.probability: expected a mapping of band to probability")

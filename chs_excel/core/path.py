@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from chs_excel.core.engine import metric_score_column, score, score_inputs
+from chs_excel.core.engine import membership, metric_score_column, score, score_inputs
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import Metric, Model, Rule, header_key, rule_kind
 from chs_excel.core.values import parse_flag_value
@@ -190,9 +190,7 @@ def path_to_green(model: Model, accounts: pd.DataFrame, scores: pd.DataFrame | N
 def _shares(model: Model, s: np.ndarray, comp_weights: np.ndarray) -> np.ndarray:
     """a[i, j]: how many health points one score point of metric j is worth to account i."""
     comps = list(model.components)
-    member = np.zeros((len(model.metrics), len(comps)))
-    for j, mt in enumerate(model.metrics):
-        member[j, comps.index(mt.component)] = mt.weight
+    member = membership(model)
     present = ~np.isnan(s)
     per_comp = present @ member
     comp_on = comp_weights * (per_comp > 0)

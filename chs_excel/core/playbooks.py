@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chs_excel.core.errors import ModelError, Problem
-from chs_excel.core.methods.base import plain
+from chs_excel.core.methods.base import check_keys, plain
 from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import BANDS, NO_DATA, OPERATORS, text_key
 
@@ -88,13 +88,7 @@ def _text(value: Any) -> str:
 def condition_from_dict(data: Any, where: str) -> Condition:
     """A condition from YAML: `{column, op, value}` tests a raw metric like a rule;
     `{test, op, value}` (and `column` for a component) tests anything else."""
-    if not isinstance(data, dict):
-        raise ModelError(f"{where}: expected a mapping like {{column: nps, op: '<=', "
-                         f"value: 6}}, got {type(data).__name__}")
-    unknown = [k for k in data if k not in CONDITION_KEYS]
-    if unknown:
-        raise ModelError(f"{where}: unknown key {unknown[0]!r} "
-                         f"(allowed: {', '.join(CONDITION_KEYS)})")
+    check_keys(data, CONDITION_KEYS, where, "a mapping like {column: nps, op: '<=', value: 6}")
     test = _text(data.get("test")).lower() or ("metric" if data.get("column") else "")
     return make_condition(test, data.get("op"), data.get("value"), data.get("column"))
 
@@ -128,13 +122,8 @@ def playbook_from_dict(data: Any, where: str) -> Playbook:
     """A playbook from YAML (`name`, `when`, `action`, `owner`, `priority`)."""
     if isinstance(data, dict) and data.get("name"):
         where = f"{where} (playbook {data['name']!r})"
-    if not isinstance(data, dict):
-        raise ModelError(f"{where}: expected a mapping with name, when, action, owner, "
-                         f"priority, got {type(data).__name__}")
-    unknown = [k for k in data if k not in PLAYBOOK_KEYS]
-    if unknown:
-        raise ModelError(f"{where}: unknown key {unknown[0]!r} "
-                         f"(allowed: {', '.join(PLAYBOOK_KEYS)})")
+    check_keys(data, PLAYBOOK_KEYS, where,
+               "a mapping with name, when, action, owner, priority")
     when = data.get("when")
     if when is None:
         when = []

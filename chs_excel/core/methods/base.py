@@ -199,3 +199,15 @@ class MetricMethod(ABC):
 
     def __repr__(self) -> str:
         return f"<metric method {self.name}>"
+
+
+def check_keys(data: Any, allowed: tuple[str, ...], where: str,
+               expected: str = "a mapping of keys") -> dict[str, Any]:
+    """`data` as a YAML mapping whose keys are all `allowed`; else a ModelError at `where`."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: expected {expected}, got {type(data).__name__}")
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise ModelError(f"{where}: unknown key {unknown[0]!r} "
+                         f"(allowed: {', '.join(allowed)})")
+    return data
