@@ -234,11 +234,11 @@ def _measure_format(measure: str) -> str:
     return "decimal3" if "Brier" in measure else "money" if "ARR" in measure else "count"
 
 
+MEASURE_TEXT = {  # the console's form of each `_measure_format`
+    "pct1": lambda v: f"{v:+.1%}", "decimal3": lambda v: f"{v:.3f}",
+    "money": lambda v: f"{v:,.0f}",
+    "count": lambda v: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"}
+
+
 def _measure(measure: str, value: float) -> str:
-    if np.isnan(value):
-        return "n/a"
-    if "share" in measure:
-        return f"{value:+.1%}"
-    if "Brier" in measure:
-        return f"{value:.3f}"
-    return f"{value:,.0f}" if "ARR" in measure or float(value).is_integer() else f"{value:,.1f}"
+    return "n/a" if np.isnan(value) else MEASURE_TEXT[_measure_format(measure)](value)
