@@ -34,6 +34,23 @@ from chs_excel.core.playbooks import (
     playbook_rows,
     playbooks_from_records,
 )
+from chs_excel.core.signals import (
+    FILTER_COLUMNS,
+    SIGNAL_COLUMNS,
+    SOURCE_COLUMNS,
+    Signal,
+    Source,
+    filter_rows,
+    signal_dict,
+    signal_problems,
+    signal_rows,
+    signals_from_list,
+    signals_from_records,
+    source_rows,
+    sources_dict,
+    sources_from_dict,
+    sources_from_records,
+)
 from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -57,7 +74,8 @@ METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "brea
 COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
-              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks")
+              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
+              "sources", "signals")
 
 
 
@@ -110,6 +128,8 @@ class Model:
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
     fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
     playbooks: tuple[Playbook, ...] = ()
+    sources: tuple[Source, ...] = ()   # raw exports signals read (core/signals.py)
+    signals: tuple[Signal, ...] = ()   # Accounts columns computed from the sources
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -150,6 +170,10 @@ class Model:
         out["fiscal_year_start"] = self.fiscal_year_start
         if self.playbooks:
             out["playbooks"] = [playbook_dict(p) for p in self.playbooks]
+        if self.sources:
+            out["sources"] = sources_dict(self.sources)
+        if self.signals:
+            out["signals"] = [signal_dict(g) for g in self.signals]
         return out
 
     def to_yaml(self) -> str:
@@ -268,6 +292,7 @@ def _problems(model: Model) -> list[str | Problem]:
             out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
                                f"got {p!r}", "RenewalProbability", band, "probability"))
     out.extend(playbook_problems(model))
+    out.extend(signal_problems(model))
     return out
 
 
@@ -474,6 +499,8 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
         playbooks=tuple(playbook_from_dict(p, f"playbooks item {i + 1}")
                         for i, p in enumerate(playbooks)),
+        sources=sources_from_dict(d.get("sources")),
+        signals=signals_from_list(d.get("signals")),
     )
 
 
@@ -513,9 +540,12 @@ TABLE_COLUMNS = {
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
     "Playbooks": PLAYBOOK_COLUMNS,
+    "Sources": SOURCE_COLUMNS,
+    "Signals": SIGNAL_COLUMNS,
+    "SignalFilters": FILTER_COLUMNS,
 }
 # Model tables a workbook may lack (built before they existed): read as empty.
-OPTIONAL_TABLES = ("Playbooks",)
+OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters")
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
@@ -558,10 +588,15 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
                             "probability": list(model.renewal_probability.values())})
     playbooks = pd.DataFrame(playbook_rows(model.playbooks), columns=PLAYBOOK_COLUMNS,
                              dtype=object)
+    signal_tables = {
+        name: pd.DataFrame(rows, columns=TABLE_COLUMNS[name], dtype=object)
+        for name, rows in (("Sources", source_rows(model.sources)),
+                           ("Signals", signal_rows(model.signals)),
+                           ("SignalFilters", filter_rows(model.signals)))}
     return {"Components": comps, "Metrics": metrics,
             "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
             "Rules": rules, "Segments": segments, "Settings": settings,
-            "RenewalProbability": renewal, "Playbooks": playbooks}
+            "RenewalProbability": renewal, "Playbooks": playbooks, **signal_tables}
 
 
 def _blank(value: Any) -> bool:
@@ -653,6 +688,12 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
     if "Playbooks" in tables:
         playbooks = playbooks_from_records(_records(tables["Playbooks"], "Playbooks", where),
                                            where)
+    sources = sources_from_records(_records(tables["Sources"], "Sources", where)) \
+        if "Sources" in tables else ()
+    signals = signals_from_records(
+        _records(tables["Signals"], "Signals", where) if "Signals" in tables else [],
+        _records(tables["SignalFilters"], "SignalFilters", where)
+        if "SignalFilters" in tables else [], where)
     quart = settings.get("quartiles_by")
     seg_col = settings.get("segments_by")
     try:
@@ -666,6 +707,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      segment_weights=seg_weights,
                      quartiles_by=str(quart).strip() if quart else None,
                      renewal_probability=probs, playbooks=playbooks,
+                     sources=sources, signals=signals,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
                                               "fiscal_year_start"))
