@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 AGGS = ("count", "sum", "mean", "min", "max", "latest", "days_since_last", "distinct_count")
 NO_OF_AGGS = ("count", "days_since_last")         # aggregate no column
-NUMERIC_AGGS = ("sum", "mean", "min", "max", "latest")  # read `of` as numbers
 ZERO_AGGS = ("count", "sum", "distinct_count")    # 0 when no row matches (others: missing)
 SIGNAL_OPS = ("=", "<>", "<", "<=", ">", ">=", "in")
 PRESETS = ("zendesk", "stripe", "hubspot", "salesforce", "intercom", "mixpanel", "amplitude")
