@@ -107,9 +107,9 @@ def test_sql_is_dialect_aware() -> None:
     schema = SourceSchema("tickets", "org", "at", frozenset({"minutes"}))
     columns = {g.name: {c: c for c in ("priority", "minutes", "person")} for g in m.signals}
     for dialect in ("duckdb", "spark", "postgres"):
-        sql = source_query(m.sources[0], list(m.signals), schema, columns, AS_OF, dialect)
+        sql = source_query(list(m.signals), schema, columns, AS_OF, dialect)
         assert sqlglot.parse_one(sql, read=dialect) is not None
-    spark = source_query(m.sources[0], list(m.signals), schema, columns, AS_OF, "spark")
+    spark = source_query(list(m.signals), schema, columns, AS_OF, "spark")
     assert "TIMESTAMP_NTZ" in spark or "TIMESTAMP" in spark
     assert "'2027-03-02 00:00:00' AS TIMESTAMP)" in source_query(
-        m.sources[0], list(m.signals), schema, columns, AS_OF)
+        list(m.signals), schema, columns, AS_OF)

@@ -173,7 +173,7 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
             columns=ISSUE_COLUMNS))
     for g in signals:
         per_key[g.name] = np.full(n_keys, 0.0 if g.agg in ZERO_AGGS else np.nan)
-    sql = source_query(s, signals, schema, names, as_of)
+    sql = source_query(signals, schema, names, as_of)
     if sql is not None:
         got = con.execute(sql).df()
         pos = got["pos"].to_numpy(dtype=np.int64)
@@ -186,10 +186,10 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
             per_key[g.name][pos] = values
     for g in signals:
         if g.agg == "latest":
-            got = con.execute(latest_query(s, g, schema, names[g.name], as_of)).df()
+            got = con.execute(latest_query(g, schema, names[g.name], as_of)).df()
             per_key[g.name][got["pos"].to_numpy(dtype=np.int64)] = got[g.name].to_numpy(
                 dtype=float, na_value=np.nan)
-        bad = bad_numbers_query(s, g, schema, names[g.name], as_of)
+        bad = bad_numbers_query(g, schema, names[g.name], as_of)
         if bad is not None:
             rows = con.execute(bad).df()
             if len(rows):

@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from chs_excel.core.signal_engine import EXAMPLES, window_bounds
-from chs_excel.core.signals import NO_OF_AGGS, Signal, SignalFilter, Source
+from chs_excel.core.signals import NO_OF_AGGS, Signal, SignalFilter
 from chs_excel.core.vocabulary import BLANK_WORDS, KEY_SPACES, text_key
 
 ACCOUNTS_RELATION = "accounts_keys"
@@ -53,8 +53,12 @@ def literal(value: str) -> str:
 def key_sql(column: str, schema: SourceSchema) -> str:
     """The column as a text key: odd spaces as spaces, runs collapsed, trimmed, lower
     case; a whole number reads as its digits (core.vocabulary.text_key)."""
-    c = ident(column)
-    if column in schema.numbers:
+    return key_expr(f"s.{ident(column)}", column in schema.numbers)
+
+
+def key_expr(c: str, numeric: bool) -> str:
+    """`key_sql` of an expression (`numeric`: it holds numbers)."""
+    if numeric:
         return (f"CASE WHEN {c} = ROUND({c}) AND ABS({c}) < 1e15 THEN "
                 f"CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END")
     spaces = literal("".join(KEY_SPACES))
@@ -62,33 +66,79 @@ def key_sql(column: str, schema: SourceSchema) -> str:
             f"{literal(' ' * len(KEY_SPACES))}), ' {{2,}}', ' ', 'g')))")
 
 
-def number_sql(column: str, schema: SourceSchema) -> str:
-    """The column as a finite number, NULL where the cell is not one."""
-    c = ident(column)
-    n = c if column in schema.numbers else f"TRY_CAST(TRIM(CAST({c} AS VARCHAR)) AS DOUBLE)"
+def number_expr(c: str, numeric: bool) -> str:
+    """The expression as a finite number, NULL where the cell is not one."""
+    n = c if numeric else f"TRY_CAST(TRIM(CAST({c} AS VARCHAR)) AS DOUBLE)"
     return f"CASE WHEN ABS({n}) <= {MAX_DOUBLE} THEN {n} END"
 
 
-def filter_sql(f: SignalFilter, column: str, schema: SourceSchema) -> str:
-    """One filter as COUNTIFS reads it (see core.signal_engine.filter_mask)."""
+def number_sql(column: str, schema: SourceSchema) -> str:
+    """The column as a finite number, NULL where the cell is not one."""
+    return number_expr(f"s.{ident(column)}", column in schema.numbers)
+
+
+class Flags:
+    """Filters decided once per distinct value of a text column: each column's distinct
+    values joined once to the rows, one boolean flag per filter (a text key costs a
+    regular expression; computing it per row of a 50M-row export would dominate)."""
+
+    def __init__(self, schema: SourceSchema) -> None:
+        self.schema = schema
+        self.columns: dict[str, list[str]] = {}
+
+    def flag(self, column: str, cond: str) -> str:
+        """The name of the flag holding `cond` (over `raw`) for `column`'s values."""
+        conds = self.columns.setdefault(column, [])
+        if cond not in conds:
+            conds.append(cond)
+        i, j = list(self.columns).index(column), conds.index(cond)
+        return f"v{i}.f{j}"
+
+    def joins(self) -> str:
+        """The LEFT JOINs bringing every flag to the rows."""
+        out = []
+        for i, (column, conds) in enumerate(self.columns.items()):
+            flags = ", ".join(f"{c} AS f{j}" for j, c in enumerate(conds))
+            out.append(f" LEFT JOIN (SELECT raw, {flags} FROM (SELECT DISTINCT "
+                       f"{ident(column)} AS raw FROM {ident(self.schema.relation)}) AS d) "
+                       f"AS v{i} ON s.{ident(column)} = v{i}.raw")
+        return "".join(out)
+
+
+def filter_sql(f: SignalFilter, column: str, schema: SourceSchema, flags: Flags) -> str:
+    """One filter as COUNTIFS reads it (see core.signal_engine.filter_mask).
+
+    A number compared with a number column is compared row by row; any other filter is
+    decided once per distinct value of the column (`Flags`).
+    """
     values = f.value if isinstance(f.value, tuple) else (f.value,)
-    if f.op == "in":
-        return "(" + " OR ".join(_one_sql("=", v, column, schema) for v in values) + ")"
-    return _one_sql(f.op, values[0], column, schema)
+    numeric = column in schema.numbers
+    if numeric and all(isinstance(v, float) for v in values):
+        return value_condition(f.op, values, f"s.{ident(column)}", True)
+    null = "TRUE" if f.op == "<>" else "FALSE"  # a blank cell satisfies only <>
+    flag = flags.flag(column, value_condition(f.op, values, "raw", numeric))
+    return f"COALESCE({flag}, {null})"
 
 
-def _one_sql(op: str, value: float | str, column: str, schema: SourceSchema) -> str:
+def value_condition(op: str, values: tuple[float | str, ...], c: str, numeric: bool) -> str:
+    """`c op value` (`in`: any of `values`) as SQL over expression `c`."""
+    if op == "in":
+        return "(" + " OR ".join(_one_sql("=", v, c, numeric) for v in values) + ")"
+    return _one_sql(op, values[0], c, numeric)
+
+
+def _one_sql(op: str, value: float | str, c: str, numeric: bool) -> str:
     if isinstance(value, float):
-        n = number_sql(column, schema)
+        n = number_expr(c, numeric)
         if op == "<>":
             return f"(({n}) IS NULL OR ({n}) <> {value!r})"
         return f"COALESCE(({n}) {op} {value!r}, FALSE)"
-    k, want = key_sql(column, schema), literal(text_key(value))
+    k, want = key_expr(c, numeric), literal(text_key(value))
     if op == "=":
         return f"COALESCE(({k}) = {want}, FALSE)"
     if op == "<>":
         return f"(({k}) IS NULL OR ({k}) <> {want})"
-    return (f"COALESCE(({k}) <> '' AND ({number_sql(column, schema)}) IS NULL "
+    return (f"COALESCE(({k}) <> '' AND ({number_expr(c, numeric)}) IS NULL "
             f"AND ({k}) {op} {want}, FALSE)")
 
 
@@ -97,10 +147,10 @@ def _ts(value: object) -> str:
 
 
 def _condition(g: Signal, schema: SourceSchema, columns: dict[str, str],
-               as_of: dt.date) -> str:
+               as_of: dt.date, flags: Flags) -> str:
     start, _ = window_bounds(as_of, g.window)
-    parts = [] if start is None else [f"{ident(schema.time)} >= {_ts(start)}"]
-    parts += [filter_sql(f, columns[f.column], schema) for f in g.where]
+    parts = [] if start is None else [f"s.{ident(schema.time)} >= {_ts(start)}"]
+    parts += [filter_sql(f, columns[f.column], schema, flags) for f in g.where]
     return " AND ".join(parts) or "TRUE"
 
 
@@ -108,14 +158,22 @@ def _blank_words() -> str:
     return ", ".join(literal(w) for w in BLANK_WORDS)
 
 
-def _from(source: Source, schema: SourceSchema, as_of: dt.date) -> str:
+def _keymap(schema: SourceSchema) -> str:
+    """Each distinct raw key of the source that matches an account, and its position
+    (the text key is computed once per distinct key, not once per row)."""
+    return (f"(SELECT d.raw AS raw, a.pos AS pos FROM (SELECT DISTINCT {ident(schema.key)} "
+            f"AS raw FROM {ident(schema.relation)}) AS d JOIN {ACCOUNTS_RELATION} AS a "
+            f"ON a.key = {key_expr('d.raw', schema.key in schema.numbers)})")
+
+
+def _from(schema: SourceSchema, as_of: dt.date, flags: Flags) -> str:
     _, end = window_bounds(as_of, None)
-    return (f"FROM {ident(schema.relation)} AS s JOIN {ACCOUNTS_RELATION} AS a "
-            f"ON a.key = {key_sql(schema.key, schema)} "
-            f"WHERE {ident(schema.time)} < {_ts(end)}")
+    return (f"FROM {ident(schema.relation)} AS s JOIN {_keymap(schema)} AS a "
+            f"ON s.{ident(schema.key)} = a.raw{flags.joins()} "
+            f"WHERE s.{ident(schema.time)} < {_ts(end)}")
 
 
-def source_query(source: Source, signals: list[Signal], schema: SourceSchema,
+def source_query(signals: list[Signal], schema: SourceSchema,
                  columns: dict[str, dict[str, str]], as_of: dt.date,
                  dialect: str = "duckdb") -> str | None:
     """One scan of `source` giving `pos` and one column per signal (but `latest`).
@@ -124,38 +182,46 @@ def source_query(source: Source, signals: list[Signal], schema: SourceSchema,
     NULL means no row matched (the caller fills 0 for count, sum and distinct_count).
     """
     items = []
+    flags = Flags(schema)
     for g in signals:
         if g.agg == "latest":
             continue
-        cond = _condition(g, schema, columns[g.name], as_of)
+        cond = _condition(g, schema, columns[g.name], as_of, flags)
         if g.agg == "count":
             value = f"COUNT(*) FILTER (WHERE {cond})"
         elif g.agg == "days_since_last":
-            value = (f"DATE_DIFF('day', CAST(MAX({ident(schema.time)}) FILTER (WHERE {cond}) "
+            value = (f"DATE_DIFF('day', CAST(MAX(s.{ident(schema.time)}) FILTER (WHERE {cond}) "
                      f"AS DATE), DATE '{as_of:%Y-%m-%d}')")
         elif g.agg == "distinct_count":
-            k = key_sql(columns[g.name][g.of], schema)
-            value = (f"COUNT(DISTINCT {k}) FILTER (WHERE {cond} AND ({k}) IS NOT NULL AND "
-                     f"({k}) NOT IN ({_blank_words()}))")
+            of = columns[g.name][g.of]
+            if of in schema.numbers:   # distinct numbers are distinct text keys
+                k = number_sql(of, schema)
+                value = f"COUNT(DISTINCT {k}) FILTER (WHERE {cond} AND ({k}) IS NOT NULL)"
+            else:
+                k = flags.flag(of, key_expr("raw", False))
+                value = (f"COUNT(DISTINCT {k}) FILTER (WHERE {cond} AND ({k}) IS NOT NULL "
+                         f"AND ({k}) NOT IN ({_blank_words()}))")
         else:
             fn = {"sum": "SUM", "mean": "AVG", "min": "MIN", "max": "MAX"}[g.agg]
             value = f"{fn}({number_sql(columns[g.name][g.of], schema)}) FILTER (WHERE {cond})"
         items.append(f"{value} AS {ident(g.name)}")
     if not items:
         return None
-    sql = f"SELECT a.pos AS pos, {', '.join(items)} {_from(source, schema, as_of)} GROUP BY a.pos"
+    sql = f"SELECT a.pos AS pos, {', '.join(items)} {_from(schema, as_of, flags)} GROUP BY a.pos"
     return transpile(sql, dialect)
 
 
-def latest_query(source: Source, g: Signal, schema: SourceSchema, columns: dict[str, str],
+def latest_query(g: Signal, schema: SourceSchema, columns: dict[str, str],
                  as_of: dt.date, dialect: str = "duckdb") -> str:
     """`pos` and the value of `g.of` at each account's latest matching time (ties
     averaged), among the rows whose value is a number."""
     n = number_sql(columns[g.of], schema)
-    t = ident(schema.time)
+    t = f"s.{ident(schema.time)}"
+    flags = Flags(schema)
+    cond = _condition(g, schema, columns, as_of, flags)
     sql = (f"SELECT pos, AVG(v) AS {ident(g.name)} FROM (SELECT a.pos AS pos, {n} AS v, "
            f"{t} AS t, MAX({t}) OVER (PARTITION BY a.pos) AS last_t "
-           f"{_from(source, schema, as_of)} AND {_condition(g, schema, columns, as_of)} "
+           f"{_from(schema, as_of, flags)} AND {cond} "
            f"AND ({n}) IS NOT NULL) AS m WHERE t = last_t GROUP BY pos")
     return transpile(sql, dialect)
 
@@ -165,10 +231,11 @@ def unmatched_queries(schema: SourceSchema, dialect: str = "duckdb") -> tuple[st
     key, the first row) and the first few distinct non-blank keys among them, in file
     order."""
     k = key_sql(schema.key, schema)
+    key = ident(schema.key)
     blank = f"(({k}) IS NULL OR ({k}) IN ({_blank_words()}))"
-    unmatched = (f"SELECT {ident(ROW)} AS r, CAST({ident(schema.key)} AS VARCHAR) AS raw, "
-                 f"{blank} AS blank FROM {ident(schema.relation)} AS s WHERE ({k}) IS NULL "
-                 f"OR ({k}) NOT IN (SELECT key FROM {ACCOUNTS_RELATION})")
+    unmatched = (f"SELECT s.{ident(ROW)} AS r, CAST(s.{key} AS VARCHAR) AS raw, "
+                 f"{blank} AS blank FROM {ident(schema.relation)} AS s WHERE s.{key} IS NULL "
+                 f"OR s.{key} NOT IN (SELECT raw FROM {_keymap(schema)} AS m)")
     summary = (f"SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE blank) AS blanks, "
                f"MIN(r) AS first_row FROM ({unmatched}) AS u")
     examples = (f"SELECT raw, MIN(r) AS first_at FROM ({unmatched}) AS u WHERE NOT blank "
@@ -176,16 +243,18 @@ def unmatched_queries(schema: SourceSchema, dialect: str = "duckdb") -> tuple[st
     return transpile(summary, dialect), transpile(examples, dialect)
 
 
-def bad_numbers_query(source: Source, g: Signal, schema: SourceSchema,
+def bad_numbers_query(g: Signal, schema: SourceSchema,
                       columns: dict[str, str], as_of: dt.date,
                       dialect: str = "duckdb") -> str | None:
     """Rows a numeric signal counts whose `of` cell is text that is not a number."""
     if g.agg in NO_OF_AGGS or g.agg == "distinct_count" or columns[g.of] in schema.numbers:
         return None
-    c = ident(columns[g.of])
+    c = f"s.{ident(columns[g.of])}"
     k = key_sql(columns[g.of], schema)
-    sql = (f"SELECT {ident(ROW)} AS r, CAST({c} AS VARCHAR) AS v "
-           f"{_from(source, schema, as_of)} AND {_condition(g, schema, columns, as_of)} "
+    flags = Flags(schema)
+    cond = _condition(g, schema, columns, as_of, flags)
+    sql = (f"SELECT s.{ident(ROW)} AS r, CAST({c} AS VARCHAR) AS v "
+           f"{_from(schema, as_of, flags)} AND {cond} "
            f"AND ({k}) IS NOT NULL AND ({k}) NOT IN ({_blank_words()}) "
            f"AND ({number_sql(columns[g.of], schema)}) IS NULL ORDER BY r")
     return transpile(sql, dialect)
