@@ -14,6 +14,7 @@ import pandas as pd
 
 from chs_excel import __version__
 from chs_excel.app.cli_common import ChsGroup, output_kind, progress
+from chs_excel.app.commands_explain import explain_command
 from chs_excel.app.commands_forecast import (
     calibrate_command,
     forecast_command,
@@ -21,11 +22,12 @@ from chs_excel.app.commands_forecast import (
     trend_command,
 )
 from chs_excel.app.commands_path import path_command
+from chs_excel.app.commands_signals import SOURCE_HELP, add_signals, signals_command
 from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
-from chs_excel.core.model import Model, default_model, load_model
+from chs_excel.core.model import Model, default_model, default_signals_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
@@ -63,13 +65,18 @@ def _model(path: Path | None) -> Model:
 @click.option("--history", "history_path", type=click.Path(path_type=Path),
               help="Snapshots (SQLite store or a workbook's History) for the playbooks' "
                    "health_change / band_change conditions (docs/playbooks.md).")
+@click.option("--source", "source_items", multiple=True, metavar="NAME=PATH",
+              help=SOURCE_HELP)
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
-                  date_format: str, replace: bool, history_path: Path | None) -> None:
+                  date_format: str, replace: bool, history_path: Path | None,
+                  source_items: tuple[str, ...]) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
-    scores csv to standard output and the summary to standard error.
+    scores csv to standard output and the summary to standard error. A model with
+    sources computes its signals first (docs/signals.md); their data issues are listed
+    with the others.
     """
     to_stdout = str(output) == "-"
     kind = "csv" if to_stdout else _output_kind(output, input_path, model_path)
@@ -82,12 +89,27 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
     day = as_of.date() if as_of else None
+    signal_issues = None
+    if model.signals:
+        accounts, signals = add_signals(model, model_path, accounts, day or dt.date.today(),
+                                        source_items)
+        signal_issues = signals.issues
+    elif source_items:
+        raise InputError("--source: the model declares no sources (docs/signals.md)")
     try:
         scoring = score(model, accounts, as_of=day, strict=strict,
                         previous=previous_snapshot(history, day or dt.date.today()))
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
+    if signal_issues is not None and len(signal_issues):
+        if strict:
+            first = signal_issues.iloc[0]
+            raise InputError(f"{len(signal_issues)} signal data issue(s) under --strict; "
+                             f"first: row {first['row']}, column {first['column']}: "
+                             f"{first['problem']}")
+        scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
+                                                    ignore_index=True))
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
     if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
@@ -259,25 +281,45 @@ def model_command(write_default: bool, output: Path | None, check_path: Path | N
               default=Path("chs-demo"), show_default=True, help="Folder for the demo files.")
 @click.option("-n", "count", type=click.IntRange(1, TABLE_ROWS), default=2000,
               show_default=True)
-def demo_command(folder: Path, count: int) -> None:
+@click.option("--signals", "with_signals", is_flag=True,
+              help="Start from raw exports (tickets, events, surveys, invoices): the model "
+                   "computes logins, tickets, NPS and CSAT from them (docs/signals.md).")
+def demo_command(folder: Path, count: int, with_signals: bool) -> None:
     """Sample data -> scored, formatted workbook: the whole job on example data."""
     from chs_excel.io.sample import make_sample, reference_date
     make_folder(folder)
-    model = default_model()
+    model = default_signals_model() if with_signals else default_model()
     model.save(folder / "model.yaml")
     accounts_path = folder / "accounts.csv"
-    write_accounts(accounts_path, "csv", make_sample(count, seed=0))
+    sample = make_sample(count, seed=0)
+    exports = ""
+    if with_signals:
+        from chs_excel.io.sample_signals import SIGNAL_COLUMNS, make_exports
+        for name, frame in make_exports(sample, reference_date(0)).items():
+            write_atomically(folder / f"{name}.csv",
+                             lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        sample = sample.drop(columns=list(SIGNAL_COLUMNS))
+        exports = ", tickets.csv, events.csv, surveys.csv, invoices.csv"
+    write_accounts(accounts_path, "csv", sample)
     accounts = read_accounts(accounts_path)
+    signal_issues = None
+    if with_signals:
+        accounts, signals = add_signals(model, folder / "model.yaml", accounts,
+                                        reference_date(0))
+        signal_issues = signals.issues
     scoring = score(model, accounts, as_of=reference_date(0))
+    if signal_issues is not None:
+        scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
+                                                    ignore_index=True))
     book = folder / "scored.xlsx"
     write_scores(book, "xlsx", model, accounts, scoring, as_of=reference_date(0))
-    click.echo(f"Demo in {folder}/: model.yaml, accounts.csv, scored.xlsx "
+    click.echo(f"Demo in {folder}/: model.yaml, accounts.csv{exports}, scored.xlsx "
                f"(scored as of {reference_date(0).isoformat()}, the sample's own 'today')")
     _print_summary(scoring, book)
 
 
 for _command in (snapshot_command, forecast_command, trend_command, calibrate_command,
-                 path_command):
+                 path_command, signals_command, explain_command):
     main.add_command(_command)
 
 

@@ -529,6 +529,14 @@ def default_model() -> Model:
     return model_from_dict(yaml.safe_load(text))
 
 
+def default_signals_model() -> Model:
+    """The default model with sources and signals: its logins, tickets, NPS and CSAT
+    columns computed from raw exports (docs/signals.md; `chs demo --signals`)."""
+    text = resources.files("chs_excel.core").joinpath("default_signals_model.yaml") \
+        .read_text("utf-8")
+    return model_from_dict(yaml.safe_load(text))
+
+
 # ---------------------------------------------------------------- tables
 
 TABLE_COLUMNS = {

@@ -82,7 +82,7 @@ def compute_signals(model: Model, accounts: pd.DataFrame, sources: dict[str, pd.
     for s in model.sources:
         if s.name not in sources:
             raise InputError(f"source {s.name!r}: no data given (file {s.file!r})")
-        prepared[s.name] = _prepare(s.name, s.key, s.time, sources[s.name], uniques, issues)
+        prepared[s.name] = prepare_source(s.name, s.key, s.time, sources[s.name], uniques, issues)
     per_key = {g.name: _signal_values(g, prepared[g.source], as_of, len(uniques), issues)
                for g in model.signals}
     return signal_result(model, accounts, account_of_key, per_key, issues)
@@ -129,8 +129,10 @@ def column_of(frame: pd.DataFrame, name: str) -> str | None:
     return next((c for c in frame.columns if header_key(c) == key), None)
 
 
-def _prepare(name: str, key: str, time: str, frame: pd.DataFrame, uniques: pd.Index,
-             issues: list[pd.DataFrame]) -> Prepared:
+def prepare_source(name: str, key: str, time: str, frame: pd.DataFrame, uniques: pd.Index,
+                   issues: list[pd.DataFrame]) -> Prepared:
+    """A source's rows with each row's account position (into `uniques`) and time;
+    the rows matching no account are added to `issues`."""
     file = frame.attrs.get("file", name)
     label = f"source {name} ({file})"
     key_col, time_col = column_of(frame, key), column_of(frame, time)
