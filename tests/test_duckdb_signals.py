@@ -86,6 +86,21 @@ def test_duckdb_equals_reference_on_generated_data(tmp_path: Path, seed: int) ->
         reference.issues.astype(str).values.tolist()
 
 
+def test_filters_joined_as_flags_equal_reference(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no filter column short enough to be a list of constants, the flags join."""
+    import chs_excel.engines.duckdb_signals as engine
+    monkeypatch.setattr(engine, "DISTINCT_INLINE", 0)
+    accounts, csv = generated(5)
+    (tmp_path / "tickets.csv").write_text(csv, "utf-8")
+    m = model()
+    reference = compute_signals(m, accounts, load_sources(m, tmp_path / "m.yaml"), AS_OF)
+    duck = compute_signals_duckdb(m, accounts, load_sources_duckdb(m, tmp_path / "m.yaml"),
+                                  AS_OF)
+    pd.testing.assert_frame_equal(duck.values, reference.values, check_exact=False,
+                                  rtol=1e-12)
+
+
 def test_parquet_scanned_by_duckdb_equals_reference(tmp_path: Path) -> None:
     accounts, csv = generated(4)
     (tmp_path / "tickets.csv").write_text(csv, "utf-8")

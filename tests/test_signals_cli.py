@@ -63,7 +63,8 @@ def test_signals_xlsx_output_and_source_override(tmp_path: Path) -> None:
                     str(tmp_path / "model.yaml"), "--as-of", "2027-03-31",
                     "--source", f"tickets={other}", "-o", str(tmp_path / "out.xlsx"))
     assert code == 0, out
-    got = pd.read_excel(tmp_path / "out.xlsx", sheet_name="Accounts", header=2)
+    got = pd.read_excel(tmp_path / "out.xlsx", sheet_name="Accounts", header=2,
+                        engine="calamine")
     assert got["urgent_30d"].tolist() == [1, 0, 0]
 
 

@@ -9,6 +9,7 @@ Runs the SQL of `engines/signal_sql.py` over the sources: frames read by
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,7 @@ from chs_excel.engines.signal_sql import (
 from chs_excel.io.sources import PARQUET_SUFFIXES, read_source, source_path
 
 SourceData = pd.DataFrame | Path
+DISTINCT_INLINE = 1000  # a filter column with at most this many values: tested as a list
 
 
 def load_sources_duckdb(model: Model, model_path: str | Path | None,
@@ -173,7 +175,8 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
             columns=ISSUE_COLUMNS))
     for g in signals:
         per_key[g.name] = np.full(n_keys, 0.0 if g.agg in ZERO_AGGS else np.nan)
-    sql = source_query(signals, schema, names, as_of)
+    matching = _matching(con, schema)
+    sql = source_query(signals, schema, names, as_of, matching=matching)
     if sql is not None:
         got = con.execute(sql).df()
         pos = got["pos"].to_numpy(dtype=np.int64)
@@ -186,7 +189,8 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
             per_key[g.name][pos] = values
     for g in signals:
         if g.agg == "latest":
-            got = con.execute(latest_query(g, schema, names[g.name], as_of)).df()
+            got = con.execute(latest_query(g, schema, names[g.name], as_of,
+                                           matching=matching)).df()
             per_key[g.name][got["pos"].to_numpy(dtype=np.int64)] = got[g.name].to_numpy(
                 dtype=float, na_value=np.nan)
         bad = bad_numbers_query(g, schema, names[g.name], as_of)
@@ -198,6 +202,23 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
                     "column": names[g.name][g.of], "value": rows["v"].to_numpy(),
                     "problem": f"not a number (signal {g.name} skips it)"},
                     columns=ISSUE_COLUMNS))
+
+
+def _matching(con: duckdb.DuckDBPyConnection, schema: SourceSchema
+              ) -> Callable[[str, str], list[object] | None]:
+    """Looks up, once per column and condition, the column's values meeting a filter's
+    condition when the column has at most DISTINCT_INLINE distinct values."""
+    cache: dict[tuple[str, str], list[object] | None] = {}
+
+    def matching(column: str, cond: str) -> list[object] | None:
+        if (column, cond) not in cache:
+            rows = con.execute(
+                f"SELECT raw, {cond} FROM (SELECT DISTINCT s.{ident(column)} AS raw FROM "
+                f"{ident(schema.relation)} AS s) AS d LIMIT {DISTINCT_INLINE + 1}").fetchall()
+            cache[(column, cond)] = None if len(rows) > DISTINCT_INLINE else \
+                [raw for raw, hit in rows if raw is not None and hit]
+        return cache[(column, cond)]
+    return matching
 
 
 def _source_columns(con: duckdb.DuckDBPyConnection, schema: SourceSchema) -> list[str]:

@@ -14,6 +14,7 @@ The relations the SQL reads:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
@@ -77,14 +78,34 @@ def number_sql(column: str, schema: SourceSchema) -> str:
     return number_expr(f"s.{ident(column)}", column in schema.numbers)
 
 
+# matching(column, condition over `raw`): the column's values meeting the condition, when
+# an engine has looked them up (few distinct values), else None. Lets DuckDB test a row
+# against a short list of constants instead of joining a table of flags.
+Matching = Callable[[str, str], "list[object] | None"]
+
+
 class Flags:
     """Filters decided once per distinct value of a text column: each column's distinct
     values joined once to the rows, one boolean flag per filter (a text key costs a
-    regular expression; computing it per row of a 50M-row export would dominate)."""
+    regular expression; computing it per row of a 50M-row export would dominate).
+    With `matching`, a filter whose values are known becomes a list of constants."""
 
-    def __init__(self, schema: SourceSchema) -> None:
+    def __init__(self, schema: SourceSchema, matching: Matching | None = None) -> None:
         self.schema = schema
+        self.matching = matching
         self.columns: dict[str, list[str]] = {}
+
+    def test(self, column: str, cond: str, null: str) -> str:
+        """A row's `cond` (over `raw`) for `column`; `null` for a blank (NULL) cell."""
+        found = self.matching(column, cond) if self.matching else None
+        if found is None:
+            return f"COALESCE({self.flag(column, cond)}, {null})"
+        c = f"s.{ident(column)}"
+        if not found:
+            return f"({c} IS NULL AND {null})"
+        values = ", ".join(literal(v) if isinstance(v, str) else repr(float(v))
+                           for v in found)
+        return f"COALESCE({c} IN ({values}), {null})"
 
     def flag(self, column: str, cond: str) -> str:
         """The name of the flag holding `cond` (over `raw`) for `column`'s values."""
@@ -116,8 +137,7 @@ def filter_sql(f: SignalFilter, column: str, schema: SourceSchema, flags: Flags)
     if numeric and all(isinstance(v, float) for v in values):
         return value_condition(f.op, values, f"s.{ident(column)}", True)
     null = "TRUE" if f.op == "<>" else "FALSE"  # a blank cell satisfies only <>
-    flag = flags.flag(column, value_condition(f.op, values, "raw", numeric))
-    return f"COALESCE({flag}, {null})"
+    return flags.test(column, value_condition(f.op, values, "raw", numeric), null)
 
 
 def value_condition(op: str, values: tuple[float | str, ...], c: str, numeric: bool) -> str:
@@ -175,14 +195,14 @@ def _from(schema: SourceSchema, as_of: dt.date, flags: Flags) -> str:
 
 def source_query(signals: list[Signal], schema: SourceSchema,
                  columns: dict[str, dict[str, str]], as_of: dt.date,
-                 dialect: str = "duckdb") -> str | None:
+                 dialect: str = "duckdb", matching: Matching | None = None) -> str | None:
     """One scan of `source` giving `pos` and one column per signal (but `latest`).
 
     `columns[signal][name]` is the source column each name of the signal reads.
     NULL means no row matched (the caller fills 0 for count, sum and distinct_count).
     """
     items = []
-    flags = Flags(schema)
+    flags = Flags(schema, matching)
     for g in signals:
         if g.agg == "latest":
             continue
@@ -212,12 +232,13 @@ def source_query(signals: list[Signal], schema: SourceSchema,
 
 
 def latest_query(g: Signal, schema: SourceSchema, columns: dict[str, str],
-                 as_of: dt.date, dialect: str = "duckdb") -> str:
+                 as_of: dt.date, dialect: str = "duckdb",
+                 matching: Matching | None = None) -> str:
     """`pos` and the value of `g.of` at each account's latest matching time (ties
     averaged), among the rows whose value is a number."""
     n = number_sql(columns[g.of], schema)
     t = f"s.{ident(schema.time)}"
-    flags = Flags(schema)
+    flags = Flags(schema, matching)
     cond = _condition(g, schema, columns, as_of, flags)
     sql = (f"SELECT pos, AVG(v) AS {ident(g.name)} FROM (SELECT a.pos AS pos, {n} AS v, "
            f"{t} AS t, MAX({t}) OVER (PARTITION BY a.pos) AS last_t "
