@@ -37,6 +37,7 @@ from chs_excel.engines.signal_sql import (
     ident,
     latest_query,
     literal,
+    one_key_per_account_query,
     source_query,
     unmatched_queries,
 )
@@ -73,6 +74,7 @@ def compute_signals_duckdb(model: Model, accounts: pd.DataFrame,
     account_of_key, uniques = account_keys(model, accounts)
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
         if memory_limit:
             con.execute(f"SET memory_limit = {literal(memory_limit)}")
         if threads:
@@ -176,7 +178,8 @@ def _run_source(con: duckdb.DuckDBPyConnection, model: Model, s: Source,
     for g in signals:
         per_key[g.name] = np.full(n_keys, 0.0 if g.agg in ZERO_AGGS else np.nan)
     matching = _matching(con, schema)
-    sql = source_query(signals, schema, names, as_of, matching=matching)
+    by_raw = bool(con.execute(one_key_per_account_query(schema)).fetchone()[0])
+    sql = source_query(signals, schema, names, as_of, matching=matching, by_raw_key=by_raw)
     if sql is not None:
         got = con.execute(sql).df()
         pos = got["pos"].to_numpy(dtype=np.int64)

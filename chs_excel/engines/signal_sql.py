@@ -195,11 +195,15 @@ def _from(schema: SourceSchema, as_of: dt.date, flags: Flags) -> str:
 
 def source_query(signals: list[Signal], schema: SourceSchema,
                  columns: dict[str, dict[str, str]], as_of: dt.date,
-                 dialect: str = "duckdb", matching: Matching | None = None) -> str | None:
+                 dialect: str = "duckdb", matching: Matching | None = None,
+                 by_raw_key: bool = False) -> str | None:
     """One scan of `source` giving `pos` and one column per signal (but `latest`).
 
     `columns[signal][name]` is the source column each name of the signal reads.
     NULL means no row matched (the caller fills 0 for count, sum and distinct_count).
+    `by_raw_key`: group the rows by their key as written and join the groups to the
+    accounts (faster: no join of every row); only right when no two spellings of a key
+    belong to one account, which the caller checks.
     """
     items = []
     flags = Flags(schema, matching)
@@ -227,8 +231,24 @@ def source_query(signals: list[Signal], schema: SourceSchema,
         items.append(f"{value} AS {ident(g.name)}")
     if not items:
         return None
-    sql = f"SELECT a.pos AS pos, {', '.join(items)} {_from(schema, as_of, flags)} GROUP BY a.pos"
+    if by_raw_key:
+        _, end = window_bounds(as_of, None)
+        key = f"s.{ident(schema.key)}"
+        names = ", ".join(f"g.{ident(g.name)}" for g in signals if g.agg != "latest")
+        sql = (f"SELECT a.pos AS pos, {names} FROM (SELECT {key} AS raw, {', '.join(items)} "
+               f"FROM {ident(schema.relation)} AS s{flags.joins()} WHERE "
+               f"s.{ident(schema.time)} < {_ts(end)} GROUP BY {key}) AS g "
+               f"JOIN {_keymap(schema)} AS a ON g.raw = a.raw")
+    else:
+        sql = (f"SELECT a.pos AS pos, {', '.join(items)} {_from(schema, as_of, flags)} "
+               f"GROUP BY a.pos")
     return transpile(sql, dialect)
+
+
+def one_key_per_account_query(schema: SourceSchema, dialect: str = "duckdb") -> str:
+    """True when no two spellings of the source's keys belong to one account."""
+    return transpile(f"SELECT COUNT(*) = COUNT(DISTINCT pos) FROM {_keymap(schema)} AS k",
+                     dialect)
 
 
 def latest_query(g: Signal, schema: SourceSchema, columns: dict[str, str],
