@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import sqlglot
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chs_excel.core.model import default_model, model_from_dict
 from chs_excel.core.signal_engine import compute_signals
@@ -145,3 +147,33 @@ def test_sql_is_dialect_aware() -> None:
     assert "TIMESTAMP_NTZ" in spark or "TIMESTAMP" in spark
     assert "'2027-03-02 00:00:00' AS TIMESTAMP)" in source_query(
         list(m.signals), schema, columns, AS_OF)
+
+
+@settings(max_examples=25, deadline=None)
+@given(window=st.integers(1, 120), offsets=st.lists(st.integers(-2 * 86_400, 2 * 86_400),
+                                                    min_size=1, max_size=6),
+       values=st.lists(st.sampled_from(["1", "2", "", "x", "3.5"]), min_size=6, max_size=6))
+def test_duckdb_equals_reference_at_window_edges(window: int, offsets: list[int],
+                                                 values: list[str]) -> None:
+    """Rows a second either side of the window's start and of the as-of day's end."""
+    end = np.datetime64("2027-04-01T00:00:00")
+    start = end - np.timedelta64(window, "D")
+    times = [(start if i % 2 else end) + np.timedelta64(o, "s")
+             for i, o in enumerate(offsets)]
+    n = len(times)
+    frame = pd.DataFrame({"org": (["A1", "a1 ", "A2"] * 2)[:n],
+                          "at": np.array(times, dtype="datetime64[ns]"),
+                          "priority": (["high", "", "low"] * 2)[:n],
+                          "minutes": values[:n], "person": values[:n]},
+                         index=range(2, n + 2))
+    frame.attrs["file"] = "t.csv"
+    accounts = pd.DataFrame({"account_id": ["A1", "A2", "A3"]})
+    data = model().to_dict()
+    for item in data["signals"]:
+        if "window" in item:
+            item["window"] = window
+    m = model_from_dict(data)
+    reference = compute_signals(m, accounts, {"tickets": frame}, AS_OF)
+    duck = compute_signals_duckdb(m, accounts, {"tickets": frame}, AS_OF)
+    pd.testing.assert_frame_equal(duck.values, reference.values, check_exact=False,
+                                  rtol=1e-12)
