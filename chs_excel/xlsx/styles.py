@@ -43,6 +43,8 @@ FORMATS: dict[str, dict[str, object]] = {
     "helper": {"font_color": "#7F7F7F", "italic": True},
     "bold": {"bold": True},
     "label_right": {"bold": True, "align": "right"},   # a label beside its number
+    "input_datetime": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
+                       "num_format": "yyyy-mm-dd hh:mm:ss"},
     "input_date": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
                    "num_format": "yyyy-mm-dd"},
     "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL},
