@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chs_excel.sheets.workbook import WorkbookBuilder
 
 NUMERIC_AGGS = tuple(a for a in AGGS if a not in (*NO_OF_AGGS, "distinct_count"))
+PREV = "\u00a4"  # placeholder for the previous row's number in source helper templates
 SEQ_SCALE = 2 ** 21  # _seq = _block + ROW()/2^21: strictly increasing (rows < 2^20)
 SIGNAL_TABLES = ("Sources", "Signals", "SignalFilters")
 ISO_TIME = ('IFERROR(DATEVALUE(LEFT({t},10))+IFERROR(TIMEVALUE(MID({t},12,8)),0),"")')
@@ -123,15 +124,16 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
 
     def at(col: str, row: str = ROW) -> str:
         return f"${col}{row}"
+    def above(ref: str) -> str:   # the cell above (PREV: the previous row's number)
+        return ref.replace(ROW, PREV)
     k, t, b = at(letter["_key"]), at(letter["_time"]), at(letter["_block"])
     t_raw = at(cols[str(time_col)])
     helpers = [
         ("_key", text_of(at(cols[str(key_col)]))),
         ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{ISO_TIME.format(t=t_raw)})"),
-        ("_block", f'IF(ROW()=2,1,N(OFFSET({b},-1,0))+IF({k}=OFFSET({k},-1,0),0,1))'),
+        ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
         ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
-        ("_start", f"IF(ROW()=2,2,IF({k}=OFFSET({k},-1,0),OFFSET({at(letter['_start'])},"
-                   f"-1,0),ROW()))"),
+        ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
     ]
     for g in (g for g in model.signals if g.source == name):
         w = cells.window[g.name]
@@ -156,8 +158,8 @@ def _distinct_new(pass_col: str, of_letter: str, start: str) -> str:
     counted row of the same block has."""
     v = text_of(f"${of_letter}{ROW}")
     blank = "OR(LOWER(" + v + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
-    values = f"INDEX(${of_letter}:${of_letter},{start}):${of_letter}{ROW}"
-    passed = f"INDEX(${pass_col}:${pass_col},{start}):${pass_col}{ROW}"
+    values = f"INDEX(${of_letter}$1:${of_letter}{ROW},{start}):${of_letter}{ROW}"
+    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
     seen = f"SUMPRODUCT(({passed}=1)*({text_of(values)}={v}))"
     return f"IF(${pass_col}{ROW}<>1,0,IF({blank},0,IF({seen}=1,1,0)))"
 
@@ -302,8 +304,8 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
     blank = [[""]] * len(templates)
 
     def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
-        ws.stream_formulas(r, templates, helper_formats, blank, 1, col=data_cols,
-                           shared=False)
+        row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
+        ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
     frame = src.frame.assign(**{"\0helpers": 1})
     ws.set_column(data_cols, data_cols + len(templates) - 1, 10, helper_fmt,
                   {"level": 1})
