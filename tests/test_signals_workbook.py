@@ -124,3 +124,34 @@ def test_signal_columns_are_formulas_over_the_source_sheet(recalculated) -> None
     head = [c.value for c in ws[1]]
     cell = ws.cell(2, head.index("urgent") + 1).value
     assert str(cell).startswith("=") and "tickets" in str(cell)
+
+
+def test_workbook_with_source_sheets_reads_back(tmp_path: Path) -> None:
+    """`read_workbook` (template --from, the macros) reads a book with source sheets:
+    the model keeps its sources and signals; Start here says the signals are formulas."""
+    from chs_excel.io.workbook import read_workbook
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    found = read_workbook(path)
+    assert [s.name for s in found.model.sources] == ["tickets"]
+    assert [g.name for g in found.model.signals] == list(HAND)
+    text = " ".join(str(r[0]) for r in sheet_rows(path, "Start here") if r and r[0])
+    assert "do not type over them" in text and "too large for a sheet" in text
+
+
+def test_editing_a_window_in_the_model_recalculates(tmp_path: Path) -> None:
+    """The window is read from its Model cell: 30 days changed to 1 day by editing the
+    Signals Table (openpyxl, as a user would) counts only the as-of day's rows."""
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    book = openpyxl.load_workbook(path)
+    ws = book["Model"]
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == "tickets_30d"
+                and ws.cell(c.row, c.column + 1).value == "tickets")  # the Signals row
+    ws.cell(cell.row, cell.column + 4).value = 1
+    edited = tmp_path / "edited.xlsx"
+    book.save(edited)
+    got = _accounts_values(recalculate(edited, tmp_path / "lo"))["tickets_30d"]
+    assert got == [1, 0, 0, 0]   # only A-1's 23:59:59 row lies on 2026-03-31

@@ -230,7 +230,7 @@ def formula_kind(model: Model, header: str) -> str:
     if header.startswith("_"):
         return "helper"
     agg = next((g.agg for g in model.signals if header_key(g.name) == header_key(header)), "")
-    return "count" if agg in (*NO_OF_AGGS, "distinct_count") else "plain"
+    return "count" if agg in (*NO_OF_AGGS, "distinct_count") else "decimal3"
 
 
 def formula_writer(ws: Any, template: str) -> Any:
@@ -300,15 +300,17 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
         writers.append(ws.column_writer(series))
         ws.set_column(len(formats) - 1, len(formats) - 1, 20 if is_time else 14)
     templates = [t for _, t in src.helpers]
-    helper_formats = [helper_fmt] * len(templates)
+    helper_formats = [book.fmt["helper_datetime"] if h == "_time" else helper_fmt
+                      for h, _ in src.helpers]
     blank = [[""]] * len(templates)
 
     def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
         row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
         ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
     frame = src.frame.assign(**{"\0helpers": 1})
-    ws.set_column(data_cols, data_cols + len(templates) - 1, 10, helper_fmt,
-                  {"level": 1})
+    for i, (h, _) in enumerate(src.helpers):
+        ws.set_column(data_cols + i, data_cols + i, 19 if h == "_time" else max(10, len(h) + 2),
+                      helper_fmt)
     ws.write_rows(frame_rows(frame), [*writers, helpers], [*formats, None])
     if src.frame.empty:
         helpers(1, 0, None, None)

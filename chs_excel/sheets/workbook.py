@@ -64,6 +64,16 @@ from chs_excel.xlsx.writer import (
     wrapped_height,
 )
 
+SOURCES_TEXT = (
+    "Sources ({names}) — your raw exports, one sheet each (an Excel Table named as the "
+    "source, your headers). The Accounts columns named like the Model's Signals are "
+    "formulas over them: do not type over them. To update, paste next month's export over "
+    "the Table from A2 with the same headers, sort it by the key column (Data > Sort: each "
+    "account's rows must be together), fill the grey helper columns down to the last row, "
+    "and recalculate: every signal, score, band and action follows. Edit a window (Model, "
+    "Signals) or a filter value (SignalFilters) and the signals recalculate. A source too "
+    "large for a sheet (over 1,048,575 rows) cannot be pasted: paste daily totals per "
+    "account instead, or use chs score, which reads any size.")
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
@@ -294,6 +304,8 @@ class WorkbookBuilder:
                      "and renewal probabilities. Cream cells are inputs: change a weight or a "
                      "limit and every score, colour and total moves."),
             ("text", "Accounts — your data (cream: inputs). Blank rows score blank."),
+            *([("text", SOURCES_TEXT.format(names=", ".join(s.name for s in m.sources)))]
+              if m.sources else []),
             ("text", "Scores — one row per account: component scores, Health (0–100), Band "
                      "(Red / Yellow / Green), Quartile (1 = top 25%), Coverage (share of the "
                      "scorecard that had data), Capped by (critical rules that held health "
@@ -487,6 +499,7 @@ class WorkbookBuilder:
             if formulas and header in formulas:
                 writers[c] = formula_writer(ws, formulas[header])
                 cell_formats[c] = self.fmt[formula_kind(self.model, header)]
+                ws.set_column(c, c, max(12, len(header) + 3), cell_formats[c])
         ws.write_rows(frame_rows(frame), writers, cell_formats, progress)
         return ws
 
