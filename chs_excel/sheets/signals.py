@@ -148,20 +148,29 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
         if g.agg == "distinct_count":
             of_letter = cols[str(column_of(frame, str(g.of)))]
             pass_col = xl_col_to_name(n + len(helpers) - 1)
+            key_col = xl_col_to_name(n + len(helpers))
+            helpers.append((f"_{g.name}_key", _distinct_key(of_letter)))
             helpers.append((f"_{g.name}_new",
-                            _distinct_new(pass_col, of_letter, at(letter["_start"]))))
+                            _distinct_new(pass_col, key_col, at(letter["_start"]))))
     return SourceSheet(name, frame, helpers)
 
 
-def _distinct_new(pass_col: str, of_letter: str, start: str) -> str:
-    """1 on a counted row whose value (as a text key, blank words skipped) no earlier
-    counted row of the same block has."""
+def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
+    """1 on a counted row whose value (its text key in `key_col`, '' for a blank word) no
+    earlier counted row of the same block has (COUNTIFS from the block's first row)."""
+    key = f"${key_col}{ROW}"
+    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
+    keys = f"INDEX(${key_col}$1:${key_col}{ROW},{start}):${key_col}{ROW}"
+    seen = f'COUNTIFS({passed},1,{keys},"="&{wildcard_safe(key)})'
+    return f'IF(${pass_col}{ROW}<>1,0,IF({key}="",0,IF({seen}=1,1,0)))'
+
+
+def _distinct_key(of_letter: str) -> str:
+    """The `of` value as a text key for distinct_count, 'k' first (so COUNTIFS never
+    reads it as a number); '' for a blank or a blank word (engine: not counted)."""
     v = text_of(f"${of_letter}{ROW}")
     blank = "OR(LOWER(" + v + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
-    values = f"INDEX(${of_letter}$1:${of_letter}{ROW},{start}):${of_letter}{ROW}"
-    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
-    seen = f"SUMPRODUCT(({passed}=1)*({text_of(values)}={v}))"
-    return f"IF(${pass_col}{ROW}<>1,0,IF({blank},0,IF({seen}=1,1,0)))"
+    return f'IF({blank},"","k"&{v})'
 
 
 def block(src: SourceSheet, column: str, first: str, last: str) -> str:
