@@ -155,3 +155,20 @@ def test_editing_a_window_in_the_model_recalculates(tmp_path: Path) -> None:
     book.save(edited)
     got = _accounts_values(recalculate(edited, tmp_path / "lo"))["tickets_30d"]
     assert got == [1, 0, 0, 0]   # only A-1's 23:59:59 row lies on 2026-03-31
+
+
+def test_refresh_keeps_the_source_sheets(tmp_path: Path) -> None:
+    """`chs_refresh` on a file (FileBook) reads a book with source sheets, scores it and
+    leaves the source sheet's Table and its rows in place."""
+    from chs_excel.app import macros
+    from chs_excel.io.book import FileBook
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    book = FileBook(path)
+    message = macros.run(macros.refresh, book)
+    assert "scored 4 accounts" in message, message
+    book.save()
+    after = openpyxl.load_workbook(path)
+    assert "tickets" in after.sheetnames and "tickets" in after["tickets"].tables
+    assert after["tickets"].max_row == 10   # header + the 9 export rows
