@@ -172,3 +172,32 @@ def test_refresh_keeps_the_source_sheets(tmp_path: Path) -> None:
     after = openpyxl.load_workbook(path)
     assert "tickets" in after.sheetnames and "tickets" in after["tickets"].tables
     assert after["tickets"].max_row == 10   # header + the 9 export rows
+
+
+def test_chs_score_workbook_recalculates_signals_and_scores(tmp_path: Path) -> None:
+    """`chs score -o X.xlsx` with a model with sources: a `tickets` sheet, the signal
+    columns as formulas; LibreOffice's signals and health equal the engine's csv."""
+    from tests.cli_runner import run
+    from tests.test_signals_cli import folder_with_model
+    folder_with_model(tmp_path)
+    common = [str(tmp_path / "accounts.csv"), "--model", str(tmp_path / "model.yaml"),
+              "--as-of", "2027-03-31"]
+    code, out = run("score", *common, "-o", str(tmp_path / "book.xlsx"))
+    assert code == 0, out
+    code, out = run("score", *common, "-o", str(tmp_path / "scores.csv"))
+    assert code == 0, out
+    book = openpyxl.load_workbook(tmp_path / "book.xlsx")
+    assert "tickets" in book.sheetnames
+    done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
+    rows = sheet_rows(done, "Accounts")
+    head = [str(h) for h in rows[0]]
+    got = {h: [r[i] for r in rows[1:4]] for i, h in enumerate(head)}
+    assert got["tickets_30d"] == [1, 1, 1]    # 04-01 00:00Z and 03-01 23:59:59Z out
+    assert got["urgent_30d"] == [0, 1, 1]     # ACC-3's blank priority never = high
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    srows = sheet_rows(done, "Scores")
+    shead = [str(h) for h in srows[0]]
+    health = [r[shead.index("health")] for r in srows[1:4]]
+    assert all(math.isclose(a, b, abs_tol=1e-6)
+               for a, b in zip(health, scores["health"], strict=True))
+    assert [r[shead.index("band")] for r in srows[1:4]] == scores["band"].tolist()

@@ -99,10 +99,12 @@ def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame
 
     `as_of` is the day the engine checked overrides against: the workbook keeps it
     (None: the workbook uses TODAY(), as the engine's default does). `history` (snapshot
-    rows) fills its History Table, which the playbooks' change conditions read.
+    rows) fills its History Table, which the playbooks' change conditions read. `sources`
+    (the model's raw exports as `io.sources.load_sources` reads them) become source sheets
+    and the Accounts signal columns formulas over them (docs/signals-workbook.md).
     """
     build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of,
-                   history=history)
+                   history=history, sources=sources)
 
 
 def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
