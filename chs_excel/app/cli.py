@@ -119,7 +119,13 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
-        write_scores(output, kind, model, accounts, scoring, as_of=day, history=history)
+        sources = None
+        if kind == "xlsx" and model.sources:   # the workbook's source sheets (live signals)
+            from chs_excel.io.sources import load_sources, parse_overrides
+            sources = load_sources(model, model_path, parse_overrides(list(source_items),
+                                                                      model))
+        write_scores(output, kind, model, accounts, scoring, as_of=day, history=history,
+                     sources=sources)
     if issues_path is not None:
         if len(scoring.issues):
             write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
@@ -191,8 +197,10 @@ def _output_kind(output: Path, *inputs: Path | None) -> str:
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
                  scoring: Scoring, as_of: dt.date | None = None,
-                 history: pd.DataFrame | None = None) -> None:
-    """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
+                 history: pd.DataFrame | None = None,
+                 sources: dict[str, pd.DataFrame] | None = None) -> None:
+    """Write scores as a formatted workbook or a csv, with a progress bar on big inputs
+    (`sources`: the raw exports a workbook holds as source sheets)."""
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
         return
@@ -200,7 +208,7 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     total = len(accounts) + len(scoring.scores)
     with progress(total, "Writing") as advance:
         write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of,
-                              history=history)
+                              history=history, sources=sources)
 
 
 def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | None = None,
@@ -383,9 +391,13 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
         model = found.model if model_path is None else model
         accounts = found.accounts if data_path is None else accounts
         history, weights, rows = found.history, found.history_weights, max(rows, found.rows)
+    sources = None
+    if accounts is not None and model.sources and data_path is not None:
+        from chs_excel.io.sources import load_sources
+        sources = load_sources(model, model_path)   # source sheets, signals live
     try:
         scoring = write_template(output, model, accounts, rows=rows, history=history,
-                                 history_weights=weights)
+                                 history_weights=weights, sources=sources)
     except ChsError as exc:
         source = accounts.attrs.get("source", data_path) if accounts is not None else None
         raise type(exc)(f"{source}: {exc}" if source else str(exc)) from None

@@ -60,7 +60,8 @@ def read_workbook(path: str | Path) -> WorkbookContents:
     path = Path(path)
     book = _open_book(path)
     tables, places = {}, {}
-    for name in MODEL_TABLES:
+    extra = tuple(t for t in OPTIONAL_TABLES if t not in MODEL_TABLES)  # the signal Tables
+    for name in (*MODEL_TABLES, *extra):
         if name in OPTIONAL_TABLES and name not in book.table_names:
             continue  # a workbook built before the table existed: read as empty
         table = _find_table(book, name, path)

@@ -51,6 +51,7 @@ from chs_excel.sheets.dashboard import (
     top_red_columns,
 )
 from chs_excel.sheets.forecast import forecast_sheet
+from chs_excel.sheets.signals import SIGNAL_TABLES, formula_kind, formula_writer, live_signals
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, SCALE_COLOURS
 from chs_excel.xlsx.writer import (
@@ -63,6 +64,16 @@ from chs_excel.xlsx.writer import (
     wrapped_height,
 )
 
+SOURCES_TEXT = (
+    "Sources ({names}) — your raw exports, one sheet each (an Excel Table named as the "
+    "source, your headers). The Accounts columns named like the Model's Signals are "
+    "formulas over them: do not type over them. To update, paste next month's export over "
+    "the Table from A2 with the same headers, sort it by the key column (Data > Sort: each "
+    "account's rows must be together), fill the grey helper columns down to the last row, "
+    "and recalculate: every signal, score, band and action follows. Edit a window (Model, "
+    "Signals) or a filter value (SignalFilters) and the signals recalculate. A source too "
+    "large for a sheet (over 1,048,575 rows) cannot be pasted: paste daily totals per "
+    "account instead, or use chs score, which reads any size.")
 TEMPLATE_ROWS = 2000
 # The Model tables, side by side from row 4 (titles in row 3) so each can grow downwards.
 MODEL_HEADER_ROW = 3  # 0-based: Excel row 4
@@ -82,27 +93,37 @@ Cached = dict[str, dict[tuple[int, int], Any]]
 def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame,
                           scoring: Scoring, *, progress: Progress | None = None,
                           as_of: dt.date | None = None,
-                          history: pd.DataFrame | None = None) -> None:
+                          history: pd.DataFrame | None = None,
+                          sources: dict[str, pd.DataFrame] | None = None) -> None:
     """Write the live scored workbook to `path` atomically (no partial file on failure).
 
     `as_of` is the day the engine checked overrides against: the workbook keeps it
     (None: the workbook uses TODAY(), as the engine's default does). `history` (snapshot
-    rows) fills its History Table, which the playbooks' change conditions read.
+    rows) fills its History Table, which the playbooks' change conditions read. `sources`
+    (the model's raw exports as `io.sources.load_sources` reads them) become source sheets
+    and the Accounts signal columns formulas over them (docs/signals-workbook.md).
     """
     build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of,
-                   history=history)
+                   history=history, sources=sources)
 
 
 def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
                    rows: int = TEMPLATE_ROWS, as_of: dt.date | None = None,
                    history: pd.DataFrame | None = None,
                    history_weights: pd.DataFrame | None = None,
-                   cached: Cached | None = None) -> Scoring | None:
+                   cached: Cached | None = None,
+                   sources: dict[str, pd.DataFrame] | None = None) -> Scoring | None:
     """Write the template: formulas over at least `rows` rows, scored `accounts` if given.
 
     Template Accounts get every column the model reads (blank where the data has none),
-    so overrides and rule inputs can be typed in later. Returns the engine's scoring.
+    so overrides and rule inputs can be typed in later. With `sources` the signals are
+    computed first (the reference engine) and written live. Returns the engine's scoring.
     """
+    if sources and accounts is not None and model.signals:
+        from chs_excel.core.signal_engine import compute_signals
+        day = as_of or dt.date.today()
+        accounts = pd.concat([accounts, compute_signals(model, accounts, sources,
+                                                        day).values], axis=1)
     previous = previous_snapshot(history, as_of or dt.date.today())
     scoring = score(model, accounts, as_of=as_of, previous=previous) \
         if accounts is not None else None
@@ -111,7 +132,8 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
                    if header_key(c) not in {header_key(h) for h in accounts.columns}]
         accounts = accounts.assign(**{c: None for c in missing})
     build_workbook(path, model, accounts, scoring=scoring, rows=rows, as_of=as_of,
-                   history=history, history_weights=history_weights, cached=cached)
+                   history=history, history_weights=history_weights, cached=cached,
+                   sources=sources)
     return scoring
 
 
@@ -119,7 +141,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
                    scoring: Scoring | None = None, rows: int = 0, as_of: dt.date | None = None,
                    history: pd.DataFrame | None = None,
                    history_weights: pd.DataFrame | None = None, cached: Cached | None = None,
-                   progress: Progress | None = None) -> None:
+                   progress: Progress | None = None,
+                   sources: dict[str, pd.DataFrame] | None = None) -> None:
     """Write the whole workbook atomically; formulas cover max(rows, accounts) rows.
 
     `scoring` supplies the Scores cells' cached values (the engine's answer) and the
@@ -138,8 +161,10 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
                           group_slots=_slots(frame, model.quartiles_by, 20))
         book.model_sheet()
-        book.table_sheet("Accounts", "Accounts", frame, rows=size, input_cells=True,
-                         progress=progress)
+        live = live_signals(model, sources, book.table_origins)
+        accounts_frame, formulas = live.accounts(frame, size) if live else (frame, {})
+        book.table_sheet("Accounts", "Accounts", accounts_frame, rows=size, input_cells=True,
+                         progress=progress, formulas=formulas)
         book.scores_sheet(plan, scoring.scores if scoring is not None else None, size,
                           progress=progress)
         book.calc_sheet(plan)
@@ -148,6 +173,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
         book.history_sheet(history)
+        if live:
+            live.write(book)
         scores = paths = None
         if scoring is not None and accounts is not None:  # rows with an account only
             scores = scoring.scores[scoring.scores["account_id"].notna()]
@@ -221,6 +248,7 @@ class WorkbookBuilder:
         self.fmt = self.book.fmt
         self.sheets: dict[str, Worksheet] = {}
         self.model_cells: dict[str, str] = {}
+        self.table_origins: dict[str, tuple[int, int]] = {}  # Model Table -> header cell
         self.cached = cached or {}
 
     def add_sheets(self, *, with_issues: bool, with_weights: bool = False) -> None:
@@ -278,6 +306,8 @@ class WorkbookBuilder:
                      "and renewal probabilities. Cream cells are inputs: change a weight or a "
                      "limit and every score, colour and total moves."),
             ("text", "Accounts — your data (cream: inputs). Blank rows score blank."),
+            *([("text", SOURCES_TEXT.format(names=", ".join(s.name for s in m.sources)))]
+              if m.sources else []),
             ("text", "Scores — one row per account: component scores, Health (0–100), Band "
                      "(Red / Yellow / Green), Quartile (1 = top 25%), Coverage (share of the "
                      "scorecard that had data), Capped by (critical rules that held health "
@@ -361,8 +391,10 @@ class WorkbookBuilder:
         ws = self.sheet("Model")
         col = 0
         tables = self.model.to_frame()
-        for name in MODEL_TABLES:
+        names = (*MODEL_TABLES, *SIGNAL_TABLES) if self.model.sources else MODEL_TABLES
+        for name in names:
             frame = tables[name]
+            self.table_origins[name] = (MODEL_HEADER_ROW, col)
             self._model_table(ws, g, name, frame, MODEL_HEADER_ROW, col)
             self._validate(ws, name, frame, MODEL_HEADER_ROW + 1, col)
             col += len(frame.columns) + 1
@@ -435,12 +467,13 @@ class WorkbookBuilder:
 
     def table_sheet(self, sheet: str, table: str, frame: pd.DataFrame, *,
                     formats: dict[str, str] | None = None, rows: int | None = None,
-                    input_cells: bool = False,
-                    progress: Progress | None = None) -> Worksheet:
+                    input_cells: bool = False, progress: Progress | None = None,
+                    formulas: dict[str, str] | None = None) -> Worksheet:
         """`frame` as an Excel Table filling `sheet` from A1 (text stays text).
 
         The Table spans `rows` rows (at least the frame's); `input_cells` styles every
-        column as user input (cream), dates as dates.
+        column as user input (cream), dates as dates. `formulas` (header -> per-row
+        template) makes those columns formulas, the frame's values their cached values.
         """
         ws = self.sheet(sheet)
         headers = [str(c) for c in frame.columns]
@@ -464,6 +497,11 @@ class WorkbookBuilder:
             width = fitted_width(labels[c], frame[frame.columns[c]], kinds[c], minimum=10,
                                  cap=60 if header == "problem" else 40)
             ws.set_column(c, c, width, column_format)
+        for c, header in enumerate(headers):
+            if formulas and header in formulas:
+                writers[c] = formula_writer(ws, formulas[header])
+                cell_formats[c] = self.fmt[formula_kind(self.model, header)]
+                ws.set_column(c, c, max(12, len(header) + 3), cell_formats[c])
         ws.write_rows(frame_rows(frame), writers, cell_formats, progress)
         return ws
 

@@ -41,8 +41,12 @@ FORMATS: dict[str, dict[str, object]] = {
     "int": {"num_format": "0", "font_color": FORMULA_FONT, "align": "center"},
     "count": {"num_format": "#,##0", "font_color": FORMULA_FONT},
     "helper": {"font_color": "#7F7F7F", "italic": True},
+    "helper_datetime": {"font_color": "#7F7F7F", "italic": True,
+                        "num_format": "yyyy-mm-dd hh:mm:ss"},
     "bold": {"bold": True},
     "label_right": {"bold": True, "align": "right"},   # a label beside its number
+    "input_datetime": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
+                       "num_format": "yyyy-mm-dd hh:mm:ss"},
     "input_date": {"bg_color": INPUT_FILL, "border": 1, "border_color": "#D9D9D9",
                    "num_format": "yyyy-mm-dd"},
     "header": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_FILL},

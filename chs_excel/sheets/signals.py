@@ -1,0 +1,325 @@
+"""The live signals of a workbook: each source as its own sheet, the Accounts signal columns
+as native formulas over it (docs/signals-workbook.md).
+
+A source sheet holds the export as it was read (an Excel Table named as the source, its own
+headers; times as Excel date-times, UTC) and grey helper columns on its right, formulas
+per row: `_key` (the key as a text key), `_time` (the row's time as a number), `_block`
+and `_seq` (the sorted block the row belongs to), and per signal `_NAME` (1 when the row
+counts for the signal: in the window, passing every filter, with a number to aggregate) and,
+for `distinct_count`, `_NAME_new` (1 on the first counted row of each distinct value).
+The rows are written sorted by key, so each account's rows are one block; Accounts finds
+the block once per source (`_SOURCE_from`, `_SOURCE_to`: an exact MATCH of the key, then a
+binary-search MATCH on the strictly increasing `_seq`) and each signal aggregates only
+its block. Windows and filter values are read live from the Model's Signals and
+SignalFilters Tables; the as-of day from `AsOf`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+from chs_excel.core.formula_text import structured, text_of, wildcard_safe
+from chs_excel.core.formulas import ROW
+from chs_excel.core.model import Model
+from chs_excel.core.signal_engine import column_of
+from chs_excel.core.signals import AGGS, NO_OF_AGGS, Signal, SignalFilter
+from chs_excel.core.values import text_keys
+from chs_excel.core.vocabulary import BLANK_WORDS, header_key
+from chs_excel.xlsx.writer import frame_rows
+
+if TYPE_CHECKING:
+    from chs_excel.sheets.workbook import WorkbookBuilder
+
+NUMERIC_AGGS = tuple(a for a in AGGS if a not in (*NO_OF_AGGS, "distinct_count"))
+PREV = "\u00a4"  # placeholder for the previous row's number in source helper templates
+SEQ_SCALE = 2 ** 21  # _seq = _block + ROW()/2^21: strictly increasing (rows < 2^20)
+SIGNAL_TABLES = ("Sources", "Signals", "SignalFilters")
+ISO_TIME = ('IFERROR(DATEVALUE(LEFT({t},10))+IFERROR(TIMEVALUE(MID({t},12,8)),0),"")')
+
+
+@dataclass(frozen=True)
+class ModelCells:
+    """Where the Model sheet holds each signal's window and each filter value."""
+
+    window: dict[str, str]                      # signal -> Model!$X$n
+    values: dict[tuple[str, int], list[str]]    # (signal, filter index) -> value cells
+
+
+def model_cells(model: Model, origins: dict[str, tuple[int, int]]) -> ModelCells:
+    """The Model cells of the Signals windows and SignalFilters values, from the
+    Tables' header positions (row, col) on the Model sheet."""
+    row, col = origins["Signals"]
+    window = {g.name: "Model!" + xl_rowcol_to_cell(row + 1 + i, col + 4, True, True)
+              for i, g in enumerate(model.signals)}
+    row, col = origins["SignalFilters"]
+    values: dict[tuple[str, int], list[str]] = {}
+    r = row + 1
+    for g in model.signals:
+        for k, f in enumerate(g.where):
+            n = len(f.value) if isinstance(f.value, tuple) else 1
+            values[(g.name, k)] = ["Model!" + xl_rowcol_to_cell(r + j, col + 3, True, True)
+                                   for j in range(n)]
+            r += n
+    return ModelCells(window, values)
+
+
+def _filter_test(f: SignalFilter, cell: str, values: list[str]) -> str:
+    """`cell op value` as the engine reads it, the value read live from its Model cell:
+    a number compares as a number, text as a text key; a blank satisfies only `<>`."""
+    key = text_of(cell)
+
+    def one(op: str, v: str) -> str:
+        number = {"<>": f"OR(NOT(ISNUMBER({cell})),{cell}<>{v})"}.get(
+            op, f"AND(ISNUMBER({cell}),{cell}{op}{v})")
+        if op == "=":
+            text = f'AND({key}<>"",{key}={text_of(v)})'
+        elif op == "<>":
+            text = f'OR({key}="",{key}<>{text_of(v)})'
+        else:
+            text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{text_of(v)})'
+        return f"IF(ISNUMBER({v}),{number},{text})"
+    if f.op == "in":
+        return "OR(" + ",".join(one("=", v) for v in values) + ")"
+    return one(f.op, values[0])
+
+
+@dataclass
+class SourceSheet:
+    """One source's sheet: its frame (sorted by key), columns and helper templates."""
+
+    name: str
+    frame: pd.DataFrame
+    helpers: list[tuple[str, str]]   # (header, per-row formula template)
+
+    @property
+    def headers(self) -> list[str]:
+        return [str(c) for c in self.frame.columns] + [h for h, _ in self.helpers]
+
+    def ref(self, column: str) -> str:
+        """The structured reference to one of the sheet's columns."""
+        return structured(self.name, column)
+
+
+def source_sheet(model: Model, name: str, frame: pd.DataFrame,
+                 cells: ModelCells) -> SourceSheet:
+    """The source `name`'s rows sorted into key blocks, and its helper formulas."""
+    s = next(s for s in model.sources if s.name == name)
+    key_col, time_col = column_of(frame, s.key), column_of(frame, s.time)
+    if key_col is None or time_col is None:
+        raise ValueError(f"source {name}: key or time column missing")  # engine checks first
+    raw = frame[key_col].astype(object)
+    keys = text_keys(raw.where(raw.notna(), None)).fillna("")
+    order = np.lexsort((frame[time_col].to_numpy(dtype="datetime64[ns]"),
+                        keys.to_numpy(dtype=str)))
+    frame = frame.iloc[order]
+    cols = {str(c): xl_col_to_name(i) for i, c in enumerate(frame.columns)}
+    n = len(frame.columns)
+    letter = {h: xl_col_to_name(n + i) for i, h in enumerate(
+        ["_key", "_time", "_block", "_seq", "_start"])}
+
+    def at(col: str, row: str = ROW) -> str:
+        return f"${col}{row}"
+    def above(ref: str) -> str:   # the cell above (PREV: the previous row's number)
+        return ref.replace(ROW, PREV)
+    k, t, b = at(letter["_key"]), at(letter["_time"]), at(letter["_block"])
+    t_raw = at(cols[str(time_col)])
+    helpers = [
+        ("_key", text_of(at(cols[str(key_col)]))),
+        ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{ISO_TIME.format(t=t_raw)})"),
+        ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
+        ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
+        ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
+    ]
+    for g in (g for g in model.signals if g.source == name):
+        w = cells.window[g.name]
+        tests = [f"ISNUMBER({t})", f"{t}<AsOf+1",
+                 f"IF(ISNUMBER({w}),{t}>=AsOf+1-{w},TRUE)"]
+        if g.agg in NUMERIC_AGGS:
+            tests.append(f"ISNUMBER({at(cols[str(column_of(frame, str(g.of)))])})")
+        for i, f in enumerate(g.where):
+            cell = at(cols[str(column_of(frame, f.column))])
+            tests.append(_filter_test(f, cell, cells.values[(g.name, i)]))
+        helpers.append((f"_{g.name}", f"IF(AND({','.join(tests)}),1,0)"))
+        if g.agg == "distinct_count":
+            of_letter = cols[str(column_of(frame, str(g.of)))]
+            pass_col = xl_col_to_name(n + len(helpers) - 1)
+            key_col = xl_col_to_name(n + len(helpers))
+            helpers.append((f"_{g.name}_key", _distinct_key(of_letter)))
+            helpers.append((f"_{g.name}_new",
+                            _distinct_new(pass_col, key_col, at(letter["_start"]))))
+    return SourceSheet(name, frame, helpers)
+
+
+def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
+    """1 on a counted row whose value (its text key in `key_col`, '' for a blank word) no
+    earlier counted row of the same block has (COUNTIFS from the block's first row)."""
+    key = f"${key_col}{ROW}"
+    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
+    keys = f"INDEX(${key_col}$1:${key_col}{ROW},{start}):${key_col}{ROW}"
+    seen = f'COUNTIFS({passed},1,{keys},"="&{wildcard_safe(key)})'
+    return f'IF(${pass_col}{ROW}<>1,0,IF({key}="",0,IF({seen}=1,1,0)))'
+
+
+def _distinct_key(of_letter: str) -> str:
+    """The `of` value as a text key for distinct_count, 'k' first (so COUNTIFS never
+    reads it as a number); '' for a blank or a blank word (engine: not counted)."""
+    v = text_of(f"${of_letter}{ROW}")
+    blank = "OR(LOWER(" + v + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
+    return f'IF({blank},"","k"&{v})'
+
+
+def block(src: SourceSheet, column: str, first: str, last: str) -> str:
+    """The block rows of one source column: INDEX(col,first):INDEX(col,last)."""
+    ref = src.ref(column)
+    return f"INDEX({ref},{first}):INDEX({ref},{last})"
+
+
+def signal_formula(g: Signal, src: SourceSheet, first: str, last: str) -> str:
+    """One signal over its account's block, as the engine computes it."""
+    passed = block(src, f"_{g.name}", first, last)
+    time = block(src, "_time", first, last)
+    of = block(src, str(column_of(src.frame, str(g.of))), first, last) if g.of else ""
+    none = f"SUM({passed})=0"
+    missing = '""'
+    body = {
+        "count": (f"SUM({passed})", "0"),
+        "sum": (f"SUMIFS({of},{passed},1)", "0"),
+        "distinct_count": (f"SUM({block(src, f'_{g.name}_new', first, last)})", "0"),
+        "mean": (f"IF({none},{missing},AVERAGEIFS({of},{passed},1))", missing),
+        "min": (f"IF({none},{missing},_xlfn.MINIFS({of},{passed},1))", missing),
+        "max": (f"IF({none},{missing},_xlfn.MAXIFS({of},{passed},1))", missing),
+        "latest": (f"IF({none},{missing},AVERAGEIFS({of},{passed},1,{time},"
+                   f"_xlfn.MAXIFS({time},{passed},1)))", missing),
+        "days_since_last": (f"IF({none},{missing},AsOf-INT(_xlfn.MAXIFS({time},{passed},1)))",
+                            missing),
+    }[g.agg]
+    return f"IF({first}=0,{body[1]},{body[0]})"
+
+
+def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list[str]
+                     ) -> tuple[list[str], dict[str, str]]:
+    """The Accounts headers with `_SOURCE_from`/`_SOURCE_to` (and any missing signal
+    column) appended, and the per-row formula of each of those and of every signal."""
+    id_pos = next(i for i, h in enumerate(headers) if header_key(h) == "accountid")
+    account = text_of(f"${xl_col_to_name(id_pos)}{ROW}")
+    taken = {header_key(h) for h in headers}
+    out = list(headers) + [g.name for g in model.signals if header_key(g.name) not in taken]
+    formulas: dict[str, str] = {}
+    where: dict[str, tuple[str, str]] = {}
+    for s in model.sources:
+        if s.name not in sheets:
+            continue
+        src = sheets[s.name]
+        out += [f"_{s.name}_from", f"_{s.name}_to"]
+        first, last = (f"${xl_col_to_name(len(out) - 2)}{ROW}",
+                       f"${xl_col_to_name(len(out) - 1)}{ROW}")
+        formulas[f"_{s.name}_from"] = (
+            f'IF({account}="",0,IFERROR(MATCH({wildcard_safe(account)},'
+            f'{src.ref("_key")},0),0))')
+        formulas[f"_{s.name}_to"] = (
+            f"IF({first}=0,0,MATCH(INDEX({src.ref('_block')},{first})+0.75,"
+            f"{src.ref('_seq')},1))")
+        where[s.name] = (first, last)
+    by_key = {header_key(h): h for h in out}
+    for g in model.signals:
+        if g.source in where:
+            formulas[by_key[header_key(g.name)]] = signal_formula(g, sheets[g.source],
+                                                                  *where[g.source])
+    return out, formulas
+
+
+def formula_kind(model: Model, header: str) -> str:
+    """The named format of an Accounts formula column: helpers grey, whole-number
+    signals (counts, days) as counts, the others plain."""
+    if header.startswith("_"):
+        return "helper"
+    agg = next((g.agg for g in model.signals if header_key(g.name) == header_key(header)), "")
+    return "count" if agg in (*NO_OF_AGGS, "distinct_count") else "decimal3"
+
+
+def formula_writer(ws: Any, template: str) -> Any:
+    """A cell writer for `write_rows` that writes `template` (ROW = the row) with the
+    value handed to it as the cached value ('' when none)."""
+    def write(r: int, c: int, value: Any, fmt: Any) -> None:
+        ws.write_formula_cell(r, c, template.replace(ROW, str(r + 1)), fmt,
+                              "" if value is None else value)
+    return write
+
+
+@dataclass
+class LiveSignals:
+    """What a workbook with sources writes: the source sheets and the Accounts formulas."""
+
+    model: Model
+    sheets: dict[str, SourceSheet]
+
+    def accounts(self, frame: pd.DataFrame, rows: int) -> tuple[pd.DataFrame, dict[str, str]]:
+        """The Accounts frame (helper and missing signal columns added, `rows` rows, ''
+        where a formula's cached value is unknown) and its formula columns."""
+        headers, formulas = accounts_columns(self.model, self.sheets,
+                                             [str(c) for c in frame.columns])
+        out = frame.reindex(columns=headers)
+        out.columns = headers
+        out = out.reset_index(drop=True).reindex(range(max(rows, len(frame))))
+        for h in formulas:
+            col = out[h].astype(object)
+            out[h] = col.where(col.notna(), "")
+        return out, formulas
+
+    def write(self, book: WorkbookBuilder) -> None:
+        """Write every source sheet."""
+        for src in self.sheets.values():
+            write_source_sheet(book, src)
+
+
+def live_signals(model: Model, sources: dict[str, pd.DataFrame] | None,
+                 origins: dict[str, tuple[int, int]]) -> LiveSignals | None:
+    """The live signals of a workbook whose model has sources and whose exports were
+    given; None otherwise (the Accounts signal columns are then plain values)."""
+    if not model.sources or not model.signals or not sources:
+        return None
+    cells = model_cells(model, origins)
+    sheets = {s.name: source_sheet(model, s.name, sources[s.name], cells)
+              for s in model.sources if s.name in sources}
+    return LiveSignals(model, sheets)
+
+
+def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
+    """The source's sheet: its Table (export columns as read, then the grey helpers)."""
+    ws = book.sheet(src.name)
+    headers = src.headers
+    data_cols = len(src.frame.columns)
+    rows = max(len(src.frame), 1)
+    ws.add_streamed_table(src.name, headers, 0, 0, rows,
+                          header_formats=book.book.header_formats(headers, headers))
+    ws.freeze_panes(1, 0)
+    fmt_date = book.fmt["input_datetime"]
+    helper_fmt = book.fmt["helper"]
+    formats: list[Any] = []
+    writers = []
+    for c in src.frame.columns:
+        series = src.frame[c]
+        is_time = pd.api.types.is_datetime64_any_dtype(series)
+        formats.append(fmt_date if is_time else book.fmt["input"])
+        writers.append(ws.column_writer(series))
+        ws.set_column(len(formats) - 1, len(formats) - 1, 20 if is_time else 14)
+    templates = [t for _, t in src.helpers]
+    helper_formats = [book.fmt["helper_datetime"] if h == "_time" else helper_fmt
+                      for h, _ in src.helpers]
+    blank = [[""]] * len(templates)
+
+    def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
+        row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
+        ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
+    frame = src.frame.assign(**{"\0helpers": 1})
+    for i, (h, _) in enumerate(src.helpers):
+        ws.set_column(data_cols + i, data_cols + i, 19 if h == "_time" else max(10, len(h) + 2),
+                      helper_fmt)
+    ws.write_rows(frame_rows(frame), [*writers, helpers], [*formats, None])
+    if src.frame.empty:
+        helpers(1, 0, None, None)

@@ -1,0 +1,203 @@
+"""The workbook's live signals (docs/signals-workbook.md): source sheets, Accounts signal
+columns as formulas, recalculated by LibreOffice, equal the pandas reference and the
+values worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from chs_excel.core.bounded_yaml import load_yaml
+from chs_excel.core.model import Model, model_from_dict
+from chs_excel.core.signal_engine import compute_signals
+from chs_excel.sheets.workbook import write_template
+from chs_excel.xlsx.libreoffice import recalculate, sheet_rows
+
+AS_OF = dt.date(2026, 3, 31)
+
+SIGNALS_YAML = """
+name: signals test
+components: {usage: 1}
+metrics:
+  - {column: tickets_30d, component: usage, weight: 1, method: linear, worst: 10, best: 0}
+sources:
+  tickets: {file: tickets.csv, key: org, time: created_at}
+signals:
+  - {name: tickets_30d, source: tickets, agg: count, window: 30}
+  - {name: urgent, source: tickets, agg: count,
+     where: [{column: priority, op: in, value: [high, urgent]}]}
+  - {name: not_low, source: tickets, agg: count,
+     where: [{column: priority, op: "<>", value: low}]}
+  - {name: big, source: tickets, agg: count, where: [{column: amount, op: ">=", value: 5}]}
+  - {name: amount_sum, source: tickets, agg: sum, of: amount, window: 7}
+  - {name: amount_mean, source: tickets, agg: mean, of: amount}
+  - {name: amount_min, source: tickets, agg: min, of: amount}
+  - {name: amount_max, source: tickets, agg: max, of: amount}
+  - {name: amount_latest, source: tickets, agg: latest, of: amount}
+  - {name: days_since, source: tickets, agg: days_since_last}
+  - {name: users, source: tickets, agg: distinct_count, of: user}
+"""
+
+
+def _model() -> Model:
+    return model_from_dict(load_yaml(SIGNALS_YAML, "test model"))
+
+
+def _inputs() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    accounts = pd.DataFrame({"account_id": ["A-1", "b-2", "C 3", "D4"],
+                             "account_name": ["Alpha", "Beta", "Gamma", "Delta"]})
+    rows = [  # org, created_at, priority, amount, user
+        (" a-1 ", "2026-03-31 23:59:59", "HIGH", 4.0, "u1"),       # last second of as-of
+        ("A-1", "2026-04-01 00:00:00", "high", 100.0, "u9"),       # after the as-of day
+        ("a-1", "2026-03-02 00:00:00", "urgent", 6.0, "U1 "),      # first day of 30
+        ("A-1", "2026-03-01 23:59:59", "low", 7.0, "u2"),          # one second before
+        ("B-2", "2026-03-25 10:00:00", None, 2.0, "x"),            # blank priority
+        ("b-2", "2026-03-25 10:00:00", "Low", 4.0, "y"),           # tied latest
+        ("b-2", "2026-01-05 08:00:00", "urgent", None, None),      # blank amount, user
+        ("ZZZ", "2026-03-30 00:00:00", "high", 1.0, "z"),          # unmatched key
+        ("c\u00a03", "2026-03-24 00:00:00", " Urgent", 5.0, "k"),  # no-break space key
+    ]
+    tickets = pd.DataFrame(rows, columns=["org", "created_at", "priority", "amount", "user"])
+    tickets["created_at"] = pd.to_datetime(tickets["created_at"])
+    tickets.index = pd.RangeIndex(2, 2 + len(tickets))
+    tickets.attrs["file"] = "tickets.csv"
+    return accounts, {"tickets": tickets}
+
+
+HAND = {  # by account, worked out from the rows above (as-of 2026-03-31)
+    "tickets_30d": [2, 2, 1, 0],
+    "urgent": [2, 1, 1, 0],
+    "not_low": [2, 2, 1, 0],           # blank priority satisfies <>
+    "big": [2, 0, 1, 0],
+    "amount_sum": [4, 6, 0, 0],       # window 7: from 2026-03-25; C 3 on the 24th
+    "amount_mean": [17 / 3, 3, 5, None],
+    "amount_min": [4, 2, 5, None],
+    "amount_max": [7, 4, 5, None],
+    "amount_latest": [4, 3, 5, None],  # B-2: two rows at the same latest time, averaged
+    "days_since": [0, 6, 7, None],
+    "users": [2, 2, 1, 0],             # u1 and 'U1 ' are one text key
+}
+
+
+@pytest.fixture(scope="module")
+def recalculated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    model = _model()
+    accounts, sources = _inputs()
+    folder = tmp_path_factory.mktemp("sigwb")
+    path = folder / "signals.xlsx"
+    write_template(path, model, accounts, rows=10, as_of=AS_OF, sources=sources)
+    reference = compute_signals(model, accounts, sources, AS_OF).values
+    return recalculate(path, folder / "lo"), reference
+
+
+def _accounts_values(path: Path) -> dict[str, list[object]]:
+    rows = sheet_rows(path, "Accounts")
+    head = [str(h) for h in rows[0]]
+    return {h: [r[i] for r in rows[1:5]] for i, h in enumerate(head)}
+
+
+def _same(a: object, b: object) -> bool:
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return a is None or a == "" or (isinstance(a, float) and math.isnan(a))
+    return isinstance(a, (int, float)) and math.isclose(float(a), float(b), abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("signal", list(HAND))
+def test_libreoffice_equals_reference_and_hand(recalculated, signal: str) -> None:
+    path, reference = recalculated
+    got = _accounts_values(path)[signal]
+    assert all(_same(r, h) for r, h in zip(reference[signal].tolist(), HAND[signal],
+                                            strict=True)), (signal, reference[signal])
+    assert all(_same(g, h) for g, h in zip(got, HAND[signal], strict=True)), (signal, got)
+
+
+def test_signal_columns_are_formulas_over_the_source_sheet(recalculated) -> None:
+    path, _ = recalculated
+    book = openpyxl.load_workbook(path)
+    assert "tickets" in book.sheetnames
+    ws = book["Accounts"]
+    head = [c.value for c in ws[1]]
+    cell = ws.cell(2, head.index("urgent") + 1).value
+    assert str(cell).startswith("=") and "tickets" in str(cell)
+
+
+def test_workbook_with_source_sheets_reads_back(tmp_path: Path) -> None:
+    """`read_workbook` (template --from, the macros) reads a book with source sheets:
+    the model keeps its sources and signals; Start here says the signals are formulas."""
+    from chs_excel.io.workbook import read_workbook
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    found = read_workbook(path)
+    assert [s.name for s in found.model.sources] == ["tickets"]
+    assert [g.name for g in found.model.signals] == list(HAND)
+    text = " ".join(str(r[0]) for r in sheet_rows(path, "Start here") if r and r[0])
+    assert "do not type over them" in text and "too large for a sheet" in text
+
+
+def test_editing_a_window_in_the_model_recalculates(tmp_path: Path) -> None:
+    """The window is read from its Model cell: 30 days changed to 1 day by editing the
+    Signals Table (openpyxl, as a user would) counts only the as-of day's rows."""
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    book = openpyxl.load_workbook(path)
+    ws = book["Model"]
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == "tickets_30d"
+                and ws.cell(c.row, c.column + 1).value == "tickets")  # the Signals row
+    ws.cell(cell.row, cell.column + 4).value = 1
+    edited = tmp_path / "edited.xlsx"
+    book.save(edited)
+    got = _accounts_values(recalculate(edited, tmp_path / "lo"))["tickets_30d"]
+    assert got == [1, 0, 0, 0]   # only A-1's 23:59:59 row lies on 2026-03-31
+
+
+def test_refresh_keeps_the_source_sheets(tmp_path: Path) -> None:
+    """`chs_refresh` on a file (FileBook) reads a book with source sheets, scores it and
+    leaves the source sheet's Table and its rows in place."""
+    from chs_excel.app import macros
+    from chs_excel.io.book import FileBook
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    book = FileBook(path)
+    message = macros.run(macros.refresh, book)
+    assert "scored 4 accounts" in message, message
+    book.save()
+    after = openpyxl.load_workbook(path)
+    assert "tickets" in after.sheetnames and "tickets" in after["tickets"].tables
+    assert after["tickets"].max_row == 10   # header + the 9 export rows
+
+
+def test_chs_score_workbook_recalculates_signals_and_scores(tmp_path: Path) -> None:
+    """`chs score -o X.xlsx` with a model with sources: a `tickets` sheet, the signal
+    columns as formulas; LibreOffice's signals and health equal the engine's csv."""
+    from tests.cli_runner import run
+    from tests.test_signals_cli import folder_with_model
+    folder_with_model(tmp_path)
+    common = [str(tmp_path / "accounts.csv"), "--model", str(tmp_path / "model.yaml"),
+              "--as-of", "2027-03-31"]
+    code, out = run("score", *common, "-o", str(tmp_path / "book.xlsx"))
+    assert code == 0, out
+    code, out = run("score", *common, "-o", str(tmp_path / "scores.csv"))
+    assert code == 0, out
+    book = openpyxl.load_workbook(tmp_path / "book.xlsx")
+    assert "tickets" in book.sheetnames
+    done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
+    rows = sheet_rows(done, "Accounts")
+    head = [str(h) for h in rows[0]]
+    got = {h: [r[i] for r in rows[1:4]] for i, h in enumerate(head)}
+    assert got["tickets_30d"] == [1, 1, 1]    # 04-01 00:00Z and 03-01 23:59:59Z out
+    assert got["urgent_30d"] == [0, 1, 1]     # ACC-3's blank priority never = high
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    srows = sheet_rows(done, "Scores")
+    shead = [str(h) for h in srows[0]]
+    health = [r[shead.index("health")] for r in srows[1:4]]
+    assert all(math.isclose(a, b, abs_tol=1e-6)
+               for a, b in zip(health, scores["health"], strict=True))
+    assert [r[shead.index("band")] for r in srows[1:4]] == scores["band"].tolist()
