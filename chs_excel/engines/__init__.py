@@ -1,0 +1,1 @@
+"""Engines beyond pandas: the model compiled to SQL, run by DuckDB or Spark (docs/engines.md)."""
