@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from chs_excel.core.model import Metric, Model, Rule, metric_score_column, rule_kind
+from chs_excel.core.playbooks import BAND_RANKS, Condition, Playbook
 from chs_excel.core.values import parse_flag_value
 from chs_excel.core.vocabulary import (
     BANDS,
@@ -233,6 +234,7 @@ class _Compiler:
         prev = self._components(prev)
         prev = self._health(prev)
         prev = self._quartiles(prev)
+        prev = self._playbooks(prev)
         score = self._output(prev)
         issues = self._issues()
         return Compiled(score=self._query(score), issues=self._query(issues),
@@ -503,9 +505,84 @@ class _Compiler:
                  "and the points it would add at full score",
                  f"SELECT\n    p.*,\n    CASE WHEN health IS NULL THEN NULL ELSE 1 + {ladder} "
                  f"END AS quartile,\n    CASE {' '.join(weakest)} END AS weakest_component,"
-                 f"\n    CASE {' '.join(stake)} END AS points_at_stake\n  FROM {prev} AS p\n"
-                 "  LEFT JOIN quartile_cuts AS q ON p.quartile_group = q.quartile_group")
+                 f"\n    CASE {' '.join(stake)} END AS points_at_stake,\n    "
+                 f"health IS NOT NULL AND coverage < {lit(self.m.min_coverage)} AS low_data"
+                 f"\n  FROM {prev} AS p\n  LEFT JOIN quartile_cuts AS q"
+                 " ON p.quartile_group = q.quartile_group")
         return "explained"
+
+    def _condition(self, c: Condition, name: str) -> str:
+        """One playbook condition (docs/playbooks.md) as a boolean, never NULL."""
+        equal = c.op == "="
+        if c.test == "metric":
+            return self._rule(Rule(name, c.column, c.op, c.value, 0.0))
+        if c.test == "component":
+            return f"COALESCE({self.c[c.column]} {c.op} {lit(float(c.value))}, FALSE)"
+        if c.test == "health":
+            return f"COALESCE(health {c.op} {lit(float(c.value))}, FALSE)"
+        code = (f"CASE band WHEN {text_lit(BANDS[2])} THEN 1 WHEN {text_lit(BANDS[1])} "
+                f"THEN 2 WHEN {text_lit(BANDS[0])} THEN 3 ELSE 0 END")
+        if c.test == "band":
+            word = text_key(c.value)
+            if c.op in ("=", "<>"):
+                return f"({code}) {c.op} {BAND_RANKS.get(word, 0)}"
+            return f"({code}) > 0 AND ({code}) {c.op} {BAND_RANKS[word]}"
+        if c.test == "weakest_component":
+            comp = next(x for x in self.m.components if text_key(x) == text_key(c.value))
+            test = f"COALESCE(weakest_component = {text_lit(comp)}, FALSE)"
+            return test if equal else f"weakest_component IS NOT NULL AND NOT {test}"
+        if c.test == "capped_by":
+            rule = next(r for r in self.m.rules if text_key(r.name) == text_key(c.value))
+            hit = f"({self.name('rule', rule.name)} AND raw_health IS NOT NULL)"
+            return hit if equal else f"NOT {hit}"
+        if c.test == "low_data":
+            want = "TRUE" if parse_flag_value(c.value) else "FALSE"
+            return f"(low_data = {want})" if equal else f"(low_data <> {want})"
+        if c.test == "renewal_within" and "renewal_date" in self.t:
+            seconds = round(float(c.value) * 86400)
+            if self.as_of is None:
+                end = f"{self._as_of()} + INTERVAL '{seconds}' SECOND"
+            else:
+                stamp = dt.datetime.combine(self.as_of, dt.time()) + dt.timedelta(
+                    seconds=seconds)
+                end = f"CAST('{stamp.isoformat(sep=' ')}' AS TIMESTAMP)"
+            return (f"COALESCE(v_renewal_date >= {self._as_of()} AND v_renewal_date <= "
+                    f"{end}, FALSE)")
+        return "FALSE"  # renewal_within without dates; changes need a snapshot (no history)
+
+    def _playbooks(self, prev: str) -> str:
+        books = self.m.playbooks
+        if not books:
+            self.cte("playbooks", "no playbooks", "SELECT\n    *,\n    '' AS next_action,"
+                     f"\n    '' AS action_owner,\n    CAST(NULL AS {self.double}) AS "
+                     f"action_priority,\n    '' AS actions\n  FROM {prev}")
+            return "playbooks"
+        order = sorted(range(len(books)), key=lambda k: (books[k].priority, k))
+        names = {k: self.name("playbook", books[k].name) for k in order}
+        tests = [f"({' AND '.join(self._condition(c, books[k].name) for c in books[k].when)})"
+                 f" AS {names[k]}" for k in range(len(books))]
+        self.cte("playbook_matches", "which playbooks' conditions all hold (health_change "
+                 "and band_change need a snapshot: never, as with no history)",
+                 "SELECT\n    *,\n    " + ",\n    ".join(tests) + f"\n  FROM {prev}")
+
+        def first(field: str, blank: str) -> str:
+            cases = " ".join(f"WHEN {names[k]} THEN {field_value(books[k], field)}"
+                             for k in order)
+            return f"CASE {cases} ELSE {blank} END"
+
+        def field_value(book: Playbook, field: str) -> str:
+            return lit(book.priority) if field == "priority" else text_lit(
+                getattr(book, field))
+        joined = " || ".join(f"CASE WHEN {names[k]} THEN {text_lit('; ' + books[k].action)} "
+                             "ELSE '' END" for k in order)
+        self.cte("playbooks", "the next action: the matching playbook with the lowest "
+                 "priority number (ties: model order), and all matching actions",
+                 "SELECT\n    *,\n    " + ",\n    ".join([
+                     f"{first('action', chr(39) * 2)} AS next_action",
+                     f"{first('owner', chr(39) * 2)} AS action_owner",
+                     f"CAST({first('priority', 'NULL')} AS {self.double}) AS action_priority",
+                     f"SUBSTR({joined}, 3) AS actions"]) + "\n  FROM playbook_matches")
+        return "playbooks"
 
     def _output(self, prev: str) -> str:
         m, d = self.m, self.d
@@ -526,11 +603,12 @@ class _Compiler:
         prob = f"CASE band {probability} END" if probability else "NULL"
         out += ["health", "raw_health", "band", "quartile",
                 f"CASE quartile {labels} END AS quartile_label", "coverage",
-                f"health IS NOT NULL AND coverage < {lit(m.min_coverage)} AS low_data",
+                "low_data",
                 "capped_by", "overridden", "weakest_component", "points_at_stake",
                 f"CAST({prob} AS {self.double}) AS renewal_probability"]
         if "arr" in self.t:
             out.append(f"v_arr * CAST({prob} AS {self.double}) AS expected_arr")
+        out += ["next_action", "action_owner", "action_priority", "actions"]
         out += [f"{self.s[sql_column(x.column)]} AS {d.ident(metric_score_column(x))}"
                 for x in m.metrics]
         out += [f"{self.name('raw', c)} AS {d.ident(c)}" for c in self.carry]
