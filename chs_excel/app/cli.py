@@ -21,12 +21,14 @@ from chs_excel.app.commands_forecast import (
     trend_command,
 )
 from chs_excel.app.commands_path import path_command
+from chs_excel.app.commands_sql import sql_command
 from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
+from chs_excel.engines.choose import ENGINES, choose_engine, is_parquet, score_with
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
 from chs_excel.io.safe_text import write_csv
@@ -63,9 +65,15 @@ def _model(path: Path | None) -> Model:
 @click.option("--history", "history_path", type=click.Path(path_type=Path),
               help="Snapshots (SQLite store or a workbook's History) for the playbooks' "
                    "health_change / band_change conditions (docs/playbooks.md).")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help="pandas (the reference), duckdb, or spark; auto: duckdb for Parquet and "
+                   "large inputs, else pandas (docs/engines.md).")
+@click.option("--spark-master", help="Spark master URL for --engine spark (default "
+                                     "local[*], or the active session).")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
-                  date_format: str, replace: bool, history_path: Path | None) -> None:
+                  date_format: str, replace: bool, history_path: Path | None,
+                  engine: str, spark_master: str | None) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -73,24 +81,36 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     """
     to_stdout = str(output) == "-"
     kind = "csv" if to_stdout else _output_kind(output, input_path, model_path)
-    issues_path = None if to_stdout or kind != "csv" else issues_file(output)
+    issues_path = None if to_stdout or kind not in ("csv", "parquet") else issues_file(output)
     if issues_path is not None:
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
-    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+    engine = choose_engine(engine, input_path)
+    parquet_in = is_parquet(input_path)
+    if parquet_in and not input_path.is_file():
+        raise InputError(f"{input_path}: file not found")
+    if parquet_in and engine != "pandas" and kind != "xlsx":
+        accounts = input_path   # the engine reads the Parquet file itself
+    elif parquet_in:
+        from chs_excel.engines.choose import read_parquet_accounts
+        accounts = read_parquet_accounts(input_path)
+    else:
+        accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
     day = as_of.date() if as_of else None
     try:
-        scoring = score(model, accounts, as_of=day, strict=strict,
-                        previous=previous_snapshot(history, day or dt.date.today()))
+        scoring = score_with(engine, model, accounts, as_of=day, strict=strict,
+                             previous=previous_snapshot(history, day or dt.date.today()),
+                             spark_master=spark_master)
     except ChsError as exc:
-        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
-                        f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
+        attrs = getattr(accounts, "attrs", {})
+        raise type(exc)(f"{attrs.get('source', input_path)}: {exc}"
+                        f"{_near_miss(exc, attrs.get('headers', []))}") from None
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
-    if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
+    if kind == "csv" and engine == "pandas":  # the workbook has them in its Paths Table
         from chs_excel.core.path import path_to_green
         paths = path_to_green(model, accounts, scoring.scores).summary
         scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
@@ -164,7 +184,7 @@ def refuse_losing_work(output: Path, input_path: Path) -> None:
 
 
 def _output_kind(output: Path, *inputs: Path | None) -> str:
-    return output_kind(output, ("xlsx", "csv"), inputs)
+    return output_kind(output, ("xlsx", "csv", "parquet"), inputs)
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
@@ -173,6 +193,9 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
+        return
+    if kind == "parquet":
+        write_atomically(output, lambda tmp: scoring.scores.to_parquet(tmp, index=False))
         return
     from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
@@ -277,7 +300,7 @@ def demo_command(folder: Path, count: int) -> None:
 
 
 for _command in (snapshot_command, forecast_command, trend_command, calibrate_command,
-                 path_command):
+                 path_command, sql_command):
     main.add_command(_command)
 
 

@@ -16,7 +16,6 @@ from chs_excel.core.model import Model
 from chs_excel.engines.duckdb_engine import check_columns, finish, sql_column_of, text_frame
 from chs_excel.engines.sql_compiler import compile_model
 
-
 # Spark's optimiser inlines each CTE's expressions into the next (CollapseProject) and
 # pushes the quartile filter through them, so a 20-metric query grows past the 64 KB of
 # generated code a method may hold and runs interpreted (minutes instead of seconds);
