@@ -165,6 +165,12 @@ class _Compiler:
 
     # ------------------------------------------------------------ value expressions
 
+    def text(self, value: str) -> str:
+        """A text literal in the dialect (Spark and BigQuery escape quotes with '\\')."""
+        if self.d.backslash == "\\":
+            return text_lit(value)
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
     def _class(self, codes: tuple[int, ...]) -> str:
         parts = []
         for code in codes:
@@ -193,7 +199,7 @@ class _Compiler:
         return f"LOWER(TRIM({self.regex_replace(text, spaces + '+', ' ')}))"
 
     def blank(self, t: str) -> str:
-        words = ", ".join(text_lit(w) for w in BLANK_WORDS)
+        words = ", ".join(self.text(w) for w in BLANK_WORDS)
         return f"({t} IS NULL OR {self.key(t)} IN ({words}))"
 
     def number(self, t: str) -> str:
@@ -208,8 +214,8 @@ class _Compiler:
 
     def flag(self, t: str) -> str:
         k = self.key(t)
-        true = ", ".join(text_lit(w) for w in (*TRUE_WORDS, "1.0"))
-        false = ", ".join(text_lit(w) for w in (*FALSE_WORDS, "0.0"))
+        true = ", ".join(self.text(w) for w in (*TRUE_WORDS, "1.0"))
+        false = ", ".join(self.text(w) for w in (*FALSE_WORDS, "0.0"))
         return f"CASE WHEN {k} IN ({true}) THEN 1 WHEN {k} IN ({false}) THEN 0 END"
 
     # ------------------------------------------------------------ the CTEs
@@ -252,7 +258,7 @@ class _Compiler:
             if metric.method == "flag":
                 expr, problem = self.flag(x), "not a true/false value"
             elif metric.method == "category":
-                cases = " ".join(f"WHEN {text_lit(text_key(k))} THEN {lit(p)}"
+                cases = " ".join(f"WHEN {self.text(text_key(k))} THEN {lit(p)}"
                                  for k, p in metric.categories)
                 expr = f"CASE {self.key(x)} {cases} END"
                 problem = "unknown category (known: " + ", ".join(
@@ -403,7 +409,7 @@ class _Compiler:
         cols = []
         for comp in comps:
             if seg and m.segment_weights:
-                cases = " ".join(f"WHEN {text_lit(text_key(name))} THEN {lit(ws[comp])}"
+                cases = " ".join(f"WHEN {self.text(text_key(name))} THEN {lit(ws[comp])}"
                                  for name, ws in m.segment_weights.items())
                 weight = f"CASE {seg} {cases} ELSE {lit(m.components[comp])} END"
             else:
@@ -432,7 +438,7 @@ class _Compiler:
             if col in self.v:
                 present += f" AND {self.v[col]} IS NOT NULL"
             op = "=" if rule.op == "=" else "<>"
-            return f"COALESCE({present} AND {k} {op} {text_lit(text_key(rule.value))}, FALSE)"
+            return f"COALESCE({present} AND {k} {op} {self.text(text_key(rule.value))}, FALSE)"
         x = self.v.get(col) or self.rule_values[(kind, col)]
         target = float(parse_flag_value(rule.value)) if kind == "flag" else float(rule.value)
         return f"COALESCE({x} {rule.op} {lit(target)}, FALSE)"
@@ -459,7 +465,7 @@ class _Compiler:
         capped = (f"CASE WHEN raw_health IS NULL THEN NULL ELSE LEAST(raw_health, {caps}) END"
                   if m.rules else "raw_health")
         names = " || ".join(f"CASE WHEN {self.name('rule', r.name)} AND raw_health IS NOT "
-                            f"NULL THEN {text_lit('; ' + r.name)} ELSE '' END"
+                            f"NULL THEN {self.text('; ' + r.name)} ELSE '' END"
                             for r in m.rules)
         capped_by = f"SUBSTR({names}, 3)" if m.rules else "''"
         self.cte("capped", "caps of the triggered rules (never on an account without "
@@ -468,9 +474,9 @@ class _Compiler:
                  f"override_usable THEN override_value ELSE {capped} END AS health,\n    "
                  f"override_usable AS overridden\n  FROM composite")
         group = self.name("k", m.quartiles_by) if m.quartiles_by else "''"
-        band = (f"CASE WHEN health IS NULL THEN {text_lit(NO_DATA)} WHEN health >= "
-                f"{lit(m.green_from)} THEN {text_lit(BANDS[0])} WHEN health >= "
-                f"{lit(m.red_below)} THEN {text_lit(BANDS[1])} ELSE {text_lit(BANDS[2])} END")
+        band = (f"CASE WHEN health IS NULL THEN {self.text(NO_DATA)} WHEN health >= "
+                f"{lit(m.green_from)} THEN {self.text(BANDS[0])} WHEN health >= "
+                f"{lit(m.red_below)} THEN {self.text(BANDS[1])} ELSE {self.text(BANDS[2])} END")
         self.cte("banded", "bands, and the group quartiles are computed in",
                  f"SELECT\n    *,\n    {band} AS band,\n    {group} AS quartile_group\n"
                  f"  FROM capped")
@@ -498,7 +504,7 @@ class _Compiler:
             tests = [f"{ck} IS NOT NULL"]
             tests += [f"({self.c[o]} IS NULL OR {ck} {'<' if j < k else '<='} {self.c[o]})"
                       for j, o in enumerate(comps) if o != comp]
-            weakest.append(f"WHEN {' AND '.join(tests)} THEN {text_lit(comp)}")
+            weakest.append(f"WHEN {' AND '.join(tests)} THEN {self.text(comp)}")
             stake.append(f"WHEN {' AND '.join(tests)} THEN {self.w[comp]} / weight_present "
                          f"* ({lit(self.m.scale)} - {ck})")
         self.cte("explained", "quartile (1 = top), weakest component (ties: model order) "
@@ -520,8 +526,8 @@ class _Compiler:
             return f"COALESCE({self.c[c.column]} {c.op} {lit(float(c.value))}, FALSE)"
         if c.test == "health":
             return f"COALESCE(health {c.op} {lit(float(c.value))}, FALSE)"
-        code = (f"CASE band WHEN {text_lit(BANDS[2])} THEN 1 WHEN {text_lit(BANDS[1])} "
-                f"THEN 2 WHEN {text_lit(BANDS[0])} THEN 3 ELSE 0 END")
+        code = (f"CASE band WHEN {self.text(BANDS[2])} THEN 1 WHEN {self.text(BANDS[1])} "
+                f"THEN 2 WHEN {self.text(BANDS[0])} THEN 3 ELSE 0 END")
         if c.test == "band":
             word = text_key(c.value)
             if c.op in ("=", "<>"):
@@ -529,7 +535,7 @@ class _Compiler:
             return f"({code}) > 0 AND ({code}) {c.op} {BAND_RANKS[word]}"
         if c.test == "weakest_component":
             comp = next(x for x in self.m.components if text_key(x) == text_key(c.value))
-            test = f"COALESCE(weakest_component = {text_lit(comp)}, FALSE)"
+            test = f"COALESCE(weakest_component = {self.text(comp)}, FALSE)"
             return test if equal else f"weakest_component IS NOT NULL AND NOT {test}"
         if c.test == "capped_by":
             rule = next(r for r in self.m.rules if text_key(r.name) == text_key(c.value))
@@ -571,9 +577,9 @@ class _Compiler:
             return f"CASE {cases} ELSE {blank} END"
 
         def field_value(book: Playbook, field: str) -> str:
-            return lit(book.priority) if field == "priority" else text_lit(
+            return lit(book.priority) if field == "priority" else self.text(
                 getattr(book, field))
-        joined = " || ".join(f"CASE WHEN {names[k]} THEN {text_lit('; ' + books[k].action)} "
+        joined = " || ".join(f"CASE WHEN {names[k]} THEN {self.text('; ' + books[k].action)} "
                              "ELSE '' END" for k in order)
         self.cte("playbooks", "the next action: the matching playbook with the lowest "
                  "priority number (ties: model order), and all matching actions",
@@ -596,9 +602,9 @@ class _Compiler:
                 col, self.name("raw", col))
             out.append(f"{expr} AS {d.ident(col)}")
         out += [f"{self.c[c]} AS {d.ident(c)}" for c in m.components]
-        labels = " ".join(f"WHEN {q} THEN {text_lit(label)}"
+        labels = " ".join(f"WHEN {q} THEN {self.text(label)}"
                           for q, label in QUARTILE_LABELS.items())
-        probability = " ".join(f"WHEN {text_lit(b)} THEN {lit(p)}"
+        probability = " ".join(f"WHEN {self.text(b)} THEN {lit(p)}"
                                for b, p in m.renewal_probability.items())
         prob = f"CASE band {probability} END" if probability else "NULL"
         out += ["health", "raw_health", "band", "quartile",
@@ -616,9 +622,9 @@ class _Compiler:
 
     def _issues(self) -> str:
         carried = "".join(f"{self.name('raw', c)} AS {self.d.ident(c)}, " for c in self.carry)
-        parts = [f"SELECT {carried}account_id, {text_lit(col)} AS {self.d.ident('column')}, "
+        parts = [f"SELECT {carried}account_id, {self.text(col)} AS {self.d.ident('column')}, "
                  f"CAST({self.name('raw', sql_column(col))} AS {self.text_type}) AS "
-                 f"{self.d.ident('value')}, {text_lit(problem)} AS problem\n"
+                 f"{self.d.ident('value')}, {self.text(problem)} AS problem\n"
                  f"FROM overrides\nWHERE {cond}"
                  for col, cond, problem in self.problems]
         if not parts:
