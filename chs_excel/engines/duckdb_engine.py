@@ -146,3 +146,45 @@ def finish(scores: pd.DataFrame, issues: pd.DataFrame, strict: bool) -> Scoring:
                          f"{first['row']}, column {first['column']}: {first['problem']} "
                          f"({first['value']!r})")
     return Scoring(scores=scores, issues=issues)
+
+
+def parquet_to_parquet(model: Model, source: str | Path, output: Path, issues: Path, *,
+                       as_of: dt.date | None = None, memory_limit: str | None = None
+                       ) -> dict[str, int]:
+    """Score a Parquet file into a Parquet file without pandas (DuckDB streams both; the
+    data issues go to a csv): the path for inputs too large for memory. Returns the
+    summary counts (accounts per band, data issues)."""
+    import duckdb
+
+    from chs_excel.core.files import write_atomically
+    as_of = as_of or dt.date.today()
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
+    path = str(source).replace("'", "''")
+    names = [r[0] for r in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+    check_columns(model, names)
+    select = ", ".join(f'"{n.replace(chr(34), chr(34) * 2)}" AS "{sql_column_of(n)}"'
+                       for n in names)
+    con.execute(f"CREATE TEMP VIEW accounts AS SELECT {select}, CAST(file_row_number + 2 "
+                f"AS BIGINT) AS _row FROM read_parquet('{path}', file_row_number = true)")
+    check_ids(con)
+    compiled = compile_model(model, "duckdb", columns=[sql_column_of(n) for n in names],
+                             as_of=as_of, carry=("_row",))
+
+    def copy(query: str, options: str) -> object:
+        return lambda tmp: con.execute(f"COPY ({query}) TO '{str(tmp).replace(chr(39), '')}'"
+                                       f" ({options})")
+    write_atomically(output, copy(f"SELECT * EXCLUDE (_row) FROM ({compiled.score}) ORDER "
+                                  "BY _row", "FORMAT parquet"))
+    found = con.execute(f"SELECT COUNT(*) FROM ({compiled.issues})").fetchone()[0]
+    if found:
+        write_atomically(issues, copy(f"SELECT _row AS row, * EXCLUDE (_row) FROM "
+                                      f"({compiled.issues}) ORDER BY row", "HEADER, "
+                                      "FORMAT csv"))
+    out = str(output).replace("'", "''")
+    counts = dict(con.execute(f"SELECT band, COUNT(*) FROM read_parquet('{out}') GROUP BY "
+                              "band").fetchall())
+    return {"accounts": sum(counts.values()), **counts, "data issues": found}

@@ -323,6 +323,10 @@ class _Compiler:
     def _overrides(self) -> None:
         scale = lit(self.m.scale)
         usable = f"override_value >= 0 AND override_value <= {scale}"
+        if "override_score" not in self.t:
+            self.cte("overrides", "no override column: no overrides",
+                     "SELECT\n    *,\n    FALSE AS override_usable\n  FROM values_read")
+            return
         self.problems.append(("override_score", f"NOT ({usable})",
                               f"outside 0..{self.m.scale:g} (override ignored)"))
         if "override_until" in self.t:
