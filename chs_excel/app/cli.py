@@ -89,6 +89,9 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     parquet_in = is_parquet(input_path)
     if parquet_in and not input_path.is_file():
         raise InputError(f"{input_path}: file not found")
+    if parquet_in and engine == "duckdb" and kind == "parquet" and history_path is None:
+        _parquet_to_parquet(model, input_path, output, issues_path, as_of, strict)
+        return
     if parquet_in and engine != "pandas" and kind != "xlsx":
         accounts = input_path   # the engine reads the Parquet file itself
     elif parquet_in:
@@ -125,6 +128,23 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
                    err=to_stdout)
+
+
+def _parquet_to_parquet(model: Model, input_path: Path, output: Path, issues_path: Path,
+                        as_of: dt.datetime | None, strict: bool) -> None:
+    """Parquet in, Parquet out through DuckDB alone: no pandas frame, any size."""
+    from chs_excel.engines.duckdb_engine import parquet_to_parquet
+    if strict:
+        raise ChsError("--strict with Parquet in and out: score to csv, or drop --strict "
+                       "and read the data issues file")
+    if issues_path.is_file():
+        issues_path.unlink()   # an earlier run's list
+    s = parquet_to_parquet(model, input_path, output, issues_path,
+                           as_of=as_of.date() if as_of else None)
+    click.echo(f"Scored {s['accounts']:,} accounts -> {output}")
+    click.echo("  " + "  ".join(f"{band}: {s.get(band, 0):,}" for band in BAND_ORDER))
+    issues = s["data issues"]
+    click.echo(f"  Data issues: {issues:,}" + (f" ({issues_path})" if issues else ""))
 
 
 def _history(path: Path | None) -> pd.DataFrame | None:
