@@ -385,9 +385,11 @@ class _Compiler:
         return name
 
     def _percentile(self, metric: Metric, v: str, prev: str) -> tuple[str, str]:
+        # from values_read, not the chain so far: engines that inline CTEs (Spark) would
+        # copy the whole chain once more per percentile metric
         counts, ranks = self.name("counts", metric.column), self.name("ranks", metric.column)
         self.cte(counts, f"metric {metric.column}: accounts per distinct value",
-                 f"SELECT {v} AS value, COUNT(*) AS n_value\n  FROM {prev}\n  WHERE {v} IS "
+                 f"SELECT {v} AS value, COUNT(*) AS n_value\n  FROM values_read\n  WHERE {v} IS "
                  f"NOT NULL\n  GROUP BY {v}")
         self.cte(ranks, f"metric {metric.column}: values below each distinct value "
                  "(a running sum over distinct values, not a window over accounts)",
