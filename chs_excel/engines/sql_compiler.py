@@ -234,7 +234,16 @@ class _Compiler:
                  + "\n  FROM accounts")
         self._values()
         self._overrides()
-        prev = "overrides"
+        m_out = {sql_column(c) for c in (*IDENTITY_COLUMNS, m.segment_column, m.quartiles_by)
+                 if c} - {"arr", "renewal_date"}
+        keep = [*self.keep, "override_usable",
+                *(self.name("raw", c) for c in self.columns if c in m_out or c in self.carry)]
+        keep = [k for k in dict.fromkeys(keep) if k not in ("override_until_value",
+                                                            "override_bad_date")]
+        self.cte("scoring_input", "only what scoring reads from here on (a narrow table: "
+                 "engines that materialise a CTE keep every column of it)",
+                 "SELECT\n    " + ",\n    ".join(keep) + "\n  FROM overrides")
+        prev = "scoring_input"
         for metric in m.metrics:
             prev = self._metric(metric, prev)
         prev = self._components(prev)
@@ -273,6 +282,11 @@ class _Compiler:
         for rule, who in self._rule_like():
             col = sql_column(rule.column)
             kind = rule_kind(rule, m)
+            if kind == "text" and ("text", col) not in self.rule_values:
+                name = self.name("tk", rule.column)
+                cols.append(f"CASE WHEN {self.blank(t[col])} THEN NULL ELSE "
+                            f"{self.key(t[col])} END AS {name}")
+                self.rule_values[("text", col)] = name
             if col in self.v or kind == "text" or (kind, col) in self.rule_values:
                 continue
             name = self.name("n" if kind == "number" else "f", rule.column)
@@ -295,6 +309,7 @@ class _Compiler:
             self.problems.append(("renewal_date", f"NOT {self.blank(t['renewal_date'])} AND "
                                   "v_renewal_date IS NULL", "not a date, use YYYY-MM-DD"))
         self._override_values(cols)
+        self.keep = ["account_id"] + [c.rsplit(" AS ", 1)[1] for c in cols[1:]]
         self.cte("values_read", "cells as the engine reads them: numbers, flags, category "
                  "points, text keys", "SELECT\n    *,\n    " + ",\n    ".join(cols)
                  + "\n  FROM cells")
@@ -385,11 +400,11 @@ class _Compiler:
         return name
 
     def _percentile(self, metric: Metric, v: str, prev: str) -> tuple[str, str]:
-        # from values_read, not the chain so far: engines that inline CTEs (Spark) would
+        # from scoring_input, not the chain so far: engines that inline CTEs (Spark) would
         # copy the whole chain once more per percentile metric
         counts, ranks = self.name("counts", metric.column), self.name("ranks", metric.column)
         self.cte(counts, f"metric {metric.column}: accounts per distinct value",
-                 f"SELECT {v} AS value, COUNT(*) AS n_value\n  FROM values_read\n  WHERE {v} IS "
+                 f"SELECT {v} AS value, COUNT(*) AS n_value\n  FROM scoring_input\n  WHERE {v} IS "
                  f"NOT NULL\n  GROUP BY {v}")
         self.cte(ranks, f"metric {metric.column}: values below each distinct value "
                  "(a running sum over distinct values, not a window over accounts)",
@@ -439,8 +454,8 @@ class _Compiler:
         """Where `column op value` holds on the raw value; a missing value never holds."""
         col, kind = sql_column(rule.column), rule_kind(rule, self.m)
         if kind == "text":
-            k = self.key(self.t[col])
-            present = f"NOT {self.blank(self.t[col])}"
+            k = self.rule_values[("text", col)]
+            present = f"{k} IS NOT NULL"
             if col in self.v:
                 present += f" AND {self.v[col]} IS NOT NULL"
             op = "=" if rule.op == "=" else "<>"
