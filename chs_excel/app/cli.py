@@ -23,12 +23,14 @@ from chs_excel.app.commands_forecast import (
 )
 from chs_excel.app.commands_path import path_command
 from chs_excel.app.commands_signals import SOURCE_HELP, add_signals, signals_command
+from chs_excel.app.commands_sql import sql_command
 from chs_excel.core.engine import Scoring, previous_snapshot, score
 from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, default_signals_model, load_model
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
+from chs_excel.engines.choose import ENGINES, choose_engine, is_parquet, score_with
 from chs_excel.io.accounts import read_accounts
 from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
 from chs_excel.io.safe_text import write_csv
@@ -65,11 +67,17 @@ def _model(path: Path | None) -> Model:
 @click.option("--history", "history_path", type=click.Path(path_type=Path),
               help="Snapshots (SQLite store or a workbook's History) for the playbooks' "
                    "health_change / band_change conditions (docs/playbooks.md).")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help="pandas (the reference), duckdb, or spark; auto: duckdb for Parquet and "
+                   "large inputs, else pandas (docs/engines.md).")
+@click.option("--spark-master", help="Spark master URL for --engine spark (default "
+                                     "local[*], or the active session).")
 @click.option("--source", "source_items", multiple=True, metavar="NAME=PATH",
               help=SOURCE_HELP)
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
                   date_format: str, replace: bool, history_path: Path | None,
+                  engine: str, spark_master: str | None,
                   source_items: tuple[str, ...]) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
@@ -80,11 +88,25 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     """
     to_stdout = str(output) == "-"
     kind = "csv" if to_stdout else _output_kind(output, input_path, model_path)
-    issues_path = None if to_stdout or kind != "csv" else issues_file(output)
+    issues_path = None if to_stdout or kind not in ("csv", "parquet") else issues_file(output)
     if issues_path is not None:
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
-    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+    engine = choose_engine(engine, input_path)
+    parquet_in = is_parquet(input_path)
+    if parquet_in and not input_path.is_file():
+        raise InputError(f"{input_path}: file not found")
+    if parquet_in and engine == "duckdb" and kind == "parquet" and history_path is None \
+            and not model.signals:
+        _parquet_to_parquet(model, input_path, output, issues_path, as_of, strict)
+        return
+    if parquet_in and engine != "pandas" and kind != "xlsx" and not model.signals:
+        accounts = input_path   # the engine reads the Parquet file itself
+    elif parquet_in:
+        from chs_excel.engines.choose import read_parquet_accounts
+        accounts = read_parquet_accounts(input_path)
+    else:
+        accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
@@ -97,11 +119,13 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     elif source_items:
         raise InputError("--source: the model declares no sources (docs/signals.md)")
     try:
-        scoring = score(model, accounts, as_of=day, strict=strict,
-                        previous=previous_snapshot(history, day or dt.date.today()))
+        scoring = score_with(engine, model, accounts, as_of=day, strict=strict,
+                             previous=previous_snapshot(history, day or dt.date.today()),
+                             spark_master=spark_master)
     except ChsError as exc:
-        raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
-                        f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
+        attrs = getattr(accounts, "attrs", {})
+        raise type(exc)(f"{attrs.get('source', input_path)}: {exc}"
+                        f"{_near_miss(exc, attrs.get('headers', []))}") from None
     if signal_issues is not None and len(signal_issues):
         if strict:
             first = signal_issues.iloc[0]
@@ -112,7 +136,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                                                     ignore_index=True))
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
-    if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
+    if kind == "csv" and engine == "pandas":  # the workbook has them in its Paths Table
         from chs_excel.core.path import path_to_green
         paths = path_to_green(model, accounts, scoring.scores).summary
         scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
@@ -133,6 +157,23 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
                    err=to_stdout)
+
+
+def _parquet_to_parquet(model: Model, input_path: Path, output: Path, issues_path: Path,
+                        as_of: dt.datetime | None, strict: bool) -> None:
+    """Parquet in, Parquet out through DuckDB alone: no pandas frame, any size."""
+    from chs_excel.engines.duckdb_engine import parquet_to_parquet
+    if strict:
+        raise ChsError("--strict with Parquet in and out: score to csv, or drop --strict "
+                       "and read the data issues file")
+    if issues_path.is_file():
+        issues_path.unlink()   # an earlier run's list
+    s = parquet_to_parquet(model, input_path, output, issues_path,
+                           as_of=as_of.date() if as_of else None)
+    click.echo(f"Scored {s['accounts']:,} accounts -> {output}")
+    click.echo("  " + "  ".join(f"{band}: {s.get(band, 0):,}" for band in BAND_ORDER))
+    issues = s["data issues"]
+    click.echo(f"  Data issues: {issues:,}" + (f" ({issues_path})" if issues else ""))
 
 
 def _history(path: Path | None) -> pd.DataFrame | None:
@@ -192,7 +233,7 @@ def refuse_losing_work(output: Path, input_path: Path) -> None:
 
 
 def _output_kind(output: Path, *inputs: Path | None) -> str:
-    return output_kind(output, ("xlsx", "csv"), inputs)
+    return output_kind(output, ("xlsx", "csv", "parquet"), inputs)
 
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
@@ -203,6 +244,9 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     (`sources`: the raw exports a workbook holds as source sheets)."""
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
+        return
+    if kind == "parquet":
+        write_atomically(output, lambda tmp: scoring.scores.to_parquet(tmp, index=False))
         return
     from chs_excel.sheets.workbook import write_scored_workbook
     total = len(accounts) + len(scoring.scores)
@@ -327,7 +371,7 @@ def demo_command(folder: Path, count: int, with_signals: bool) -> None:
 
 
 for _command in (snapshot_command, forecast_command, trend_command, calibrate_command,
-                 path_command, signals_command, explain_command):
+                 path_command, sql_command, signals_command, explain_command):
     main.add_command(_command)
 
 

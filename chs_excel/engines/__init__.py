@@ -1,1 +1,2 @@
-"""Engines besides the pandas reference: DuckDB in process (signals), proven equal to it."""
+"""Engines besides the pandas reference: the model compiled to SQL, run by DuckDB (signals
+and scoring) or Spark, proven equal to it (docs/engines.md, docs/signals.md)."""

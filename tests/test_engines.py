@@ -1,0 +1,303 @@
+"""The SQL engines equal the pandas reference (docs/engines.md): DuckDB (frame and Parquet
+in), Spark, and the SQL `chs sql` writes run by DuckDB and by Spark themselves, on accounts
+that exercise every SPEC rule and edge; plus checks on the emitted SQL itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import sys
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import sqlglot
+
+from chs_excel.core.engine import score
+from chs_excel.core.model import model_from_dict
+from chs_excel.engines import duckdb_engine
+from chs_excel.engines.duckdb_engine import text_frame
+from chs_excel.engines.sql_compiler import DIALECTS, compile_model
+
+AS_OF = dt.date(2026, 3, 1)
+MODEL = model_from_dict({
+    "name": "Engines test",
+    "bands": {"red_below": 40, "green_from": 70},
+    "min_coverage": 0.6,
+    "components": {"Usage": 40, "Support": 20, "Sentiment": 25, "Financial": 15},
+    "metrics": [
+        {"column": "usage pct", "component": "Usage", "weight": 2, "method": "linear",
+         "worst": 0, "best": 80},
+        {"column": "logins", "component": "Usage", "method": "log", "worst": 0, "best": 50},
+        {"column": "adoption", "component": "Usage", "method": "percentile"},
+        {"column": "tickets", "component": "Support", "method": "steps",
+         "breaks": [2, 5, 10], "points": [100, 70, 40, 0]},
+        {"column": "wait", "component": "Support", "method": "percentile",
+         "higher_is_better": False},
+        {"column": "rare", "component": "Support", "weight": 0.5, "method": "percentile"},
+        {"column": "sponsor", "component": "Sentiment", "method": "flag"},
+        {"column": "nps", "component": "Sentiment", "weight": 2, "method": "linear",
+         "worst": 0, "best": 10},
+        {"column": "late", "component": "Financial", "method": "log", "worst": 60,
+         "best": 0},
+        {"column": "contract", "component": "Financial", "method": "category",
+         "points": {"Monthly": 30, "Annual": 70, "Multi-year": 100}},
+    ],
+    "rules": [
+        {"name": "Detractor", "column": "nps", "op": "<=", "value": 4, "cap": 39},
+        {"name": "Monthly churn risk", "column": "contract", "op": "=", "value": "monthly",
+         "cap": 55.5},
+        {"name": "No sponsor", "column": "sponsor", "op": "=", "value": False, "cap": 65},
+        {"name": "Escalated", "column": "escalations", "op": ">", "value": 2, "cap": 30},
+    ],
+    "segments": {"column": "plan", "weights": {
+        "Starter": {"Usage": 60, "Support": 10, "Sentiment": 20, "Financial": 10}}},
+    "quartiles": {"by": "region"},
+    "renewal": {"probability": {"Green": 0.95, "Yellow": 0.8, "Red": 0.5}},
+    "playbooks": [
+        {"name": "Save", "when": [{"test": "band", "value": "Red"}], "action": "Call",
+         "owner": "CSM", "priority": 1},
+        {"name": "Exec", "when": [{"test": "capped_by", "value": "Detractor"}],
+         "action": "Exec call", "owner": "VP", "priority": 1},
+        {"name": "Weak usage", "when": [{"test": "weakest_component", "value": "Usage"},
+                                        {"test": "health", "op": "<", "value": 80}],
+         "action": "Training", "owner": "CSM", "priority": 2},
+        {"name": "Renewal", "when": [{"test": "renewal_within", "value": 90},
+                                     {"test": "band", "op": "<=", "value": "Yellow"}],
+         "action": "Renewal plan", "owner": "AE", "priority": 3},
+        {"name": "Low data", "when": [{"test": "low_data", "value": True}],
+         "action": "Collect data", "owner": "Ops", "priority": 4},
+        {"name": "Slow support", "when": [{"column": "tickets", "op": ">=", "value": 5},
+                                          {"test": "component", "column": "Support",
+                                           "op": "<", "value": 50}],
+         "action": "Escalate", "owner": "Support", "priority": 2},
+    ],
+})
+
+
+def edge_accounts(n: int = 240, seed: int = 7) -> pd.DataFrame:
+    """Accounts with every edge: ties (values on a coarse grid), one account with `rare`
+    (n = 1 percentile), blank accounts a cap would hit, text in numbers, padded keys and
+    odd spaces, NA words, inf, overrides valid / expired / out of range / bad."""
+    rng = np.random.default_rng(seed)
+
+    def grid(lo: float, hi: float, step: float) -> np.ndarray:
+        return np.round(rng.uniform(lo, hi, n) / step) * step
+
+    frame = pd.DataFrame({
+        "Account ID": [f"A{k:04d}" for k in range(n)],
+        "usage pct": grid(0, 100, 5).astype(object),
+        "logins": rng.integers(0, 80, n).astype(object),
+        "adoption": grid(0, 1, 0.1).astype(object),
+        "tickets": rng.integers(0, 14, n).astype(object),
+        "wait": grid(0, 48, 4).astype(object),
+        "rare": np.full(n, None, dtype=object),
+        "sponsor": rng.choice(["yes", "no", "TRUE", "0", " Y ", "x", None], n).astype(object),
+        "nps": rng.integers(0, 11, n).astype(object),
+        "late": rng.integers(0, 90, n).astype(object),
+        "contract": rng.choice(["Monthly", "Annual", "Multi-year", "annual\u00a0",
+                                " MULTI-YEAR", None], n).astype(object),
+        "escalations": rng.integers(0, 5, n).astype(object),
+        "plan": rng.choice(["Starter", " starter", "Pro", None], n).astype(object),
+        "region": rng.choice(["EMEA", "emea ", "AMER", None], n).astype(object),
+        "arr": rng.integers(1, 100, n) * 1000.0,
+        "renewal_date": pd.Timestamp(AS_OF) + pd.to_timedelta(rng.integers(-30, 200, n), "D"),
+        "override_score": np.full(n, None, dtype=object),
+        "override_until": np.full(n, None, dtype=object),
+    })
+    frame.loc[3, "rare"] = 17                      # the one present value: scores 100
+    frame.loc[5, ["usage pct", "logins", "adoption", "tickets", "wait", "sponsor", "nps",
+                  "late", "contract"]] = None      # no data at all ...
+    frame.loc[5, "escalations"] = 4                # ... and a triggered cap: still no data
+    frame.loc[6, ["usage pct", "logins", "adoption", "tickets", "wait", "sponsor", "nps",
+                  "late", "contract"]] = ["n/a", "NULL", "", " ", None, "", "NA", None, ""]
+    frame.loc[7, ["usage pct", "nps", "late"]] = [" 42 ", "7\u00a0", "\t12"]  # padded
+    frame.loc[8, ["usage pct", "logins", "tickets", "nps"]] = ["abc", "1,5", "inf", "1_0"]
+    frame.loc[9, ["sponsor", "contract"]] = ["maybe", "Weekly"]
+    frame.loc[10, ["override_score", "override_until"]] = [88, "2026-12-31"]
+    frame.loc[11, ["override_score", "override_until"]] = [12, "2025-01-01"]  # expired
+    frame.loc[12, ["override_score", "override_until"]] = [140, None]        # out of range
+    frame.loc[13, ["override_score", "override_until"]] = ["high", None]     # not a number
+    frame.loc[14, ["override_score", "override_until"]] = [" 55 ", "soon"]   # bad date
+    frame.loc[5, "override_score"] = None
+    frame.loc[15, ["override_score"]] = [0]                                  # override 0
+    frame.loc[16, "Account ID"] = "  A0016  "                                # padded id
+    frame.loc[17, "escalations"] = "lots"                                    # rule text
+    frame.index = pd.RangeIndex(2, n + 2)
+    return frame
+
+
+def assert_same(reference: pd.DataFrame, other: pd.DataFrame, where: str) -> None:
+    """Every column of the reference equal in `other` (numbers to 1e-9, text exactly)."""
+    assert len(other) == len(reference), where
+    ref = reference.reset_index(drop=True)
+    got = other.set_index("account_id").loc[ref["account_id"]].reset_index()
+    for col in ref.columns:
+        assert col in got.columns, f"{where}: column {col} missing"
+        a, b = ref[col], got[col]
+        if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
+            x = pd.to_numeric(a).astype(float).to_numpy()
+            y = pd.to_numeric(b).astype(float).to_numpy()
+            bad = ~((np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= 1e-9))
+        elif pd.api.types.is_datetime64_any_dtype(a):
+            bad = ~((a.isna() & b.isna()) | (a == pd.to_datetime(b))).to_numpy()
+        else:
+            x = a.astype(object).where(a.notna(), None).to_numpy()
+            y = b.astype(object).where(b.notna(), None).to_numpy()
+            bad = np.array([bool(u != v) for u, v in zip(x, y, strict=True)])
+        assert not bad.any(), (f"{where}: {col} differs in {bad.sum()} rows, e.g. "
+                               f"{list(ref['account_id'][bad][:3])}: {list(a[bad][:3])} vs "
+                               f"{list(b[bad][:3])}")
+
+
+def issue_set(issues: pd.DataFrame) -> set[tuple]:
+    return {(int(r.row), str(r.column), str(r.value).strip(), r.problem)
+            for r in issues.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def accounts() -> pd.DataFrame:
+    return edge_accounts()
+
+
+@pytest.fixture(scope="module")
+def reference(accounts: pd.DataFrame):
+    return score(MODEL, accounts, as_of=AS_OF)
+
+
+def test_the_reference_scores_the_edges_as_spec_says(reference) -> None:
+    """Hand-checked cells of the reference the other engines are held to."""
+    s = reference.scores.set_index("account_id")
+    assert s.loc["A0003", "rare_score"] == 100                 # n = 1 percentile
+    assert s["rare_score"].notna().sum() == 1
+    assert np.isnan(s.loc["A0005", "health"]) and s.loc["A0005", "band"] == "No data"
+    assert s.loc["A0005", "capped_by"] == ""                   # a cap never scores no data
+    assert s.loc["A0010", "health"] == 88 and s.loc["A0010", "overridden"]
+    assert not s.loc["A0011", "overridden"] and not s.loc["A0012", "overridden"]
+    assert s.loc["A0015", "health"] == 0 and s.loc["A0015", "band"] == "Red"
+    assert "A0016" in s.index                                  # padded id trimmed
+    # padded numbers are numbers: usage 42 of 80 -> 52.5 points
+    assert s.loc["A0007", "usage pct_score"] == pytest.approx(52.5)
+    assert s.loc["A0007", "nps_score"] == pytest.approx(70)
+
+
+def test_duckdb_engine_equals_pandas(accounts, reference) -> None:
+    got = duckdb_engine.score(MODEL, accounts, as_of=AS_OF)
+    assert_same(reference.scores, got.scores.assign(account_id=got.scores["account_id"]),
+                "duckdb")
+    assert issue_set(got.issues) == issue_set(reference.issues)
+    assert len(reference.issues) >= 8   # text in numbers listed, never silently NULL
+
+
+def test_duckdb_reads_parquet_itself(accounts, reference, tmp_path) -> None:
+    path = tmp_path / "accounts.parquet"
+    text_frame(accounts).rename(columns={"account_id": "Account ID"}).to_parquet(path)
+    got = duckdb_engine.score(MODEL, path, as_of=AS_OF)
+    assert_same(reference.scores.drop(columns=["renewal_date"]), got.scores, "parquet")
+    assert issue_set(got.issues) == issue_set(reference.issues)
+
+
+def test_emitted_duckdb_sql_run_by_duckdb_equals_pandas(accounts, reference) -> None:
+    """The query a data team gets, run as written on a table of text columns."""
+    table = text_frame(accounts)
+    sql = compile_model(MODEL, "duckdb", columns=table.columns, as_of=AS_OF)
+    con = duckdb.connect()
+    con.register("accounts", table)
+    assert_same(reference.scores, con.execute(sql.score).df(), "duckdb sql")
+    issues = con.execute(sql.issues).df()
+    assert len(issues) == len(reference.issues)
+
+
+def test_small_dialect_table_traps() -> None:
+    """The per-dialect spellings the issue names: Spark's exact percentile, Postgres'
+    WITHIN GROUP, BigQuery's window form."""
+    assert DIALECTS["spark"].quantile.startswith("PERCENTILE(")
+    assert "QUANTILE_CONT" in DIALECTS["duckdb"].quantile
+    assert "WITHIN GROUP" in DIALECTS["postgres"].quantile
+    assert "OVER" in DIALECTS["bigquery"].quantile
+    assert DIALECTS["spark"].type("double") == "DOUBLE"
+    assert DIALECTS["postgres"].type("double") == "DOUBLE PRECISION"
+    assert DIALECTS["bigquery"].type("double") == "FLOAT64"
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_emitted_sql_is_exact_typed_and_guarded(dialect: str) -> None:
+    sql = compile_model(MODEL, dialect, as_of=AS_OF)
+    for text in (sql.score, sql.issues):
+        sqlglot.parse_one(text, read=dialect)                 # valid in its dialect
+        code = re.sub(r"'(?:[^']|'')*'", "''", re.sub(r"--[^\n]*", "", text))
+        approximate = re.findall(r"\b(\w*APPROX\w*|PERCENT_RANK|NTILE)\b", code.upper())
+        assert not approximate, f"{dialect}: {approximate}"
+        for m in re.finditer(r"(?<![\w.])\d+\.\d+(?:e[+-]?\d+)?", code, re.IGNORECASE):
+            before = code[max(0, m.start() - 5):m.start()]
+            assert before == "CAST(", f"bare decimal literal {m.group()} in {dialect}"
+        for m in re.finditer(r"LEAST\(", code):
+            line = code[code.rfind("\n", 0, m.start()) + 1:m.start()]
+            assert "IS NULL THEN NULL ELSE" in line, f"unguarded LEAST in {dialect}: {line}"
+    assert "-- Customer health scores: model 'Engines test'" in sql.score
+    assert "hash " in sql.score.splitlines()[0]
+
+
+def test_chs_sql_writes_the_query_fast(tmp_path) -> None:
+    model = tmp_path / "model.yaml"
+    MODEL.save(model)
+    out = tmp_path / "score.sql"
+    start = time.perf_counter()
+    from click.testing import CliRunner
+
+    from chs_excel.app.commands_sql import sql_command
+    result = CliRunner().invoke(sql_command, ["--model", str(model), "--dialect", "spark",
+                                              "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - start < 0.5
+    text = out.read_text()
+    assert "PERCENTILE(health" in text and "FROM accounts" in text
+
+
+def test_chs_score_engines_agree_through_the_cli(accounts, tmp_path) -> None:
+    src = tmp_path / "accounts.parquet"
+    text_frame(accounts).rename(columns={"account_id": "Account ID"}).to_parquet(src)
+    model = tmp_path / "model.yaml"
+    MODEL.save(model)
+    outs = {}
+    for engine, name in (("pandas", "p.parquet"), ("auto", "d.parquet")):
+        out = tmp_path / name
+        result = subprocess.run(
+            [sys.executable, "-m", "chs_excel", "score", str(src), "--model", str(model),
+             "--engine", engine, "--as-of", AS_OF.isoformat(), "-o", str(out)],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        outs[engine] = pd.read_parquet(out)
+    assert_same(outs["pandas"], outs["auto"], "cli parquet")
+
+
+# ---------------------------------------------------------------- Spark (one session)
+
+@pytest.fixture(scope="session")
+def spark():
+    pytest.importorskip("pyspark")
+    from chs_excel.engines.spark_engine import session
+    spark = session("local[2]")
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+SPARK_ROWS = 40
+
+
+def test_spark_engine_and_emitted_spark_sql_equal_pandas(spark) -> None:
+    from chs_excel.engines import spark_engine
+    accounts = edge_accounts(SPARK_ROWS, seed=3)
+    reference = score(MODEL, accounts, as_of=AS_OF)
+    got = spark_engine.score(MODEL, accounts, as_of=AS_OF, spark=spark)
+    assert_same(reference.scores, got.scores, "spark")
+    assert issue_set(got.issues) == issue_set(reference.issues)
+    table = text_frame(accounts)
+    spark.createDataFrame(table.astype(object).where(table.notna(), None)) \
+        .createOrReplaceTempView("accounts")
+    sql = compile_model(MODEL, "spark", columns=table.columns, as_of=AS_OF)
+    assert_same(reference.scores, spark.sql(sql.score).toPandas(), "spark sql")
