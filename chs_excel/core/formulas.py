@@ -38,7 +38,7 @@ from chs_excel.core.formula_text import (
     text_of,
     wildcard_safe,
 )
-from chs_excel.core.limits import FORMULA_CHARS, SHEET_ROWS
+from chs_excel.core.limits import FORMULA_CHARS, PERCENT_SAMPLE_ROWS, SHEET_ROWS
 from chs_excel.core.methods import METHODS, FormulaRefs
 from chs_excel.core.model import (
     Metric,
@@ -56,6 +56,7 @@ from chs_excel.core.vocabulary import (
     OVERRIDE_COLUMNS,
     QUARTILE_LABELS,
     RESULT_COLUMNS,
+    percent_scaled,
 )
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
@@ -230,8 +231,16 @@ class ScoresPlan:
         row at the position Calc found once; "" when Accounts has no such column (unless
         not `guarded`: for formulas evaluated only when the column was found)."""
         pos = self.found[header_key(column)]
-        cell = f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
+        cell = self.acc_cell(column)
+        pct = self.percent.get(header_key(column))
+        if pct:  # a %-formatted column reads x100, as the engine's reader reads it
+            cell = f"IF(AND({pct},ISNUMBER({cell})),ROUND({cell}*100,10),{cell})"
         return f'IF({pos},{cell},"")' if guarded else cell
+
+    def acc_cell(self, column: str) -> str:
+        """This row's Accounts cell of a found column as stored (no % scaling)."""
+        pos = self.found[header_key(column)]
+        return f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
 
     def acc_range(self, column: str) -> str:
         """The whole data range of an Accounts column, wherever its header is."""
@@ -275,10 +284,15 @@ class ScoresPlan:
                 "order; case, spaces and _ ignored)")
         top = c.row
         for j, text in enumerate(("column", "header key", "Accounts column", "times found",
-                                  "read for", "problem", "problems so far")):
+                                  "read for", "problem", "problems so far", "% format: x100",
+                                  "% columns so far")):
             c.put(top, j, text, kind="bold")
         self.needs = accounts_needs(self.model, self.keys)
         self.found: dict[str, str] = {}
+        self.percent: dict[str, str] = {}
+        sample = (f"Accounts!$A${self.first}:${self.last_letter}$"
+                  f"{self.first + min(self.last - self.first + 1, PERCENT_SAMPLE_ROWS) - 1}")
+        pct_so_far = '""'
         self._lookups: list[tuple[int, str]] = []  # filled in by _header_list
         so_far = '""'
         for i, (name, what, required) in enumerate(self.needs, start=1):
@@ -296,6 +310,15 @@ class ScoresPlan:
             so_far = c.put(row, 6, f'{so_far}&IF({status}="","",", "&{CALC}!'
                                    f'{xl_rowcol_to_cell(row, 0, True, True)}&" "&{status})',
                            formula=True)
+            if percent_scaled(name):  # the reader's rule: the first number cell's format
+                pos = self.found[key]
+                first = (f"IFERROR(MATCH(TRUE,ISNUMBER(INDEX({sample},0,{pos})),0),1)")
+                self.percent[key] = c.put(
+                    row, 7, f'IF({pos}=0,FALSE,LEFT(CELL("format",INDEX({sample},{first},'
+                            f'{pos})),1)="P")', formula=True, array=True)
+                pct_so_far = c.put(row, 8, f'{pct_so_far}&IF({self.percent[key]},", "&{CALC}!'
+                                           f'{xl_rowcol_to_cell(row, 0, True, True)},"")',
+                                   formula=True)
         listed = top + len(self.needs) + 1
         statuses = calc_range(top + 1, 5, listed - 1, 5)
         c.put(listed, 0, "Problem shown in Scores", kind="bold")
@@ -311,11 +334,20 @@ class ScoresPlan:
             f'IF({self.problem}="","Accounts: every column the Model reads was found by its '
             f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
             f'999)&". {advice} """&{self.problem}&""" instead of a number.")', formula=True)
+        self.percent_message = c.put(
+            listed + 2, 1,
+            f'IF({pct_so_far}="","Accounts: no column the Model reads is formatted as %.",'
+            f'"Accounts: "&MID({pct_so_far},3,999)&" formatted as %: read as what the cell '
+            f'shows (56% as 56), as chs score reads it.")', formula=True)
+        c.put(listed + 2, 0, "Percent message", kind="bold")
+        self.percent_message_longest = (f"Accounts: {self.needs[-1][0]}, {self.needs[0][0]} "
+                                        "formatted as %: read as what the cell shows (56% as "
+                                        "56), as chs score reads it.")
         # what the row must have room for on Start here: two columns missing, say
         self.columns_message_longest = (f"Accounts: {self.needs[-1][0]} missing, "
                                         f"{self.needs[0][0]} missing. {advice} "
                                         f'"{TWICE}" instead of a number.')
-        c.row = listed + 3
+        c.row = listed + 4
 
     def _header_list(self) -> None:
         """Accounts' header row as the engine matches headers (`header_key`), one row per
@@ -696,6 +728,7 @@ class ScoresPlan:
         method = METHODS[m.method]
         refs = FormulaRefs(
             x=self.acc(m.column, guarded=False), column=self.acc_range(m.column), live=live,
+            stored=self.acc_cell(m.column),
             gate=gate,
             params={key: self.param[m.column, key] for key, _ in method.calc},
             levels=self.levels.get(m.column, {}))

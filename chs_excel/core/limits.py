@@ -23,6 +23,7 @@ SHEET_NAME_CHARS = 31         # characters of a sheet name
 COLUMN_NAME_CHARS = 255       # characters of a Table column name
 NAME_CHARS = COLUMN_NAME_CHARS - len("_score")  # a model name: NAME_score is a column too
 TABLE_ROWS = SHEET_ROWS - 1   # data rows of a Table headed in row 1
+PERCENT_SAMPLE_ROWS = 200     # data rows whose number formats decide a %-formatted column
 
 # Option values: the largest a command accepts (more would exhaust memory or time first).
 MAX_SAMPLE = 5_000_000        # chs sample -n (an xlsx holds at most TABLE_ROWS)

@@ -92,6 +92,26 @@ def header_key(name: object) -> str:
     return "".join(str(name).split()).replace("_", "").lower()
 
 
+# Input columns that are always text, whatever their cells look like (by header_key).
+TEXT_INPUT_KEYS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
+                             "overridereason"})
+
+
+def input_kind(column: object) -> str:
+    """How the accounts reader types an input column: "text", "date" or "number"."""
+    key = header_key(column)
+    if key in TEXT_INPUT_KEYS:
+        return "text"
+    return "date" if "date" in key or "until" in key else "number"
+
+
+def percent_scaled(column: object) -> bool:
+    """Whether a %-formatted xlsx column reads x100 (45% as 45): number columns other than
+    chs's own fraction outputs (coverage, renewal_probability). docs/input.md."""
+    return input_kind(column) == "number" and header_key(column) not in {
+        header_key(c) for c, k in COLUMN_KINDS.items() if k == "pct"}
+
+
 # Characters a text key reads as a space (Excel's TRIM handles only U+0020, so the
 # formulas substitute these first: see core.formula_text.text_of).
 KEY_SPACES = ("\u00a0", "\u3000", "\t", "\r", "\n")

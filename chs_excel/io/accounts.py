@@ -18,7 +18,7 @@ import pandas as pd
 import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
-from chs_excel.core.vocabulary import COLUMN_KINDS, header_key
+from chs_excel.core.vocabulary import header_key, input_kind, percent_scaled
 from chs_excel.io.cells import (
     DATE_FORMATS,
     DECIMALS,
@@ -37,11 +37,6 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ACCOUNTS_TABLE = "Accounts"
 # A csv cell written as text by `formula_safe`: an apostrophe before = + - or @.
 ESCAPED_FORMULA = r"'[=+\-@]"
-# Columns that are always text, whatever their cells look like (compared by header_key).
-TEXT_COLUMNS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
-                          "overridereason"})
-# chs's own output columns shown as % hold fractions (0..1): never scaled (docs/input.md).
-FRACTION_COLUMNS = frozenset(header_key(c) for c, k in COLUMN_KINDS.items() if k == "pct")
 PROBLEM_COLUMNS = ["row", "column", "value", "problem"]
 # The dates the engine can hold (it converts to datetime64[ns]); others are refused.
 ENGINE_DATES = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))
@@ -201,7 +196,7 @@ def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
     except in identity columns, so ids like '00123' keep their zeros. docs/input.md.
     """
     cleaned = {col: _clean(frame[col]) for col in frame.columns}
-    kinds = {col: _kind(col) for col in frame.columns}
+    kinds = {col: input_kind(col) for col in frame.columns}
     numbers = [c for c in frame.columns if kinds[c] == "number"]
     texts = {c: cleaned[c][0].where(cleaned[c][1]).dropna().astype(str).str.strip()
              for c in numbers if cleaned[c][1].any()}
@@ -221,13 +216,6 @@ def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
             out[col] = _numbers(obj, texts.get(col), plain.get(col), convention,
                                 col in percent)
     return pd.DataFrame(out, index=frame.index)
-
-
-def _kind(col: str) -> str:
-    key = header_key(col)
-    if key in TEXT_COLUMNS:
-        return "text"
-    return "date" if "date" in key or "until" in key else "number"
 
 
 def _clean(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -415,7 +403,7 @@ def _percent_columns(percent_cells: list[tuple[int, int]], other_cells: list[tup
                              f"{pct[c]}) and plain numbers (row {other[c]}); format the "
                              "column one way")
     return {header[c] for c in pct if 0 <= c < len(header)
-            and header_key(header[c]) not in FRACTION_COLUMNS}
+            and percent_scaled(header[c])}
 def _table_names(book: calamine.CalamineWorkbook) -> list[str]:
     try:
         return list(book.table_names)

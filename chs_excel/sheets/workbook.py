@@ -310,6 +310,9 @@ class WorkbookBuilder:
         g.put(row, 0, plan.columns_message, formula=True, kind="text")
         wrapped[row] = plan.columns_message_longest
         row += 1
+        g.put(row, 0, plan.percent_message, formula=True, kind="text")
+        wrapped[row] = plan.percent_message_longest
+        row += 1
         band = plan.scores_range("band")
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]
         summary += [(b, f"COUNTIF({band},{text_literal(b)})") for b in (*BANDS, NO_DATA)]
