@@ -26,9 +26,9 @@ from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, load_model
-from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
-from chs_excel.io.accounts import read_accounts
-from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
+from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER, suggest_column
+from chs_excel.io.accounts import header_row, read_accounts
+from chs_excel.io.cells import DATE_FORMATS, DECIMALS
 from chs_excel.io.safe_text import write_csv
 
 
@@ -77,7 +77,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if issues_path is not None:
         check_output_path(issues_path, (input_path, model_path))
     model = _model(model_path)
-    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+    accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format,
+                             columns=model.columns)
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
@@ -93,14 +94,16 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if kind == "csv":  # the workbook has them in its Paths Table and Account sheet
         from chs_excel.core.path import path_to_green
         paths = path_to_green(model, accounts, scoring.scores).summary
-        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
+        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues,
+                          scoring.unread)
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
         write_scores(output, kind, model, accounts, scoring, as_of=day, history=history)
     if issues_path is not None:
-        if len(scoring.issues):
-            write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
+        issues = scoring.issues_with_unread(header_row(accounts))
+        if len(issues):
+            write_atomically(issues_path, lambda tmp: write_csv(issues, tmp))
         elif issues_path.is_file():
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
@@ -194,6 +197,7 @@ def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | Non
              else f" ({issues_path})" if issues_path is not None
              else " (listed with -o FILE.csv or FILE.xlsx)")
     lines.append(f"  Data issues: {issues:,}{where if issues else ''}")
+    lines += [f"  Not read: {text}" for _, text in scoring.unread]
     for line in lines:
         click.echo(line, err=err)
 

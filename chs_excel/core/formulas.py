@@ -50,6 +50,7 @@ from chs_excel.core.model import (
 from chs_excel.core.playbooks import PRIORITY_SPAN, Condition, playbook_rows, uses_history
 from chs_excel.core.vocabulary import (
     BANDS,
+    EXPECTED_IDENTITY,
     IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
@@ -61,6 +62,9 @@ from chs_excel.core.vocabulary import (
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
 ACCOUNTS_WIDTH = 702  # Accounts columns A:ZZ are searched for the headers the model needs
+EXPECTED = frozenset(header_key(name) for name in EXPECTED_IDENTITY)
+UNREAD = ("Those columns show blank (Dashboard ARR, owners, renewals): rename the header, "
+          "or map yours in the model: columns: {arr: \"\"ARR ($)\"\"}.")
 MISSING = "no column"  # what a metric's score cells show when Accounts lacks its column
 TWICE = "column twice"  # what the results show when a column they need is there twice
 
@@ -143,7 +147,7 @@ def template_columns(model: Model) -> list[str]:
     for name in names:
         if name and header_key(name) not in seen:
             seen.add(header_key(name))
-            out.append(name)
+            out.append(model.header_of(name))
     return out
 
 
@@ -175,10 +179,11 @@ def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, b
               if c.test == "metric"]
     needs += [(name, "shown on Scores", False) for name in IDENTITY_COLUMNS]
     needs += [(name, "manual override", False) for name in OVERRIDE_COLUMNS]
+    expected = {header_key(name) for name in EXPECTED_IDENTITY}
     out: dict[str, tuple[str, str, bool]] = {}
     for name, what, required in needs:
         key = header_key(name)
-        if key not in out and (required or key in keys):
+        if key not in out and (required or key in keys or key in expected):
             out[key] = (name, what, required)
     return list(out.values())
 
@@ -206,7 +211,8 @@ class ScoresPlan:
                  as_of: dt.date | None = None, group_slots: int = 20) -> None:
         self.model = model
         self.headers = headers
-        self.keys = {header_key(h): i for i, h in enumerate(headers) if header_key(h)}
+        self.keys = {header_key(model.key_of(h)): i for i, h in enumerate(headers)
+                     if header_key(h)}
         self.first, self.last = 2, 1 + max(rows, 1)
         self.last_letter = xl_col_to_name(ACCOUNTS_WIDTH - 1)
         self.group_slots = group_slots
@@ -297,14 +303,15 @@ class ScoresPlan:
         so_far = '""'
         for i, (name, what, required) in enumerate(self.needs, start=1):
             row = top + i
-            key = header_key(name)
-            c.put(row, 0, name)
-            c.put(row, 1, key)
+            key, header = header_key(name), self.model.header_of(name)
+            c.put(row, 0, header)  # the header looked for: the model's `columns:` or name
+            c.put(row, 1, header_key(header))
             self.found[key] = f"{CALC}!{xl_rowcol_to_cell(row, 2, True, True)}"
-            self._lookups.append((row, key))
+            self._lookups.append((row, header_key(header)))
             count = f"{CALC}!{xl_rowcol_to_cell(row, 3, True, True)}"
             c.put(row, 4, what)
-            lack = '"missing"' if required else '""'
+            lack = ('"missing"' if required else '"not found"' if key in EXPECTED
+                    else '""')
             status = c.put(row, 5, f'IF({count}=0,{lack},IF({count}>1,"repeated",""))',
                            formula=True)
             so_far = c.put(row, 6, f'{so_far}&IF({status}="","",", "&{CALC}!'
@@ -331,9 +338,10 @@ class ScoresPlan:
                   "and the other scores show")
         self.columns_message = c.put(
             listed + 1, 1,
-            f'IF({self.problem}="","Accounts: every column the Model reads was found by its '
+            f'IF({so_far}="","Accounts: every column the Model reads was found by its '
             f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
-            f'999)&". {advice} """&{self.problem}&""" instead of a number.")', formula=True)
+            f'999)&IF({self.problem}="",". {UNREAD}",". {advice} """&{self.problem}&""" '
+            f'instead of a number."))', formula=True)
         self.percent_message = c.put(
             listed + 2, 1,
             f'IF({pct_so_far}="","Accounts: no column the Model reads is formatted as %.",'

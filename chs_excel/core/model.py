@@ -57,7 +57,8 @@ METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "brea
 COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
-              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks")
+              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
+              "columns")
 
 
 
@@ -110,6 +111,8 @@ class Model:
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
     fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
     playbooks: tuple[Playbook, ...] = ()
+    # `columns:` key -> the user's header for it ({arr: "ARR ($)"}); docs/input.md
+    columns: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -123,6 +126,16 @@ class Model:
             if header_key(metric.column) == key:
                 return metric
         raise KeyError(column)
+
+    def header_of(self, key: str) -> str:
+        """The Accounts header the model reads `key` under: its `columns:` entry or `key`."""
+        wanted = header_key(key)
+        return next((h for k, h in self.columns.items() if header_key(k) == wanted), key)
+
+    def key_of(self, header: str) -> str:
+        """The key an Accounts header stands for: the `columns:` key mapped to it, or itself."""
+        found = header_key(header)
+        return next((k for k, h in self.columns.items() if header_key(h) == found), header)
 
     def replace(self, **changes: Any) -> Model:
         """A copy with `changes` applied (validated like any model)."""
@@ -150,6 +163,8 @@ class Model:
         out["fiscal_year_start"] = self.fiscal_year_start
         if self.playbooks:
             out["playbooks"] = [playbook_dict(p) for p in self.playbooks]
+        if self.columns:
+            out["columns"] = dict(self.columns)
         return out
 
     def to_yaml(self) -> str:
@@ -200,6 +215,7 @@ def _problems(model: Model) -> list[str | Problem]:
     if not str(model.name).strip():
         out.append("name is empty")
     out.extend(_name_problems(model))
+    out.extend(_columns_problems(model.columns))
     if not _finite(model.scale) or model.scale <= 0:
         out.append(f"scale must be a positive number, got {model.scale!r}")
     fy = model.fiscal_year_start
@@ -292,6 +308,26 @@ def _name_problems(model: Model) -> list[str | Problem]:
         else:
             continue
         out.append(message if table is None else Problem(message, table, text, column))
+    return out
+
+
+def _columns_problems(columns: dict[str, str]) -> list[str | Problem]:
+    """`columns:` maps each key once to a header no other key has."""
+    out: list[str | Problem] = []
+    seen: dict[str, str] = {}
+    keys: set[str] = set()
+    for key, header in columns.items():
+        if not isinstance(header, str) or not header_key(header) or not header_key(key):
+            out.append(Problem(f"columns: {key!r}: expected a header text, got {header!r}",
+                               "Columns", key, "header"))
+            continue
+        if header_key(key) in keys:
+            out.append(Problem(f"columns: {key!r} is mapped twice", "Columns", key, "key"))
+        keys.add(header_key(key))
+        other = seen.setdefault(header_key(header), key)
+        if other != key:
+            out.append(Problem(f"columns: {other!r} and {key!r} both read header {header!r}",
+                               "Columns", key, "header"))
     return out
 
 
@@ -474,7 +510,15 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
         playbooks=tuple(playbook_from_dict(p, f"playbooks item {i + 1}")
                         for i, p in enumerate(playbooks)),
+        columns=_columns_from_dict(d.get("columns") or {}),
     )
+
+
+def _columns_from_dict(data: Any) -> dict[str, str]:
+    """`columns: {key: header}` as text; a header that is not text is left for the check."""
+    if not isinstance(data, dict):
+        raise ModelError("columns: expected a mapping of key to the header in your file")
+    return {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
 
 def load_model(path: str | Path) -> Model:
@@ -513,9 +557,10 @@ TABLE_COLUMNS = {
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
     "Playbooks": PLAYBOOK_COLUMNS,
+    "Columns": ["key", "header"],
 }
 # Model tables a workbook may lack (built before they existed): read as empty.
-OPTIONAL_TABLES = ("Playbooks",)
+OPTIONAL_TABLES = ("Playbooks", "Columns")
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
@@ -525,7 +570,7 @@ OPTIONAL_COLUMNS = {
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability", "Playbooks")
+                "RenewalProbability", "Playbooks", "Columns")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
             "quartiles_by", "segments_by", "fiscal_year_start")
 
@@ -561,7 +606,9 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     return {"Components": comps, "Metrics": metrics,
             "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
             "Rules": rules, "Segments": segments, "Settings": settings,
-            "RenewalProbability": renewal, "Playbooks": playbooks}
+            "RenewalProbability": renewal, "Playbooks": playbooks,
+            "Columns": pd.DataFrame({"key": list(model.columns),
+                                     "header": list(model.columns.values())}, dtype=object)}
 
 
 def _blank(value: Any) -> bool:
@@ -653,6 +700,10 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
     if "Playbooks" in tables:
         playbooks = playbooks_from_records(_records(tables["Playbooks"], "Playbooks", where),
                                            where)
+    columns = {str(r["key"] or "").strip(): r["header"] if r["header"] is None
+               else str(r["header"]).strip()
+               for r in _records(tables.get("Columns", pd.DataFrame(columns=["key", "header"])),
+                                 "Columns", where)}
     quart = settings.get("quartiles_by")
     seg_col = settings.get("segments_by")
     try:
@@ -665,7 +716,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      segment_column=str(seg_col).strip() if seg_col else None,
                      segment_weights=seg_weights,
                      quartiles_by=str(quart).strip() if quart else None,
-                     renewal_probability=probs, playbooks=playbooks,
+                     renewal_probability=probs, playbooks=playbooks, columns=columns,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
                                               "fiscal_year_start"))
