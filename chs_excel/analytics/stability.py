@@ -12,8 +12,8 @@ PERCENTILE.INC); the outer bins are open, and a value equal to an edge falls in 
 above it. A share below 0.0001 counts as 0.0001 (an empty bin would make ln(a/e)
 infinite). Blank scores are left out. Values are binned rounded to PRECISION (9) decimals,
 so float noise (4e-14 from a different summation order) never moves an account across an
-edge: equal scores fall in the same bin in both snapshots. Verdict: `stable` below 0.10, `watch` from 0.10,
-`shifted` from 0.25.
+edge: equal scores fall in the same bin in both snapshots. Verdict: `stable` below 0.10,
+`watch` from 0.10, `shifted` from 0.25.
 """
 
 from __future__ import annotations

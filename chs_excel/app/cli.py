@@ -13,7 +13,7 @@ import click
 import pandas as pd
 
 from chs_excel import __version__
-from chs_excel.app.cli_common import ChsGroup, output_kind, progress
+from chs_excel.app.cli_common import DATE, ChsGroup, output_kind, progress
 from chs_excel.app.commands_forecast import (
     calibrate_command,
     forecast_command,
@@ -51,7 +51,7 @@ def _model(path: Path | None) -> Model:
               help="Output file: .xlsx (formatted workbook) or .csv; '-' writes csv to "
                    "standard output.")
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--as-of", type=DATE,
               help="Day overrides are checked against (default: today).")
 @click.option("--decimal", type=click.Choice(DECIMALS), default="auto", show_default=True,
               help="Decimal mark of numbers written as text (docs/input.md).")
@@ -304,7 +304,7 @@ def addin_command(folder: Path, model_path: Path | None) -> None:
 @click.argument("book", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The rebuilt workbook (a new file; BOOK is never changed).")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--as-of", type=DATE,
               help="Day overrides are checked against when BOOK has no fixed one "
                    "(default: TODAY() in the workbook).")
 def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
+from chs_excel.core.limits import FIRST_DATE, LAST_DATE
 from chs_excel.core.vocabulary import header_key, input_kind, percent_scaled
 from chs_excel.io.cells import (
     DATE_FORMATS,
@@ -40,7 +41,7 @@ ACCOUNTS_TABLE = "Accounts"
 ESCAPED_FORMULA = r"'[=+\-@]"
 PROBLEM_COLUMNS = ["row", "column", "value", "problem"]
 # The dates the engine can hold (it converts to datetime64[ns]); others are refused.
-ENGINE_DATES = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))
+ENGINE_DATES = (np.datetime64(FIRST_DATE, "D"), np.datetime64(LAST_DATE, "D"))
 # A UTF-8 multi-byte character: its presence means the file is UTF-8, not Windows-1252.
 UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
                             rb"|[\xf0-\xf4][\x80-\xbf]{3}")
