@@ -12,7 +12,7 @@ import click
 
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, os_error
-from chs_excel.core.limits import check_date
+from chs_excel.core.limits import FIRST_DATE, LAST_DATE
 from chs_excel.core.model import Model, load_model
 
 
@@ -23,10 +23,9 @@ class EngineDate(click.DateTime):
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> Any:
         day = super().convert(value, param, ctx)
-        try:
-            check_date(day.date(), str(value))
-        except ChsError as exc:
-            self.fail(str(exc), param, ctx)
+        if not FIRST_DATE <= day.date() <= LAST_DATE:
+            self.fail(f"{day.date()} is outside the dates chs handles ({FIRST_DATE} to "
+                      f"{LAST_DATE}; docs/limits.md)", param, ctx)
         return day
 
 
