@@ -536,3 +536,27 @@ def test_history_dates_typed_as_text_are_iso_or_refused() -> None:
     with pytest.raises(ChsError, match="2620-01-01 is outside the dates chs handles"):
         snapshot_dates(pd.Series([pd.Timestamp("2026-01-01").to_pydatetime().replace(
             year=2620)], dtype=object), "History")
+
+
+def test_a_name_longer_than_a_cell_is_a_data_issue(tmp_path: Path) -> None:
+    frame = make_sample(5, seed=1, dirty=False)
+    frame.loc[frame.index[0], "account_name"] = "x" * 40_000  # 32,767 is Excel's cell limit
+    data = tmp_path / "long.csv"
+    frame.to_csv(data, index=False)
+    done = chs("score", str(data), "-o", str(tmp_path / "long.xlsx"))
+    assert done.returncode == 0 and "Data issues: 1" in done.stdout, done.stdout
+    book = openpyxl.load_workbook(tmp_path / "long.xlsx", read_only=True)
+    rows = list(book["Data issues"].iter_rows(values_only=True))
+    assert any("longer than an Excel cell holds (32,767 characters)" in str(r) for r in rows)
+
+
+def test_non_ascii_digits_in_a_metric_are_a_data_issue() -> None:
+    from chs_excel.core.engine import score
+    frame = make_sample(3, seed=1, dirty=False)
+    metric = default_model().metrics[0].column
+    frame[metric] = frame[metric].astype(object)
+    frame.loc[frame.index[0], metric] = "\u0665\u0660"  # Arabic-Indic 50
+    frame.loc[frame.index[1], metric] = "\uff15\uff10"  # full-width 50
+    issues = score(default_model(), frame).issues
+    assert (issues["column"] == metric).sum() == 2
+    assert set(issues["problem"]) == {"not a number"}

@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from chs_excel.core.errors import InputError, MissingColumnError
+from chs_excel.core.limits import CELL_CHARS
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import (
     Metric,
@@ -151,6 +152,13 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         key = header_key(name)
         if key in cols and name not in columns:
             columns[name] = _identity(name, accounts[cols[key]], report)
+            if accounts[cols[key]].dtype == object:
+                raw = accounts[cols[key]]
+                long = (raw.astype("string").str.len() > CELL_CHARS).fillna(False) \
+                    .to_numpy(dtype=bool)
+                report(name, long, raw.where(~long, raw.astype(str).str.slice(0, 40) + "…"),
+                       f"longer than an Excel cell holds ({CELL_CHARS:,} characters): an "
+                       f".xlsx keeps the first {CELL_CHARS:,}")
     columns.update({name: comp_scores[:, c] for c, name in enumerate(comp_names)})
     probability = renewal_probability(model.renewal_probability, BAND_LABELS)[band_code]
     quartile_number = np.nan_to_num(quartile).astype(np.int64)
