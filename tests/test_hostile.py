@@ -560,3 +560,14 @@ def test_non_ascii_digits_in_a_metric_are_a_data_issue() -> None:
     issues = score(default_model(), frame).issues
     assert (issues["column"] == metric).sum() == 2
     assert set(issues["problem"]) == {"not a number"}
+
+
+def test_calibrate_on_repeated_ids_names_the_file_and_its_rows(tmp_path: Path) -> None:
+    frame = make_sample(40, seed=2, dirty=False)
+    frame["renewed"] = [1, 0] * 20
+    frame.loc[frame.index[3], "account_id"] = frame.loc[frame.index[1], "account_id"]
+    data = tmp_path / "accounts.csv"
+    frame.to_csv(data, index=False)
+    done = chs("calibrate", str(data), "--learn-points", "-o", str(tmp_path / "c.xlsx"))
+    # data rows 2 and 4 of the frame are file rows 3 and 5 (the header is row 1)
+    one_line_error(done, f"{data}: ", "account ids must be unique", "(rows 3, 5)")
