@@ -498,3 +498,76 @@ def test_values_sheets_of_the_macros_escape_and_cut_text_too() -> None:
                         pd.Series(["x" * 40_000, "a\x07<b"]), "")
     assert cells[1].endswith('preserve">a_x0007_&lt;b</t></is></c>')
     assert "x" * 32_767 + "<" in cells[0] and "x" * 32_768 not in cells[0]
+
+
+# ------------------------------------------------------------------ dates past pandas' range
+
+@pytest.mark.parametrize("args", [("--from", "9999-12-01"),
+                                  ("--as-of", "9999-12-31", "-o", "f.xlsx")])
+def test_forecast_far_future_dates_are_refused_without_a_traceback(
+        tmp_path: Path, accounts: Path, args: tuple[str, ...]) -> None:
+    scores = tmp_path / "scores.csv"
+    assert chs("score", str(accounts), "-o", str(scores)).returncode == 0
+    done = chs("forecast", str(scores), *(str(tmp_path / a) if a.endswith(".xlsx") else a
+                                          for a in args))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "is outside the dates chs handles (1677-09-22 to 2262-04-11" in done.stderr
+    assert not (tmp_path / "f.xlsx").exists()
+
+
+def test_a_snapshot_dated_2620_is_refused_not_shifted(tmp_path: Path, accounts: Path) -> None:
+    scores = tmp_path / "scores.csv"
+    assert chs("score", str(accounts), "-o", str(scores)).returncode == 0
+    store = tmp_path / "h.sqlite"
+    done = chs("snapshot", str(scores), "--date", "2620-01-01", "--history", str(store))
+    assert done.returncode == 2 and "2620-01-01 is outside the dates" in done.stderr
+    assert not store.exists()
+
+
+def test_history_dates_typed_as_text_are_iso_or_refused() -> None:
+    from chs_excel.core.errors import InputError
+    from chs_excel.io.history_store import snapshot_dates
+    got = snapshot_dates(pd.Series(["2026-02-01", None, pd.Timestamp("2026-03-05 00:00")]),
+                         "History")
+    assert got.tolist()[0] == pd.Timestamp("2026-02-01") and pd.isna(got.tolist()[1])
+    assert got.tolist()[2] == pd.Timestamp("2026-03-05")
+    with pytest.raises(InputError, match=r"01/02/2026.*1 February or 2 January"):
+        snapshot_dates(pd.Series(["2026-01-01", "01/02/2026"]), "History")
+    with pytest.raises(ChsError, match="2620-01-01 is outside the dates chs handles"):
+        snapshot_dates(pd.Series([pd.Timestamp("2026-01-01").to_pydatetime().replace(
+            year=2620)], dtype=object), "History")
+
+
+def test_a_name_longer_than_a_cell_is_a_data_issue(tmp_path: Path) -> None:
+    frame = make_sample(5, seed=1, dirty=False)
+    frame.loc[frame.index[0], "account_name"] = "x" * 40_000  # 32,767 is Excel's cell limit
+    data = tmp_path / "long.csv"
+    frame.to_csv(data, index=False)
+    done = chs("score", str(data), "-o", str(tmp_path / "long.xlsx"))
+    assert done.returncode == 0 and "Data issues: 1" in done.stdout, done.stdout
+    book = openpyxl.load_workbook(tmp_path / "long.xlsx", read_only=True)
+    rows = list(book["Data issues"].iter_rows(values_only=True))
+    assert any("longer than an Excel cell holds (32,767 characters)" in str(r) for r in rows)
+
+
+def test_non_ascii_digits_in_a_metric_are_a_data_issue() -> None:
+    from chs_excel.core.engine import score
+    frame = make_sample(3, seed=1, dirty=False)
+    metric = default_model().metrics[0].column
+    frame[metric] = frame[metric].astype(object)
+    frame.loc[frame.index[0], metric] = "\u0665\u0660"  # Arabic-Indic 50
+    frame.loc[frame.index[1], metric] = "\uff15\uff10"  # full-width 50
+    issues = score(default_model(), frame).issues
+    assert (issues["column"] == metric).sum() == 2
+    assert set(issues["problem"]) == {"not a number"}
+
+
+def test_calibrate_on_repeated_ids_names_the_file_and_its_rows(tmp_path: Path) -> None:
+    frame = make_sample(40, seed=2, dirty=False)
+    frame["renewed"] = [1, 0] * 20
+    frame.loc[frame.index[3], "account_id"] = frame.loc[frame.index[1], "account_id"]
+    data = tmp_path / "accounts.csv"
+    frame.to_csv(data, index=False)
+    done = chs("calibrate", str(data), "--learn-points", "-o", str(tmp_path / "c.xlsx"))
+    # data rows 2 and 4 of the frame are file rows 3 and 5 (the header is row 1)
+    one_line_error(done, f"{data}: ", "account ids must be unique", "(rows 3, 5)")

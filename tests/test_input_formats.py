@@ -13,8 +13,8 @@ import pytest
 from chs_excel.core.engine import score
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import default_model
+from chs_excel.core.vocabulary import suggest_column
 from chs_excel.io.accounts import read_accounts
-from chs_excel.io.cells import suggest_column
 from chs_excel.io.sample import make_sample
 from tests.cli_runner import run
 

@@ -100,3 +100,17 @@ def test_trend_writes_stability_and_books(tmp_path: Path) -> None:
     assert list(got.columns[:5]) == ["what", "psi", "verdict", "earlier_mean", "later_mean"]
     assert got["psi"].iloc[0] == pytest.approx(psi(np.array([30.0, 80, 60, 50]),
                                                    np.array([50.0, 20, 35, 50])))
+
+
+def test_float_noise_on_equal_scores_never_moves_a_bin() -> None:
+    # few distinct scores (as a component of steps and flags gives): deciles sit on them
+    earlier = np.repeat([20.0, 40.0, 55.0, 70.0, 100.0], [13, 27, 20, 25, 15])
+    rng = np.random.default_rng(3)
+    for noise in (4e-14, 1e-13):
+        later = earlier + rng.choice([-noise, noise], size=len(earlier))
+        edges = np.quantile(earlier, np.arange(1, 10) / 10, method="linear")
+        moved = (np.searchsorted(edges, later, side="right")
+                 != np.searchsorted(edges, earlier, side="right")).sum()
+        assert moved > 0  # unrounded, the noise crosses decile edges
+        assert psi(earlier, later) == 0.0
+        assert verdict(psi(earlier, later))[()] == "stable"

@@ -42,7 +42,7 @@ PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
          "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS",
-         "SEARCH", "LOWER"}
+         "SEARCH", "LOWER", "ROUND", "CELL", "LEFT"}
 PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR", "MAXIFS"}  # newer than Excel 2007: _xlfn.
 
 
@@ -84,7 +84,7 @@ def test_template_has_spec_sheets_tables_and_2000_formula_rows(template: Path) -
     assert all(book[s].sheet_state == "visible" for s in SHEETS)
     assert set(book["Model"].tables) == {"Settings", "Components", "Metrics", "Levels",
                                          "Rules", "Segments", "RenewalProbability",
-                                         "Playbooks"}
+                                         "Playbooks", "Columns"}
     scores = book["Scores"]
     assert scores.tables["Scores"].ref.endswith(str(TEMPLATE_ROWS + 1))
     assert book["Accounts"].tables["Accounts"].ref.endswith(str(TEMPLATE_ROWS + 1))

@@ -20,6 +20,7 @@ import pandas as pd
 
 from chs_excel.core.engine import parse_flags
 from chs_excel.core.errors import ChsError, InputError
+from chs_excel.core.limits import check_date
 from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import BAND_ORDER, header_key
 from chs_excel.io.history_store import (
@@ -66,6 +67,7 @@ def snapshot(scores: pd.DataFrame, model: Model, date: dt.date, where: str = "sc
         One row per account (date, model, version, account_id, owner, segment, arr,
         health, band, quartile, components) and the weights in force.
     """
+    check_date(date, f"{where}: snapshot date")
     missing = [c for c in model.components if c not in scores.columns]
     if missing:
         raise InputError(f"{where}: component column {missing[0]!r} of model "

@@ -10,8 +10,10 @@ with e and a the earlier and later snapshot's share of accounts in each bin. The
 inner edges are the earlier snapshot's deciles (numpy `quantile`, linear, as Excel's
 PERCENTILE.INC); the outer bins are open, and a value equal to an edge falls in the bin
 above it. A share below 0.0001 counts as 0.0001 (an empty bin would make ln(a/e)
-infinite). Blank scores are left out. Verdict: `stable` below 0.10, `watch` from 0.10,
-`shifted` from 0.25.
+infinite). Blank scores are left out. Values are binned rounded to PRECISION (9) decimals,
+so float noise (4e-14 from a different summation order) never moves an account across an
+edge: equal scores fall in the same bin in both snapshots. Verdict: `stable` below 0.10,
+`watch` from 0.10, `shifted` from 0.25.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 
 BINS = 10
 FLOOR = 0.0001
+PRECISION = 9  # decimals scores are binned at: noise below 5e-10 never moves a bin
 WATCH, SHIFTED = 0.10, 0.25
 STABILITY_COLUMNS = ["what", "psi", "verdict", "earlier_mean", "later_mean", "earlier_n",
                      "later_n"]
@@ -42,10 +45,11 @@ def psi(earlier: np.ndarray, later: np.ndarray) -> float:
     """The PSI of `later` against `earlier` (NaN ignored; NaN when either is empty)."""
     e_values = np.asarray(earlier, dtype=float)
     a_values = np.asarray(later, dtype=float)
-    e_values, a_values = e_values[~np.isnan(e_values)], a_values[~np.isnan(a_values)]
+    e_values = np.round(e_values[~np.isnan(e_values)], PRECISION)
+    a_values = np.round(a_values[~np.isnan(a_values)], PRECISION)
     if not len(e_values) or not len(a_values):
         return float("nan")
-    edges = decile_edges(e_values)
+    edges = np.round(decile_edges(e_values), PRECISION)
     e, a = bin_shares(e_values, edges), bin_shares(a_values, edges)
     return float(np.sum((a - e) * np.log(a / e)))
 

@@ -13,7 +13,7 @@ import click
 import pandas as pd
 
 from chs_excel import __version__
-from chs_excel.app.cli_common import ChsGroup, output_kind, progress
+from chs_excel.app.cli_common import DATE, ChsGroup, output_kind, progress
 from chs_excel.app.commands_explain import explain_command
 from chs_excel.app.commands_forecast import (
     calibrate_command,
@@ -29,10 +29,10 @@ from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, default_signals_model, load_model
-from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER
+from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER, suggest_column
 from chs_excel.engines.choose import ENGINES, choose_engine, is_parquet, score_with
-from chs_excel.io.accounts import read_accounts
-from chs_excel.io.cells import DATE_FORMATS, DECIMALS, suggest_column
+from chs_excel.io.accounts import header_row, read_accounts
+from chs_excel.io.cells import DATE_FORMATS, DECIMALS
 from chs_excel.io.safe_text import write_csv
 
 
@@ -55,7 +55,7 @@ def _model(path: Path | None) -> Model:
               help="Output file: .xlsx (formatted workbook) or .csv; '-' writes csv to "
                    "standard output.")
 @click.option("--strict", is_flag=True, help="Fail on any data issue instead of listing it.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--as-of", type=DATE,
               help="Day overrides are checked against (default: today).")
 @click.option("--decimal", type=click.Choice(DECIMALS), default="auto", show_default=True,
               help="Decimal mark of numbers written as text (docs/input.md).")
@@ -106,7 +106,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         from chs_excel.engines.choose import read_parquet_accounts
         accounts = read_parquet_accounts(input_path)
     else:
-        accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format)
+        accounts = read_accounts(input_path, sheet, decimal=decimal, date_format=date_format,
+                                 columns=model.columns)
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
@@ -133,13 +134,14 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                              f"first: row {first['row']}, column {first['column']}: "
                              f"{first['problem']}")
         scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
-                                                    ignore_index=True))
+                                                    ignore_index=True), scoring.unread)
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
     if kind == "csv" and engine == "pandas":  # the workbook has them in its Paths Table
         from chs_excel.core.path import path_to_green
         paths = path_to_green(model, accounts, scoring.scores).summary
-        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues)
+        scoring = Scoring(pd.concat([scoring.scores, paths], axis=1), scoring.issues,
+                          scoring.unread)
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
@@ -151,8 +153,10 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         write_scores(output, kind, model, accounts, scoring, as_of=day, history=history,
                      sources=sources)
     if issues_path is not None:
-        if len(scoring.issues):
-            write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
+        issues = scoring.issues_with_unread(
+            header_row(accounts) if isinstance(accounts, pd.DataFrame) else 1)
+        if len(issues):
+            write_atomically(issues_path, lambda tmp: write_csv(issues, tmp))
         elif issues_path.is_file():
             issues_path.unlink()   # an earlier run's list; this run found none
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
@@ -268,6 +272,7 @@ def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | Non
              else f" ({issues_path})" if issues_path is not None
              else " (listed with -o FILE.csv or FILE.xlsx)")
     lines.append(f"  Data issues: {issues:,}{where if issues else ''}")
+    lines += [f"  Not read: {text}" for _, text in scoring.unread]
     for line in lines:
         click.echo(line, err=err)
 
@@ -362,7 +367,7 @@ def demo_command(folder: Path, count: int, with_signals: bool) -> None:
     scoring = score(model, accounts, as_of=reference_date(0))
     if signal_issues is not None:
         scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
-                                                    ignore_index=True))
+                                                    ignore_index=True), scoring.unread)
     book = folder / "scored.xlsx"
     write_scores(book, "xlsx", model, accounts, scoring, as_of=reference_date(0))
     click.echo(f"Demo in {folder}/: model.yaml, accounts.csv{exports}, scored.xlsx "
@@ -394,7 +399,7 @@ def addin_command(folder: Path, model_path: Path | None) -> None:
 @click.argument("book", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The rebuilt workbook (a new file; BOOK is never changed).")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--as-of", type=DATE,
               help="Day overrides are checked against when BOOK has no fixed one "
                    "(default: TODAY() in the workbook).")
 def rebuild_command(book: Path, output: Path, as_of: dt.datetime | None) -> None:

@@ -12,9 +12,24 @@ import click
 
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, os_error
+from chs_excel.core.limits import FIRST_DATE, LAST_DATE
 from chs_excel.core.model import Model, load_model
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+class EngineDate(click.DateTime):
+    """A YYYY-MM-DD option the engine can hold (docs/limits.md: 1677-09-22 to 2262-04-11);
+    another date is a usage error, not a traceback or a silently shifted day."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        day = super().convert(value, param, ctx)
+        if not FIRST_DATE <= day.date() <= LAST_DATE:
+            self.fail(f"{day.date()} is outside the dates chs handles ({FIRST_DATE} to "
+                      f"{LAST_DATE}; docs/limits.md)", param, ctx)
+        return day
+
+
+DATE = EngineDate(formats=["%Y-%m-%d"])
 PROGRESS_FROM = 20_000  # rows: show progress bars from this size on
 
 

@@ -24,7 +24,7 @@ from chs_excel.analytics.calibration import (
 )
 from chs_excel.analytics.learn import LearnedPoints, learn_points
 from chs_excel.core.engine import score
-from chs_excel.core.errors import InputError
+from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.model import Model, default_model
 from chs_excel.core.vocabulary import header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
@@ -63,11 +63,15 @@ def learn(input_path: Path, accounts_path: Path | None, outcomes_path: Path | No
     keep = ~np.isnan(renewed)
     if not keep.all():
         notes.append(f"{int((~keep).sum()):,} accounts without an outcome were left out")
-    accounts, renewed = accounts[keep].reset_index(drop=True), renewed[keep]
+    accounts, renewed = accounts[keep], renewed[keep]  # index: the file's rows
     if missing:
         notes.append(f"metrics without a column in {where} (weight 0 in the learned "
                      f"model): {', '.join(missing)}")
-    rows = score(model, accounts).scores.assign(renewed=renewed)
+    try:
+        rows = score(model, accounts).scores.assign(renewed=renewed)
+    except ChsError as exc:  # e.g. a repeated id: say which file (rows are the file's)
+        raise type(exc)(f"{where}: {exc}") from None
+    accounts, rows = accounts.reset_index(drop=True), rows.reset_index(drop=True)
     report = calibrate(rows, model, where=where)
     learned = learn_points(model, accounts, renewed, weights_only=report.suggested_model(),
                            max_levels=max_levels, shape=shape, where=where)

@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from chs_excel.core.errors import InputError, MissingColumnError
+from chs_excel.core.limits import CELL_CHARS
 from chs_excel.core.methods import METHODS
 from chs_excel.core.model import (
     Metric,
@@ -34,9 +35,12 @@ from chs_excel.core.values import (
 from chs_excel.core.vocabulary import (
     BANDS,
     BLANK_WORDS,
+    EXPECTED_IDENTITY,
     IDENTITY_COLUMNS,
     NO_DATA,
+    OVERRIDE_COLUMNS,
     QUARTILE_LABELS,
+    suggest_column,
     text_key,
 )
 
@@ -52,6 +56,19 @@ class Scoring:
 
     scores: pd.DataFrame
     issues: pd.DataFrame
+    # expected identity columns not found: (key, message with a near-miss hint); not cell
+    # problems (so --strict does not refuse them): the Data issues sheet lists them first
+    unread: tuple[tuple[str, str], ...] = ()
+
+    def issues_with_unread(self, header_row: int = 1) -> pd.DataFrame:
+        """The data issues with a row per unread identity column first (at the header)."""
+        if not self.unread:
+            return self.issues
+        unread = pd.DataFrame({"row": header_row, "account_id": "",
+                               "column": [k for k, _ in self.unread], "value": "",
+                               "problem": [t for _, t in self.unread]})
+        return pd.concat([unread, self.issues], ignore_index=True) if len(self.issues) \
+            else unread
 
     @property
     def summary(self) -> dict[str, int]:
@@ -135,6 +152,13 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         key = header_key(name)
         if key in cols and name not in columns:
             columns[name] = _identity(name, accounts[cols[key]], report)
+            if accounts[cols[key]].dtype == object:
+                raw = accounts[cols[key]]
+                long = (raw.astype("string").str.len() > CELL_CHARS).fillna(False) \
+                    .to_numpy(dtype=bool)
+                report(name, long, raw.where(~long, raw.astype(str).str.slice(0, 40) + "…"),
+                       f"longer than an Excel cell holds ({CELL_CHARS:,} characters): an "
+                       f".xlsx keeps the first {CELL_CHARS:,}")
     columns.update({name: comp_scores[:, c] for c, name in enumerate(comp_names)})
     probability = renewal_probability(model.renewal_probability, BAND_LABELS)[band_code]
     quartile_number = np.nan_to_num(quartile).astype(np.int64)
@@ -162,7 +186,8 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
         raise InputError(f"{len(found)} data issue(s) under --strict; first: row "
                          f"{first['row']}, column {first['column']}: {first['problem']} "
                          f"({first['value']!r})")
-    return Scoring(scores=out, issues=found)
+    unread = tuple(_unread_identity(model, accounts, cols))
+    return Scoring(scores=out, issues=found, unread=unread)
 
 
 # ---------------------------------------------------------------- input columns
@@ -171,7 +196,7 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
     """Map header keys to the input's own column names; check the model's needs."""
     cols: dict[str, str] = {}
     for col in accounts.columns:
-        key = header_key(col)
+        key = header_key(model.key_of(col) if model.columns else col)
         if not key:
             continue
         if key in cols:
@@ -204,6 +229,27 @@ def _match_columns(model: Model, accounts: pd.DataFrame) -> dict[str, str]:
                 raise MissingColumnError(f"column {c.column!r} is missing: playbook "
                                          f"{playbook.name!r} reads it", c.column)
     return cols
+
+
+def _unread_identity(model: Model, accounts: pd.DataFrame,
+                     cols: dict[str, str]) -> list[tuple[str, str]]:
+    """(key, message) for each expected identity column the input lacks, with the header
+    most like it (`columns:` in the model maps a header of your own)."""
+    out = []
+    known = {header_key(k) for k in ("account_id", *IDENTITY_COLUMNS, *OVERRIDE_COLUMNS,
+                                     *(m.column for m in model.metrics),
+                                     *(r.column for r in model.rules))}
+    headers = [str(c) for c in accounts.columns if header_key(model.key_of(c)) not in known]
+    for key in EXPECTED_IDENTITY:
+        if header_key(key) in cols:
+            continue
+        wanted = model.header_of(key)
+        near = suggest_column(key, headers) or (suggest_column(wanted, headers)
+                                                if wanted != key else None)
+        hint = (f"; found {near!r}: did you mean {key}? (or map it in the model: "
+                f"columns: {{{key}: {near!r}}})" if near else "")
+        out.append((key, f"column {wanted!r} not found: {key} is shown blank{hint}"))
+    return out
 
 
 def _account_ids(accounts: pd.DataFrame, column: str) -> np.ndarray:

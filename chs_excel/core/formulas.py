@@ -38,7 +38,7 @@ from chs_excel.core.formula_text import (
     text_of,
     wildcard_safe,
 )
-from chs_excel.core.limits import FORMULA_CHARS, SHEET_ROWS
+from chs_excel.core.limits import FORMULA_CHARS, PERCENT_SAMPLE_ROWS, SHEET_ROWS
 from chs_excel.core.methods import METHODS, FormulaRefs
 from chs_excel.core.model import (
     Metric,
@@ -50,16 +50,21 @@ from chs_excel.core.model import (
 from chs_excel.core.playbooks import PRIORITY_SPAN, Condition, playbook_rows, uses_history
 from chs_excel.core.vocabulary import (
     BANDS,
+    EXPECTED_IDENTITY,
     IDENTITY_COLUMNS,
     NO_DATA,
     OPERATORS,
     OVERRIDE_COLUMNS,
     QUARTILE_LABELS,
     RESULT_COLUMNS,
+    percent_scaled,
 )
 
 ROW = "§"  # placeholder for the Excel row number in per-row formula templates
 ACCOUNTS_WIDTH = 702  # Accounts columns A:ZZ are searched for the headers the model needs
+EXPECTED = frozenset(header_key(name) for name in EXPECTED_IDENTITY)
+UNREAD = ("Those columns show blank (Dashboard ARR, owners, renewals): rename the header, "
+          "or map yours in the model: columns: {arr: \"\"ARR ($)\"\"}.")
 MISSING = "no column"  # what a metric's score cells show when Accounts lacks its column
 TWICE = "column twice"  # what the results show when a column they need is there twice
 
@@ -142,7 +147,7 @@ def template_columns(model: Model) -> list[str]:
     for name in names:
         if name and header_key(name) not in seen:
             seen.add(header_key(name))
-            out.append(name)
+            out.append(model.header_of(name))
     return out
 
 
@@ -174,10 +179,11 @@ def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, b
               if c.test == "metric"]
     needs += [(name, "shown on Scores", False) for name in IDENTITY_COLUMNS]
     needs += [(name, "manual override", False) for name in OVERRIDE_COLUMNS]
+    expected = {header_key(name) for name in EXPECTED_IDENTITY}
     out: dict[str, tuple[str, str, bool]] = {}
     for name, what, required in needs:
         key = header_key(name)
-        if key not in out and (required or key in keys):
+        if key not in out and (required or key in keys or key in expected):
             out[key] = (name, what, required)
     return list(out.values())
 
@@ -205,7 +211,8 @@ class ScoresPlan:
                  as_of: dt.date | None = None, group_slots: int = 20) -> None:
         self.model = model
         self.headers = headers
-        self.keys = {header_key(h): i for i, h in enumerate(headers) if header_key(h)}
+        self.keys = {header_key(model.key_of(h)): i for i, h in enumerate(headers)
+                     if header_key(h)}
         self.first, self.last = 2, 1 + max(rows, 1)
         self.last_letter = xl_col_to_name(ACCOUNTS_WIDTH - 1)
         self.group_slots = group_slots
@@ -230,8 +237,16 @@ class ScoresPlan:
         row at the position Calc found once; "" when Accounts has no such column (unless
         not `guarded`: for formulas evaluated only when the column was found)."""
         pos = self.found[header_key(column)]
-        cell = f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
+        cell = self.acc_cell(column)
+        pct = self.percent.get(header_key(column))
+        if pct:  # a %-formatted column reads x100, as the engine's reader reads it
+            cell = f"IF(AND({pct},ISNUMBER({cell})),ROUND({cell}*100,10),{cell})"
         return f'IF({pos},{cell},"")' if guarded else cell
+
+    def acc_cell(self, column: str) -> str:
+        """This row's Accounts cell of a found column as stored (no % scaling)."""
+        pos = self.found[header_key(column)]
+        return f"INDEX(Accounts!$A{ROW}:${self.last_letter}{ROW},1,{pos})"
 
     def acc_range(self, column: str) -> str:
         """The whole data range of an Accounts column, wherever its header is."""
@@ -275,27 +290,42 @@ class ScoresPlan:
                 "order; case, spaces and _ ignored)")
         top = c.row
         for j, text in enumerate(("column", "header key", "Accounts column", "times found",
-                                  "read for", "problem", "problems so far")):
+                                  "read for", "problem", "problems so far", "% format: x100",
+                                  "% columns so far")):
             c.put(top, j, text, kind="bold")
         self.needs = accounts_needs(self.model, self.keys)
         self.found: dict[str, str] = {}
+        self.percent: dict[str, str] = {}
+        sample = (f"Accounts!$A${self.first}:${self.last_letter}$"
+                  f"{self.first + min(self.last - self.first + 1, PERCENT_SAMPLE_ROWS) - 1}")
+        pct_so_far = '""'
         self._lookups: list[tuple[int, str]] = []  # filled in by _header_list
         so_far = '""'
         for i, (name, what, required) in enumerate(self.needs, start=1):
             row = top + i
-            key = header_key(name)
-            c.put(row, 0, name)
-            c.put(row, 1, key)
+            key, header = header_key(name), self.model.header_of(name)
+            c.put(row, 0, header)  # the header looked for: the model's `columns:` or name
+            c.put(row, 1, header_key(header))
             self.found[key] = f"{CALC}!{xl_rowcol_to_cell(row, 2, True, True)}"
-            self._lookups.append((row, key))
+            self._lookups.append((row, header_key(header)))
             count = f"{CALC}!{xl_rowcol_to_cell(row, 3, True, True)}"
             c.put(row, 4, what)
-            lack = '"missing"' if required else '""'
+            lack = ('"missing"' if required else '"not found"' if key in EXPECTED
+                    else '""')
             status = c.put(row, 5, f'IF({count}=0,{lack},IF({count}>1,"repeated",""))',
                            formula=True)
             so_far = c.put(row, 6, f'{so_far}&IF({status}="","",", "&{CALC}!'
                                    f'{xl_rowcol_to_cell(row, 0, True, True)}&" "&{status})',
                            formula=True)
+            if percent_scaled(name):  # the reader's rule: the first number cell's format
+                pos = self.found[key]
+                first = (f"IFERROR(MATCH(TRUE,ISNUMBER(INDEX({sample},0,{pos})),0),1)")
+                self.percent[key] = c.put(
+                    row, 7, f'IF({pos}=0,FALSE,LEFT(CELL("format",INDEX({sample},{first},'
+                            f'{pos})),1)="P")', formula=True, array=True)
+                pct_so_far = c.put(row, 8, f'{pct_so_far}&IF({self.percent[key]},", "&{CALC}!'
+                                           f'{xl_rowcol_to_cell(row, 0, True, True)},"")',
+                                   formula=True)
         listed = top + len(self.needs) + 1
         statuses = calc_range(top + 1, 5, listed - 1, 5)
         c.put(listed, 0, "Problem shown in Scores", kind="bold")
@@ -308,14 +338,24 @@ class ScoresPlan:
                   "and the other scores show")
         self.columns_message = c.put(
             listed + 1, 1,
-            f'IF({self.problem}="","Accounts: every column the Model reads was found by its '
+            f'IF({so_far}="","Accounts: every column the Model reads was found by its '
             f'header (any order; case, spaces and _ ignored).","Accounts: "&MID({so_far},3,'
-            f'999)&". {advice} """&{self.problem}&""" instead of a number.")', formula=True)
+            f'999)&IF({self.problem}="",". {UNREAD}",". {advice} """&{self.problem}&""" '
+            f'instead of a number."))', formula=True)
+        self.percent_message = c.put(
+            listed + 2, 1,
+            f'IF({pct_so_far}="","Accounts: no column the Model reads is formatted as %.",'
+            f'"Accounts: "&MID({pct_so_far},3,999)&" formatted as %: read as what the cell '
+            f'shows (56% as 56), as chs score reads it.")', formula=True)
+        c.put(listed + 2, 0, "Percent message", kind="bold")
+        self.percent_message_longest = (f"Accounts: {self.needs[-1][0]}, {self.needs[0][0]} "
+                                        "formatted as %: read as what the cell shows (56% as "
+                                        "56), as chs score reads it.")
         # what the row must have room for on Start here: two columns missing, say
         self.columns_message_longest = (f"Accounts: {self.needs[-1][0]} missing, "
                                         f"{self.needs[0][0]} missing. {advice} "
                                         f'"{TWICE}" instead of a number.')
-        c.row = listed + 3
+        c.row = listed + 4
 
     def _header_list(self) -> None:
         """Accounts' header row as the engine matches headers (`header_key`), one row per
@@ -696,6 +736,7 @@ class ScoresPlan:
         method = METHODS[m.method]
         refs = FormulaRefs(
             x=self.acc(m.column, guarded=False), column=self.acc_range(m.column), live=live,
+            stored=self.acc_cell(m.column),
             gate=gate,
             params={key: self.param[m.column, key] for key, _ in method.calc},
             levels=self.levels.get(m.column, {}))

@@ -10,6 +10,7 @@ either stripped of them (`xml_legal`) or escaped the way Excel itself stores the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -23,6 +24,9 @@ SHEET_NAME_CHARS = 31         # characters of a sheet name
 COLUMN_NAME_CHARS = 255       # characters of a Table column name
 NAME_CHARS = COLUMN_NAME_CHARS - len("_score")  # a model name: NAME_score is a column too
 TABLE_ROWS = SHEET_ROWS - 1   # data rows of a Table headed in row 1
+# The days the engine holds (pandas datetime64[ns]); every date outside is refused.
+FIRST_DATE, LAST_DATE = dt.date(1677, 9, 22), dt.date(2262, 4, 11)
+PERCENT_SAMPLE_ROWS = 200     # data rows whose number formats decide a %-formatted column
 
 # Option values: the largest a command accepts (more would exhaust memory or time first).
 MAX_SAMPLE = 5_000_000        # chs sample -n (an xlsx holds at most TABLE_ROWS)
@@ -64,3 +68,11 @@ def check_table_rows(rows: int, output: Path | str) -> None:
     if rows > TABLE_ROWS:
         raise ChsError(f"{output}: {rows:,} rows do not fit in an Excel sheet (at most "
                        f"{TABLE_ROWS:,} below the header); write a .csv instead")
+
+
+def check_date(day: dt.date, what: str) -> dt.date:
+    """`day` if the engine can hold it (FIRST_DATE..LAST_DATE), else a one-line ChsError."""
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ChsError(f"{what}: {day.isoformat()} is outside the dates chs handles "
+                       f"({FIRST_DATE} to {LAST_DATE}); docs/limits.md")
+    return day

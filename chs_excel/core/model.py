@@ -75,7 +75,7 @@ COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
               "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
-              "sources", "signals")
+              "sources", "signals", "columns")
 
 
 
@@ -130,6 +130,8 @@ class Model:
     playbooks: tuple[Playbook, ...] = ()
     sources: tuple[Source, ...] = ()   # raw exports signals read (core/signals.py)
     signals: tuple[Signal, ...] = ()   # Accounts columns computed from the sources
+    # `columns:` key -> the user's header for it ({arr: "ARR ($)"}); docs/input.md
+    columns: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -143,6 +145,16 @@ class Model:
             if header_key(metric.column) == key:
                 return metric
         raise KeyError(column)
+
+    def header_of(self, key: str) -> str:
+        """The Accounts header the model reads `key` under: its `columns:` entry or `key`."""
+        wanted = header_key(key)
+        return next((h for k, h in self.columns.items() if header_key(k) == wanted), key)
+
+    def key_of(self, header: str) -> str:
+        """The key an Accounts header stands for: the `columns:` key mapped to it, or itself."""
+        found = header_key(header)
+        return next((k for k, h in self.columns.items() if header_key(h) == found), header)
 
     def replace(self, **changes: Any) -> Model:
         """A copy with `changes` applied (validated like any model)."""
@@ -174,6 +186,8 @@ class Model:
             out["sources"] = sources_dict(self.sources)
         if self.signals:
             out["signals"] = [signal_dict(g) for g in self.signals]
+        if self.columns:
+            out["columns"] = dict(self.columns)
         return out
 
     def to_yaml(self) -> str:
@@ -224,6 +238,7 @@ def _problems(model: Model) -> list[str | Problem]:
     if not str(model.name).strip():
         out.append("name is empty")
     out.extend(_name_problems(model))
+    out.extend(_columns_problems(model.columns))
     if not _finite(model.scale) or model.scale <= 0:
         out.append(f"scale must be a positive number, got {model.scale!r}")
     fy = model.fiscal_year_start
@@ -317,6 +332,26 @@ def _name_problems(model: Model) -> list[str | Problem]:
         else:
             continue
         out.append(message if table is None else Problem(message, table, text, column))
+    return out
+
+
+def _columns_problems(columns: dict[str, str]) -> list[str | Problem]:
+    """`columns:` maps each key once to a header no other key has."""
+    out: list[str | Problem] = []
+    seen: dict[str, str] = {}
+    keys: set[str] = set()
+    for key, header in columns.items():
+        if not isinstance(header, str) or not header_key(header) or not header_key(key):
+            out.append(Problem(f"columns: {key!r}: expected a header text, got {header!r}",
+                               "Columns", key, "header"))
+            continue
+        if header_key(key) in keys:
+            out.append(Problem(f"columns: {key!r} is mapped twice", "Columns", key, "key"))
+        keys.add(header_key(key))
+        other = seen.setdefault(header_key(header), key)
+        if other != key:
+            out.append(Problem(f"columns: {other!r} and {key!r} both read header {header!r}",
+                               "Columns", key, "header"))
     return out
 
 
@@ -501,7 +536,15 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
                         for i, p in enumerate(playbooks)),
         sources=sources_from_dict(d.get("sources")),
         signals=signals_from_list(d.get("signals")),
+        columns=_columns_from_dict(d.get("columns") or {}),
     )
+
+
+def _columns_from_dict(data: Any) -> dict[str, str]:
+    """`columns: {key: header}` as text; a header that is not text is left for the check."""
+    if not isinstance(data, dict):
+        raise ModelError("columns: expected a mapping of key to the header in your file")
+    return {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
 
 def load_model(path: str | Path) -> Model:
@@ -551,9 +594,10 @@ TABLE_COLUMNS = {
     "Sources": SOURCE_COLUMNS,
     "Signals": SIGNAL_COLUMNS,
     "SignalFilters": FILTER_COLUMNS,
+    "Columns": ["key", "header"],
 }
 # Model tables a workbook may lack (built before they existed): read as empty.
-OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters")
+OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters", "Columns")
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
@@ -563,7 +607,7 @@ OPTIONAL_COLUMNS = {
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability", "Playbooks")
+                "RenewalProbability", "Playbooks", "Columns")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
             "quartiles_by", "segments_by", "fiscal_year_start")
 
@@ -604,7 +648,9 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     return {"Components": comps, "Metrics": metrics,
             "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
             "Rules": rules, "Segments": segments, "Settings": settings,
-            "RenewalProbability": renewal, "Playbooks": playbooks, **signal_tables}
+            "RenewalProbability": renewal, "Playbooks": playbooks, **signal_tables,
+            "Columns": pd.DataFrame({"key": list(model.columns),
+                                     "header": list(model.columns.values())}, dtype=object)}
 
 
 def _blank(value: Any) -> bool:
@@ -702,6 +748,10 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
         _records(tables["Signals"], "Signals", where) if "Signals" in tables else [],
         _records(tables["SignalFilters"], "SignalFilters", where)
         if "SignalFilters" in tables else [], where)
+    columns = {str(r["key"] or "").strip(): r["header"] if r["header"] is None
+               else str(r["header"]).strip()
+               for r in _records(tables.get("Columns", pd.DataFrame(columns=["key", "header"])),
+                                 "Columns", where)}
     quart = settings.get("quartiles_by")
     seg_col = settings.get("segments_by")
     try:
@@ -715,7 +765,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      segment_weights=seg_weights,
                      quartiles_by=str(quart).strip() if quart else None,
                      renewal_probability=probs, playbooks=playbooks,
-                     sources=sources, signals=signals,
+                     sources=sources, signals=signals, columns=columns,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
                                               "fiscal_year_start"))

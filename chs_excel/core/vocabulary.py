@@ -6,6 +6,7 @@ from here, so the engine, the formulas, the sheets and the reports cannot drift 
 
 from __future__ import annotations
 
+import difflib
 import re
 
 BANDS = ("Green", "Yellow", "Red")           # best first (docs/scoring.md)
@@ -90,6 +91,39 @@ def display_header(key: object) -> str:
 def header_key(name: object) -> str:
     """The form headers are matched in: case, spaces and underscores ignored."""
     return "".join(str(name).split()).replace("_", "").lower()
+
+
+def suggest_column(missing: str, headers: list[str]) -> str | None:
+    """The header most like a missing column's name (compared as header keys), if any:
+    the closest spelling, else the shortest header holding the name ('Account Owner')."""
+    keys = {header_key(h): str(h) for h in headers if header_key(h)}
+    want = header_key(missing)
+    close = difflib.get_close_matches(want, list(keys), n=1, cutoff=0.6)
+    holding = sorted((k for k in keys if len(want) >= 3 and want in k), key=len)
+    return keys[close[0]] if close else keys[holding[0]] if holding else None
+
+
+# Identity columns the sheets read (Dashboard ARR, owners, renewals): each one not found
+# is named (console, Start here, Data issues).
+EXPECTED_IDENTITY = ("account_name", "owner", "arr", "renewal_date")
+# Input columns that are always text, whatever their cells look like (by header_key).
+TEXT_INPUT_KEYS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
+                             "overridereason"})
+
+
+def input_kind(column: object) -> str:
+    """How the accounts reader types an input column: "text", "date" or "number"."""
+    key = header_key(column)
+    if key in TEXT_INPUT_KEYS:
+        return "text"
+    return "date" if "date" in key or "until" in key else "number"
+
+
+def percent_scaled(column: object) -> bool:
+    """Whether a %-formatted xlsx column reads x100 (45% as 45): number columns other than
+    chs's own fraction outputs (coverage, renewal_probability). docs/input.md."""
+    return input_kind(column) == "number" and header_key(column) not in {
+        header_key(c) for c, k in COLUMN_KINDS.items() if k == "pct"}
 
 
 # Characters a text key reads as a space (Excel's TRIM handles only U+0020, so the

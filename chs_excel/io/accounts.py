@@ -11,6 +11,7 @@ import datetime as dt
 import io as _io
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ import pandas as pd
 import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
-from chs_excel.core.vocabulary import COLUMN_KINDS, header_key
+from chs_excel.core.limits import FIRST_DATE, LAST_DATE
+from chs_excel.core.vocabulary import header_key, input_kind, percent_scaled
 from chs_excel.io.cells import (
     DATE_FORMATS,
     DECIMALS,
@@ -37,21 +39,17 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ACCOUNTS_TABLE = "Accounts"
 # A csv cell written as text by `formula_safe`: an apostrophe before = + - or @.
 ESCAPED_FORMULA = r"'[=+\-@]"
-# Columns that are always text, whatever their cells look like (compared by header_key).
-TEXT_COLUMNS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
-                          "overridereason"})
-# chs's own output columns shown as % hold fractions (0..1): never scaled (docs/input.md).
-FRACTION_COLUMNS = frozenset(header_key(c) for c, k in COLUMN_KINDS.items() if k == "pct")
 PROBLEM_COLUMNS = ["row", "column", "value", "problem"]
 # The dates the engine can hold (it converts to datetime64[ns]); others are refused.
-ENGINE_DATES = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))
+ENGINE_DATES = (np.datetime64(FIRST_DATE, "D"), np.datetime64(LAST_DATE, "D"))
 # A UTF-8 multi-byte character: its presence means the file is UTF-8, not Windows-1252.
 UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}"
                             rb"|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def read_accounts(path: str | Path, sheet: str | None = None, *, decimal: str = "auto",
-                  date_format: str = "auto") -> pd.DataFrame:
+                  date_format: str = "auto",
+                  columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Read the accounts of a csv or xlsx file; index = the row number in the file.
 
     Parameters
@@ -65,6 +63,9 @@ def read_accounts(path: str | Path, sheet: str | None = None, *, decimal: str = 
         How numbers written as text mark decimals; "auto" decides from the whole file.
     date_format : {"auto", "iso", "mdy", "dmy"}
         Day/month order of dates written as text; "auto" decides per column.
+    columns : dict, optional
+        The model's `columns:` (key -> the file's header): a mapped header is typed as its
+        key is (`Account Owner` for owner: text).
 
     Returns
     -------
@@ -91,7 +92,12 @@ def read_accounts(path: str | Path, sheet: str | None = None, *, decimal: str = 
         frame, where = _read_csv(path, head), str(path)
     else:
         frame, where, problems, percent, date1904 = _read_xlsx(path, head, sheet)
-    frame = _typed(frame, where, decimal, date_format, percent, date1904)
+    mapped = {header_key(h): k for k, h in (columns or {}).items()}
+
+    def key(col: str) -> str:
+        return mapped.get(header_key(col), col)
+    percent = {c for c in percent if percent_scaled(key(c))}
+    frame = _typed(frame, where, decimal, date_format, percent, date1904, key)
     frame = frame.dropna(how="all")
     if frame.empty:
         raise InputError(f"{where}: has a header but no accounts")
@@ -194,14 +200,15 @@ def csv_delimiter(text: str) -> str:
 
 
 def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
-           percent: set[str], date1904: bool) -> pd.DataFrame:
+           percent: set[str], date1904: bool,
+           key: Callable[[str], str] = str) -> pd.DataFrame:
     """Type cells as a spreadsheet would: numbers, dates and text, blanks as None/NaN.
 
     Text that reads as a number becomes a number (and dates in date columns become dates),
     except in identity columns, so ids like '00123' keep their zeros. docs/input.md.
     """
     cleaned = {col: _clean(frame[col]) for col in frame.columns}
-    kinds = {col: _kind(col) for col in frame.columns}
+    kinds = {col: input_kind(key(col)) for col in frame.columns}
     numbers = [c for c in frame.columns if kinds[c] == "number"]
     texts = {c: cleaned[c][0].where(cleaned[c][1]).dropna().astype(str).str.strip()
              for c in numbers if cleaned[c][1].any()}
@@ -221,13 +228,6 @@ def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
             out[col] = _numbers(obj, texts.get(col), plain.get(col), convention,
                                 col in percent)
     return pd.DataFrame(out, index=frame.index)
-
-
-def _kind(col: str) -> str:
-    key = header_key(col)
-    if key in TEXT_COLUMNS:
-        return "text"
-    return "date" if "date" in key or "until" in key else "number"
 
 
 def _clean(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -414,10 +414,17 @@ def _percent_columns(percent_cells: list[tuple[int, int]], other_cells: list[tup
             raise InputError(f"{where}: column {header[c]!r} mixes %-formatted numbers (row "
                              f"{pct[c]}) and plain numbers (row {other[c]}); format the "
                              "column one way")
-    return {header[c] for c in pct if 0 <= c < len(header)
-            and header_key(header[c]) not in FRACTION_COLUMNS}
+    return {header[c] for c in pct if 0 <= c < len(header)}
 def _table_names(book: calamine.CalamineWorkbook) -> list[str]:
     try:
         return list(book.table_names)
     except Exception:  # calamine: workbook without table support
         return []
+
+
+def header_row(accounts: pd.DataFrame | None) -> int:
+    """The file row of the accounts' header (their index is the file row number)."""
+    if accounts is None or not len(accounts) or not pd.api.types.is_integer_dtype(
+            accounts.index):
+        return 1
+    return max(int(accounts.index.min()) - 1, 1)

@@ -6,13 +6,10 @@ All parsing works on whole columns (pandas string methods and numpy), never cell
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 import pandas as pd
 
 from chs_excel.core.errors import InputError
-from chs_excel.core.vocabulary import header_key
 
 DECIMALS = ("auto", "point", "comma")
 DATE_FORMATS = ("auto", "iso", "mdy", "dmy")
@@ -182,12 +179,3 @@ def _day_month_order(rows: pd.Index, a: np.ndarray, b: np.ndarray, column: str,
     raise InputError(f"{where}: column {column!r}: every date could be day/month or "
                      f"month/day (e.g. row {rows[a != b][0]}); pass --date-format dmy or "
                      "--date-format mdy (or write dates as YYYY-MM-DD)")
-
-
-# ---------------------------------------------------------------- headers
-
-def suggest_column(missing: str, headers: list[str]) -> str | None:
-    """The header most like a missing column's name (compared as header keys), if any."""
-    keys = {header_key(h): str(h) for h in headers if header_key(h)}
-    close = difflib.get_close_matches(header_key(missing), list(keys), n=1, cutoff=0.6)
-    return keys[close[0]] if close else None

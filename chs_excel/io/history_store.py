@@ -18,17 +18,20 @@ component, weight). Two stores, chosen by the file name:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chs_excel.core.engine import parse_flags
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.files import lock_timeout, locked
+from chs_excel.core.limits import check_date
 from chs_excel.core.vocabulary import HISTORY_COLUMNS, NO_DATA, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES
 from chs_excel.io.book import Book, FileBook
@@ -123,10 +126,46 @@ def stored_dates(path: str | Path) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(d) for d in found)
 
 
+ISO_DAY = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+
+
+def snapshot_dates(dates: pd.Series, where: str) -> pd.Series:
+    """Snapshot dates as days: real dates, or text written YYYY-MM-DD (01/02/2026 could be
+    either day first or month first: refused, as the accounts reader refuses it); a day
+    outside the engine's range (docs/limits.md) is refused, never shifted. Blank: NaT.
+    Each distinct value is read once (a store holds few snapshot dates)."""
+    blank = dates.isna() | (dates.astype("string").str.strip() == "").fillna(False)
+    present = dates[~blank].astype(object)
+    days = {v: _day(v, f"{where}: date {v!r}") for v in pd.unique(present)}
+    out = pd.Series(pd.NaT, index=dates.index, dtype="datetime64[ns]")
+    out[present.index] = pd.to_datetime(present.map(days))
+    return out
+
+
+def _day(value: object, where: str) -> dt.date:
+    """One snapshot date cell as a day (see snapshot_dates)."""
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(ISO_DAY, text):
+            raise InputError(f"{where} is not a date or YYYY-MM-DD text: 01/02/2026 could "
+                             "be 1 February or 2 January; write it as YYYY-MM-DD")
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"{where} is not a day of the calendar") from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise InputError(f"{where} is not a date")
+    return check_date(value, where)
+
+
 def _typed(rows: pd.DataFrame) -> pd.DataFrame:
     """Column types as the rest of the code expects them, whichever store they came from."""
     rows = rows.copy()
-    rows["date"] = pd.to_datetime(rows["date"], errors="coerce").dt.normalize()
+    rows["date"] = snapshot_dates(rows["date"], "History")
     for c in ("model", "version", "account_id", "owner", "segment", "band"):
         if c in rows.columns:
             text = rows[c].astype("string").str.strip()

@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
+from chs_excel.core.limits import PERCENT_SAMPLE_ROWS
+
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -25,7 +27,7 @@ NO_VALUE = re.compile(CELL + FORMULA + rb'(?:<v\s*/>)?</c>')
 STYLED_NUMBER = re.compile(CELL + rb'(?P<attrs>[^>]*)>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?<v>')
 STYLE = re.compile(rb'\bs="(\d+)"')
 TYPE = re.compile(rb'\bt="(\w+)"')
-SAMPLE_ROWS = 200  # rows whose number formats decide a percent column
+SAMPLE_ROWS = PERCENT_SAMPLE_ROWS  # rows whose number formats decide a percent column
 
 
 class XlsxCells:

@@ -40,7 +40,7 @@ from chs_excel.core.vocabulary import (
     display_header,
     header_key,
 )
-from chs_excel.io.accounts import read_accounts
+from chs_excel.io.accounts import header_row, read_accounts
 from chs_excel.sheets.account import account_sheet, paths_frame, selected_id
 from chs_excel.sheets.actions import actions_sheet
 from chs_excel.sheets.dashboard import (
@@ -153,9 +153,11 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
     frame = _booleans_as_text(typed_as_read(model, accounts), model) if accounts is not None \
         else pd.DataFrame(columns=template_columns(model))
 
+    issues = None if scoring is None else scoring.issues_with_unread(header_row(accounts))
+
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, model, cached=cached)
-        book.add_sheets(with_issues=scoring is not None and len(scoring.issues) > 0,
+        book.add_sheets(with_issues=issues is not None and len(issues) > 0,
                         with_weights=history_weights is not None)
         size = max(rows, len(frame), 1)
         plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
@@ -185,8 +187,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
                                   "health_after": "score"})
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
-        if scoring is not None and len(scoring.issues):
-            book.table_sheet("Data issues", "DataIssues", scoring.issues,
+        if issues is not None and len(issues):
+            book.table_sheet("Data issues", "DataIssues", issues,
                              formats={"row": "count", "account_id": "indent",
                                       "problem": "indent"})
         book.close()
@@ -339,6 +341,9 @@ class WorkbookBuilder:
             row += 1
         g.put(row, 0, plan.columns_message, formula=True, kind="text")
         wrapped[row] = plan.columns_message_longest
+        row += 1
+        g.put(row, 0, plan.percent_message, formula=True, kind="text")
+        wrapped[row] = plan.percent_message_longest
         row += 1
         band = plan.scores_range("band")
         summary = [("Accounts", f'COUNTIF({plan.scores_range("account_id")},"?*")')]

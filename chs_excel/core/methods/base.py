@@ -101,7 +101,9 @@ def cell_boolean(rec: dict[str, Any], key: str, where: str, table: str) -> bool:
 class FormulaRefs:
     """What the formula plan hands a method to write one metric's per-row score formula.
 
-    `x` is this row's Accounts cell, `column` the whole Accounts data range of the metric,
+    `x` is this row's Accounts value (x100 when %-formatted, as the reader reads it),
+    `stored` the cell as stored (for ranks against `column`, the whole Accounts data range
+    of the metric, stored too),
     `live` the condition "this row holds an account", `gate(expr)` blanks `expr` on rows
     without an account, `params` the Calc cells of the method's `calc` parameters (by key),
     `levels` the Calc ranges `keys` and `points` of a Levels method.
@@ -111,6 +113,7 @@ class FormulaRefs:
     column: str
     live: str
     gate: Callable[[str], str]
+    stored: str = ""
     params: dict[str, str] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
 

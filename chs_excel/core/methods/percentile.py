@@ -64,6 +64,7 @@ class Percentile(MetricMethod):
                 "count": f"COUNT({column})"}
 
     def formula(self, metric: Metric, refs: FormulaRefs) -> str:
-        x, n, order = refs.x, refs.params["count"], refs.params["order"]
+        # ranks are the same on stored and x100 values: rank the stored cell in its column
+        x, n, order = refs.stored or refs.x, refs.params["count"], refs.params["order"]
         return (f"IF(AND({refs.live},ISNUMBER({x})),IF({n}=1,Scale,Scale*(_xlfn.RANK.EQ({x},"
                 f'{refs.column},{order})-1)/({n}-1)),"")')
