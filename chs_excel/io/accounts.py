@@ -206,9 +206,13 @@ def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
     texts = {c: cleaned[c][0].where(cleaned[c][1]).dropna().astype(str).str.strip()
              for c in numbers if cleaned[c][1].any()}
     plain = {c: pd.to_numeric(t, errors="coerce") for c, t in texts.items()}
+    # Text with no digit never reads as a number (words in category and flag columns):
+    # only the rest is split into number parts, once.
+    digits = {c: _with_digit(t) for c, t in texts.items()}
     convention = decimal
     if decimal == "auto":
-        left = {c: t[plain[c].isna()] for c, t in texts.items()}
+        left = {c: t[plain[c].isna().to_numpy() & t.index.isin(digits[c])]
+                for c, t in texts.items()}
         convention = number_convention(_cells(left), lambda: _cells(texts), where)
     out = {}
     for col in frame.columns:
@@ -218,8 +222,8 @@ def _typed(frame: pd.DataFrame, where: str, decimal: str, date_format: str,
         elif kinds[col] == "date":
             out[col] = _dates(obj, is_text, col, where, date_format, date1904)
         else:
-            out[col] = _numbers(obj, texts.get(col), plain.get(col), convention,
-                                col in percent)
+            out[col] = _numbers(obj, is_text, texts.get(col), plain.get(col),
+                                digits.get(col), convention, col in percent)
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -255,24 +259,42 @@ def _cells(texts: dict[str, pd.Series]) -> pd.DataFrame:
         columns=["row", "column", "text", "num"])
 
 
-def _numbers(obj: pd.Series, text: pd.Series | None, plain: pd.Series | None,
-             convention: str, percent: bool) -> pd.Series:
-    """A number column: text cells read as exports write numbers, kept as text if not."""
+def _with_digit(text: pd.Series) -> pd.Index:
+    """The index of the cells of `text` holding a digit (the only ones number-like)."""
+    return text.index[text.str.contains(r"\d", regex=True).to_numpy(dtype=bool)]
+
+
+def _numbers(obj: pd.Series, is_text: np.ndarray, text: pd.Series | None,
+             plain: pd.Series | None, digits: pd.Index | None, convention: str,
+             percent: bool) -> pd.Series:
+    """A number column, typed once: floats, and the text cells that do not read as a
+    number (kept as text, for the engine to report) — known from the reader's own masks,
+    without scanning the cells' types again."""
     if percent:  # an xlsx column formatted as %: shown as 45% for 0.45
-        numeric = ~_text_cells(obj) & obj.notna().to_numpy()
+        numeric = ~is_text & obj.notna().to_numpy()
         if numeric.any():
             scaled = np.round(pd.to_numeric(obj[numeric]).to_numpy(dtype=float) * 100, 10)
             obj = obj.where(~numeric, pd.Series(scaled, index=obj.index[numeric]))
+    left = is_text
+    numbers = np.full(len(obj), np.nan)
     if text is not None and len(text):
         values = (plain.to_numpy(dtype=float, na_value=np.nan).copy()
                   if convention == "point" else np.full(len(text), np.nan))
-        rest = np.isnan(values)
+        rest = np.isnan(values) & text.index.isin(digits)
         if rest.any():
             values[rest] = parse_number_parts(number_parts(text[rest]), convention)
-        found = ~np.isnan(values)
-        obj = obj.copy()
-        obj[text.index[found]] = values[found]
-    return obj if _text_cells(obj).any() else _uniform(obj)
+        at = np.flatnonzero(is_text)   # `text` holds the text cells in order
+        numbers[at] = values
+        left = is_text.copy()
+        left[at[~np.isnan(values)]] = False
+    other = ~is_text & obj.notna().to_numpy()   # cells already typed (xlsx)
+    if not other.any() and not left.any():     # every cell a number or blank: floats
+        return pd.Series(numbers, index=obj.index)
+    cells = obj.to_numpy(dtype=object).copy()
+    done = is_text & ~left
+    cells[done] = numbers[done]
+    out = pd.Series(cells, index=obj.index, dtype=object)
+    return out if left.any() else _uniform(out)
 
 
 def _dates(obj: pd.Series, is_text: np.ndarray, col: str, where: str, date_format: str,
