@@ -108,3 +108,26 @@ def test_refresh_rewrites_the_paths_table(built, tmp_path: Path) -> None:
     first = scores["account_id"].iloc[0]
     assert got.loc[got["account_id"] == first, "path_to_green"].iloc[0] == expected
     assert "nps 0" in expected
+
+
+def test_paths_table_has_one_row_per_account_not_green() -> None:
+    """Steps side by side, one row an account: the Table never outgrows the accounts."""
+    from chs_excel.core.path import ALREADY_GREEN, STEP_COLUMNS, Paths
+    from chs_excel.sheets.account import PATH_ROWS, paths_frame
+    scores = pd.DataFrame({"account_id": ["g", "p", "n"]}, index=[2, 3, 4])
+    summary = pd.DataFrame({"path_to_green": [ALREADY_GREEN, "nps 3 → 9; csat 2 → 4",
+                                              "no path (capped)"],
+                            "path_steps": pd.array([0, 2, None], dtype="Int64")},
+                           index=scores.index)
+    steps = pd.DataFrame([["p", 1, "nps", 3, 9, 61.0], ["p", 2, "csat", 2, 4, 72.5]],
+                         columns=STEP_COLUMNS)
+    got = paths_frame(Paths(summary=summary, steps=steps), scores)
+    assert got["account_id"].tolist() == ["p", "n"]
+    assert got["path_to_green"].tolist() == ["nps 3 → 9; csat 2 → 4", "no path (capped)"]
+    assert got["path_steps"].iloc[0] == 2 and pd.isna(got["path_steps"].iloc[1])
+    assert got.iloc[0][["column_1", "from_1", "to_1", "health_after_1"]].tolist() == \
+        ["nps", 3, 9, 61.0]
+    assert got.iloc[0][["column_2", "from_2", "to_2", "health_after_2"]].tolist() == \
+        ["csat", 2, 4, 72.5]
+    assert got[["column_1", "column_3"]].iloc[1].isna().all()
+    assert pd.isna(got.at[0, "column_3"]) and f"health_after_{PATH_ROWS}" in got

@@ -11,39 +11,49 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from chs_excel.core.formulas import Grid, ScoresPlan
-from chs_excel.core.path import ALREADY_GREEN, STEP_COLUMNS, Paths
+from chs_excel.core.path import ALREADY_GREEN, Paths
 
 if TYPE_CHECKING:
     from chs_excel.sheets.workbook import WorkbookBuilder
 
-PATH_ROWS = 8          # changes listed on the sheet (paths are rarely longer)
-PATHS_COLUMNS = [*STEP_COLUMNS, "path_to_green", "path_steps"]
+PATH_ROWS = 8          # changes the Paths Table and the sheet list (paths are rarely longer)
+STEP_FIELDS = ("column", "from", "to", "health_after")
+PATHS_COLUMNS = ["account_id", "path_to_green", "path_steps",
+                 *(f"{name}_{k}" for k in range(1, PATH_ROWS + 1) for name in STEP_FIELDS)]
 ID_CELL = (2, 1)       # B3: the selected account
 
 
 def paths_frame(paths: Paths | None, scores: pd.DataFrame | None) -> pd.DataFrame:
-    """The `Paths` Table: one row per change, and one row (step 0) for an account with no
-    path, saying why; an account's first row carries its path text and step count.
-    Accounts already Green have no rows (the Account sheet says so from their band)."""
+    """The `Paths` Table: one row per account not already Green (so it always fits a
+    sheet), its path text, its step count and its first `PATH_ROWS` changes side by side
+    (`column_1, from_1, to_1, health_after_1, ...`); the text lists every change.
+    Accounts already Green have no row (the Account sheet says so from their band)."""
     if paths is None or scores is None:
         return pd.DataFrame(columns=PATHS_COLUMNS)
-    summary = paths.summary.assign(account_id=scores["account_id"].to_numpy(),
-                                   position=range(len(scores)))
-    steps = paths.steps.merge(summary[["account_id", "position"]], on="account_id")
-    lone = summary[summary["path_steps"].isna()].assign(step=0)
-    out = pd.concat([steps, lone[["account_id", "position", "step"]]], ignore_index=True)
-    out = out.sort_values(["position", "step"], kind="stable", ignore_index=True)
-    text = summary.set_index("account_id")
-    lead = (out["step"] <= 1).to_numpy()
-    out["path_to_green"] = text["path_to_green"].reindex(out["account_id"]).where(
-        lead).to_numpy()
-    out["path_steps"] = text["path_steps"].reindex(out["account_id"]).to_numpy()
-    out.loc[~lead, "path_steps"] = pd.NA
-    return out[PATHS_COLUMNS]
+    summary = paths.summary
+    keep = (summary["path_to_green"] != ALREADY_GREEN).to_numpy()
+    ids = scores["account_id"].to_numpy()
+    out = {"account_id": ids[keep], "path_to_green": summary["path_to_green"].to_numpy()[keep],
+           "path_steps": summary["path_steps"].array[keep]}
+    position = pd.Series(np.cumsum(keep) - 1, index=pd.Index(ids)).where(keep)
+    steps = paths.steps
+    row = position.reindex(steps["account_id"]).to_numpy()
+    step = steps["step"].to_numpy()
+    for k in range(1, PATH_ROWS + 1):
+        at = (step == k) & ~np.isnan(row)
+        where = row[at].astype(np.int64)
+        for name in STEP_FIELDS:
+            values = steps[name].to_numpy()
+            column = np.full(int(keep.sum()), np.nan if name == "health_after" else None,
+                             dtype=float if name == "health_after" else object)
+            column[where] = values[at]
+            out[f"{name}_{k}"] = column
+    return pd.DataFrame(out, columns=PATHS_COLUMNS)
 
 
 def selected_id(scores: pd.DataFrame | None, paths: Paths | None) -> str | None:
@@ -112,7 +122,7 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
 
     low = top + 2 + max(len(model.components), len(model.metrics)) + 1
     _path_block(g, plan, sel, row, low)
-    _trend_block(g, sel, low + PATH_ROWS + 5)
+    _trend_block(g, sel, low + PATH_ROWS + 7)
     ws = book.write_grid(g)
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 16)
@@ -156,13 +166,15 @@ def _path_block(g: Grid, plan: ScoresPlan, sel: str, row: str, top: int) -> None
     for c, head in enumerate(heads):
         g.put(top + 4, c, head, kind="header")
     count = xl_rowcol_to_cell(top + 3, 1, True, True)
-    for k in range(PATH_ROWS):
-        r = top + 5 + k
-        here = f"{first}+{k}"
-        live = f'IFERROR(N({count})>={k + 1},FALSE)'
-        for c, name in enumerate(("step", "column", "from", "to", "health_after")):
-            g.put(r, c, f'IF({live},INDEX(Paths[{name}],{here}),"")', formula=True,
-                  kind={"health_after": "score", "step": "int"}.get(name, "plain"))
+    for k in range(1, PATH_ROWS + 1):
+        r = top + 4 + k
+        live = f'IFERROR(N({count})>={k},FALSE)'
+        g.put(r, 0, f'IF({live},{k},"")', formula=True, kind="int")
+        for c, name in enumerate(STEP_FIELDS, start=1):
+            g.put(r, c, f'IF({live},INDEX(Paths[{name}_{k}],{first}),"")', formula=True,
+                  kind="score" if name == "health_after" else "plain")
+    g.put(top + 5 + PATH_ROWS, 0, f"The Paths Table lists the first {PATH_ROWS} changes of "
+                                  "a path; its text above lists every change.", kind="note")
 
 
 def _trend_block(g: Grid, sel: str, top: int) -> None:

@@ -120,9 +120,11 @@ def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
     """The engine's answer as the slots' cached values (what a reader sees unrecalculated)."""
     positions = _to_do_order(scores)
     out: dict[tuple[int, int], Any] = {(2, 0): float(len(positions))}
-    for k, position in enumerate(positions[:slots]):
-        r = HEADER_ROW + 1 + k
-        out[(r, 1)] = float(position + 1)
-        for c, (name, _, _) in enumerate(shown, start=2):
-            out[(r, c)] = cached_value(scores[name].iloc[position]) if name in scores else ""
+    listed = positions[:slots]
+    rows = range(HEADER_ROW + 1, HEADER_ROW + 1 + len(listed))
+    out.update(((r, 1), float(position + 1)) for r, position in zip(rows, listed, strict=True))
+    for c, (name, _, _) in enumerate(shown, start=2):  # one column at a time, not a cell
+        values = scores[name].to_numpy(dtype=object)[listed] if name in scores \
+            else [""] * len(listed)
+        out.update(((r, c), cached_value(v)) for r, v in zip(rows, values, strict=True))
     return out

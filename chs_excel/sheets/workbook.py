@@ -25,7 +25,7 @@ from chs_excel.core.engine import Scoring, previous_snapshot, score, typed_as_re
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
-from chs_excel.core.limits import VALIDATION_LIST_CHARS
+from chs_excel.core.limits import VALIDATION_LIST_CHARS, check_table_rows
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
 from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
 from chs_excel.core.path import path_to_green
@@ -41,7 +41,7 @@ from chs_excel.core.vocabulary import (
     header_key,
 )
 from chs_excel.io.accounts import header_row, read_accounts
-from chs_excel.sheets.account import account_sheet, paths_frame, selected_id
+from chs_excel.sheets.account import PATH_ROWS, account_sheet, paths_frame, selected_id
 from chs_excel.sheets.actions import actions_sheet
 from chs_excel.sheets.dashboard import (
     FULL_COVERAGE,
@@ -152,6 +152,16 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
     """
     frame = _booleans_as_text(typed_as_read(model, accounts), model) if accounts is not None \
         else pd.DataFrame(columns=template_columns(model))
+    scores = paths = None
+    if scoring is not None and accounts is not None:  # rows with an account only
+        scores = scoring.scores[scoring.scores["account_id"].notna()]
+        paths = path_to_green(model, accounts.loc[scores.index], scores)
+    paths_table = paths_frame(paths, scores)
+    size = max(rows, len(frame), 1)
+    for sheet, count in (("Accounts", size), ("Scores", size), ("Paths", len(paths_table)),
+                         ("History", 0 if history is None else len(history)),
+                         ("Data issues", 0 if scoring is None else len(scoring.issues))):
+        check_table_rows(count, f"{path}: {sheet}")   # every sheet, before any is written
 
     issues = None if scoring is None else scoring.issues_with_unread(header_row(accounts))
 
@@ -159,7 +169,6 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book = WorkbookBuilder(tmp, model, cached=cached)
         book.add_sheets(with_issues=issues is not None and len(issues) > 0,
                         with_weights=history_weights is not None)
-        size = max(rows, len(frame), 1)
         plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
                           group_slots=_slots(frame, model.quartiles_by, 20))
         book.model_sheet()
@@ -177,14 +186,11 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.history_sheet(history)
         if live:
             live.write(book)
-        scores = paths = None
-        if scoring is not None and accounts is not None:  # rows with an account only
-            scores = scoring.scores[scoring.scores["account_id"].notna()]
-            paths = path_to_green(model, accounts.loc[scores.index], scores)
         account_sheet(book, plan, selected_id(scores, paths))
-        book.table_sheet("Paths", "Paths", paths_frame(paths, scores),
-                         formats={"step": "count", "path_steps": "count",
-                                  "health_after": "score"})
+        book.table_sheet("Paths", "Paths", paths_table,
+                         formats={"path_steps": "count", **dict.fromkeys(
+                             (f"health_after_{k}" for k in range(1, PATH_ROWS + 1)),
+                             "score")})
         if history_weights is not None:
             book.table_sheet("History weights", "HistoryWeights", history_weights)
         if issues is not None and len(issues):
