@@ -182,7 +182,8 @@ def test_frame_round_trip_is_lossless(make: Any) -> None:
 def test_frame_tables_have_spec_names_and_columns() -> None:
     tables = full_model().to_frame()
     assert set(tables) == {"Components", "Metrics", "Levels", "Rules", "Segments",
-                           "Settings", "RenewalProbability", "Playbooks"}
+                           "Settings", "RenewalProbability", "RenewalCurve", "Playbooks"}
+    assert list(tables["RenewalCurve"].columns) == ["health", "probability"]
     assert list(tables["Components"].columns) == ["component", "weight"]
     assert list(tables["Metrics"].columns)[:6] == ["column", "component", "weight",
                                                     "method", "worst", "best"]
