@@ -294,9 +294,12 @@ class CalibrationReport:
 
 
 def curve_points(curve: RenewalCurve) -> tuple[tuple[float, float], ...]:
-    """A calibrated curve as a model's `renewal.curve` points."""
-    return tuple((float(h), float(p))
-                 for h, p in zip(curve.health, curve.probability, strict=True))
+    """A calibrated curve as a model's `renewal.curve` points (6 decimals, as a curve file
+    keeps them, so the model round-trips through YAML and the workbook exactly)."""
+    points: dict[float, float] = {}
+    for h, p in zip(curve.health, curve.probability, strict=True):
+        points.setdefault(round(float(h), 6), round(float(p), 6))
+    return tuple(points.items())
 
 
 def prepare(data: pd.DataFrame, model: Model, where: str,
