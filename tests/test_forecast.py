@@ -270,7 +270,7 @@ def write_model_tables(path: Path) -> None:
         data = [[None if pd.isna(v) else v for v in row]
                 for row in frame.astype(object).itertuples(index=False)]
         ws.add_table(3, col, 3 + max(len(frame), 1), col + len(frame.columns) - 1, {
-            "name": name, "data": data or None,
+            "name": name, **({"data": data} if data else {}),
             "columns": [{"header": str(c)} for c in frame.columns]})
         col += len(frame.columns) + 1
     scores = book.add_worksheet("Scores")

@@ -182,8 +182,8 @@ def test_frame_round_trip_is_lossless(make: Any) -> None:
 def test_frame_tables_have_spec_names_and_columns() -> None:
     tables = full_model().to_frame()
     assert set(tables) == {"Components", "Metrics", "Levels", "Rules", "Segments",
-                           "Settings", "RenewalProbability", "Playbooks", "Sources", "Columns",
-                           "Signals", "SignalFilters"}
+                           "Settings", "RenewalProbability", "RenewalCurve", "Playbooks",
+                           "Sources", "Columns", "Signals", "SignalFilters"}
     assert list(tables["Components"].columns) == ["component", "weight"]
     assert list(tables["Metrics"].columns)[:6] == ["column", "component", "weight",
                                                     "method", "worst", "best"]

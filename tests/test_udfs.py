@@ -430,7 +430,8 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
             score = udf.__xlfunc__
             assert [a["name"] for a in score["args"]] == [
                 "accounts", "components", "metrics", "rules", "settings", "segments",
-                "levels", "renewal_probability", "playbooks", "history"], score["args"]
+                "levels", "renewal_probability", "playbooks", "history", "renewal_curve"], \
+                score["args"]
             assert all(a["options"]["ndim"] == 2 and a["options"]["err_to_str"]
                        for a in score["args"]), score["args"]
         assert m.CHS_SCORE_TABLE.__xlfunc__["ret"]["options"]["expand"] == "table"
@@ -453,7 +454,7 @@ def test_xlwings_windows_decorators_accept_the_module() -> None:
     vba = result.stdout
     assert ("Function CHS_SCORE(accounts, components, metrics, Optional rules, Optional "
             "settings, Optional segments, Optional levels, Optional renewal_probability, "
-            "Optional playbooks, Optional history)"
+            "Optional playbooks, Optional history, Optional renewal_curve)"
             in vba)
     assert ("Function CHS_SCORE_TABLE(accounts, components, metrics, Optional rules, "
             "Optional settings" in vba)

@@ -268,6 +268,9 @@ class CalibrationReport:
     curve: RenewalCurve
     suggested: np.ndarray = field(repr=False)
     suggested_metrics: np.ndarray | None = field(default=None, repr=False)
+    # The renewal curve fitted on health under the suggested weights (before caps): the
+    # curve the suggested model carries (`suggested_model`).
+    suggested_curve: RenewalCurve | None = field(default=None, repr=False)
 
     def measure(self, label: str) -> object:
         """The summary value whose label starts with `label` (labels carry explanations
@@ -287,7 +290,16 @@ class CalibrationReport:
             components=dict(zip(comps, map(float, self.suggested[0]), strict=True)),
             segment_weights={s: dict(zip(comps, map(float, self.suggested[i]), strict=True))
                              for i, s in enumerate(self.model.segment_weights, start=1)},
-            metrics=metrics)
+            metrics=metrics, renewal_curve=curve_points(self.suggested_curve or self.curve))
+
+
+def curve_points(curve: RenewalCurve) -> tuple[tuple[float, float], ...]:
+    """A calibrated curve as a model's `renewal.curve` points (6 decimals, as a curve file
+    keeps them, so the model round-trips through YAML and the workbook exactly)."""
+    points: dict[float, float] = {}
+    for h, p in zip(curve.health, curve.probability, strict=True):
+        points.setdefault(round(float(h), 6), round(float(p), 6))
+    return tuple(points.items())
 
 
 def prepare(data: pd.DataFrame, model: Model, where: str,
@@ -426,7 +438,8 @@ def calibrate(data: pd.DataFrame, model: Model, *, where: str = "data",
         component_weights=_weights_table(model, current, suggested),
         metric_weights=_metric_table(model, suggested_metrics), evaluation=evaluation,
         roc=roc, curve=fit_curve(health, y, model), suggested=suggested,
-        suggested_metrics=suggested_metrics)
+        suggested_metrics=suggested_metrics,
+        suggested_curve=fit_curve(composites["suggested weights"], y, model))
 
 
 def _fit_metrics(model: Model, mscores: np.ndarray, y: np.ndarray, train: np.ndarray,

@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from chs_excel.core.bounded_yaml import load_yaml
+from chs_excel.core.engine import curve_probability
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import write_atomically
 from chs_excel.core.model import Model
@@ -140,7 +141,8 @@ def load_curve(path: str | Path) -> RenewalCurve:
 def renewal_probabilities(band: np.ndarray, health: np.ndarray | None = None, *,
                           model: Model | None = None, curve: RenewalCurve | None = None,
                           given: np.ndarray | None = None) -> np.ndarray:
-    """Per-account renewal probability: the curve, else the model's band table, else `given`.
+    """Per-account renewal probability: the curve given, else the model's own renewal
+    curve, else the model's band table, else `given`.
 
     Accounts without health take the model's "No data" probability when it has one;
     NaN means no probability (such accounts count as not renewing in the forecast).
@@ -149,6 +151,9 @@ def renewal_probabilities(band: np.ndarray, health: np.ndarray | None = None, *,
     by_band = pd.Series(band).map(table).to_numpy(dtype=float, na_value=np.nan)
     if curve is not None and health is not None:
         return np.where(np.isnan(health), by_band, curve(health))
+    if model is not None and model.renewal_curve and health is not None:
+        return np.where(np.isnan(health), by_band,
+                        curve_probability(model.renewal_curve, health))
     if model is not None or given is None:
         return by_band
     return np.asarray(given, dtype=float)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from chs_excel.analytics.calibration import HOLDOUT, fit_curve, roc_auc
+from chs_excel.analytics.calibration import HOLDOUT, curve_points, fit_curve, roc_auc
 from chs_excel.analytics.forecast import RenewalCurve
 from chs_excel.analytics.stats import RIDGE, Levels, fit_logistic
 from chs_excel.core.engine import score
@@ -145,6 +145,7 @@ def learn_points(model: Model, accounts: pd.DataFrame, renewed: np.ndarray, *,
     arr = _arr(accounts, columns)
     check, reliability = forecast_check(curve(health[test]), y[test],
                                         None if arr is None else arr[test])
+    learned = learned.replace(renewal_curve=curve_points(curve))
     return LearnedPoints(learned, curves, evaluation, band_changes, curve, check,
                          reliability, notes)
 

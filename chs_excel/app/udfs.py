@@ -74,18 +74,19 @@ SCORECARD_ARGS = (
     ("levels", "Levels[#All] (needed for steps and category metrics)"),
     ("renewal_probability", "RenewalProbability[#All] (optional)"),
     ("playbooks", "Playbooks[#All] (optional: next_action, action_owner, actions)"),
-    ("history", "History[#All] (optional: for health_change and band_change conditions)"))
+    ("history", "History[#All] (optional: for health_change and band_change conditions)"),
+    ("renewal_curve", "RenewalCurve[#All] (optional: health -> renewal probability)"))
 
 
 def _score_grid(accounts: Any, components: Any, metrics: Any, rules: Any, settings: Any,
                 segments: Any, levels: Any, renewal_probability: Any, playbooks: Any,
-                history: Any) -> list[list[Any]]:
+                history: Any, renewal_curve: Any = None) -> list[list[Any]]:
     """The Scores table (header + one row per account) for the Tables given, with each
     account's next action when the Playbooks range is given."""
     model = model_from_ranges({
         "Components": components, "Metrics": metrics, "Rules": rules, "Settings": settings,
         "Segments": segments, "Levels": levels, "RenewalProbability": renewal_probability,
-        "Playbooks": playbooks})
+        "Playbooks": playbooks, "RenewalCurve": renewal_curve})
     frame = accounts_frame(accounts)
     previous = None
     if history is not None:
@@ -105,11 +106,11 @@ def _score_grid(accounts: Any, components: Any, metrics: Any, rules: Any, settin
 def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
               settings: Any = None, segments: Any = None, levels: Any = None,
               renewal_probability: Any = None, playbooks: Any = None,
-              history: Any = None) -> Any:
+              history: Any = None, renewal_curve: Any = None) -> Any:
     """Score every account: spills the Scores table (header + one row per account), with
     each account's next action when the Playbooks range is given."""
     return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
-                       renewal_probability, playbooks, history)
+                       renewal_probability, playbooks, history, renewal_curve)
 
 
 @xw.func(category=CATEGORY)
@@ -119,11 +120,11 @@ def CHS_SCORE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
 def CHS_SCORE_TABLE(accounts: Any, components: Any, metrics: Any, rules: Any = None,
                     settings: Any = None, segments: Any = None, levels: Any = None,
                     renewal_probability: Any = None, playbooks: Any = None,
-                    history: Any = None) -> Any:
+                    history: Any = None, renewal_curve: Any = None) -> Any:
     """CHS_SCORE for Excel 2016/2019 (no dynamic arrays): xlwings writes the table out
     from the formula's cell (`expand="table"`) instead of Excel spilling it."""
     return _score_grid(accounts, components, metrics, rules, settings, segments, levels,
-                       renewal_probability, playbooks, history)
+                       renewal_probability, playbooks, history, renewal_curve)
 
 
 @xw.func(category=CATEGORY)

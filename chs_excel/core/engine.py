@@ -160,7 +160,7 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
                        f"longer than an Excel cell holds ({CELL_CHARS:,} characters): an "
                        f".xlsx keeps the first {CELL_CHARS:,}")
     columns.update({name: comp_scores[:, c] for c, name in enumerate(comp_names)})
-    probability = renewal_probability(model.renewal_probability, BAND_LABELS)[band_code]
+    probability = model_renewal_probability(model, health, BAND_LABELS[band_code])
     quartile_number = np.nan_to_num(quartile).astype(np.int64)
     columns.update(
         health=health, raw_health=raw_health, band=band,
@@ -713,6 +713,26 @@ def renewal_probability(probabilities: dict[str, float], band: np.ndarray) -> np
     codes, uniques = pd.factorize(np.asarray(band, dtype=object).ravel())
     table = np.array([probabilities.get(b, np.nan) for b in uniques] + [np.nan], dtype=float)
     return table[codes].reshape(np.shape(band))  # code -1 (blank) reads the final NaN
+
+
+def curve_probability(curve: tuple[tuple[float, float], ...],
+                      health: np.ndarray) -> np.ndarray:
+    """The renewal curve at each health: linear between points, flat outside them."""
+    points = np.asarray(curve, dtype=float).reshape(-1, 2)
+    health = np.asarray(health, dtype=float)
+    return np.where(np.isnan(health), np.nan, np.interp(health, points[:, 0], points[:, 1]))
+
+
+def model_renewal_probability(model: Model, health: np.ndarray,
+                              band: np.ndarray) -> np.ndarray:
+    """Each account's renewal probability: the model's renewal curve at its health when
+    the model has one (accounts without health: the band map's No data), else the band
+    map for its band."""
+    by_band = renewal_probability(model.renewal_probability, band)
+    if not model.renewal_curve:
+        return by_band
+    health = np.asarray(health, dtype=float)
+    return np.where(np.isnan(health), by_band, curve_probability(model.renewal_curve, health))
 
 
 def membership(model: Model) -> np.ndarray:

@@ -595,6 +595,19 @@ class ScoresPlan:
         self.bands = calc_range(top, 0, top + 3, 0)
         self.probabilities = calc_range(top, 1, top + 3, 1)
         c.row = top + 5
+        n = len(self.model.renewal_curve)
+        if not n:
+            return
+        c.label("Renewal curve points (RenewalCurve table: health, probability; "
+                "linear between points, flat outside)")
+        top = c.row
+        for k in range(n):
+            for j, field_name in enumerate(("health", "probability")):
+                c.put(top + k, j, f"INDEX({structured('RenewalCurve', field_name)},{k + 1})",
+                      formula=True, kind="pct" if j else "plain")
+        self.curve_health = calc_range(top, 0, top + n - 1, 0)
+        self.curve_probability = calc_range(top, 1, top + n - 1, 1)
+        c.row = top + n + 1
 
     def _quartile_block(self) -> None:
         """Cut points: QUARTILE.INC over Health, per group when the model says so."""
@@ -654,6 +667,8 @@ class ScoresPlan:
             helpers += ["calc: previous health", "calc: previous band"]
         if model.playbooks:
             helpers += ["calc: action arr", "calc: action rank"]
+        if model.renewal_curve:
+            helpers.append("calc: curve point")
         if self.segmented:
             helpers.append("calc: segment row")
         if self.grouped:
@@ -815,13 +830,31 @@ class ScoresPlan:
             f'IF(OR(COUNT({span})=0,N({wp})=0),"",INDEX({weights},{weakest})/{wp}'
             f"*(Scale-MIN({span})))")
         band = self.me("band")
-        f["renewal_probability"] = gate(
-            f"INDEX({self.probabilities},MATCH({band},{self.bands},0))")
+        by_band = f"INDEX({self.probabilities},MATCH({band},{self.bands},0))"
+        f["renewal_probability"] = gate(by_band)
+        if self.model.renewal_curve:
+            f.update(self._curve_formulas(gate, by_band))
         if "arr" in self.identity:
             arr, p = self.me("arr"), self.me("renewal_probability")
             f["expected_arr"] = f'IF(AND(ISNUMBER({arr}),ISNUMBER({p})),{arr}*{p},"")'
         return f
 
+
+    def _curve_formulas(self, gate: Callable[[str], str], by_band: str) -> dict[str, str]:
+        """Renewal probability from the model's curve: k = the last point at or below
+        health (0 below the first); linear between points k and k+1, flat outside; the
+        band map where health is blank (engine.model_renewal_probability)."""
+        h, k = self.me("health"), self.me("calc: curve point")
+        hs, ps, n = self.curve_health, self.curve_probability, len(self.model.renewal_curve)
+
+        def at(rng: str, i: str) -> str:
+            return f"INDEX({rng},{i})"
+        between = (f"{at(ps, k)}+({at(ps, f'{k}+1')}-{at(ps, k)})*({h}-{at(hs, k)})"
+                   f"/({at(hs, f'{k}+1')}-{at(hs, k)})")
+        return {"calc: curve point": gate(f'IF(ISNUMBER({h}),IFERROR(MATCH({h},{hs},1),0),"")'),
+                "renewal_probability": gate(
+                    f"IF(ISNUMBER({h}),IF({k}=0,{at(ps, 1)},IF({k}>={n},{at(ps, n)},"
+                    f"{between})),{by_band})")}
 
     def _actions(self, gate: Callable[[str], str]) -> dict[str, str]:
         """The playbooks: one helper per playbook holding priority * PRIORITY_SPAN + its

@@ -126,6 +126,9 @@ class Model:
     quartiles_by: str | None = None
     renewal_probability: dict[str, float] = field(
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
+    # Calibrated health -> renewal probability points (health strictly increasing),
+    # read by linear interpolation, flat outside; empty: the band map is in force.
+    renewal_curve: tuple[tuple[float, float], ...] = ()
     fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
     playbooks: tuple[Playbook, ...] = ()
     sources: tuple[Source, ...] = ()   # raw exports signals read (core/signals.py)
@@ -179,6 +182,9 @@ class Model:
         out["quartiles"] = {"by": self.quartiles_by}
         out["renewal"] = {"probability": {b: _num(p)
                                           for b, p in self.renewal_probability.items()}}
+        if self.renewal_curve:
+            out["renewal"]["curve"] = [{"health": _num(h), "probability": _num(p)}
+                                       for h, p in self.renewal_curve]
         out["fiscal_year_start"] = self.fiscal_year_start
         if self.playbooks:
             out["playbooks"] = [playbook_dict(p) for p in self.playbooks]
@@ -306,8 +312,26 @@ def _problems(model: Model) -> list[str | Problem]:
         if not _finite(p) or not 0 <= p <= 1:
             out.append(Problem(f"renewal.probability.{band}: must be between 0 and 1, "
                                f"got {p!r}", "RenewalProbability", band, "probability"))
+    out.extend(_curve_problems(model.renewal_curve))
     out.extend(playbook_problems(model))
     out.extend(signal_problems(model))
+    return out
+
+
+def _curve_problems(curve: tuple[tuple[float, float], ...]) -> list[str | Problem]:
+    """A renewal curve's points: numbers, health strictly increasing, p in 0..1."""
+    out: list[str | Problem] = []
+    for i, (h, p) in enumerate(curve):
+        if not _finite(h) or not _finite(p):
+            out.append(Problem(f"renewal.curve point {i + 1}: health and probability must "
+                               "be numbers", "RenewalCurve", i + 1, "health"))
+        elif not 0 <= p <= 1:
+            out.append(Problem(f"renewal.curve point {i + 1}: probability must be between "
+                               f"0 and 1, got {p!r}", "RenewalCurve", i + 1, "probability"))
+        elif i and _finite(curve[i - 1][0]) and h <= curve[i - 1][0]:
+            out.append(Problem(f"renewal.curve point {i + 1}: health must be greater than "
+                               f"the point before ({curve[i - 1][0]!r}), got {h!r}",
+                               "RenewalCurve", i + 1, "health"))
     return out
 
 
@@ -504,10 +528,11 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
     if not isinstance(seg_weights, dict):
         raise ModelError("segments.weights: expected a mapping of segment to weights")
     quartiles = check_keys(d.get("quartiles") or {}, ("by",), "quartiles")
-    renewal = check_keys(d.get("renewal") or {}, ("probability",), "renewal")
+    renewal = check_keys(d.get("renewal") or {}, ("probability", "curve"), "renewal")
     probability = renewal.get("probability", DEFAULT_RENEWAL_PROBABILITY)
     if not isinstance(probability, dict):
         raise ModelError("renewal.probability: expected a mapping of band to probability")
+    curve = _curve_from_yaml(renewal.get("curve") or [])
     seg_parsed = {}
     for seg, ws in seg_weights.items():
         if not isinstance(ws, dict):
@@ -531,6 +556,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         quartiles_by=(str(quartiles["by"]).strip() if quartiles.get("by") else None),
         renewal_probability={str(b).strip(): _number(p, f"renewal.probability.{b}")
                              for b, p in probability.items()},
+        renewal_curve=curve,
         fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
         playbooks=tuple(playbook_from_dict(p, f"playbooks item {i + 1}")
                         for i, p in enumerate(playbooks)),
@@ -545,6 +571,30 @@ def _columns_from_dict(data: Any) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ModelError("columns: expected a mapping of key to the header in your file")
     return {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in data.items()}
+def _curve_from_yaml(points: Any) -> tuple[tuple[float, float], ...]:
+    """`renewal.curve`: a list of {health, probability} points."""
+    if not isinstance(points, list):
+        raise ModelError("renewal.curve: expected a list of points "
+                         "({health: H, probability: P})")
+    out = []
+    for i, point in enumerate(points):
+        where = f"renewal.curve point {i + 1}"
+        point = check_keys(point, ("health", "probability"), where,
+                           "a mapping with health and probability")
+        if "health" not in point or "probability" not in point:
+            raise ModelError(f"{where}: needs health and probability")
+        out.append((_number(point["health"], f"{where}: health"),
+                    _number(point["probability"], f"{where}: probability")))
+    return tuple(out)
+
+
+def renewal_in_force(model: Model) -> str:
+    """One sentence saying which renewal probability the model uses."""
+    if model.renewal_curve:
+        return (f"Renewal probability: the calibrated RenewalCurve ({len(model.renewal_curve)} "
+                "points, linear between them; RenewalProbability only for accounts "
+                "without health).")
+    return "Renewal probability: the RenewalProbability band map (no renewal curve)."
 
 
 def load_model(path: str | Path) -> Model:
@@ -590,6 +640,7 @@ TABLE_COLUMNS = {
     "Rules": ["name", "column", "op", "value", "cap"],
     "Settings": ["setting", "value"],
     "RenewalProbability": ["band", "probability"],
+    "RenewalCurve": ["health", "probability"],
     "Playbooks": PLAYBOOK_COLUMNS,
     "Sources": SOURCE_COLUMNS,
     "Signals": SIGNAL_COLUMNS,
@@ -597,7 +648,8 @@ TABLE_COLUMNS = {
     "Columns": ["key", "header"],
 }
 # Model tables a workbook may lack (built before they existed): read as empty.
-OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters", "Columns")
+OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters", "Columns",
+                   "RenewalCurve")
 # Columns a Model table may lack (an older workbook): they read as blank, which every
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
@@ -607,7 +659,7 @@ OPTIONAL_COLUMNS = {
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
-                "RenewalProbability", "Playbooks", "Columns")
+                "RenewalProbability", "RenewalCurve", "Playbooks", "Columns")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
             "quartiles_by", "segments_by", "fiscal_year_start")
 
@@ -638,6 +690,9 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
         model.fiscal_year_start]}, dtype=object)
     renewal = pd.DataFrame({"band": list(model.renewal_probability),
                             "probability": list(model.renewal_probability.values())})
+    curve = pd.DataFrame([{"health": float(h), "probability": float(p)}
+                          for h, p in model.renewal_curve],
+                         columns=TABLE_COLUMNS["RenewalCurve"], dtype=float)
     playbooks = pd.DataFrame(playbook_rows(model.playbooks), columns=PLAYBOOK_COLUMNS,
                              dtype=object)
     signal_tables = {
@@ -645,7 +700,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
         for name, rows in (("Sources", source_rows(model.sources)),
                            ("Signals", signal_rows(model.signals)),
                            ("SignalFilters", filter_rows(model.signals)))}
-    return {"Components": comps, "Metrics": metrics,
+    return {"RenewalCurve": curve, "Components": comps, "Metrics": metrics,
             "Levels": pd.DataFrame(levels, columns=TABLE_COLUMNS["Levels"]),
             "Rules": rules, "Segments": segments, "Settings": settings,
             "RenewalProbability": renewal, "Playbooks": playbooks, **signal_tables,
@@ -738,6 +793,10 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
     probs = {str(r["band"]).strip(): _cell_number(r, "probability", where,
                                                   "RenewalProbability")
              for r in _records(tables["RenewalProbability"], "RenewalProbability", where)}
+    curve = tuple((_cell_number(r, "health", where, "RenewalCurve"),
+                   _cell_number(r, "probability", where, "RenewalCurve"))
+                  for r in _records(tables.get("RenewalCurve", pd.DataFrame(
+                      columns=TABLE_COLUMNS["RenewalCurve"])), "RenewalCurve", where))
     playbooks = ()
     if "Playbooks" in tables:
         playbooks = playbooks_from_records(_records(tables["Playbooks"], "Playbooks", where),
@@ -766,6 +825,7 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      quartiles_by=str(quart).strip() if quart else None,
                      renewal_probability=probs, playbooks=playbooks,
                      sources=sources, signals=signals, columns=columns,
+                     renewal_curve=curve,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
                                               "fiscal_year_start"))

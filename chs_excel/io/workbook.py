@@ -36,7 +36,8 @@ from chs_excel.xlsx.serials import excel_date
 NUMBER_COLUMNS = {"Components": ("weight",), "Metrics": ("weight", "worst", "best"),
                   "Levels": ("at_least", "points"), "Rules": ("cap",),
                   "Playbooks": ("priority",),
-                  "RenewalProbability": ("probability",)}
+                  "RenewalProbability": ("probability",),
+                  "RenewalCurve": ("health", "probability")}
 NUMBER_SETTINGS = ("scale", "red_below", "green_from", "min_coverage", "fiscal_year_start")
 
 

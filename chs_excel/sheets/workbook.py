@@ -27,7 +27,13 @@ from chs_excel.core.files import write_atomically
 from chs_excel.core.formulas import Grid, ScoresPlan, template_columns, text_literal
 from chs_excel.core.limits import VALIDATION_LIST_CHARS, check_table_rows
 from chs_excel.core.methods import METHODS as METHOD_CLASSES
-from chs_excel.core.model import METHODS, MODEL_TABLES, Model, default_model
+from chs_excel.core.model import (
+    METHODS,
+    MODEL_TABLES,
+    Model,
+    default_model,
+    renewal_in_force,
+)
 from chs_excel.core.path import path_to_green
 from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
@@ -397,8 +403,8 @@ class WorkbookBuilder:
         g.put(0, 0, f"Scorecard model — {self.model.name}", kind="title")
         g.put(1, 0, "Cream cells are inputs: edit weights, limits, caps and probabilities "
                     "here and the workbook recalculates. New rows (metrics, levels, rules, "
-                    "segments) need a rebuild: chs rebuild THIS.xlsx -o NEW.xlsx",
-              kind="note")
+                    "segments) need a rebuild: chs rebuild THIS.xlsx -o NEW.xlsx. "
+                    + renewal_in_force(self.model), kind="note")
         ws = self.sheet("Model")
         col = 0
         tables = self.model.to_frame()
@@ -425,7 +431,7 @@ class WorkbookBuilder:
             g.put(row, col + c, header, kind=HEADER_KIND + header)
         for r, values in enumerate(frame_rows(frame), start=row + 1):
             for c, value in enumerate(values):
-                pct = name == "RenewalProbability" and c == 1
+                pct = name in ("RenewalProbability", "RenewalCurve") and c == 1
                 g.put(r, col + c, value, kind="input_pct" if pct else "input")
             if name == "Settings":
                 self.model_cells[str(values[0])] = xl_rowcol_to_cell(r, col + 1, True, True)
@@ -459,6 +465,9 @@ class WorkbookBuilder:
                 "validate": "integer", "criteria": "between", "minimum": 1, "maximum": 12,
                 "error_message": "The month the fiscal year starts in: 1 (January) to 12."},
             ("RenewalProbability", "probability"): {
+                "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
+                "error_message": "A probability between 0 and 1 (0.95 = 95%)."},
+            ("RenewalCurve", "probability"): {
                 "validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
                 "error_message": "A probability between 0 and 1 (0.95 = 95%)."},
         }
