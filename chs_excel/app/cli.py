@@ -63,9 +63,13 @@ def _model(path: Path | None) -> Model:
 @click.option("--history", "history_path", type=click.Path(path_type=Path),
               help="Snapshots (SQLite store or a workbook's History) for the playbooks' "
                    "health_change / band_change conditions (docs/playbooks.md).")
+@click.option("--statuses", "statuses_path", type=click.Path(path_type=Path),
+              help="Action statuses (csv/xlsx: account_id, playbook, status, until, note); "
+                   "default: those of an existing -o OUT.xlsx (docs/playbooks.md).")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
-                  date_format: str, replace: bool, history_path: Path | None) -> None:
+                  date_format: str, replace: bool, history_path: Path | None,
+                  statuses_path: Path | None) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -81,10 +85,12 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
+    statuses = _statuses(statuses_path, output if kind == "xlsx" else None)
     day = as_of.date() if as_of else None
     try:
         scoring = score(model, accounts, as_of=day, strict=strict,
-                        previous=previous_snapshot(history, day or dt.date.today()))
+                        previous=previous_snapshot(history, day or dt.date.today()),
+                        statuses=statuses)
     except ChsError as exc:
         raise type(exc)(f"{accounts.attrs.get('source', input_path)}: {exc}"
                         f"{_near_miss(exc, accounts.attrs.get('headers', []))}") from None
@@ -97,7 +103,8 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if to_stdout:
         write_csv(scoring.scores, sys.stdout)
     else:
-        write_scores(output, kind, model, accounts, scoring, as_of=day, history=history)
+        write_scores(output, kind, model, accounts, scoring, as_of=day, history=history,
+                     statuses=statuses)
     if issues_path is not None:
         if len(scoring.issues):
             write_atomically(issues_path, lambda tmp: write_csv(scoring.issues, tmp))
@@ -116,6 +123,20 @@ def _history(path: Path | None) -> pd.DataFrame | None:
                          "workbook with a History sheet)")
     from chs_excel.io.history_store import read_history
     return read_history(path).rows
+
+
+def _statuses(path: Path | None, book: Path | None) -> pd.DataFrame | None:
+    """Action statuses from `--statuses`, else those an existing workbook `book` holds
+    (re-scoring over a book keeps what its CSMs typed)."""
+    from chs_excel.io.statuses import read_statuses, workbook_statuses
+    if path is not None:
+        return read_statuses(path)
+    if book is not None and book.is_file():
+        try:
+            return workbook_statuses(book)
+        except ChsError:
+            return None   # not a chs workbook: refuse_losing_work says so
+    return None
 
 
 def _near_miss(exc: ChsError, headers: list[str]) -> str:
@@ -169,7 +190,8 @@ def _output_kind(output: Path, *inputs: Path | None) -> str:
 
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
                  scoring: Scoring, as_of: dt.date | None = None,
-                 history: pd.DataFrame | None = None) -> None:
+                 history: pd.DataFrame | None = None,
+                 statuses: pd.DataFrame | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs."""
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(scoring.scores, tmp))
@@ -178,7 +200,7 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     total = len(accounts) + len(scoring.scores)
     with progress(total, "Writing") as advance:
         write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of,
-                              history=history)
+                              history=history, statuses=statuses)
 
 
 def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | None = None,
@@ -333,7 +355,7 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
     from chs_excel.sheets.workbook import write_template
     if _output_kind(output, model_path, data_path, from_path) != "xlsx":
         raise ChsError(f"{output}: the template is a workbook; name it .xlsx")
-    history = weights = None
+    history = weights = statuses = None
     model = _model(model_path)
     accounts = read_accounts(data_path, sheet) if data_path is not None else None
     if from_path is not None:
@@ -341,9 +363,10 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
         model = found.model if model_path is None else model
         accounts = found.accounts if data_path is None else accounts
         history, weights, rows = found.history, found.history_weights, max(rows, found.rows)
+        statuses = found.statuses
     try:
         scoring = write_template(output, model, accounts, rows=rows, history=history,
-                                 history_weights=weights)
+                                 history_weights=weights, statuses=statuses)
     except ChsError as exc:
         source = accounts.attrs.get("source", data_path) if accounts is not None else None
         raise type(exc)(f"{source}: {exc}" if source else str(exc)) from None

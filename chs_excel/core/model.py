@@ -57,7 +57,8 @@ METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "brea
 COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
-              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks")
+              "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
+              "this_week_limit")
 
 
 
@@ -110,6 +111,7 @@ class Model:
         default_factory=lambda: dict(DEFAULT_RENEWAL_PROBABILITY))
     fiscal_year_start: int = 1  # month 1-12 the fiscal year starts in (forecast quarters)
     playbooks: tuple[Playbook, ...] = ()
+    this_week_limit: int = 10  # the most actions per owner on the This week sheet
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -150,6 +152,8 @@ class Model:
         out["fiscal_year_start"] = self.fiscal_year_start
         if self.playbooks:
             out["playbooks"] = [playbook_dict(p) for p in self.playbooks]
+        if self.this_week_limit != 10:
+            out["this_week_limit"] = self.this_week_limit
         return out
 
     def to_yaml(self) -> str:
@@ -206,6 +210,10 @@ def _problems(model: Model) -> list[str | Problem]:
     if isinstance(fy, bool) or not isinstance(fy, int) or not 1 <= fy <= 12:
         out.append(Problem(f"fiscal_year_start must be a month number 1-12, got {fy!r}",
                            "Settings", "fiscal_year_start", "value"))
+    limit = model.this_week_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+        out.append(Problem(f"this_week_limit must be a whole number 1-10000, got {limit!r}",
+                           "Settings", "this_week_limit", "value"))
     if not model.components:
         out.append("components: none declared")
     for comp, weight in model.components.items():
@@ -474,6 +482,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         fiscal_year_start=_month(d.get("fiscal_year_start", 1), "fiscal_year_start"),
         playbooks=tuple(playbook_from_dict(p, f"playbooks item {i + 1}")
                         for i, p in enumerate(playbooks)),
+        this_week_limit=_whole(d.get("this_week_limit", 10)),
     )
 
 
@@ -522,12 +531,13 @@ OPTIONAL_COLUMNS = {
     "Metrics": (*(c for c in TABLE_COLUMNS["Metrics"]
                   if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed"),
     "Levels": ("at_least", "label"),
+    "Playbooks": ("due_in_days",),
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
                 "RenewalProbability", "Playbooks")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
-            "quartiles_by", "segments_by", "fiscal_year_start")
+            "quartiles_by", "segments_by", "fiscal_year_start", "this_week_limit")
 
 
 def model_tables(model: Model) -> dict[str, pd.DataFrame]:
@@ -553,7 +563,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     settings = pd.DataFrame({"setting": list(SETTINGS), "value": [
         model.name, model.version, model.scale, model.red_below, model.green_from,
         model.min_coverage, model.quartiles_by, model.segment_column,
-        model.fiscal_year_start]}, dtype=object)
+        model.fiscal_year_start, model.this_week_limit]}, dtype=object)
     renewal = pd.DataFrame({"band": list(model.renewal_probability),
                             "probability": list(model.renewal_probability.values())})
     playbooks = pd.DataFrame(playbook_rows(model.playbooks), columns=PLAYBOOK_COLUMNS,
@@ -668,9 +678,17 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      renewal_probability=probs, playbooks=playbooks,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
-                                              "fiscal_year_start"))
+                                              "fiscal_year_start"),
+                     this_week_limit=_whole(setting("this_week_limit", 10)))
     except ModelError as exc:
         raise exc.prefixed(where) from None
+
+
+def _whole(value: Any) -> Any:
+    """A whole float (4.0 from a cell) as an int; anything else as given (validated)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _month(value: Any, where: str) -> int:
