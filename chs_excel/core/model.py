@@ -52,9 +52,9 @@ METHODS = tuple(METHOD_CLASSES)
 # Fields each method takes besides column, component, weight and method.
 METHOD_FIELDS = {name: method.fields for name, method in METHOD_CLASSES.items()}
 METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "breaks",
-               "points", "higher_is_better", "good", "fixed")
+               "points", "higher_is_better", "good", "fixed", "max_change")
 # Keys every metric may take whatever its method (besides column, component, method).
-COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
+COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed", "max_change")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
               "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
@@ -78,6 +78,7 @@ class Metric:
     higher_is_better: bool = True
     good: bool = True
     fixed: bool = False  # a signal nobody acts on (tenure, plan): never in a path to Green
+    max_change: float | None = None  # the most a path to Green moves its raw value
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,8 @@ def _metric_dict(m: Metric) -> dict[str, Any]:
     out.update(METHOD_CLASSES[m.method].to_dict(m))
     if m.fixed:
         out["fixed"] = True
+    if m.max_change is not None:
+        out["max_change"] = _num(m.max_change)
     return out
 
 
@@ -313,6 +316,11 @@ def _metric_problems(m: Metric, model: Model) -> list[str | Problem]:
     if m.component not in model.components:
         out.append(Problem(f"{where}: component {m.component!r} is not declared in "
                            "components", "Metrics", m.column, "component"))
+    if m.max_change is not None and (not _finite(m.max_change) or m.max_change <= 0
+                                     or m.method in ("flag", "category")):
+        out.append(Problem(f"{where}: max_change must be a positive number of the metric's "
+                           f"units (numeric methods only), got {m.max_change!r}",
+                           "Metrics", m.column, "max_change"))
     if not _finite(m.weight) or m.weight < 0:
         out.append(Problem(f"{where}: weight must be a number >= 0, got {m.weight!r}",
                            "Metrics", m.column, "weight"))
@@ -403,6 +411,8 @@ def _metric_from_dict(data: Any, where: str) -> Metric:
                               "component": str(d["component"]).strip(), "method": method,
                               "weight": _number(d.get("weight", 1), f"{where}: weight"),
                               "fixed": boolean(d.get("fixed", False), f"{where}: fixed")}
+    if d.get("max_change") is not None:
+        kwargs["max_change"] = _number(d["max_change"], f"{where}: max_change")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_dict(d, where))
     return Metric(**kwargs)
@@ -516,7 +526,7 @@ def default_model() -> Model:
 TABLE_COLUMNS = {
     "Components": ["component", "weight"],
     "Metrics": ["column", "component", "weight", "method", "worst", "best",
-                "higher_is_better", "good", "fixed"],
+                "higher_is_better", "good", "fixed", "max_change"],
     "Levels": ["column", "at_least", "label", "points"],
     "Rules": ["name", "column", "op", "value", "cap"],
     "Settings": ["setting", "value"],
@@ -529,7 +539,8 @@ OPTIONAL_TABLES = ("Playbooks",)
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
     "Metrics": (*(c for c in TABLE_COLUMNS["Metrics"]
-                  if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed"),
+                  if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed",
+                "max_change"),
     "Levels": ("at_least", "label"),
     "Playbooks": ("due_in_days",),
 }
@@ -552,6 +563,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     metrics = pd.DataFrame([{
         **blank_row, "column": m.column, "component": m.component,
         "weight": float(m.weight), "method": m.method, "fixed": m.fixed,
+        "max_change": m.max_change,
         **METHOD_CLASSES[m.method].table_row(m),
     } for m in model.metrics], columns=TABLE_COLUMNS["Metrics"])
     levels = [row for m in model.metrics for row in METHOD_CLASSES[m.method].level_rows(m)]
@@ -718,6 +730,8 @@ def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
                          "Metrics", rec, "weight")
     if rec.get("fixed") is not None:
         kwargs["fixed"] = cell_boolean(rec, "fixed", where, "Metrics")
+    if rec.get("max_change") is not None:
+        kwargs["max_change"] = _cell_number(rec, "max_change", where, "Metrics")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_record(rec, levels, where))
     return Metric(**kwargs)

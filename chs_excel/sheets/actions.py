@@ -208,7 +208,7 @@ def this_week_sections(scores: pd.DataFrame, as_of: dt.date,
 
 WEEK_KINDS = {"action_due": "date", "action_priority": "int", "arr": "money",
               "health": "score"}
-WEEK_WIDTHS = (18, 12, 9, 36, 12, 26, 12, 9, 9)
+WEEK_WIDTHS = (12, 9, 36, 13, 26, 12, 9, 9)   # the columns after the owner (a title)
 
 
 def this_week_sheet(builder: WorkbookBuilder, scores: pd.DataFrame | None,
@@ -222,13 +222,14 @@ def this_week_sheet(builder: WorkbookBuilder, scores: pd.DataFrame | None,
     g.put(0, 0, f"This week — actions due by {day + dt.timedelta(days=WEEK_DAYS):%Y-%m-%d}",
           kind="title")
     g.put(1, 0, f"Per account owner, at most {limit} (Model, Settings: this_week_limit), "
-                "by priority then ARR. A due date is the as-of date + the playbook's "
-                "due_in_days. Values from the last build or refresh; statuses on the "
-                "Action status sheet take an action off.", kind="note")
+                "by priority then ARR; due = as-of date + the playbook's due_in_days.",
+          kind="note")
+    g.put(2, 0, "Values from the last build or refresh. A status on the Action status "
+                "sheet (done, snoozed, not relevant) takes an action off.", kind="note")
     sections = this_week_sections(scores, day, limit) if scores is not None and \
         builder.model.playbooks else [("No playbook actions (score accounts first)",
                                        pd.DataFrame(columns=[h for _, h in WEEK_COLUMNS]))]
-    row = 3
+    row = 4
     for title, frame in sections:
         g.put(row, 0, title, kind="subtitle")
         for c, header in enumerate(frame.columns):
