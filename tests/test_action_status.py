@@ -144,3 +144,19 @@ def test_statuses_survive_refresh_rebuild_rescore_and_template_from(tmp_path: Pa
     assert code == 0, text
     out = pd.read_csv(tmp_path / "out.csv")
     assert out["next_action"].tolist() == ["Email", "Email", "Call", "Call", "Email", "Email"]
+
+
+def test_a_snapshot_lists_the_statuses_in_history(tmp_path: Path) -> None:
+    from chs_excel.app.macros import snapshot_file
+    book = tmp_path / "b.xlsx"
+    write_template(book, MODEL, ACCOUNTS, rows=len(ACCOUNTS) + PAD, as_of=AS_OF,
+                   statuses=STATUSES.head(2))
+    once = tmp_path / "once.xlsx"
+    snapshot_file(book, once, as_of=AS_OF)
+    twice = tmp_path / "twice.xlsx"
+    snapshot_file(once, twice, as_of=dt.date(2025, 4, 7))
+    listed = pd.read_excel(twice, sheet_name="History statuses", engine="calamine")
+    assert listed["account_id"].tolist() == ["a1", "a2", "a1", "a2"]
+    assert pd.to_datetime(listed["date"]).dt.date.tolist() == [AS_OF] * 2 + \
+        [dt.date(2025, 4, 7)] * 2
+    assert listed["status"].tolist() == ["done", "Snoozed"] * 2

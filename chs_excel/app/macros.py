@@ -258,16 +258,39 @@ def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
     day = as_of or dt.date.today()
     book.status(f"{TITLE}: reading the Model, Accounts and History...")
     model = read_model(book)
-    scoring = score(model, read_accounts(book), as_of=day)
+    statuses = book_statuses(book)
+    scoring = score(model, read_accounts(book), as_of=day, statuses=statuses)
     merged, notes = merge(history_store.book_history(book),
                           take(scoring.scores, model, day, "Accounts"))
     book.status(f"{TITLE}: writing History...")
     write_history(book, merged)
+    if statuses is not None:
+        write_status_history(book, statuses, day)
     message = (f"{TITLE}: snapshot of {len(scoring.scores):,} accounts on {day.isoformat()} "
                f"in History ({len(merged.dates)} snapshot(s))"
                + "".join(f"; {note}" for note in notes))
     book.status(message)
     return message
+
+
+HISTORY_STATUSES = ("History statuses", "HistoryStatuses")   # sheet, Table
+
+
+def write_status_history(book: Book, statuses: pd.DataFrame, day: dt.date) -> None:
+    """List the ActionStatus rows in the `HistoryStatuses` Table, stamped with the
+    snapshot date (a second snapshot on one day replaces that day's rows)."""
+    sheet, table = HISTORY_STATUSES
+    rows = statuses.assign(date=pd.Timestamp(day))[["date", *statuses.columns]]
+    if table in book.table_names():
+        found = book.table(table)
+        kept = table_frame(found.grid, table, first_row=found.first_row, errors="keep")
+        if "date" in kept:
+            dates = pd.to_datetime(kept["date"], errors="coerce")
+            kept = kept[dates != pd.Timestamp(day)].assign(date=dates)
+            rows = pd.concat([kept, rows], ignore_index=True)
+    rows = rows.assign(until=pd.to_datetime(rows["until"], errors="coerce"))
+    book.write_table(sheet, table, rows.reset_index(drop=True),
+                     after=sheet_after(book, sheet))
 
 
 def write_history(book: Book, history: history_store.History) -> None:

@@ -50,8 +50,8 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
 SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions",
-               "This week", "Action status", "Dashboard",
-               "Forecast", "History", "Paths", "History weights", "Calibration", "Data issues",
+               "This week", "Action status", "Dashboard", "Forecast", "History",
+               "History statuses", "Paths", "History weights", "Calibration", "Data issues",
                "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.
