@@ -97,17 +97,18 @@ def test_refresh_rewrites_the_paths_table(built, tmp_path: Path) -> None:
     ws = wb["Accounts"]
     header = [c.value for c in ws[1]]
     nps = header.index("nps") + 1
-    ws.cell(row=2, column=nps, value=0)  # the first account's NPS drops to 0: capped
+    ws.cell(row=2, column=nps, value=3)  # the first account's NPS drops to 3: capped
+    # (3, not 0: nps moves at most 3 on a path, and the cap needs it at 5)
     wb.save(tmp_path / "changed.xlsx")
     refresh_file(tmp_path / "changed.xlsx", tmp_path / "refreshed.xlsx", as_of=AS_OF)
     got = pd.read_excel(tmp_path / "refreshed.xlsx", sheet_name="Paths", engine="calamine")
     changed = accounts.copy()
-    changed.loc[changed.index[0], "nps"] = 0
+    changed.loc[changed.index[0], "nps"] = 3
     rescored = score(MODEL, changed, as_of=AS_OF).scores
     expected = path_to_green(MODEL, changed, rescored).summary["path_to_green"].iloc[0]
     first = scores["account_id"].iloc[0]
     assert got.loc[got["account_id"] == first, "path_to_green"].iloc[0] == expected
-    assert "nps 0" in expected
+    assert "nps 3" in expected
 
 
 def test_paths_table_has_one_row_per_account_not_green() -> None:

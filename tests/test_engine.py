@@ -660,7 +660,8 @@ def test_output_columns_in_order() -> None:
         "A", "B", "C", "health", "raw_health", "band", "quartile", "quartile_label",
         "coverage", "low_data", "capped_by", "overridden", "weakest_component",
         "points_at_stake", "renewal_probability", "expected_arr", "next_action",
-        "action_owner", "action_priority", "actions", "a_score", "b_score", "c_score"]
+        "action_owner", "action_priority", "actions", "action_playbook", "action_due",
+        "a_score", "b_score", "c_score"]
     assert s["renewal_date"].iloc[0] == pd.Timestamp("2024-09-01")
 
 

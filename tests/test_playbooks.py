@@ -243,7 +243,7 @@ def test_yaml_and_model_tables_round_trip(tmp_path: Path) -> None:
     assert Model.from_frame(model.to_frame()) == model
     table = model.to_frame()["Playbooks"]
     assert list(table.columns) == ["playbook", "priority", "action", "owner", "test",
-                                   "column", "op", "value"]
+                                   "column", "op", "value", "due_in_days"]
     assert len(table) == sum(len(p.when) for p in model.playbooks)
 
 
@@ -341,7 +341,7 @@ def test_model_sheet_errors_name_the_table_row_and_cell(tmp_path: Path) -> None:
     ws = wb["Model"]
     cells = list(ws[ws.tables["Playbooks"].ref])
     header = [c.value for c in cells[0]]
-    cells[3][header.index("value")].value = "Purple"   # Renewal at risk: band <= Purple
+    cells[3][header.index("value")].value = "Purple"   # Renewal at risk: band = Purple
     cells[1][header.index("priority")].value = "soon"  # Detractor survey
     wb.save(tmp_path / "bad.xlsx")
     with pytest.raises(ModelError) as found:
@@ -353,7 +353,7 @@ def test_model_sheet_errors_name_the_table_row_and_cell(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as found:
         read_workbook(tmp_path / "bad2.xlsx")
     text = str(found.value)
-    assert "playbook 'Renewal at risk': condition 2 (band <= Purple): value must be a band" \
+    assert "playbook 'Renewal at risk': condition 2 (band = Purple): value must be a band" \
         in text and f"(cell Model!{cells[3][header.index('value')].coordinate})" in text, text
 
 

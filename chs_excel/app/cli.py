@@ -74,11 +74,14 @@ def _model(path: Path | None) -> Model:
                                      "local[*], or the active session).")
 @click.option("--source", "source_items", multiple=True, metavar="NAME=PATH",
               help=SOURCE_HELP)
+@click.option("--statuses", "statuses_path", type=click.Path(path_type=Path),
+              help="Action statuses (csv/xlsx: account_id, playbook, status, until, note); "
+                   "default: those of an existing -o OUT.xlsx (docs/playbooks.md).")
 def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                   output: Path, strict: bool, as_of: dt.datetime | None, decimal: str,
                   date_format: str, replace: bool, history_path: Path | None,
                   engine: str, spark_master: str | None,
-                  source_items: tuple[str, ...]) -> None:
+                  source_items: tuple[str, ...], statuses_path: Path | None) -> None:
     """Score the accounts in INPUT (csv or xlsx) and write scores to -o OUT.
 
     A csv output gets its data issues beside it (OUT.issues.csv); `-o -` writes the
@@ -111,6 +114,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     if kind == "xlsx":
         check_table_rows(len(accounts), output)   # before scoring, not after
     history = _history(history_path)
+    statuses = _statuses(statuses_path, output if kind == "xlsx" else None)
     day = as_of.date() if as_of else None
     signal_issues = None
     if model.signals:
@@ -122,7 +126,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     try:
         scoring = score_with(engine, model, accounts, as_of=day, strict=strict,
                              previous=previous_snapshot(history, day or dt.date.today()),
-                             spark_master=spark_master)
+                             spark_master=spark_master, statuses=statuses)
     except ChsError as exc:
         attrs = getattr(accounts, "attrs", {})
         raise type(exc)(f"{attrs.get('source', input_path)}: {exc}"
@@ -151,7 +155,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             sources = load_sources(model, model_path, parse_overrides(list(source_items),
                                                                       model))
         write_scores(output, kind, model, accounts, scoring, as_of=day, history=history,
-                     sources=sources)
+                     sources=sources, statuses=statuses)
     if issues_path is not None:
         issues = scoring.issues_with_unread(
             header_row(accounts) if isinstance(accounts, pd.DataFrame) else 1)
@@ -189,6 +193,20 @@ def _history(path: Path | None) -> pd.DataFrame | None:
                          "workbook with a History sheet)")
     from chs_excel.io.history_store import read_history
     return read_history(path).rows
+
+
+def _statuses(path: Path | None, book: Path | None) -> pd.DataFrame | None:
+    """Action statuses from `--statuses`, else those an existing workbook `book` holds
+    (re-scoring over a book keeps what its CSMs typed)."""
+    from chs_excel.io.statuses import read_statuses, workbook_statuses
+    if path is not None:
+        return read_statuses(path)
+    if book is not None and book.is_file():
+        try:
+            return workbook_statuses(book)
+        except ChsError:
+            return None   # not a chs workbook: refuse_losing_work says so
+    return None
 
 
 def _near_miss(exc: ChsError, headers: list[str]) -> str:
@@ -243,7 +261,8 @@ def _output_kind(output: Path, *inputs: Path | None) -> str:
 def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
                  scoring: Scoring, as_of: dt.date | None = None,
                  history: pd.DataFrame | None = None,
-                 sources: dict[str, pd.DataFrame] | None = None) -> None:
+                 sources: dict[str, pd.DataFrame] | None = None,
+                 statuses: pd.DataFrame | None = None) -> None:
     """Write scores as a formatted workbook or a csv, with a progress bar on big inputs
     (`sources`: the raw exports a workbook holds as source sheets)."""
     if kind == "csv":
@@ -256,7 +275,7 @@ def write_scores(output: Path, kind: str, model: Model, accounts: pd.DataFrame,
     total = len(accounts) + len(scoring.scores)
     with progress(total, "Writing") as advance:
         write_scored_workbook(output, model, accounts, scoring, progress=advance, as_of=as_of,
-                              history=history, sources=sources)
+                              history=history, sources=sources, statuses=statuses)
 
 
 def _print_summary(scoring: Scoring, output: Path | str, issues_path: Path | None = None,
@@ -432,7 +451,7 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
     from chs_excel.sheets.workbook import write_template
     if _output_kind(output, model_path, data_path, from_path) != "xlsx":
         raise ChsError(f"{output}: the template is a workbook; name it .xlsx")
-    history = weights = None
+    history = weights = statuses = None
     model = _model(model_path)
     accounts = read_accounts(data_path, sheet) if data_path is not None else None
     if from_path is not None:
@@ -440,13 +459,14 @@ def template_command(model_path: Path | None, data_path: Path | None, sheet: str
         model = found.model if model_path is None else model
         accounts = found.accounts if data_path is None else accounts
         history, weights, rows = found.history, found.history_weights, max(rows, found.rows)
+        statuses = found.statuses
     sources = None
     if accounts is not None and model.sources and data_path is not None:
         from chs_excel.io.sources import load_sources
         sources = load_sources(model, model_path)   # source sheets, signals live
     try:
         scoring = write_template(output, model, accounts, rows=rows, history=history,
-                                 history_weights=weights, sources=sources)
+                                 history_weights=weights, sources=sources, statuses=statuses)
     except ChsError as exc:
         source = accounts.attrs.get("source", data_path) if accounts is not None else None
         raise type(exc)(f"{source}: {exc}" if source else str(exc)) from None

@@ -21,12 +21,14 @@ from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import check_output_path, locked
 from chs_excel.core.model import Model, header_key
 from chs_excel.core.path import path_to_green
+from chs_excel.core.playbooks import STATUS_SHEET, STATUS_TABLE
 from chs_excel.core.vocabulary import COLUMN_KINDS, SHEET_ORDER
 from chs_excel.io import history_store
 from chs_excel.io.book import Book, FileBook
 from chs_excel.io.ranges import MODEL_TABLES, accounts_frame, model_from_ranges, table_frame
+from chs_excel.io.statuses import status_rows
 from chs_excel.sheets.account import paths_frame
-from chs_excel.sheets.actions import actions_sections
+from chs_excel.sheets.actions import actions_sections, this_week_sections
 from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.sheets.traffic_lights import (
     BAND_FORMATS,
@@ -98,12 +100,17 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     model = read_model(book)
     accounts = read_accounts(book)
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of),
+                    statuses=book_statuses(book))
     book.status(f"{TITLE}: writing Scores...")
     write_scores(book, model, scoring.scores)
     if model.playbooks:  # Scores now holds values: the live list's rank column is gone
         book.write_report("Actions", actions_sections(scoring.scores),
                           after=sheet_after(book, "Actions"))
+        if WEEK in book.sheet_names():
+            book.write_report(WEEK, this_week_sections(
+                scoring.scores, as_of or dt.date.today(), model.this_week_limit),
+                after=sheet_after(book, WEEK))
     if FORMULA_SHEET not in book.sheet_names():  # else Dashboard/Forecast are live formulas
         write_dashboard(book, model, scoring.scores)
         write_forecast(book, model, scoring.scores, as_of=as_of)
@@ -122,6 +129,15 @@ def refresh(book: Book, *, as_of: dt.date | None = None) -> str:
     return message
 
 
+def book_statuses(book: Book) -> pd.DataFrame | None:
+    """The book's ActionStatus Table rows (None without the Table or rows)."""
+    if STATUS_TABLE not in book.table_names():
+        return None
+    found = book.table(STATUS_TABLE)
+    return status_rows(table_frame(found.grid, STATUS_TABLE, first_row=found.first_row,
+                                   errors="keep"), f"table {STATUS_TABLE}")
+
+
 def last_snapshot(book: Book, model: Model, as_of: dt.date | None) -> pd.DataFrame | None:
     """The book's latest History snapshot before `as_of` (today), when playbooks compare
     with it (docs/playbooks.md); else None, and History is not read."""
@@ -132,6 +148,7 @@ def last_snapshot(book: Book, model: Model, as_of: dt.date | None) -> pd.DataFra
 
 
 PATHS = "Paths"  # sheet and Table
+WEEK = "This week"
 
 
 def write_scores(book: Book, model: Model, scores: pd.DataFrame) -> None:
@@ -241,16 +258,39 @@ def snapshot(book: Book, *, as_of: dt.date | None = None) -> str:
     day = as_of or dt.date.today()
     book.status(f"{TITLE}: reading the Model, Accounts and History...")
     model = read_model(book)
-    scoring = score(model, read_accounts(book), as_of=day)
+    statuses = book_statuses(book)
+    scoring = score(model, read_accounts(book), as_of=day, statuses=statuses)
     merged, notes = merge(history_store.book_history(book),
                           take(scoring.scores, model, day, "Accounts"))
     book.status(f"{TITLE}: writing History...")
     write_history(book, merged)
+    if statuses is not None:
+        write_status_history(book, statuses, day)
     message = (f"{TITLE}: snapshot of {len(scoring.scores):,} accounts on {day.isoformat()} "
                f"in History ({len(merged.dates)} snapshot(s))"
                + "".join(f"; {note}" for note in notes))
     book.status(message)
     return message
+
+
+HISTORY_STATUSES = ("History statuses", "HistoryStatuses")   # sheet, Table
+
+
+def write_status_history(book: Book, statuses: pd.DataFrame, day: dt.date) -> None:
+    """List the ActionStatus rows in the `HistoryStatuses` Table, stamped with the
+    snapshot date (a second snapshot on one day replaces that day's rows)."""
+    sheet, table = HISTORY_STATUSES
+    rows = statuses.assign(date=pd.Timestamp(day))[["date", *statuses.columns]]
+    if table in book.table_names():
+        found = book.table(table)
+        kept = table_frame(found.grid, table, first_row=found.first_row, errors="keep")
+        if "date" in kept:
+            dates = pd.to_datetime(kept["date"], errors="coerce")
+            kept = kept[dates != pd.Timestamp(day)].assign(date=dates)
+            rows = pd.concat([kept, rows], ignore_index=True)
+    rows = rows.assign(until=pd.to_datetime(rows["until"], errors="coerce"))
+    book.write_table(sheet, table, rows.reset_index(drop=True),
+                     after=sheet_after(book, sheet))
 
 
 def write_history(book: Book, history: history_store.History) -> None:
@@ -300,7 +340,8 @@ def snapshot_file(path: str | Path, output: str | Path | None = None, *,
 
 # ---------------------------------------------------------------- rebuild
 
-REBUILT_SHEETS = ("Start here", "Scores", "Actions", "Dashboard", "Forecast", "Calc")
+REBUILT_SHEETS = ("Start here", "Scores", "Actions", "This week", "Dashboard", "Forecast",
+                  "Calc")
 
 
 def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
@@ -328,16 +369,22 @@ def rebuild(book: FileBook, *, as_of: dt.date | None = None) -> str:
     frame = accounts.reindex(pd.RangeIndex(2, len(found.grid) + 1))  # with its blank rows
     as_of = fixed_as_of(book.package) or as_of
     book.status(f"{TITLE}: scoring {len(accounts):,} accounts...")
-    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of))
+    statuses = book_statuses(book)
+    scoring = score(model, accounts, as_of=as_of, previous=last_snapshot(book, model, as_of),
+                    statuses=statuses)
     cached = Scoring(scoring.scores.reindex(frame.index), scoring.issues)
     book.status(f"{TITLE}: writing the formulas for {len(frame):,} rows...")
     with tempfile.TemporaryDirectory() as folder:
         built = Path(folder) / "built.xlsx"
-        build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of)
+        build_workbook(built, model, frame, scoring=cached, rows=len(frame), as_of=as_of,
+                       statuses=statuses)
         source = Package(built)
-        # the formulas read History (the playbooks' change conditions): a book without
-        # one gets the empty History Table too, so no reference dangles
-        missing = () if "History" in book.table_names() else ("History",)
+        # the formulas read History (the playbooks' change conditions) and ActionStatus:
+        # a book without them gets the empty Tables too, so no reference dangles
+        names = book.table_names()
+        missing = tuple(sheet for sheet, table in (("History", "History"),
+                                                   (STATUS_SHEET, STATUS_TABLE))
+                        if table not in names)
         for name in (*REBUILT_SHEETS, *missing):
             book.package.copy_sheet(source, name, after=sheet_after(book, name))
     define_settings_names(book, model)

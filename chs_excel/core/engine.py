@@ -24,7 +24,14 @@ from chs_excel.core.model import (
     metric_score_column,
     rule_kind,
 )
-from chs_excel.core.playbooks import BAND_RANKS, Condition, Playbook, uses_history
+from chs_excel.core.playbooks import (
+    BAND_RANKS,
+    STATUS_COLUMNS,
+    STATUSES,
+    Condition,
+    Playbook,
+    uses_history,
+)
 from chs_excel.core.values import cell_kinds as _cell_kinds
 from chs_excel.core.values import (
     parse_flag_value,
@@ -87,13 +94,16 @@ def score_accounts(model: Model, accounts: pd.DataFrame, *,
 
 
 def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
-          strict: bool = False, previous: pd.DataFrame | None = None) -> Scoring:
+          strict: bool = False, previous: pd.DataFrame | None = None,
+          statuses: pd.DataFrame | None = None) -> Scoring:
     """Score `accounts` with `model`; bad cells become missing and are listed as issues.
 
     `as_of` is the day overrides and playbooks' renewal windows are checked against (today
     by default); `strict` turns any data issue into an `InputError`; `previous` is the last
     snapshot (`account_id`, `health`, `band`; see `previous_snapshot`) that playbooks'
     `health_change` and `band_change` compare with (None: those conditions never hold).
+    `statuses` (STATUS_COLUMNS: a CSM's done / snoozed / not relevant per account and
+    playbook) take a playbook off an account while they hold (`status_holds`).
     """
     as_of = as_of or dt.date.today()
     cols = _match_columns(model, accounts)
@@ -175,7 +185,11 @@ def score(model: Model, accounts: pd.DataFrame, *, as_of: dt.date | None = None,
                   band_code=band_code, weakest=weakest, capped=capped,
                   low_data=columns["low_data"], as_of=as_of, previous=previous)
     matched = _playbook_matches(model, accounts, cols, (values, parsed), report, facts)
-    columns.update(next_actions(model.playbooks, matched))
+    if statuses is not None and len(statuses) and model.playbooks:
+        held, status_issues = status_holds(model.playbooks, ids, statuses, as_of)
+        matched &= ~held
+        issues.append(status_issues)
+    columns.update(next_actions(model.playbooks, matched, as_of))
     columns.update({metric_score_column(m): scores[:, j] for j, m in enumerate(model.metrics)})
     out = pd.DataFrame(columns, index=accounts.index, copy=False)  # our arrays: no copy
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
@@ -490,14 +504,19 @@ def _previous(facts: Facts) -> tuple[np.ndarray, np.ndarray] | None:
             np.where(found, frame["band"].to_numpy()[at], 0))
 
 
-def next_actions(playbooks: tuple[Playbook, ...], matched: np.ndarray) -> dict[str, object]:
+def next_actions(playbooks: tuple[Playbook, ...], matched: np.ndarray,
+                 as_of: dt.date | None = None) -> dict[str, object]:
     """`next_action`, `action_owner`, `action_priority` (the matching playbook with the
-    lowest priority number; ties: model order) and `actions` (all, in that order)."""
+    lowest priority number; ties: model order), `actions` (all, in that order),
+    `action_playbook` (the next action's playbook) and `action_due` (as-of +
+    `due_in_days` of that playbook; NaT without one)."""
     n = matched.shape[0]
     if not playbooks:
         empty = np.full(n, "", dtype=object)
         return {"next_action": empty, "action_owner": empty.copy(),
-                "action_priority": np.full(n, np.nan), "actions": empty.copy()}
+                "action_priority": np.full(n, np.nan), "actions": empty.copy(),
+                "action_playbook": empty.copy(),
+                "action_due": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")}
     order = sorted(range(len(playbooks)), key=lambda k: (playbooks[k].priority, k))
     ranked = matched[:, order]
     first = np.argmax(ranked, axis=1)
@@ -510,7 +529,74 @@ def next_actions(playbooks: tuple[Playbook, ...], matched: np.ndarray) -> dict[s
             "action_owner": field([p.owner for p in playbooks], ""),
             "action_priority": np.where(any_match, np.array(
                 [p.priority for p in playbooks], dtype=float)[pick], np.nan),
-            "actions": _join_names([playbooks[k].action for k in order], ranked)}
+            "actions": _join_names([playbooks[k].action for k in order], ranked),
+            "action_playbook": field([p.name for p in playbooks], ""),
+            "action_due": _due_dates(playbooks, pick, any_match, as_of)}
+
+
+def _due_dates(playbooks: tuple[Playbook, ...], pick: np.ndarray, any_match: np.ndarray,
+               as_of: dt.date | None) -> np.ndarray:
+    """As-of + the picked playbook's `due_in_days` (NaT: no action or no due_in_days)."""
+    days = np.array([np.nan if p.due_in_days is None else p.due_in_days
+                     for p in playbooks], dtype=float)[pick]
+    days = np.where(any_match, days, np.nan)
+    start = np.datetime64(as_of or dt.date.today(), "ns")
+    out = np.full(len(pick), np.datetime64("NaT"), dtype="datetime64[ns]")
+    has = ~np.isnan(days)
+    out[has] = start + days[has].astype("int64") * np.timedelta64(1, "D")
+    return out
+
+
+def status_holds(playbooks: tuple[Playbook, ...], ids: np.ndarray, statuses: pd.DataFrame,
+                 as_of: dt.date) -> tuple[np.ndarray, pd.DataFrame]:
+    """(accounts x playbooks mask of statuses holding on `as_of`, issues).
+
+    A status row holds when its status is `done`, `snoozed` or `not relevant` (case
+    ignored), its playbook names one of the model's (case ignored) and its `until` is
+    blank (`done`, `not relevant`: until changed) or on/after `as_of`, as an override's;
+    `snoozed` needs an `until`. Unusable rows are issues (the row is the status row).
+    """
+    keys = {header_key(c): c for c in statuses.columns}
+    frame = pd.DataFrame({c: statuses[keys[header_key(c)]] if header_key(c) in keys
+                          else pd.Series(None, index=statuses.index, dtype=object)
+                          for c in STATUS_COLUMNS})
+    rows = np.arange(1, len(frame) + 1)
+    account = _text(frame["account_id"]).fillna("").to_numpy(dtype=object)
+    book = {p.name.lower(): k for k, p in enumerate(playbooks)}
+    names = frame["playbook"].fillna("").astype(str).str.lower()
+    which = names.map(book).to_numpy(dtype=float)
+    status = frame["status"].fillna("").astype(str).str.lower().to_numpy(dtype=object)
+    until, bad_date = parse_dates(frame["until"])
+    blank_until = pd.isna(frame["until"].to_numpy(dtype=object)) | \
+        (frame["until"].astype(str).str.strip() == "").to_numpy()
+    bad_date &= ~blank_until
+    empty = (account == "") & (names.to_numpy() == "") & (status == "")
+    problems = [
+        (~empty & np.isnan(which), "playbook", "no playbook of the model has this name "
+                                               "(status ignored)"),
+        (~empty & ~np.isin(status, STATUSES), "status",
+         f"status must be one of {', '.join(STATUSES)} (status ignored)"),
+        (~empty & bad_date, "until", "not a date, use YYYY-MM-DD (status ignored)"),
+        (~empty & (status == "snoozed") & blank_until, "until",
+         "snoozed needs an until date (status ignored)"),
+    ]
+    expired = ~np.isnat(until) & (until < np.datetime64(as_of, "ns"))
+    usable = ~empty & ~np.isnan(which) & np.isin(status, STATUSES) & ~bad_date & \
+        ~((status == "snoozed") & blank_until) & ~expired
+    found = []
+    for bad, column, text in problems:
+        if bad.any():
+            found.append(pd.DataFrame({"row": rows[bad], "account_id": account[bad],
+                                       "column": column,
+                                       "value": frame[column].to_numpy(dtype=object)[bad],
+                                       "problem": f"action status: {text}"}))
+    issues = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
+        columns=ISSUE_COLUMNS)
+    held = np.zeros((len(ids), len(playbooks)), dtype=bool)
+    at = pd.Index(ids).get_indexer(account[usable])
+    hit = at >= 0
+    held[at[hit], which[usable][hit].astype(int)] = True
+    return held, issues
 
 
 def previous_snapshot(history: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame | None:

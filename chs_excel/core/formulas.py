@@ -47,7 +47,13 @@ from chs_excel.core.model import (
     header_key,
     rule_kind,
 )
-from chs_excel.core.playbooks import PRIORITY_SPAN, Condition, playbook_rows, uses_history
+from chs_excel.core.playbooks import (
+    PRIORITY_SPAN,
+    STATUS_TABLE,
+    Condition,
+    playbook_rows,
+    uses_history,
+)
 from chs_excel.core.vocabulary import (
     BANDS,
     EXPECTED_IDENTITY,
@@ -517,7 +523,7 @@ class ScoresPlan:
             return
         c.label("Playbooks (by position in the Playbooks table)")
         top = c.row
-        for j, text in enumerate(("playbook", "priority", "action", "owner")):
+        for j, text in enumerate(("playbook", "priority", "action", "owner", "due_in_days")):
             c.put(top, j, text, kind="bold")
         rows = playbook_rows(self.model.playbooks)
         first_rows = [i for i, r in enumerate(rows, start=1) if r["priority"] is not None]
@@ -526,14 +532,20 @@ class ScoresPlan:
             return f"INDEX({structured('Playbooks', field_name)},{position})"
         count = len(self.model.playbooks)
         self.play_priority = []
+        self.play_name_cells = []
         for k, position in enumerate(first_rows, start=1):
             row = top + k
-            c.put(row, 0, text_of(look("playbook", position)), formula=True)
+            self.play_name_cells.append(
+                c.put(row, 0, text_of(look("playbook", position)), formula=True))
+            due = look("due_in_days", position)
+            c.put(row, 4, f'IF(ISNUMBER({due}),{due},"")', formula=True)
             self.play_priority.append(c.put(row, 1, look("priority", position), formula=True))
             c.put(row, 2, f'{look("action", position)}&""', formula=True)
             c.put(row, 3, f'{look("owner", position)}&""', formula=True)
         self.play_actions = calc_range(top + 1, 2, top + count, 2)
         self.play_owners = calc_range(top + 1, 3, top + count, 3)
+        self.play_names = calc_range(top + 1, 0, top + count, 0)
+        self.play_due = calc_range(top + 1, 4, top + count, 4)
         head = top + count + 2
         for j, text in enumerate(("condition of", "op (1-6)", "value", "fires below",
                                   "fires equal", "fires above")):
@@ -659,7 +671,8 @@ class ScoresPlan:
                    "renewal_probability"]
         if "arr" in self.identity:
             outputs.append("expected_arr")
-        outputs += ["next_action", "action_owner", "action_priority", "actions"]
+        outputs += ["next_action", "action_owner", "action_priority", "actions",
+                    "action_playbook", "action_due"]
         helpers = [f"calc: {c} weight present" for c in comps] + ["calc: weight present"]
         helpers += [f"calc: rule {r.name}" for r in model.rules]
         helpers += [f"calc: playbook {p.name}" for p in model.playbooks]
@@ -862,7 +875,8 @@ class ScoresPlan:
         order) and SMALL lists them all in order; then each account's rank on Actions."""
         f: dict[str, str] = {}
         if not self.model.playbooks:
-            for name in ("next_action", "action_owner", "action_priority", "actions"):
+            for name in ("next_action", "action_owner", "action_priority", "actions",
+                         "action_playbook", "action_due"):
                 f[name] = gate('""')
             return f
         idc = self.me("account_id")
@@ -879,6 +893,7 @@ class ScoresPlan:
         for k, (playbook, calc) in enumerate(zip(self.model.playbooks, self.playbooks,
                                                   strict=True), start=1):
             tests = [self._condition(cond, cells) for cond, cells in calc["conditions"]]
+            tests.append(self._no_status(self.play_name_cells[k - 1]))
             f[f"calc: playbook {playbook.name}"] = gate(
                 f'IF(AND({",".join(tests)}),{self.play_priority[k - 1]}*{PRIORITY_SPAN}'
                 f'+{k},"")')
@@ -893,6 +908,9 @@ class ScoresPlan:
             f'IFERROR("; "&INDEX({self.play_actions},MOD(SMALL({span},{r}),{PRIORITY_SPAN})),"")'
             for r in range(1, len(names) + 1))
         f["actions"] = gate(f"MID({parts},3,32767)")
+        f["action_playbook"] = gate(f'IF(COUNT({span})=0,"",INDEX({self.play_names},{best}))')
+        due = f"INDEX({self.play_due},{best})"
+        f["action_due"] = gate(f'IF(COUNT({span})=0,"",IF({due}="","",AsOf+{due}))')
         p = self.me("action_priority")
         arr = f"N({self.me('arr')})" if "arr" in self.identity else "0"
         f["calc: action arr"] = f'IF({p}="","",{arr})'
@@ -904,6 +922,25 @@ class ScoresPlan:
             f'IF({p}="","",COUNTIF({prio},"<"&{p})+COUNTIFS({prio},{p},{arrs},">"&{a})'
             f"+COUNTIFS({here_p},{p},{here_a},{a}))")
         return f
+
+    def _no_status(self, name_cell: str) -> str:
+        """TRUE unless an ActionStatus row holds for this account and playbook on AsOf
+        (docs/playbooks.md, "Statuses"): done / not relevant with a blank or later
+        `until`, snoozed with a later `until`. COUNTIFS ignores case, as the engine."""
+        idc = wildcard_safe(self.me("account_id"))
+        name = wildcard_safe(name_cell)
+
+        def count(status: str, until: str | None = None) -> str:
+            crit = (f"{structured(STATUS_TABLE, 'account_id')},{idc},"
+                    f"{structured(STATUS_TABLE, 'playbook')},{name},"
+                    f"{structured(STATUS_TABLE, 'status')},{text_literal(status)}")
+            if until:
+                crit += f",{structured(STATUS_TABLE, 'until')},{until}"
+            return f"COUNTIFS({crit})"
+        held = [f"{count(s)}-{count(s, chr(34) + '<' + chr(34) + '&AsOf')}"
+                for s in ("done", "not relevant")]
+        held.append(count("snoozed", '">="&AsOf'))
+        return f"({'+'.join(held)})=0"
 
     def _condition(self, cond: Condition, cells: dict[str, str]) -> str:
         """TRUE where the condition holds for this row (docs/playbooks.md)."""
@@ -954,5 +991,5 @@ def _kind(name: str, comps: list[str]) -> str:
         return "score"
     return {"coverage": "pct", "renewal_probability": "pct", "arr": "money",
             "expected_arr": "money", "renewal_date": "date", "quartile": "int",
-            "action_priority": "int"}.get(
+            "action_priority": "int", "action_due": "date"}.get(
         name, "helper" if name.startswith("calc: ") else "plain")

@@ -69,13 +69,13 @@ METHODS = tuple(METHOD_CLASSES)
 # Fields each method takes besides column, component, weight and method.
 METHOD_FIELDS = {name: method.fields for name, method in METHOD_CLASSES.items()}
 METRIC_KEYS = ("column", "component", "weight", "method", "worst", "best", "breaks",
-               "points", "higher_is_better", "good", "fixed")
+               "points", "higher_is_better", "good", "fixed", "max_change")
 # Keys every metric may take whatever its method (besides column, component, method).
-COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed")
+COMMON_METRIC_KEYS = ("column", "component", "weight", "method", "fixed", "max_change")
 RULE_KEYS = ("name", "column", "op", "value", "cap")
 MODEL_KEYS = ("name", "version", "scale", "bands", "min_coverage", "components", "metrics",
               "rules", "segments", "quartiles", "renewal", "fiscal_year_start", "playbooks",
-              "sources", "signals", "columns")
+              "sources", "signals", "columns", "this_week_limit")
 
 
 
@@ -95,6 +95,7 @@ class Metric:
     higher_is_better: bool = True
     good: bool = True
     fixed: bool = False  # a signal nobody acts on (tenure, plan): never in a path to Green
+    max_change: float | None = None  # the most a path to Green moves its raw value
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Model:
     signals: tuple[Signal, ...] = ()   # Accounts columns computed from the sources
     # `columns:` key -> the user's header for it ({arr: "ARR ($)"}); docs/input.md
     columns: dict[str, str] = field(default_factory=dict)
+    this_week_limit: int = 10  # the most actions per owner on the This week sheet
 
     def __post_init__(self) -> None:
         problems = [p if isinstance(p, Problem) else Problem(p) for p in _problems(self)]
@@ -194,6 +196,8 @@ class Model:
             out["signals"] = [signal_dict(g) for g in self.signals]
         if self.columns:
             out["columns"] = dict(self.columns)
+        if self.this_week_limit != 10:
+            out["this_week_limit"] = self.this_week_limit
         return out
 
     def to_yaml(self) -> str:
@@ -232,6 +236,8 @@ def _metric_dict(m: Metric) -> dict[str, Any]:
     out.update(METHOD_CLASSES[m.method].to_dict(m))
     if m.fixed:
         out["fixed"] = True
+    if m.max_change is not None:
+        out["max_change"] = _num(m.max_change)
     return out
 
 
@@ -251,6 +257,10 @@ def _problems(model: Model) -> list[str | Problem]:
     if isinstance(fy, bool) or not isinstance(fy, int) or not 1 <= fy <= 12:
         out.append(Problem(f"fiscal_year_start must be a month number 1-12, got {fy!r}",
                            "Settings", "fiscal_year_start", "value"))
+    limit = model.this_week_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+        out.append(Problem(f"this_week_limit must be a whole number 1-10000, got {limit!r}",
+                           "Settings", "this_week_limit", "value"))
     if not model.components:
         out.append("components: none declared")
     for comp, weight in model.components.items():
@@ -389,6 +399,11 @@ def _metric_problems(m: Metric, model: Model) -> list[str | Problem]:
     if m.component not in model.components:
         out.append(Problem(f"{where}: component {m.component!r} is not declared in "
                            "components", "Metrics", m.column, "component"))
+    if m.max_change is not None and (not _finite(m.max_change) or m.max_change <= 0
+                                     or m.method in ("flag", "category")):
+        out.append(Problem(f"{where}: max_change must be a positive number of the metric's "
+                           f"units (numeric methods only), got {m.max_change!r}",
+                           "Metrics", m.column, "max_change"))
     if not _finite(m.weight) or m.weight < 0:
         out.append(Problem(f"{where}: weight must be a number >= 0, got {m.weight!r}",
                            "Metrics", m.column, "weight"))
@@ -479,6 +494,8 @@ def _metric_from_dict(data: Any, where: str) -> Metric:
                               "component": str(d["component"]).strip(), "method": method,
                               "weight": _number(d.get("weight", 1), f"{where}: weight"),
                               "fixed": boolean(d.get("fixed", False), f"{where}: fixed")}
+    if d.get("max_change") is not None:
+        kwargs["max_change"] = _number(d["max_change"], f"{where}: max_change")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_dict(d, where))
     return Metric(**kwargs)
@@ -563,6 +580,7 @@ def model_from_dict(data: Any, where: str = "model") -> Model:
         sources=sources_from_dict(d.get("sources")),
         signals=signals_from_list(d.get("signals")),
         columns=_columns_from_dict(d.get("columns") or {}),
+        this_week_limit=_whole(d.get("this_week_limit", 10)),
     )
 
 
@@ -635,7 +653,7 @@ def default_signals_model() -> Model:
 TABLE_COLUMNS = {
     "Components": ["component", "weight"],
     "Metrics": ["column", "component", "weight", "method", "worst", "best",
-                "higher_is_better", "good", "fixed"],
+                "higher_is_better", "good", "fixed", "max_change"],
     "Levels": ["column", "at_least", "label", "points"],
     "Rules": ["name", "column", "op", "value", "cap"],
     "Settings": ["setting", "value"],
@@ -654,14 +672,16 @@ OPTIONAL_TABLES = ("Playbooks", "Sources", "Signals", "SignalFilters", "Columns"
 # method takes as its default (good and higher_is_better true; a level without a key).
 OPTIONAL_COLUMNS = {
     "Metrics": (*(c for c in TABLE_COLUMNS["Metrics"]
-                  if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed"),
+                  if any(c in m.columns for m in METHOD_CLASSES.values())), "fixed",
+                "max_change"),
     "Levels": ("at_least", "label"),
+    "Playbooks": ("due_in_days",),
 }
 # The Model sheet's Tables, left to right (Segments has one column per component).
 MODEL_TABLES = ("Settings", "Components", "Metrics", "Levels", "Rules", "Segments",
                 "RenewalProbability", "RenewalCurve", "Playbooks", "Columns")
 SETTINGS = ("name", "version", "scale", "red_below", "green_from", "min_coverage",
-            "quartiles_by", "segments_by", "fiscal_year_start")
+            "quartiles_by", "segments_by", "fiscal_year_start", "this_week_limit")
 
 
 def model_tables(model: Model) -> dict[str, pd.DataFrame]:
@@ -676,6 +696,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     metrics = pd.DataFrame([{
         **blank_row, "column": m.column, "component": m.component,
         "weight": float(m.weight), "method": m.method, "fixed": m.fixed,
+        "max_change": m.max_change,
         **METHOD_CLASSES[m.method].table_row(m),
     } for m in model.metrics], columns=TABLE_COLUMNS["Metrics"])
     levels = [row for m in model.metrics for row in METHOD_CLASSES[m.method].level_rows(m)]
@@ -687,7 +708,7 @@ def model_tables(model: Model) -> dict[str, pd.DataFrame]:
     settings = pd.DataFrame({"setting": list(SETTINGS), "value": [
         model.name, model.version, model.scale, model.red_below, model.green_from,
         model.min_coverage, model.quartiles_by, model.segment_column,
-        model.fiscal_year_start]}, dtype=object)
+        model.fiscal_year_start, model.this_week_limit]}, dtype=object)
     renewal = pd.DataFrame({"band": list(model.renewal_probability),
                             "probability": list(model.renewal_probability.values())})
     curve = pd.DataFrame([{"health": float(h), "probability": float(p)}
@@ -828,9 +849,17 @@ def model_from_tables(tables: dict[str, pd.DataFrame], where: str = "Model") -> 
                      renewal_curve=curve,
                      fiscal_year_start=_month(setting("fiscal_year_start", 1),
                                               f"{where}, table Settings, setting "
-                                              "fiscal_year_start"))
+                                              "fiscal_year_start"),
+                     this_week_limit=_whole(setting("this_week_limit", 10)))
     except ModelError as exc:
         raise exc.prefixed(where) from None
+
+
+def _whole(value: Any) -> Any:
+    """A whole float (4.0 from a cell) as an int; anything else as given (validated)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _month(value: Any, where: str) -> int:
@@ -860,6 +889,8 @@ def _metric_from_record(rec: dict[str, Any], levels: list[dict[str, Any]],
                          "Metrics", rec, "weight")
     if rec.get("fixed") is not None:
         kwargs["fixed"] = cell_boolean(rec, "fixed", where, "Metrics")
+    if rec.get("max_change") is not None:
+        kwargs["max_change"] = _cell_number(rec, "max_change", where, "Metrics")
     if method in METHOD_CLASSES:
         kwargs.update(METHOD_CLASSES[method].from_record(rec, levels, where))
     return Metric(**kwargs)

@@ -181,8 +181,10 @@ def path_to_green(model: Model, accounts: pd.DataFrame, scores: pd.DataFrame | N
     reason[failed] = "no path: a rule fires on the improved values"
     changed[failed] = False
     todo &= ~failed
+    headers = {header_key(c): str(c).strip() for c in accounts.columns}
+    names = [headers.get(header_key(m.column), m.column) for m in model.metrics]
     return _result(model, scores, moves, s, a, raw_health, triggered, changed, target,
-                   target_score, todo, health >= green, reason)
+                   target_score, todo, health >= green, reason, names)
 
 
 # ---------------------------------------------------------------- the model's shares
@@ -251,7 +253,7 @@ def _moves(model: Model, j: int, mt: Metric, x: np.ndarray, s: np.ndarray, a: np
         e = np.floor(np.log10(span))
         step = 10.0 ** (e - 1 - (e >= 2))
         lb = _lift_bound(model, mt, x, rules, triggered, step)
-        raw = np.column_stack([lb, np.full(n, float(mt.best))])
+        raw = np.column_stack([lb, _reach(mt, x, step)])
         cost = np.abs(raw - x[:, None]) / span
     elif mt.method == "steps":
         raw, cost = _steps_targets(mt, x)
@@ -277,6 +279,9 @@ def _moves(model: Model, j: int, mt: Metric, x: np.ndarray, s: np.ndarray, a: np
     if continuous:  # a mandatory lift may add no points and still be a change
         moved[:, 0] |= mandatory & ~np.isnan(lb) & (lb != x)
     ok = present[:, None] & moved & ~np.isnan(raw) & np.isfinite(cost) & (not mt.fixed)
+    if mt.max_change is not None and mt.method not in ("flag", "category"):
+        with np.errstate(invalid="ignore"):
+            ok &= np.abs(raw - x[:, None]) <= mt.max_change + 1e-9
     for k in rules:
         ok &= ~_fires(model, model.rules[k], mt, raw)
     if continuous:
@@ -288,6 +293,20 @@ def _moves(model: Model, j: int, mt: Metric, x: np.ndarray, s: np.ndarray, a: np
         now = cells.astype("string").str.strip().to_numpy(dtype=object, na_value="")
     return _Moves(mt, s, x, a, np.asarray(tscore, dtype=float), np.asarray(raw, dtype=float),
                   np.asarray(cost, dtype=float), ok, scale, continuous, lb, step, now)
+
+
+def _reach(mt: Metric, x: np.ndarray, step: float) -> np.ndarray:
+    """The furthest raw value towards best a continuous metric may move to: best, or
+    `max_change` from where it is (on the grid, towards worse, so never past it)."""
+    best = np.full(len(x), float(mt.best))
+    if mt.max_change is None:
+        return best
+    d = _direction(mt)
+    far = x + d * mt.max_change
+    q = far / step
+    snapped = np.where(np.abs(q - np.round(q)) < 1e-6, np.round(q),
+                       np.floor(q) if d > 0 else np.ceil(q)) * step
+    return np.where(d > 0, np.fmin(snapped, best), np.fmax(snapped, best))
 
 
 def _direction(mt: Metric) -> float:
@@ -516,6 +535,8 @@ def _partial(mv: _Moves, rows: np.ndarray, residual: np.ndarray) \
     lb = mv.lb[rows][:, None]
     raw = np.where(d > 0, np.fmax(raw, lb), np.fmin(raw, lb))
     raw = np.where(t > scale + 1e-9, np.nan, raw)
+    if mt.max_change is not None:
+        raw = np.where(np.abs(raw - x) > mt.max_change + 1e-9, np.nan, raw)
     tscore = METHODS[mt.method].score(raw.ravel(), mt, scale).reshape(raw.shape)
     reach = a * (tscore - s) >= residual - TOL
     moves_on = (raw - x) * d > 1e-12
@@ -578,7 +599,9 @@ def _shown(mv: _Moves, raw: np.ndarray) -> np.ndarray:
 def _result(model: Model, scores: pd.DataFrame, moves: list[_Moves], s: np.ndarray,
             a: np.ndarray, raw_health: np.ndarray, triggered: np.ndarray,
             changed: np.ndarray, target: np.ndarray, target_score: np.ndarray,
-            todo: np.ndarray, green: np.ndarray, reason: np.ndarray) -> Paths:
+            todo: np.ndarray, green: np.ndarray, reason: np.ndarray,
+            names: list[str]) -> Paths:
+    """The Paths answer; `names` are the metrics' columns as the accounts spell them."""
     n = len(scores)
     ids = scores["account_id"].to_numpy(dtype=object)
     i_idx, j_idx = np.nonzero(changed)
@@ -592,7 +615,7 @@ def _result(model: Model, scores: pd.DataFrame, moves: list[_Moves], s: np.ndarr
         if not at.any():
             continue
         rows = i_idx[at]
-        col = model.metrics[j].column
+        col = names[j]
         frm[at] = mv.now[rows] if mv.now is not None else _shown(mv, mv.x[rows])
         to[at] = _shown(mv, target[rows, j])
         upto = _capped(model, raw_health[rows] + cum_gain[rows, j], triggered[rows],
@@ -602,8 +625,8 @@ def _result(model: Model, scores: pd.DataFrame, moves: list[_Moves], s: np.ndarr
         text[rows] = np.where(text[rows] == "", piece, text[rows] + "; " + piece)
     steps = pd.DataFrame({"account_id": ids[i_idx],
                           "step": (np.cumsum(changed, axis=1)[i_idx, j_idx]).astype(int),
-                          "column": np.array([mt.column for mt in model.metrics],
-                                             dtype=object)[j_idx] if len(j_idx) else [],
+                          "column": np.array(names, dtype=object)[j_idx]
+                          if len(j_idx) else [],
                           "from": frm, "to": to, "health_after": after},
                          columns=STEP_COLUMNS)
     text = np.where(green, ALREADY_GREEN, np.where(todo, text, reason))

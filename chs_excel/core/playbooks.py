@@ -28,12 +28,18 @@ TEXT_TESTS = ("weakest_component", "capped_by", "low_data", "band_change")  # = 
 HISTORY_TESTS = ("health_change", "band_change")            # need the previous snapshot
 BAND_CHANGES = ("up", "down", "same")
 BAND_RANKS = {"red": 1, "yellow": 2, "green": 3}            # band order for < <= > >=
-PLAYBOOK_KEYS = ("name", "when", "action", "owner", "priority")
+PLAYBOOK_KEYS = ("name", "when", "action", "owner", "priority", "due_in_days")
 CONDITION_KEYS = ("test", "column", "op", "value")
 # The Model sheet's Playbooks Table: one row per condition; the playbook's name on every
 # row, its priority, action and owner on its first row (later rows may leave them blank).
 PLAYBOOK_COLUMNS = ["playbook", "priority", "action", "owner", "test", "column", "op",
-                    "value"]
+                    "value", "due_in_days"]
+# A CSM's status of one playbook's action for one account (the ActionStatus Table, or a
+# `--statuses` file): while it holds, that playbook is not the account's action.
+STATUS_COLUMNS = ["account_id", "playbook", "status", "until", "note"]
+STATUSES = ("done", "snoozed", "not relevant")
+STATUS_TABLE = "ActionStatus"   # the workbook's Table of statuses (sheet "Action status")
+STATUS_SHEET = "Action status"
 # The formulas order matches by priority * PRIORITY_SPAN + position (1-based).
 PRIORITY_SPAN = 1000
 
@@ -66,6 +72,7 @@ class Playbook:
     owner: str = ""
     priority: float = 1.0
     row: int | None = field(default=None, compare=False, repr=False)  # its first table row
+    due_in_days: float | None = None  # the action is due N days after the as-of date
 
 
 def condition_value(value: Any) -> float | str | bool | None:
@@ -135,7 +142,24 @@ def playbook_from_dict(data: Any, where: str) -> Playbook:
                     when=tuple(condition_from_dict(c, f"{where}, condition {i}")
                                for i, c in enumerate(when, start=1)),
                     action=_text(data.get("action")), owner=_text(data.get("owner")),
-                    priority=_priority(data.get("priority", 1), where))
+                    priority=_priority(data.get("priority", 1), where),
+                    due_in_days=_due(data.get("due_in_days"), where))
+
+
+def _due(value: Any, where: str) -> float | None:
+    """`due_in_days`: blank (no due date) or a whole number of days >= 0."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        days = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        days = math.nan
+    if not (math.isfinite(days) and days.is_integer() and 0 <= days <= 3650):
+        raise ModelError(f"{where}: due_in_days must be a whole number of days 0..3650, "
+                         f"got {value!r}")
+    return days
 
 
 def _priority(value: Any, where: str) -> float:
@@ -151,8 +175,12 @@ def _priority(value: Any, where: str) -> float:
 
 def playbook_dict(p: Playbook) -> dict[str, Any]:
     """The YAML form of a playbook."""
-    return {"name": p.name, "priority": plain(p.priority), "action": p.action,
-            "owner": p.owner, "when": [condition_dict(c) for c in p.when]}
+    out = {"name": p.name, "priority": plain(p.priority), "action": p.action,
+           "owner": p.owner}
+    if p.due_in_days is not None:
+        out["due_in_days"] = plain(p.due_in_days)
+    out["when"] = [condition_dict(c) for c in p.when]
+    return out
 
 
 def playbook_rows(playbooks: tuple[Playbook, ...]) -> list[dict[str, Any]]:
@@ -167,7 +195,8 @@ def playbook_rows(playbooks: tuple[Playbook, ...]) -> list[dict[str, Any]]:
                          "owner": (p.owner or None) if first else None,
                          "test": c.test, "column": c.column,
                          "op": None if c.test == "renewal_within" else c.op,
-                         "value": c.value})
+                         "value": c.value,
+                         "due_in_days": plain(p.due_in_days) if first else None})
     return rows
 
 
@@ -191,16 +220,19 @@ def playbooks_from_records(records: list[dict[str, Any]], where: str) -> tuple[P
         if name not in parts:
             order.append(name)
             parts[name] = {"when": [], "action": None, "owner": None, "priority": None,
-                           "row": rec["_row"]}
+                           "due_in_days": None, "row": rec["_row"]}
         part = parts[name]
         for key, column in (("action", "action"), ("owner", "owner"),
-                            ("priority", "priority")):
+                            ("priority", "priority"), ("due_in_days", "due_in_days")):
             value = rec.get(column)
             if value is None:
                 continue
             if key == "priority":
                 cell = f"{where}, table Playbooks, row {rec['_row']}, column priority"
                 value = _priority(value, f"{cell} (playbook {name!r})")
+            elif key == "due_in_days":
+                cell = f"{where}, table Playbooks, row {rec['_row']}, column due_in_days"
+                value = _due(value, f"{cell} (playbook {name!r})")
             else:
                 value = _text(value)
             if part[key] is not None and part[key] != value:
@@ -216,7 +248,8 @@ def playbooks_from_records(records: list[dict[str, Any]], where: str) -> tuple[P
     return tuple(Playbook(name=n, when=tuple(parts[n]["when"]),
                           action=parts[n]["action"] or "", owner=parts[n]["owner"] or "",
                           priority=1.0 if parts[n]["priority"] is None
-                          else parts[n]["priority"], row=parts[n]["row"])
+                          else parts[n]["priority"], row=parts[n]["row"],
+                          due_in_days=parts[n]["due_in_days"])
                  for n in order)
 
 

@@ -35,7 +35,8 @@ OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 RESULT_COLUMNS = ("health", "raw_health", "band", "quartile", "quartile_label", "coverage",
                   "low_data", "capped_by", "overridden", "weakest_component",
                   "points_at_stake", "renewal_probability", "expected_arr", "next_action",
-                  "action_owner", "action_priority", "actions")
+                  "action_owner", "action_priority", "actions", "action_playbook",
+                  "action_due")
 # The path to Green (core/path.py): written beside the scores in a csv, and in the
 # workbook's Paths Table (not on Scores: see docs/path-to-green.md).
 PATH_COLUMNS = ("path_to_green", "path_steps")
@@ -49,8 +50,9 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
-SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions", "Dashboard",
-               "Forecast", "History", "Paths", "History weights", "Calibration", "Data issues",
+SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions",
+               "This week", "Action status", "Dashboard", "Forecast", "History",
+               "History statuses", "Paths", "History weights", "Calibration", "Data issues",
                "Calc")
 
 # The display kind (number format) of each output column; see xlsx.styles.FORMATS.

@@ -50,11 +50,19 @@ def read_parquet_accounts(path: Path) -> pd.DataFrame:
 def score_with(engine: str, model: Model, accounts: pd.DataFrame | Path, *,
                as_of: dt.date | None, strict: bool = False,
                previous: pd.DataFrame | None = None,
-               spark_master: str | None = None) -> Scoring:
-    """Score with the named engine (not `auto`); a Path is read by the engine itself."""
+               spark_master: str | None = None,
+               statuses: pd.DataFrame | None = None) -> Scoring:
+    """Score with the named engine (not `auto`); a Path is read by the engine itself.
+
+    Action statuses (docs/playbooks.md) are applied by the pandas engine only: with
+    another engine they are refused rather than silently ignored."""
     if engine == "pandas":
         frame = read_parquet_accounts(accounts) if isinstance(accounts, Path) else accounts
-        return score(model, frame, as_of=as_of, strict=strict, previous=previous)
+        return score(model, frame, as_of=as_of, strict=strict, previous=previous,
+                     statuses=statuses)
+    if statuses is not None and len(statuses):
+        raise InputError(f"action statuses are applied by --engine pandas only (this run: "
+                         f"{engine}); score with --engine pandas to keep them")
     if engine == "duckdb":
         from chs_excel.engines import duckdb_engine
         return duckdb_engine.score(model, accounts, as_of=as_of, strict=strict)

@@ -28,6 +28,7 @@ from chs_excel.core.model import (
 )
 from chs_excel.core.vocabulary import header_key
 from chs_excel.io.accounts import read_accounts
+from chs_excel.io.statuses import book_status_table, status_rows
 from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.package import Package
 from chs_excel.xlsx.serials import excel_date
@@ -50,6 +51,7 @@ class WorkbookContents:
     history: pd.DataFrame | None
     history_weights: pd.DataFrame | None
     rows: int
+    statuses: pd.DataFrame | None = None   # the ActionStatus Table's rows
 
 
 def read_workbook(path: str | Path) -> WorkbookContents:
@@ -79,7 +81,8 @@ def read_workbook(path: str | Path) -> WorkbookContents:
     rows = len(accounts_table.to_python())
     accounts = read_accounts(path) if _has_data(accounts_table) else None
     history, weights = (_kept_table(book, name) for name in ("History", "HistoryWeights"))
-    return WorkbookContents(model, accounts, history, weights, rows)
+    statuses = status_rows(book_status_table(book), f"{path}, table ActionStatus")
+    return WorkbookContents(model, accounts, history, weights, rows, statuses)
 
 
 def fixed_as_of(package: Package) -> dt.date | None:

@@ -11,12 +11,14 @@ Scores holds values, and what the tests compare the recalculated sheet with.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from chs_excel.core.formulas import Grid, ScoresPlan
+from chs_excel.core.playbooks import STATUS_COLUMNS, STATUS_SHEET, STATUS_TABLE, STATUSES
 from chs_excel.xlsx.writer import cached_value
 
 if TYPE_CHECKING:
@@ -25,14 +27,15 @@ if TYPE_CHECKING:
 ACTION_ROWS = 5000     # the most accounts the live list holds (each slot scans Scores)
 HEADER_ROW = 4         # 0-based: Excel row 5
 # (Scores column, header, display kind) of the list, in order; absent columns are left out.
-LIST_COLUMNS = (("action_priority", "Priority", "int"), ("next_action", "Action", "plain"),
+LIST_COLUMNS = (("action_priority", "Priority", "int"), ("action_due", "Due", "date"),
+                ("next_action", "Action", "plain"),
                 ("action_owner", "Action owner", "plain"), ("account_id", "Account", "plain"),
                 ("account_name", "Account name", "plain"), ("owner", "Account owner", "plain"),
                 ("arr", "ARR", "money"), ("renewal_date", "Renewal date", "date"),
                 ("health", "Health", "score"), ("band", "Band", "plain"),
                 ("actions", "All matching actions", "plain"))
-WIDTHS = {"next_action": 36, "actions": 100, "action_priority": 9, "account_name": 26,
-          "action_owner": 18, "owner": 16, "renewal_date": 13, "arr": 12}
+WIDTHS = {"action_due": 12, "next_action": 36, "actions": 100, "action_priority": 9,
+          "account_name": 26, "action_owner": 18, "owner": 16, "renewal_date": 13, "arr": 12}
 
 
 def action_list(scores: pd.DataFrame) -> pd.DataFrame:
@@ -128,3 +131,120 @@ def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
             else [""] * len(listed)
         out.update(((r, c), cached_value(v)) for r, v in zip(rows, values, strict=True))
     return out
+
+
+# ---------------------------------------------------------------- statuses
+
+STATUS_ROWS = 200      # blank input rows the ActionStatus Table offers beyond its rows
+
+
+def status_sheet(builder: WorkbookBuilder, statuses: pd.DataFrame | None) -> None:
+    """The `Action status` sheet: the ActionStatus Table a CSM types done / snoozed /
+    not relevant into (kept by refresh, rebuild, re-scoring and template --from)."""
+    frame = statuses[STATUS_COLUMNS] if statuses is not None else pd.DataFrame(
+        columns=STATUS_COLUMNS)
+    frame = frame.assign(until=pd.to_datetime(frame["until"], errors="coerce",
+                                              format="mixed").dt.date
+                         if len(frame) else frame["until"])
+    frame = frame.assign(until=frame["until"].astype(object).where(frame["until"].notna(),
+                                                                   None))
+    rows = len(frame) + STATUS_ROWS
+    ws = builder.table_sheet(STATUS_SHEET, STATUS_TABLE, frame, rows=rows, input_cells=True)
+    ws.data_validation(1, 2, rows, 2, {"validate": "list", "source": list(STATUSES),
+                                       "error_message": "done, snoozed or not relevant"})
+    ws.data_validation(1, 3, rows, 3, {"validate": "date", "criteria": ">=",
+                                       "minimum": dt.date(1900, 1, 2),
+                                       "error_message": "A date (YYYY-MM-DD)."})
+    for c, width in enumerate((14, 26, 14, 12, 50)):
+        ws.set_column(c, c, width, builder.fmt["input_date" if c == 3 else "input"])
+    ws.print_area(0, 0, max(len(frame), 1), len(STATUS_COLUMNS) - 1)
+
+
+# ---------------------------------------------------------------- this week
+
+WEEK_DAYS = 7
+WEEK_COLUMNS = (("owner", "Account owner"), ("action_due", "Due"),
+                ("action_priority", "Priority"), ("next_action", "Action"),
+                ("account_id", "Account"), ("account_name", "Account name"), ("arr", "ARR"),
+                ("health", "Health"), ("band", "Band"))
+
+
+def this_week(scores: pd.DataFrame, as_of: dt.date, limit: int) -> pd.DataFrame:
+    """Per account owner, the next actions due on or before as-of + 7 days (a due date is
+    as-of + the playbook's due_in_days, so one due today is due now), at most `limit` per
+    owner, ordered by priority then ARR (largest first), then Scores order."""
+    if "action_due" not in scores or not len(scores):
+        return pd.DataFrame(columns=[c for c, _ in WEEK_COLUMNS if c in scores])
+    due = pd.to_datetime(scores["action_due"], errors="coerce")
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=WEEK_DAYS)
+    owner = scores["owner"].fillna("").astype(str) if "owner" in scores \
+        else pd.Series("", index=scores.index)
+    arr = pd.to_numeric(scores["arr"], errors="coerce").fillna(0.0) if "arr" in scores \
+        else pd.Series(0.0, index=scores.index)
+    keep = due.notna() & (due <= end) & (scores["next_action"].fillna("") != "")
+    order = pd.DataFrame({"o": owner, "p": scores["action_priority"], "a": -arr,
+                          "i": np.arange(len(scores))})[keep.to_numpy()]
+    order = order.sort_values(["o", "p", "a", "i"], kind="stable")
+    order = order[order.groupby("o", sort=False).cumcount() < limit]
+    listed = scores.iloc[order["i"].to_numpy()].reset_index(drop=True)
+    return listed.assign(owner=owner.iloc[order["i"].to_numpy()].to_numpy()) \
+        [[c for c, _ in WEEK_COLUMNS if c in listed or c == "owner"]]
+
+
+def this_week_sections(scores: pd.DataFrame, as_of: dt.date,
+                       limit: int) -> list[tuple[str, pd.DataFrame]]:
+    """The This week sheet as report sections: one per account owner."""
+    listed = this_week(scores, as_of, limit)
+    names = dict(WEEK_COLUMNS)
+    if listed.empty:
+        return [(f"This week — nothing due by {as_of + dt.timedelta(days=WEEK_DAYS)}",
+                 listed.rename(columns=names))]
+    out = []
+    for owner, rows in listed.groupby("owner", sort=False):
+        title = f"{owner or '(no owner)'} — {len(rows)} due by " \
+                f"{as_of + dt.timedelta(days=WEEK_DAYS):%Y-%m-%d} (at most {limit})"
+        out.append((title, rows.drop(columns="owner").rename(columns=names)
+                    .reset_index(drop=True)))
+    return out
+
+
+WEEK_KINDS = {"action_due": "date", "action_priority": "int", "arr": "money",
+              "health": "score"}
+WEEK_WIDTHS = (12, 9, 36, 13, 26, 12, 9, 9)   # the columns after the owner (a title)
+
+
+def this_week_sheet(builder: WorkbookBuilder, scores: pd.DataFrame | None,
+                    as_of: dt.date | None) -> None:
+    """The `This week` sheet as values (rewritten by `chs_refresh` and every rebuild):
+    per account owner, what is due by as-of + 7 days, capped at the Settings'
+    `this_week_limit`, by priority then ARR."""
+    g = Grid("This week")
+    day = as_of or dt.date.today()
+    limit = builder.model.this_week_limit
+    g.put(0, 0, f"This week — actions due by {day + dt.timedelta(days=WEEK_DAYS):%Y-%m-%d}",
+          kind="title")
+    g.put(1, 0, f"Per account owner, at most {limit} (Model, Settings: this_week_limit), "
+                "by priority then ARR; due = as-of date + the playbook's due_in_days.",
+          kind="note")
+    g.put(2, 0, "Values from the last build or refresh. A status on the Action status "
+                "sheet (done, snoozed, not relevant) takes an action off.", kind="note")
+    sections = this_week_sections(scores, day, limit) if scores is not None and \
+        builder.model.playbooks else [("No playbook actions (score accounts first)",
+                                       pd.DataFrame(columns=[h for _, h in WEEK_COLUMNS]))]
+    row = 4
+    for title, frame in sections:
+        g.put(row, 0, title, kind="subtitle")
+        for c, header in enumerate(frame.columns):
+            g.put(row + 1, c, header, kind="header")
+        kinds = {h: WEEK_KINDS.get(k, "plain") for k, h in WEEK_COLUMNS}
+        for r, values in enumerate(frame.itertuples(index=False), start=row + 2):
+            for c, value in enumerate(values):
+                g.put(r, c, cached_value(value), kind=kinds.get(frame.columns[c], "plain"))
+        row += len(frame) + 3
+    ws = builder.write_grid(g)
+    for c, width in enumerate(WEEK_WIDTHS):
+        ws.set_column(c, c, width)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.print_area(0, 0, max(row - 2, 2), len(WEEK_WIDTHS) - 1)
+    ws.hide_gridlines(2)

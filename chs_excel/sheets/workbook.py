@@ -48,7 +48,7 @@ from chs_excel.core.vocabulary import (
 )
 from chs_excel.io.accounts import header_row, read_accounts
 from chs_excel.sheets.account import PATH_ROWS, account_sheet, paths_frame, selected_id
-from chs_excel.sheets.actions import actions_sheet
+from chs_excel.sheets.actions import actions_sheet, status_sheet, this_week_sheet
 from chs_excel.sheets.dashboard import (
     FULL_COVERAGE,
     NO_OWNER,
@@ -100,7 +100,8 @@ def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame
                           scoring: Scoring, *, progress: Progress | None = None,
                           as_of: dt.date | None = None,
                           history: pd.DataFrame | None = None,
-                          sources: dict[str, pd.DataFrame] | None = None) -> None:
+                          sources: dict[str, pd.DataFrame] | None = None,
+                          statuses: pd.DataFrame | None = None) -> None:
     """Write the live scored workbook to `path` atomically (no partial file on failure).
 
     `as_of` is the day the engine checked overrides against: the workbook keeps it
@@ -110,7 +111,7 @@ def write_scored_workbook(path: str | Path, model: Model, accounts: pd.DataFrame
     and the Accounts signal columns formulas over them (docs/signals-workbook.md).
     """
     build_workbook(path, model, accounts, scoring=scoring, progress=progress, as_of=as_of,
-                   history=history, sources=sources)
+                   history=history, sources=sources, statuses=statuses)
 
 
 def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None = None, *,
@@ -118,7 +119,8 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
                    history: pd.DataFrame | None = None,
                    history_weights: pd.DataFrame | None = None,
                    cached: Cached | None = None,
-                   sources: dict[str, pd.DataFrame] | None = None) -> Scoring | None:
+                   sources: dict[str, pd.DataFrame] | None = None,
+                   statuses: pd.DataFrame | None = None) -> Scoring | None:
     """Write the template: formulas over at least `rows` rows, scored `accounts` if given.
 
     Template Accounts get every column the model reads (blank where the data has none),
@@ -131,7 +133,7 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
         accounts = pd.concat([accounts, compute_signals(model, accounts, sources,
                                                         day).values], axis=1)
     previous = previous_snapshot(history, as_of or dt.date.today())
-    scoring = score(model, accounts, as_of=as_of, previous=previous) \
+    scoring = score(model, accounts, as_of=as_of, previous=previous, statuses=statuses) \
         if accounts is not None else None
     if accounts is not None:
         missing = [c for c in template_columns(model)
@@ -139,7 +141,7 @@ def write_template(path: str | Path, model: Model, accounts: pd.DataFrame | None
         accounts = accounts.assign(**{c: None for c in missing})
     build_workbook(path, model, accounts, scoring=scoring, rows=rows, as_of=as_of,
                    history=history, history_weights=history_weights, cached=cached,
-                   sources=sources)
+                   sources=sources, statuses=statuses)
     return scoring
 
 
@@ -148,13 +150,15 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
                    history: pd.DataFrame | None = None,
                    history_weights: pd.DataFrame | None = None, cached: Cached | None = None,
                    progress: Progress | None = None,
-                   sources: dict[str, pd.DataFrame] | None = None) -> None:
+                   sources: dict[str, pd.DataFrame] | None = None,
+                   statuses: pd.DataFrame | None = None) -> None:
     """Write the whole workbook atomically; formulas cover max(rows, accounts) rows.
 
     `scoring` supplies the Scores cells' cached values (the engine's answer) and the
     Data issues sheet; `cached` supplies cached values for the other sheets' formulas
     (the shipped example gets LibreOffice's); `as_of` fixes the override date (else
-    TODAY()). `history` / `history_weights` are snapshot tables kept from a rebuilt book.
+    TODAY()). `history` / `history_weights` are snapshot tables kept from a rebuilt book;
+    `statuses` the ActionStatus rows (the scoring was made with them).
     """
     frame = _booleans_as_text(typed_as_read(model, accounts), model) if accounts is not None \
         else pd.DataFrame(columns=template_columns(model))
@@ -186,6 +190,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
                           progress=progress)
         book.calc_sheet(plan)
         actions_sheet(book, plan, scoring.scores if scoring is not None else None)
+        status_sheet(book, statuses)
+        this_week_sheet(book, scoring.scores if scoring is not None else None, as_of)
         book.dashboard_sheet(plan, frame)
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
