@@ -23,7 +23,7 @@ from chs_excel.engines.duckdb_engine import text_frame
 from chs_excel.engines.sql_compiler import DIALECTS, compile_model
 
 AS_OF = dt.date(2026, 3, 1)
-MODEL = model_from_dict({
+MODEL_DICT = {
     "name": "Engines test",
     "bands": {"red_below": 40, "green_from": 70},
     "min_coverage": 0.6,
@@ -59,12 +59,12 @@ MODEL = model_from_dict({
     "renewal": {"probability": {"Green": 0.95, "Yellow": 0.8, "Red": 0.5}},
     "playbooks": [
         {"name": "Save", "when": [{"test": "band", "value": "Red"}], "action": "Call",
-         "owner": "CSM", "priority": 1},
+         "owner": "CSM", "priority": 1, "due_in_days": 7},
         {"name": "Exec", "when": [{"test": "capped_by", "value": "Detractor"}],
-         "action": "Exec call", "owner": "VP", "priority": 1},
+         "action": "Exec call", "owner": "VP", "priority": 1, "due_in_days": 0},
         {"name": "Weak usage", "when": [{"test": "weakest_component", "value": "Usage"},
                                         {"test": "health", "op": "<", "value": 80}],
-         "action": "Training", "owner": "CSM", "priority": 2},
+         "action": "Training", "owner": "CSM", "priority": 2, "due_in_days": 30},
         {"name": "Renewal", "when": [{"test": "renewal_within", "value": 90},
                                      {"test": "band", "op": "<=", "value": "Yellow"}],
          "action": "Renewal plan", "owner": "AE", "priority": 3},
@@ -75,7 +75,8 @@ MODEL = model_from_dict({
                                            "op": "<", "value": 50}],
          "action": "Escalate", "owner": "Support", "priority": 2},
     ],
-})
+}
+MODEL = model_from_dict(MODEL_DICT)
 
 
 def edge_accounts(n: int = 240, seed: int = 7) -> pd.DataFrame:
@@ -209,6 +210,34 @@ def test_emitted_duckdb_sql_run_by_duckdb_equals_pandas(accounts, reference) -> 
     assert_same(reference.scores, con.execute(sql.score).df(), "duckdb sql")
     issues = con.execute(sql.issues).df()
     assert len(issues) == len(reference.issues)
+
+
+def test_the_renewal_curve_and_due_dates_in_sql_equal_pandas(accounts) -> None:
+    """A renewal curve whose points sit on the caps (30, 55.5, 65: healths hit exactly)
+    and beyond the healths seen; due dates from the as-of date and from CURRENT_DATE."""
+    curve = [{"health": 30, "probability": 0.2}, {"health": 55.5, "probability": 0.61},
+             {"health": 65, "probability": 0.75}, {"health": 101, "probability": 0.97}]
+    model = model_from_dict({**MODEL_DICT, "renewal": {**MODEL_DICT["renewal"],
+                                                        "curve": curve}})
+    expected = score(model, accounts, as_of=AS_OF).scores
+    health = expected["health"]
+    assert {30.0, 55.5, 65.0} <= set(health)                   # the points themselves
+    by_hand = np.interp(health, [30, 55.5, 65, 101], [0.2, 0.61, 0.75, 0.97])
+    assert np.allclose(expected["renewal_probability"].where(health.notna()),
+                       np.where(health.notna(), by_hand, np.nan), equal_nan=True)
+    table = text_frame(accounts)
+    con = duckdb.connect()
+    con.register("accounts", table)
+    assert_same(expected, con.execute(compile_model(model, "duckdb", columns=table.columns,
+                                                    as_of=AS_OF).score).df(), "curve sql")
+    got = duckdb_engine.score(model, accounts, as_of=AS_OF).scores
+    assert_same(expected, got, "curve engine")
+    due = expected.set_index("account_id")["action_due"]
+    assert (due.dropna() >= pd.Timestamp(AS_OF)).all() and due.notna().sum() > 10
+    today = con.execute(compile_model(model, "duckdb", columns=table.columns).score).df()
+    played = score(model, accounts).scores
+    assert list(today["action_due"].fillna(pd.Timestamp(0))) == \
+        list(played["action_due"].fillna(pd.Timestamp(0)))
 
 
 def test_small_dialect_table_traps() -> None:

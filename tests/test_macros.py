@@ -220,7 +220,9 @@ def test_problems_become_a_message_and_nothing_is_written(tmp_path: Path,
                                                           accounts: pd.DataFrame) -> None:
     source = user_workbook(tmp_path / "user.xlsx", accounts)
     book = openpyxl.load_workbook(source)
-    book["Model"]["F6"] = "heavy"                       # Components weight: text
+    ws = book["Model"]
+    top_left = ws.tables["Components"].ref.split(":")[0]
+    ws[top_left].offset(2, 1).value = "heavy"   # the 2nd component's weight: text
     book.save(source)
     before = parts(source)
     file_book = FileBook(source)

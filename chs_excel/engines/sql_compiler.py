@@ -161,6 +161,7 @@ class _Compiler:
         self.columns = tuple(dict.fromkeys([*wanted, *carry]))
         self.text_type = self.d.type("varchar" if dialect != "postgres" else "text")
         self.double = self.d.type("double")
+        self.timestamp = self.d.type("timestamp")
         self.ctes: list[tuple[str, str, str]] = []   # (name, comment, body)
 
     # ------------------------------------------------------------ value expressions
@@ -582,7 +583,8 @@ class _Compiler:
         if not books:
             self.cte("playbooks", "no playbooks", "SELECT\n    *,\n    '' AS next_action,"
                      f"\n    '' AS action_owner,\n    CAST(NULL AS {self.double}) AS "
-                     f"action_priority,\n    '' AS actions\n  FROM {prev}")
+                     f"action_priority,\n    '' AS actions,\n    '' AS action_playbook,"
+                     f"\n    CAST(NULL AS {self.timestamp}) AS action_due\n  FROM {prev}")
             return "playbooks"
         order = sorted(range(len(books)), key=lambda k: (books[k].priority, k))
         names = {k: self.name("playbook", books[k].name) for k in order}
@@ -598,6 +600,8 @@ class _Compiler:
             return f"CASE {cases} ELSE {blank} END"
 
         def field_value(book: Playbook, field: str) -> str:
+            if field == "due":
+                return "NULL" if book.due_in_days is None else self._due(book.due_in_days)
             return lit(book.priority) if field == "priority" else self.text(
                 getattr(book, field))
         joined = " || ".join(f"CASE WHEN {names[k]} THEN {self.text('; ' + books[k].action)} "
@@ -608,8 +612,32 @@ class _Compiler:
                      f"{first('action', chr(39) * 2)} AS next_action",
                      f"{first('owner', chr(39) * 2)} AS action_owner",
                      f"CAST({first('priority', 'NULL')} AS {self.double}) AS action_priority",
-                     f"SUBSTR({joined}, 3) AS actions"]) + "\n  FROM playbook_matches")
+                     f"SUBSTR({joined}, 3) AS actions",
+                     f"{first('name', chr(39) * 2)} AS action_playbook",
+                     f"CAST({first('due', 'NULL')} AS {self.timestamp}) AS action_due"])
+                 + "\n  FROM playbook_matches")
         return "playbooks"
+
+    def _due(self, days: int) -> str:
+        """The as-of date plus `days` days (a playbook's due date)."""
+        if self.as_of is not None:
+            return f"CAST('{(self.as_of + dt.timedelta(days=days)).isoformat()}' AS " \
+                f"{self.timestamp})"
+        return exp.DateAdd(this=exp.CurrentDate(), expression=exp.Literal.number(days),
+                           unit=exp.var("DAY")).sql(dialect=self.d.name)
+
+    def _curve(self, by_band: str) -> str:
+        """The renewal curve at `health` as np.interp computes it (the slope of each piece
+        worked out here, in the same double arithmetic); no health: the band map."""
+        points = self.m.renewal_curve
+        cases = [f"WHEN health IS NULL THEN {by_band}",
+                 f"WHEN health <= {lit(points[0][0])} THEN {lit(points[0][1])}"]
+        for (h0, p0), (h1, p1) in zip(points, points[1:]):
+            slope = (float(p1) - float(p0)) / (float(h1) - float(h0))
+            cases.append(f"WHEN health < {lit(h1)} THEN {lit(slope)} * (health - {lit(h0)})"
+                         f" + {lit(p0)}")
+        cases.append(f"ELSE {lit(points[-1][1])}")
+        return "CASE " + " ".join(cases) + " END"
 
     def _output(self, prev: str) -> str:
         m, d = self.m, self.d
@@ -628,6 +656,8 @@ class _Compiler:
         probability = " ".join(f"WHEN {self.text(b)} THEN {lit(p)}"
                                for b, p in m.renewal_probability.items())
         prob = f"CASE band {probability} END" if probability else "NULL"
+        if m.renewal_curve:
+            prob = self._curve(prob)
         out += ["health", "raw_health", "band", "quartile",
                 f"CASE quartile {labels} END AS quartile_label", "coverage",
                 "low_data",
@@ -635,7 +665,8 @@ class _Compiler:
                 f"CAST({prob} AS {self.double}) AS renewal_probability"]
         if "arr" in self.t:
             out.append(f"v_arr * CAST({prob} AS {self.double}) AS expected_arr")
-        out += ["next_action", "action_owner", "action_priority", "actions"]
+        out += ["next_action", "action_owner", "action_priority", "actions",
+                "action_playbook", "action_due"]
         out += [f"{self.s[sql_column(x.column)]} AS {d.ident(metric_score_column(x))}"
                 for x in m.metrics]
         out += [f"{self.name('raw', c)} AS {d.ident(c)}" for c in self.carry]
