@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from sqlglot import exp
 
@@ -632,7 +633,7 @@ class _Compiler:
         points = self.m.renewal_curve
         cases = [f"WHEN health IS NULL THEN {by_band}",
                  f"WHEN health <= {lit(points[0][0])} THEN {lit(points[0][1])}"]
-        for (h0, p0), (h1, p1) in zip(points, points[1:]):
+        for (h0, p0), (h1, p1) in pairwise(points):
             slope = (float(p1) - float(p0)) / (float(h1) - float(h0))
             cases.append(f"WHEN health < {lit(h1)} THEN {lit(slope)} * (health - {lit(h0)})"
                          f" + {lit(p0)}")
