@@ -21,6 +21,7 @@ from chs_excel.core.model import model_from_dict
 from chs_excel.engines import duckdb_engine
 from chs_excel.engines.duckdb_engine import text_frame
 from chs_excel.engines.sql_compiler import DIALECTS, compile_model
+from tests.cli_runner import run
 
 AS_OF = dt.date(2026, 3, 1)
 MODEL_DICT = {
@@ -330,3 +331,170 @@ def test_spark_engine_and_emitted_spark_sql_equal_pandas(spark) -> None:
         .createOrReplaceTempView("accounts")
     sql = compile_model(MODEL, "spark", columns=table.columns, as_of=AS_OF)
     assert_same(reference.scores, spark.sql(sql.score).toPandas(), "spark sql")
+
+
+# ---------------------------------------------------------------- chs sql --signals
+
+SIGNAL_AS_OF = dt.date(2026, 3, 31)
+SIGNAL_MODEL = {
+    "name": "Signals in SQL",
+    "bands": {"red_below": 40, "green_from": 70},
+    "components": {"Support": 30, "Usage": 40, "Sentiment": 30},
+    "sources": {"tickets": {"file": "tickets.csv", "key": "organization_id",
+                            "time": "created_at"},
+                "events": {"file": "events.csv", "key": "account", "time": "event_time"},
+                "surveys": {"file": "surveys.csv", "key": "company", "time": "created_at"}},
+    "signals": [
+        {"name": "urgent_tickets_30d", "source": "tickets", "agg": "count", "window": 30,
+         "where": [{"column": "priority", "op": "in", "value": ["high", "urgent"]}]},
+        {"name": "not_low_tickets", "source": "tickets", "agg": "count",
+         "where": [{"column": "priority", "op": "<>", "value": "low"}]},
+        {"name": "days_since_login", "source": "events", "agg": "days_since_last",
+         "where": [{"column": "event type", "op": "=", "value": "login"}]},
+        {"name": "active_users_30d", "source": "events", "agg": "distinct_count",
+         "of": "user_id", "window": 30},
+        {"name": "big_events", "source": "events", "agg": "sum", "of": "amount",
+         "where": [{"column": "amount", "op": ">=", "value": 5}]},
+        {"name": "csat_90d", "source": "surveys", "agg": "mean", "of": "score",
+         "window": 90, "where": [{"column": "survey_type", "op": "=", "value": "csat"}]},
+        {"name": "nps_latest", "source": "surveys", "agg": "latest", "of": "score",
+         "where": [{"column": "survey_type", "op": "=", "value": "nps"}]},
+        {"name": "low_score", "source": "surveys", "agg": "min", "of": "score"},
+    ],
+    "metrics": [
+        {"column": "urgent_tickets_30d", "component": "Support", "method": "linear",
+         "worst": 5, "best": 0},
+        {"column": "not_low_tickets", "component": "Support", "method": "linear",
+         "worst": 8, "best": 0},
+        {"column": "days_since_login", "component": "Usage", "method": "linear",
+         "worst": 60, "best": 0},
+        {"column": "active_users_30d", "component": "Usage", "method": "percentile"},
+        {"column": "big_events", "component": "Usage", "method": "log", "worst": 0,
+         "best": 100},
+        {"column": "csat_90d", "component": "Sentiment", "method": "linear", "worst": 1,
+         "best": 5},
+        {"column": "nps_latest", "component": "Sentiment", "method": "linear", "worst": 0,
+         "best": 10},
+        {"column": "low_score", "component": "Sentiment", "method": "linear", "worst": 0,
+         "best": 10},
+    ],
+    "rules": [{"name": "Detractor", "column": "nps_latest", "op": "<=", "value": 4,
+               "cap": 39}],
+}
+
+
+def signal_exports(seed: int = 3) -> dict[str, pd.DataFrame]:
+    """Raw exports as text, with the issue's edges: padded and differently-cased keys,
+    unknown keys, blank priorities, rows after the as-of day, window edges to the second,
+    tied latest answers, text among numbers."""
+    rng = np.random.default_rng(seed)
+    ids = [f"A{k:03d}" for k in range(60)]
+    day = pd.Timestamp(SIGNAL_AS_OF)
+
+    def keys(n: int) -> list[str]:
+        picked = rng.choice([*ids, "ZZZ", "  a001 ", "a002", "A003\u00a0"], n)
+        return [str(k) for k in picked]
+
+    def times(n: int) -> list[str]:
+        offsets = rng.integers(-120 * 86400, 3 * 86400, n)
+        edges = [-29 * 86400, -29 * 86400 - 1, 86400 - 1, 86400, -89 * 86400, 0]
+        offsets[:len(edges)] = edges
+        return [(day + pd.Timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")
+                for s in offsets]
+
+    n = 900
+    tickets = pd.DataFrame({"organization_id": keys(n), "created_at": times(n),
+                            "priority": rng.choice(["high", "Urgent ", "low", "", "normal",
+                                                    "HIGH"], n)})
+    events = pd.DataFrame({"account": keys(n), "event_time": times(n),
+                           "event type": rng.choice(["login", "Login", "export", ""], n),
+                           "user_id": rng.choice(["u1", "U1", "u2", "u3", "", "7"], n),
+                           "amount": rng.choice(["1", "5", "12.5", "x", "", "40"], n)})
+    surveys = pd.DataFrame({"company": keys(n), "created_at": times(n),
+                            "survey_type": rng.choice(["csat", "nps", "NPS", ""], n),
+                            "score": rng.choice(["1", "3", "4", "5", "9", "10", "n/a"], n)})
+    surveys.loc[n - 1] = ["A010", "2026-03-31 23:59:59", "nps", "2"]    # tied latest ...
+    surveys.loc[n] = [" a010", "2026-03-31 23:59:59", "NPS", "9"]       # ... averaged
+    surveys.loc[n + 1] = ["A010", "2026-04-01 00:00:00", "nps", "0"]    # after the as-of day
+    return {"tickets": tickets, "events": events, "surveys": surveys}
+
+
+@pytest.fixture(scope="module")
+def signal_case(tmp_path_factory):
+    """(model, accounts, exports, reference scores): the pandas reading of the signals,
+    then the pandas engine."""
+    from chs_excel.core.signal_engine import compute_signals
+    from chs_excel.io.sources import load_sources
+    folder = tmp_path_factory.mktemp("signals")
+    model = model_from_dict(SIGNAL_MODEL)
+    exports = signal_exports()
+    for name, frame in exports.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    model.save(folder / "model.yaml")
+    accounts = pd.DataFrame({"account_id": [f" a{k:03d}" if k % 7 == 0 else f"A{k:03d}"
+                                            for k in range(60)],
+                             "arr": np.arange(60) * 1000.0})
+    sources = load_sources(model, folder / "model.yaml")
+    values = compute_signals(model, accounts, sources, SIGNAL_AS_OF).values
+    assert values["urgent_tickets_30d"].gt(0).sum() > 10 and values["nps_latest"].notna().any()
+    reference = score(model, accounts.join(values), as_of=SIGNAL_AS_OF).scores
+    return model, accounts, exports, reference, values
+
+
+def table_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """An export as a warehouse table holds it: columns named by their keys, all text."""
+    from chs_excel.engines.signal_sql import table_column
+    return frame.rename(columns=table_column).astype(object)
+
+
+def test_chs_sql_signals_run_by_duckdb_equal_the_reference(signal_case) -> None:
+    model, accounts, exports, reference, _ = signal_case
+    con = duckdb.connect()
+    con.register("accounts", text_frame(accounts))
+    for name, frame in exports.items():
+        con.register(name, table_of(frame))
+    for as_of in (SIGNAL_AS_OF, None):
+        sql = compile_model(model, "duckdb", columns=list(accounts.columns), as_of=as_of,
+                            signals=True).score
+        if as_of is None:   # CURRENT_DATE: the same day, as the query would run on it
+            sql = sql.replace("CURRENT_DATE", f"DATE '{SIGNAL_AS_OF.isoformat()}'")
+        got = con.execute(sql).df()
+        assert_same(reference, got, f"duckdb sql --signals, as-of {as_of}")
+    by_id = got.set_index("account_id")
+    # A010's latest NPS answers: 9, 2 and 9 at 23:59:59 on the as-of day (edge row 2 and
+    # the two added), averaged; the 0 one second later does not count
+    assert by_id.loc["A010", "nps_latest_score"] == pytest.approx(200 / 3)
+
+
+def test_chs_sql_signals_run_by_spark_equal_the_reference(signal_case, spark) -> None:
+    model, accounts, exports, reference, _ = signal_case
+    table = text_frame(accounts)
+    spark.createDataFrame(table.astype(object).where(table.notna(), None)) \
+        .createOrReplaceTempView("accounts")
+    for name, frame in exports.items():
+        spark.createDataFrame(table_of(frame)).createOrReplaceTempView(name)
+    sql = compile_model(model, "spark", columns=list(accounts.columns), as_of=SIGNAL_AS_OF,
+                        signals=True).score
+    assert_same(reference, spark.sql(sql).toPandas(), "spark sql --signals")
+
+
+def test_chs_sql_signals_through_the_cli(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from chs_excel.app.commands_sql import sql_command
+    model = tmp_path / "model.yaml"
+    model_from_dict(SIGNAL_MODEL).save(model)
+    out = tmp_path / "score.sql"
+    result = CliRunner().invoke(sql_command, ["--model", str(model), "--dialect", "spark",
+                                              "--signals", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "accounts_signals" in text and "FROM `tickets`" in text
+    for dialect in DIALECTS:
+        sqlglot.parse_one(compile_model(model_from_dict(SIGNAL_MODEL), dialect,
+                                        signals=True).score, read=dialect)
+    plain = tmp_path / "plain.yaml"
+    MODEL.save(plain)
+    code, output = run("sql", "--model", str(plain), "--signals", "-o", str(tmp_path / "x.sql"))
+    assert code != 0 and "has no signals" in output and "Traceback" not in output
+    assert not (tmp_path / "x.sql").exists()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from chs_excel.core.errors import ChsError
 from chs_excel.core.files import check_output_path, write_atomically
 from chs_excel.core.model import default_model, load_model
 from chs_excel.engines.sql_compiler import DIALECTS, compile_model
@@ -25,8 +24,8 @@ from chs_excel.engines.sql_compiler import DIALECTS, compile_model
               help="Day overrides expire against (default: CURRENT_DATE when it runs).")
 @click.option("--issues", "issues_path", type=click.Path(path_type=Path),
               help="Also write the data-issues query (text in numeric columns, ...) here.")
-@click.option("--signals", is_flag=True, help="Also compute the model's signals from its "
-                                              "source tables (needs the signals module).")
+@click.option("--signals", is_flag=True, help="Compute the model's signals first, from "
+                                              "tables named as its sources.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The .sql file to write ('-' for standard output).")
 def sql_command(model_path: Path | None, dialect: str, columns: str | None,
@@ -34,12 +33,9 @@ def sql_command(model_path: Path | None, dialect: str, columns: str | None,
                 output: Path) -> None:
     """Write the scoring query: reads table `accounts`, one row per account out."""
     model = default_model() if model_path is None else load_model(model_path)
-    if signals:
-        raise ChsError("--signals: the signal SQL (engines/signal_sql.py) is not in this "
-                       "build yet; compute the signal columns first, then score")
     names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     compiled = compile_model(model, dialect, columns=names,
-                             as_of=as_of.date() if as_of else None)
+                             as_of=as_of.date() if as_of else None, signals=signals)
     if str(output) == "-":
         click.echo(compiled.score, nl=False)
     else:

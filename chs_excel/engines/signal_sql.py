@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from chs_excel.core.model import Model
 from chs_excel.core.signal_engine import EXAMPLES, window_bounds
-from chs_excel.core.signals import NO_OF_AGGS, Signal, SignalFilter
+from chs_excel.core.signals import NO_OF_AGGS, ZERO_AGGS, Signal, SignalFilter
 from chs_excel.core.vocabulary import BLANK_WORDS, KEY_SPACES, text_key
 
 ACCOUNTS_RELATION = "accounts_keys"
@@ -166,10 +167,27 @@ def _ts(value: object) -> str:
     return f"TIMESTAMP '{value.astype('datetime64[s]').item():%Y-%m-%d %H:%M:%S}'"
 
 
+def _start(as_of: dt.date | None, window: int) -> str:
+    """The first instant of an N-day window (None: the window ends on CURRENT_DATE)."""
+    if as_of is None:
+        return f"CAST(CURRENT_DATE AS TIMESTAMP) - INTERVAL {int(window) - 1} DAY"
+    return _ts(window_bounds(as_of, window)[0])
+
+
+def _end(as_of: dt.date | None) -> str:
+    """The instant after the as-of day: rows from then on never count."""
+    if as_of is None:
+        return "CAST(CURRENT_DATE AS TIMESTAMP) + INTERVAL 1 DAY"
+    return _ts(window_bounds(as_of, None)[1])
+
+
+def _day(as_of: dt.date | None) -> str:
+    return "CURRENT_DATE" if as_of is None else f"DATE '{as_of:%Y-%m-%d}'"
+
+
 def _condition(g: Signal, schema: SourceSchema, columns: dict[str, str],
-               as_of: dt.date, flags: Flags) -> str:
-    start, _ = window_bounds(as_of, g.window)
-    parts = [] if start is None else [f"s.{ident(schema.time)} >= {_ts(start)}"]
+               as_of: dt.date | None, flags: Flags) -> str:
+    parts = [] if g.window is None else [f"s.{ident(schema.time)} >= {_start(as_of, g.window)}"]
     parts += [filter_sql(f, columns[f.column], schema, flags) for f in g.where]
     return " AND ".join(parts) or "TRUE"
 
@@ -186,15 +204,14 @@ def _keymap(schema: SourceSchema) -> str:
             f"ON a.key = {key_expr('d.raw', schema.key in schema.numbers)})")
 
 
-def _from(schema: SourceSchema, as_of: dt.date, flags: Flags) -> str:
-    _, end = window_bounds(as_of, None)
+def _from(schema: SourceSchema, as_of: dt.date | None, flags: Flags) -> str:
     return (f"FROM {ident(schema.relation)} AS s JOIN {_keymap(schema)} AS a "
             f"ON s.{ident(schema.key)} = a.raw{flags.joins()} "
-            f"WHERE s.{ident(schema.time)} < {_ts(end)}")
+            f"WHERE s.{ident(schema.time)} < {_end(as_of)}")
 
 
 def source_query(signals: list[Signal], schema: SourceSchema,
-                 columns: dict[str, dict[str, str]], as_of: dt.date,
+                 columns: dict[str, dict[str, str]], as_of: dt.date | None,
                  dialect: str = "duckdb", matching: Matching | None = None,
                  by_raw_key: bool = False) -> str | None:
     """One scan of `source` giving `pos` and one column per signal (but `latest`).
@@ -215,7 +232,7 @@ def source_query(signals: list[Signal], schema: SourceSchema,
             value = f"COUNT(*) FILTER (WHERE {cond})"
         elif g.agg == "days_since_last":
             value = (f"DATE_DIFF('day', CAST(MAX(s.{ident(schema.time)}) FILTER (WHERE {cond}) "
-                     f"AS DATE), DATE '{as_of:%Y-%m-%d}')")
+                     f"AS DATE), {_day(as_of)})")
         elif g.agg == "distinct_count":
             of = columns[g.name][g.of]
             if of in schema.numbers:   # distinct numbers are distinct text keys
@@ -232,12 +249,11 @@ def source_query(signals: list[Signal], schema: SourceSchema,
     if not items:
         return None
     if by_raw_key:
-        _, end = window_bounds(as_of, None)
         key = f"s.{ident(schema.key)}"
         names = ", ".join(f"g.{ident(g.name)}" for g in signals if g.agg != "latest")
         sql = (f"SELECT a.pos AS pos, {names} FROM (SELECT {key} AS raw, {', '.join(items)} "
                f"FROM {ident(schema.relation)} AS s{flags.joins()} WHERE "
-               f"s.{ident(schema.time)} < {_ts(end)} GROUP BY {key}) AS g "
+               f"s.{ident(schema.time)} < {_end(as_of)} GROUP BY {key}) AS g "
                f"JOIN {_keymap(schema)} AS a ON g.raw = a.raw")
     else:
         sql = (f"SELECT a.pos AS pos, {', '.join(items)} {_from(schema, as_of, flags)} "
@@ -252,7 +268,7 @@ def one_key_per_account_query(schema: SourceSchema, dialect: str = "duckdb") -> 
 
 
 def latest_query(g: Signal, schema: SourceSchema, columns: dict[str, str],
-                 as_of: dt.date, dialect: str = "duckdb",
+                 as_of: dt.date | None, dialect: str = "duckdb",
                  matching: Matching | None = None) -> str:
     """`pos` and the value of `g.of` at each account's latest matching time (ties
     averaged), among the rows whose value is a number."""
@@ -304,3 +320,67 @@ def bad_numbers_query(g: Signal, schema: SourceSchema,
 def transpile(sql: str, dialect: str) -> str:
     """DuckDB SQL in `dialect` (sqlglot)."""
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+
+# ---------------------------------------------------------------- `chs sql --signals`
+
+SIGNALS_RELATION = "accounts_signals"
+TIME = "_chs_time"
+
+
+def table_column(name: str) -> str:
+    """A source or accounts column as a warehouse table names it: its key (lower case,
+    spaces as `_`), as `engines.sql_compiler.sql_column` names the accounts columns."""
+    return "_".join(str(name).split()).lower()
+
+
+def signal_ctes(model: Model, dialect: str,
+                as_of: dt.date | None) -> list[tuple[str, str, str]]:
+    """(name, comment, body) CTEs computing the model's signals from tables named as its
+    sources, ending in `accounts_signals`: the `accounts` table with one column per signal.
+
+    Each source table holds the export's columns named by their keys; its time column is a
+    timestamp in UTC or text the engine casts (TRY_CAST); every value is read as text or a
+    number from text, as `core.signal_engine` reads an export. `as_of` None: the as-of
+    day is CURRENT_DATE when the query runs.
+    """
+    account = key_expr("account_id", False)
+    ctes = [(ACCOUNTS_RELATION, "each account's id as a text key (case, odd spaces and "
+             "padding ignored)", transpile(
+                 f"SELECT DISTINCT {account} AS key, {account} AS pos FROM accounts "
+                 "WHERE account_id IS NOT NULL", dialect))]
+    joins, outputs = [], []
+    for i, s in enumerate(model.sources):
+        relation = f"source_{i}"
+        ctes.append((relation, f"source {s.name}: table {s.name}, time column "
+                     f"{table_column(s.time)} as a timestamp", transpile(
+                         f"SELECT s.*, TRY_CAST(s.{ident(table_column(s.time))} AS TIMESTAMP)"
+                         f" AS {ident(TIME)} FROM {ident(s.name)} AS s", dialect)))
+        schema = SourceSchema(relation=relation, key=table_column(s.key), time=TIME,
+                              numbers=frozenset())
+        signals = [g for g in model.signals if g.source == s.name]
+        names = {g.name: {c: table_column(c) for c in
+                          ([g.of] if g.of else []) + [f.column for f in g.where]}
+                 for g in signals}
+        query = source_query(signals, schema, names, as_of, dialect)
+        if query is not None:
+            ctes.append((f"signals_{i}", f"the signals of source {s.name} but latest, "
+                         "in one scan (rows after the as-of day never count)", query))
+            joins.append(f"signals_{i}")
+        for g in signals:
+            alias = f"signals_{i}" if g.agg != "latest" else f"latest_{len(ctes)}"
+            if g.agg == "latest":
+                ctes.append((alias, f"signal {g.name}: the value at the latest matching time "
+                             "(ties averaged)", latest_query(g, schema, names[g.name], as_of,
+                                                             dialect)))
+                joins.append(alias)
+            value = f"{alias}.{ident(g.name)}"
+            if g.agg in ZERO_AGGS:
+                value = f"COALESCE({value}, 0)"
+            outputs.append(f"CAST({value} AS DOUBLE) AS {ident(table_column(g.name))}")
+    on = " ".join(f"LEFT JOIN {j} ON {key_expr('a.account_id', False)} = {j}.pos"
+                  for j in joins)
+    ctes.append((SIGNALS_RELATION, "the accounts with one column per signal (no matching "
+                 "row: count, sum and distinct_count 0, the others missing)", transpile(
+                     f"SELECT a.*, {', '.join(outputs)} FROM accounts AS a {on}", dialect)))
+    return ctes

@@ -24,6 +24,7 @@ from itertools import pairwise
 
 from sqlglot import exp
 
+from chs_excel.core.errors import ModelError
 from chs_excel.core.model import Metric, Model, Rule, metric_score_column, rule_kind
 from chs_excel.core.playbooks import BAND_RANKS, Condition, Playbook
 from chs_excel.core.values import parse_flag_value
@@ -37,6 +38,7 @@ from chs_excel.core.vocabulary import (
     TRUE_WORDS,
     text_key,
 )
+from chs_excel.engines.signal_sql import SIGNALS_RELATION, signal_ctes, table_column
 
 # A number written as text (after trimming): what pandas' to_numeric reads, no more.
 NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
@@ -143,13 +145,19 @@ class _Names:
 
 class _Compiler:
     def __init__(self, model: Model, dialect: str, columns: Iterable[str] | None,
-                 as_of: dt.date | None, carry: tuple[str, ...]) -> None:
+                 as_of: dt.date | None, carry: tuple[str, ...], signals: bool) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r} (one of {', '.join(DIALECTS)})")
         self.m, self.d = model, DIALECTS[dialect]
         self.as_of = as_of
         self.name = _Names()
-        available = None if columns is None else {sql_column(c) for c in columns}
+        self.signals = signals
+        self.signal_columns = {table_column(g.name) for g in model.signals} if signals \
+            else set()
+        if signals and not model.signals:
+            raise ModelError("--signals: the model has no signals (its `signals:` list)")
+        available = None if columns is None else \
+            {sql_column(c) for c in columns} | self.signal_columns
         wanted = ["account_id", *(sql_column(m.column) for m in model.metrics)]
         wanted += [sql_column(r.column) for r in model.rules]
         wanted += [sql_column(c.column) for p in model.playbooks for c in p.when
@@ -164,6 +172,8 @@ class _Compiler:
         self.double = self.d.type("double")
         self.timestamp = self.d.type("timestamp")
         self.ctes: list[tuple[str, str, str]] = []   # (name, comment, body)
+        if signals:
+            self.ctes += signal_ctes(model, dialect, as_of)
 
     # ------------------------------------------------------------ value expressions
 
@@ -233,7 +243,7 @@ class _Compiler:
                      [f"{self.trimmed(c)} AS {self.t[c]}" for c in self.columns]
                      + [f"{self.d.ident(c)} AS {self.name('raw', c)}"
                         for c in self.columns])
-                 + "\n  FROM accounts")
+                 + f"\n  FROM {SIGNALS_RELATION if self.signals else 'accounts'}")
         self._values()
         self._overrides()
         m_out = {sql_column(c) for c in (*IDENTITY_COLUMNS, m.segment_column, m.quartiles_by)
@@ -695,12 +705,17 @@ class _Compiler:
     def header(self) -> str:
         m = self.m
         day = self.as_of.isoformat() if self.as_of else "CURRENT_DATE"
+        sources = ", ".join(f"{s.name} ({table_column(s.key)}, {table_column(s.time)})"
+                            for s in m.sources)
         return "\n".join([
             f"-- Customer health scores: model {m.name!r} version {m.version}, "
             f"hash {model_hash(m)}",
             f"-- Dialect {self.d.name}; compiled by chs_excel (chs sql); docs/engines.md.",
             "-- Assumes a table `accounts`, one row per account, with the columns: "
-            + ", ".join(self.columns) + ".",
+            + ", ".join(c for c in self.columns if c not in self.signal_columns) + ".",
+            *([f"-- Signals from the source tables {sources}: each holds its export's "
+               "columns named by their keys; time columns timestamps (UTC) or text cast "
+               "with TRY_CAST."] if self.signals else []),
             "-- Any column may be text: numbers and dates are read from text as the engine "
             "reads them; blanks and NA words are missing.",
             f"-- Overrides are checked against the as-of day {day}.",
@@ -709,12 +724,14 @@ class _Compiler:
 
 def compile_model(model: Model, dialect: str = "duckdb", *,
                   columns: Iterable[str] | None = None,
-                  as_of: dt.date | None = None, carry: tuple[str, ...] = ()) -> Compiled:
+                  as_of: dt.date | None = None, carry: tuple[str, ...] = (),
+                  signals: bool = False) -> Compiled:
     """The scoring and data-issue queries of `model` in `dialect`.
 
     `columns` names the accounts table's columns (any spelling; None: the model's columns,
     `account_id` and the override columns); `as_of` is the day overrides expire against
     (None: CURRENT_DATE when the query runs); `carry` names columns passed through to
-    both outputs as they are (the engines' input row numbers).
+    both outputs as they are (the engines' input row numbers); `signals` computes the
+    model's signal columns first, from tables named as its sources (`signal_sql`).
     """
-    return _Compiler(model, dialect, columns, as_of, carry).compile()
+    return _Compiler(model, dialect, columns, as_of, carry, signals).compile()
