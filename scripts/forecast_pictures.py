@@ -26,7 +26,7 @@ from chs_excel.xlsx import libreoffice as lo  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
 DPI = 110
-CROP = (0.0, 0.0, 1.0, 0.62)  # x, y, width, height as fractions of the page
+CROP = (0.0, 0.0, 1.0, 0.75)  # x, y, width, height as fractions of the page
 
 
 def render(book: Path, marker: str, target: Path, tmp: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,30 @@ def sheet_table(rows: list[list[Any]], header: str) -> tuple[pd.DataFrame, list[
     return frame.set_index(names[0]), rows[end]
 
 
+PRINTED = ("accounts", "arr", "expected_arr", "likely_low", "likely_high", *MONEY[2:])
+
+
 def printed_rows(out: str) -> dict[str, list[int]]:
-    """The printed table: label -> the six figures (accounts, ARR, expected, best, worst,
-    at risk), read from the right so labels with spaces stay whole."""
+    """The printed table: label (without its dates) -> the eight figures (accounts, ARR,
+    expected, likely P10 and P90, best, worst, at risk), read from the right so labels with
+    spaces stay whole. Fiscal-year lines (after "By fiscal year") are left out."""
     rows = {}
-    for line in out.splitlines():
+    for line in out.split("By fiscal year")[0].splitlines():
         parts = line.split()
-        if len(parts) >= 7 and all(p.replace(",", "").isdigit() for p in parts[-6:]):
-            rows[" ".join(parts[:-6])] = [int(p.replace(",", "")) for p in parts[-6:]]
+        if len(parts) >= 9 and all(p.replace(",", "").isdigit() for p in parts[-8:]):
+            label = re.sub(r" \((to )?\d{4}-\d\d-\d\d( to \d{4}-\d\d-\d\d)?\)$", "",
+                           " ".join(parts[:-8]))
+            rows[label] = [int(p.replace(",", "")) for p in parts[-8:]]
+    return rows
+
+
+def printed_fiscal_years(out: str) -> dict[str, list[int]]:
+    """The printed fiscal-year lines: FY2027 -> the eight figures."""
+    rows = {}
+    for line in out.split("By fiscal year")[1].splitlines():
+        parts = line.split()
+        if parts and re.fullmatch(r"FY\d{4}", parts[0]) and len(parts) >= 9:
+            rows[parts[0]] = [int(p.replace(",", "")) for p in parts[-8:]]
     return rows
 
 
@@ -145,16 +162,56 @@ def test_every_row_agrees_across_sheet_report_and_command_line(built: dict[str, 
     assert quarters[-1] == max(want.index.drop([PAST, NO_DATE]),
                                key=lambda s: (int(s[2:6]), s[-1]))   # up to the last renewal
     headings = dict(zip(["accounts", *MONEY], ["Accounts renewing", "ARR up for renewal",
-                                               "Expected renewed ARR", "Best case",
-                                               "Worst case", "ARR at risk (Red)"],
+                                               "Expected renewed ARR", "Best case (scenario)",
+                                               "Worst case (scenario)", "ARR at risk (Red)"],
                         strict=True))
     for label in live.index:
         expect = want.loc[label] if label in want.index else pd.Series(0.0, index=want.columns)
-        for k, key in enumerate(["accounts", *MONEY]):
+        for key in ["accounts", *MONEY]:
             figure = units(expect[key])
             assert units(live.loc[label, headings[key]]) == figure, (label, key)
             assert units(report.loc[label, key]) == figure, (label, key)
-            assert printed[label][k] == figure, (label, key)
+            assert printed[label][PRINTED.index(key)] == figure, (label, key)
+
+
+def likely_by_hand(arr: pd.Series, p: pd.Series) -> tuple[float, float]:
+    """P10 and P90 of the sum of independent renewals, as the docs state them: expected
+    -/+ 1.2816 standard deviations (variance: sum of ARR^2 p (1 - p)), within 0..ARR."""
+    expected, sd = float((arr * p).sum()), math.sqrt(float((arr ** 2 * p * (1 - p)).sum()))
+    z = 1.2815515655446004
+    return max(0.0, expected - z * sd), min(float(arr.sum()), expected + z * sd)
+
+
+def test_the_likely_range_and_fiscal_years_agree_everywhere(built: dict[str, Any]) -> None:
+    scores = built["scores"]
+    when = pd.to_datetime(scores["renewal_date"])
+    arr = scores["arr"].fillna(0)
+    p = scores["band"].map(MODEL.renewal_probability).fillna(0)
+    rows = lo.sheet_rows(built["lo"], "Forecast")
+    live, total = sheet_table(rows, "Period")
+    printed = printed_rows(built["out"])
+    low, high = likely_by_hand(arr, p)                       # every account: the Total
+    assert low < units(scores["expected_arr"].fillna(0).sum()) < high
+    assert (units(total[6]), units(total[7])) == (units(low), units(high))
+    assert printed["Total"][3:5] == [units(low), units(high)]
+    past = when < pd.Timestamp(AS_OF)
+    low, high = likely_by_hand(arr[past], p[past])
+    assert (units(live.loc[PAST, "Likely low (P10)"]), units(live.loc[PAST, "Likely high (P90)"])) \
+        == (units(low), units(high)) == tuple(printed[PAST][3:5])
+    # fiscal years: from the as-of date to the last quarter's end, FY named by its end year
+    year = when.dt.year + (when.dt.month >= FISCAL_START).astype(int)
+    years = printed_fiscal_years(built["out"])
+    top = next(i for i, r in enumerate(rows) if r and str(r[0]).startswith("By fiscal year"))
+    sheet_years = {r[0]: r for r in rows[top + 2:top + 2 + len(years)]}
+    assert list(sheet_years) == list(years) and len(years) >= 2
+    last_end = pd.Timestamp(live["Ends"].iloc[-3])
+    for name, figures in years.items():
+        inside = (year == int(name[2:])) & ~past & (when <= last_end)
+        low, high = likely_by_hand(arr[inside], p[inside])
+        want = [int(inside.sum()), units(arr[inside].sum()), units((arr * p)[inside].sum()),
+                units(low), units(high)]
+        assert figures[:5] == want, name
+        assert [units(v) for v in sheet_years[name][3:8]] == want, name
 
 
 def test_worst_case_is_green_only_and_the_sheet_states_it(built: dict[str, Any]) -> None:
@@ -167,7 +224,7 @@ def test_worst_case_is_green_only_and_the_sheet_states_it(built: dict[str, Any])
                      ~scores["band"].isin(["Green", "Yellow"])].sum())
     rows = lo.sheet_rows(built["lo"], "Forecast")
     _, total = sheet_table(rows, "Period")
-    assert units(total[7]) == worst and units(total[6]) == best
+    assert units(total[9]) == worst and units(total[8]) == best
     text = " ".join(str(r[0]) for r in rows if r and r[0])
     assert "Worst case: every Red, Yellow and No data account churns" in text
     assert "Best case: every Green and Yellow account renews" in text

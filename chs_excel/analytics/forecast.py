@@ -39,17 +39,31 @@ NO_DATE_ROW = "No renewal date"
 AFTER_ROW = "After {last}"
 CURVE_KIND = "chs renewal curve"
 SUMMED = ("accounts", "arr", "expected_arr", "best_case", "worst_case", "arr_at_risk")
+# The likely range: P10 and P90 of renewed ARR when accounts renew independently, each with
+# its probability (normal approximation: expected -/+ Z standard deviations, the variance
+# the sum of ARR^2 x p x (1 - p)), kept within 0 .. the ARR up for renewal.
+LIKELY = ("likely_low", "likely_high")
+LIKELY_Z = 1.2815515655446004   # the standard normal's 90th percentile
+VARIANCE = "renewal_variance"   # summed with SUMMED, then turned into LIKELY
 BAND_ARR = tuple(f"{b.lower().replace(' ', '_')}_arr" for b in BAND_ORDER)
 # The forecast table's columns (keys) and the words the sheets show for them.
-HEADINGS = {"period": "Period", "starts": "Starts", "ends": "Ends",
+HEADINGS = {"period": "Period", "fiscal_year": "Fiscal year", "starts": "Starts",
+            "ends": "Ends",
             "accounts": "Accounts renewing", "arr": "ARR up for renewal",
-            "expected_arr": "Expected renewed ARR", "best_case": "Best case",
-            "worst_case": "Worst case", "arr_at_risk": "ARR at risk (Red)",
+            "expected_arr": "Expected renewed ARR", "likely_low": "Likely low (P10)",
+            "likely_high": "Likely high (P90)", "best_case": "Best case (scenario)",
+            "worst_case": "Worst case (scenario)", "arr_at_risk": "ARR at risk (Red)",
             **{k: f"ARR {b}" for k, b in zip(BAND_ARR, BAND_ORDER, strict=True)}}
 # Plain words for each figure, shown on the sheet, the report and the command line.
 SCENARIOS = (
     "Expected renewed ARR: each account's ARR x its renewal probability (the Model's "
     "RenewalProbability for its band, or a calibrated curve).",
+    "Likely range (P10 to P90): renewed ARR lands between Likely low and Likely high 8 "
+    "times in 10 if accounts renew independently, each with its probability.",
+    "It is expected ARR -/+ 1.28 standard deviations (variance: ARR x ARR x p x (1 - p) "
+    "added over the accounts), within 0 and the ARR up for renewal; totals and fiscal "
+    "years take their own.",
+    "The two scenarios below are bounds to test a plan against, not forecasts.",
     "Best case: every Green and Yellow account renews; Red and No data accounts renew at "
     "their probability.",
     "Worst case: every Red, Yellow and No data account churns; Green accounts renew at "
@@ -212,8 +226,10 @@ def whole(value: float) -> int:
 class Forecast:
     """The forecast: one row per `table` line (past, periods, after, no date) and totals.
 
-    `table` holds `period, kind, starts, ends` and the SUMMED and band ARR columns; `kind`
-    is past, period, after or no_date. `by_band` and `by_owner` split the same rows.
+    `table` holds `period, kind, starts, ends`, the SUMMED columns with the LIKELY range
+    after `expected_arr`, and the band ARR columns; `kind` is past, period, after or
+    no_date. `by_band` and `by_owner` split the same rows; `by_fiscal_year` sums the period
+    rows per fiscal year (the first from the as-of date, the last to the last period's end).
     """
 
     table: pd.DataFrame
@@ -224,6 +240,7 @@ class Forecast:
     by: str = DEFAULT_PERIOD
     fiscal_year_start: int = 1
     notes: tuple[str, ...] = ()
+    by_fiscal_year: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def periods(self) -> pd.DataFrame:
@@ -279,7 +296,7 @@ def scenario_values(arr: np.ndarray, band: np.ndarray, p: np.ndarray) -> dict[st
     p = np.nan_to_num(np.asarray(p, dtype=float))
     expected = arr * p
     green, yellow, red = (band == b for b in BANDS)
-    return {"expected_arr": expected,
+    return {"expected_arr": expected, VARIANCE: arr * arr * p * (1.0 - p),
             "best_case": np.where(green | yellow, arr, expected),
             "worst_case": np.where(green, expected, 0.0),
             "arr_at_risk": np.where(red, arr, 0.0)}
@@ -358,9 +375,49 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     owners = sorted(frame["owner"].unique())
     by_owner = _sum_by(frame, ["period", "owner"], {"period": order, "owner": owners})
     by_owner = by_owner[by_owner["accounts"] > 0].reset_index(drop=True)
-    totals = {k: float(table[k].sum()) for k in (*SUMMED, *BAND_ARR)}
-    return Forecast(table, by_band, by_owner, totals, as_of, by, fiscal_year_start,
-                    tuple(notes))
+    sums = {k: float(table[k].sum()) for k in (*SUMMED, VARIANCE, *BAND_ARR)}
+    totals = {k: v for k, v in likely(pd.DataFrame([sums])).iloc[0].items()}
+    fiscal = _fiscal_years(table, fiscal_year_start)
+    return Forecast(likely(table), likely(by_band), likely(by_owner), totals, as_of, by,
+                    fiscal_year_start, tuple(notes), likely(fiscal))
+
+
+def fiscal_year(day: pd.DatetimeIndex | pd.Series, fiscal_year_start: int) -> np.ndarray:
+    """The fiscal year a day falls in, named by the calendar year it ends in (as the
+    quarter labels: a year starting in April 2026 is FY2027)."""
+    day = pd.DatetimeIndex(day)
+    later = (day.month >= fiscal_year_start) & (fiscal_year_start > 1)
+    return np.asarray(day.year + later.astype(int))
+
+
+def _fiscal_years(table: pd.DataFrame, fiscal_year_start: int) -> pd.DataFrame:
+    """The period rows summed per fiscal year (starts: the first period's, ends: the
+    last's), the likely range from their own variance."""
+    rows = table[table["kind"] == "period"]
+    year = fiscal_year(pd.to_datetime(rows["starts"]), fiscal_year_start)
+    keep = ["accounts", "arr", "expected_arr", VARIANCE, "best_case", "worst_case",
+            "arr_at_risk", *BAND_ARR]
+    out = rows.groupby(year, sort=True).agg(
+        starts=("starts", "min"), ends=("ends", "max"),
+        **{k: (k, "sum") for k in keep})
+    out.insert(0, "fiscal_year", [f"FY{y}" for y in out.index])
+    out["accounts"] = out["accounts"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def likely(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with LIKELY after `expected_arr`, from its summed `renewal_variance`
+    (which it drops): expected -/+ LIKELY_Z standard deviations, within 0 .. arr."""
+    if VARIANCE not in frame.columns:
+        return frame
+    sd = np.sqrt(np.maximum(frame[VARIANCE].to_numpy(dtype=float), 0.0))
+    expected = frame["expected_arr"].to_numpy(dtype=float)
+    arr = frame["arr"].to_numpy(dtype=float)
+    out = frame.drop(columns=VARIANCE)
+    at = list(out.columns).index("expected_arr") + 1
+    out.insert(at, "likely_low", np.maximum(expected - LIKELY_Z * sd, 0.0))
+    out.insert(at + 1, "likely_high", np.minimum(expected + LIKELY_Z * sd, arr))
+    return out
 
 
 def total_row(result: Forecast) -> dict[str, Any]:
@@ -371,7 +428,7 @@ def total_row(result: Forecast) -> dict[str, Any]:
 def _sum_by(frame: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -> pd.DataFrame:
     """Sums of the forecast measures per key combination, every combination listed."""
     full = pd.MultiIndex.from_product([levels[k] for k in keys], names=keys)
-    sums = frame.groupby(keys, sort=False)[list(SUMMED)].sum()
+    sums = frame.groupby(keys, sort=False)[[*SUMMED, VARIANCE]].sum()
     if len(keys) == 1:
         sums.index = pd.MultiIndex.from_arrays([sums.index], names=keys)
     out = sums.reindex(full, fill_value=0).reset_index()

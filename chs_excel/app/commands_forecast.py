@@ -212,6 +212,7 @@ def _book_as_of(path: Path) -> dt.date | None:
 
 
 PRINTED = (("accounts", "accounts"), ("arr", "ARR"), ("expected_arr", "expected"),
+           ("likely_low", "likely P10"), ("likely_high", "likely P90"),
            ("best_case", "best case"), ("worst_case", "worst case"),
            ("arr_at_risk", "at risk"))
 
@@ -223,14 +224,33 @@ def _print_forecast(result: Forecast, curve_path: Path | None, model: Model | No
         if result.by == "quarter" else ""
     click.echo(f"Renewal forecast by {result.by} as of {result.as_of.isoformat()}{fiscal} "
                f"({source})")
-    width = max(len(str(p)) for p in [*result.table["period"], "Total"]) + 2
-    click.echo("  " + f"{'period':<{width}}" + "".join(f"{h:>13}" for _, h in PRINTED))
     rows = [*result.table.to_dict("records"), total_row(result)]
+    for row in rows:
+        row["period"] = _dated(row)
+    years = [{**row, "period": _dated({**row, "period": row["fiscal_year"]})}
+             for row in result.by_fiscal_year.to_dict("records")]
+    width = max(len(str(r["period"])) for r in [*rows, *years]) + 2
+    click.echo("  " + f"{'period':<{width}}" + "".join(f"{h:>13}" for _, h in PRINTED))
     for row in rows:
         click.echo("  " + f"{row['period']:<{width}}" +
                    "".join(f"{whole(row[k]):>13,}" for k, _ in PRINTED))
+    if years:
+        click.echo("  By fiscal year (the period rows above, summed):")
+        for row in years:
+            click.echo("  " + f"{row['period']:<{width}}" +
+                       "".join(f"{whole(row[k]):>13,}" for k, _ in PRINTED))
     for line in SCENARIOS:
         click.echo(f"  {line}")
+
+
+def _dated(row: dict) -> str:
+    """A row's label with its dates: `FY2026 Q4 (2026-02-10 to 2026-03-31)`."""
+    starts, ends = row.get("starts"), row.get("ends")
+    if isinstance(starts, dt.date) and isinstance(ends, dt.date):
+        return f"{row['period']} ({starts.isoformat()} to {ends.isoformat()})"
+    if isinstance(ends, dt.date):
+        return f"{row['period']} (to {ends.isoformat()})"
+    return str(row["period"])
 
 
 def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
@@ -276,6 +296,8 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
     chart.set_size({"width": 900, "height": 380})
     ws.insert_chart(below + len(lines) + 2, 0, chart)
     for sheet, name, frame, title in (
+            ("By fiscal year", "ForecastByFiscalYear", result.by_fiscal_year,
+             "The period rows summed per fiscal year, each with its own likely range"),
             ("By band", "ForecastByBand", result.by_band, "Each period split by band"),
             ("By owner", "ForecastByOwner", result.by_owner,
              "Each period split by owner (book of business)")):

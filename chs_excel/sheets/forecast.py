@@ -27,9 +27,13 @@ from chs_excel.analytics.forecast import (
     BAND_ARR,
     DEFAULT_PERIOD,
     HEADINGS,
+    LIKELY,
+    LIKELY_Z,
     NO_DATE_ROW,
     PAST_ROW,
     SCENARIOS,
+    fiscal_freq,
+    fiscal_year,
     period_count,
 )
 from chs_excel.core.formulas import Grid, ScoresPlan, text_literal
@@ -40,8 +44,9 @@ if TYPE_CHECKING:
     from chs_excel.sheets.workbook import WorkbookBuilder
 
 SHEET = "Forecast"
-COLUMNS = ("period", "starts", "ends", "accounts", "arr", "expected_arr", "best_case",
-           "worst_case", "arr_at_risk", *BAND_ARR)
+COLUMNS = ("period", "starts", "ends", "accounts", "arr", "expected_arr", "likely_low",
+           "likely_high", "best_case", "worst_case", "arr_at_risk", *BAND_ARR)
+SUMMED_COLUMNS = [c for c in COLUMNS[4:] if c not in LIKELY]   # the rest add up
 AS_OF_ROW, FY_ROW, HEADER_ROW = 2, 3, 5  # 0-based rows of the as-of, fiscal start, header
 
 
@@ -52,6 +57,7 @@ class Layout:
     first_period: int
     last_period: int
     total: int
+    notes_end: int      # the row after the assumptions (the chart goes below it)
 
 
 def forecast_sheet(builder: WorkbookBuilder, plan: ScoresPlan, frame: pd.DataFrame,
@@ -75,7 +81,13 @@ def forecast_sheet(builder: WorkbookBuilder, plan: ScoresPlan, frame: pd.DataFra
         g.put(HEADER_ROW, c, HEADINGS[key], kind="header")
     count = period_count(_renewal_dates(frame), as_of or dt.date.today(),
                          by=DEFAULT_PERIOD, fiscal_year_start=builder.model.fiscal_year_start)
-    layout = _rows(g, plan, count)
+    first = pd.Period(as_of or dt.date.today(), fiscal_freq(DEFAULT_PERIOD,
+                                                             builder.model.fiscal_year_start))
+    quarters = pd.period_range(first, periods=count)
+    years = fiscal_year(pd.DatetimeIndex([quarters[-1].start_time]),
+                        builder.model.fiscal_year_start)[0] - fiscal_year(
+        pd.DatetimeIndex([quarters[0].start_time]), builder.model.fiscal_year_start)[0] + 1
+    layout = _rows(g, plan, count, int(years))
     ws = builder.write_grid(g)
     ws.set_column(0, 0, 46)
     for c, key in enumerate(COLUMNS[1:], start=1):  # every heading readable in full
@@ -95,8 +107,9 @@ def _fiscal_start(builder: WorkbookBuilder) -> str:
     return f'IFERROR(INDEX({values},MATCH("fiscal_year_start",{keys},0)),1)'
 
 
-def _rows(g: Grid, plan: ScoresPlan, count: int) -> Layout:
-    """The past row, `count` quarter rows, the After and No renewal date rows, the Total."""
+def _rows(g: Grid, plan: ScoresPlan, count: int, years: int) -> Layout:
+    """The past row, `count` quarter rows, the After and No renewal date rows, the Total,
+    then `years` fiscal-year rows and the assumptions."""
     dates, ids = plan.scores_range("renewal_date"), plan.scores_range("account_id")
     fy = xl_rowcol_to_cell(FY_ROW, 1, True, True)
     past = HEADER_ROW + 1
@@ -105,7 +118,7 @@ def _rows(g: Grid, plan: ScoresPlan, count: int) -> Layout:
 
     g.put(past, 0, PAST_ROW, kind="bold")
     g.put(past, 2, "AsOf-1", formula=True, kind="date")
-    _measures(g, plan, past, [(dates, '"<"&AsOf')])
+    _measures(g, plan, past, [(dates, '"<"&AsOf')], f"({dates}<AsOf)")
     for r in range(first, last + 1):
         start, end = f"$B{r + 1}", f"$C{r + 1}"
         if r == first:
@@ -118,37 +131,90 @@ def _rows(g: Grid, plan: ScoresPlan, count: int) -> Layout:
                   kind="date")
         g.put(r, 0, f'"FY"&(YEAR({start})+IF(AND({fy}>1,MONTH({start})>={fy}),1,0))'
                     f'&" Q"&(INT(MOD(MONTH({start})-{fy},12)/3)+1)', formula=True, kind="bold")
-        _measures(g, plan, r, [(dates, f'">="&{start}'), (dates, f'"<"&({end}+1)')])
+        _measures(g, plan, r, [(dates, f'">="&{start}'), (dates, f'"<"&({end}+1)')],
+                  f"({dates}>={start})*({dates}<{end}+1)")
     g.put(after, 0, '"' + AFTER_ROW.format(last='"&$A$' + str(last + 1)), formula=True,
           kind="bold")
-    _measures(g, plan, after, [(dates, f'">="&($C${last + 1}+1)')])
+    _measures(g, plan, after, [(dates, f'">="&($C${last + 1}+1)')],
+              f"({dates}>=$C${last + 1}+1)")
     g.put(no_date, 0, NO_DATE_ROW, kind="bold")
     g.put(no_date, 3, f'COUNTIF({ids},"?*")-COUNT({dates})', formula=True, kind="count")
     dated = [(dates, '">0"')]
-    for c, key in enumerate(COLUMNS[4:], start=4):
-        g.put(no_date, c, f"({_measure(plan, key, [])})-({_measure(plan, key, dated)})",
+    for key in SUMMED_COLUMNS:
+        g.put(no_date, COLUMNS.index(key),
+              f"({_measure(plan, key, [])})-({_measure(plan, key, dated)})",
               formula=True, kind="money")
+    _likely(g, plan, no_date, f"(1-ISNUMBER({dates}))")
     g.put(total, 0, "Total", kind="bold")
-    for c in range(3, len(COLUMNS)):
+    for key in ("accounts", *SUMMED_COLUMNS):
+        c = COLUMNS.index(key)
         letter = xl_col_to_name(c)
         g.put(total, c, f"SUM({letter}{past + 1}:{letter}{no_date + 1})", formula=True,
               kind="count" if c == 3 else "money_total")
+    _likely(g, plan, total, None, kind="money_total")
     g.put(total + 1, 0, "All accounts' ARR (Dashboard)")
     g.put(total + 1, 4, f"SUM({plan.scores_range('arr')})", formula=True, kind="money")
     g.put(total + 2, 0, "Difference (0 when the forecast ties out)")
     g.put(total + 2, 4, f"E{total + 1}-E{total + 2}", formula=True, kind="money")
-    g.put(total + 4, 0, "Assumptions", kind="subtitle")
-    for i, line in enumerate(SCENARIOS, start=total + 5):
+    row = _fiscal_year_rows(g, plan, total + 4, years, last)
+    g.put(row + 1, 0, "Assumptions", kind="subtitle")
+    for i, line in enumerate(SCENARIOS, start=row + 2):
         g.put(i, 0, line, kind="note")
-    return Layout(first, last, total)
+    return Layout(first, last, total, row + 2 + len(SCENARIOS))
 
 
-def _measures(g: Grid, plan: ScoresPlan, row: int, criteria: list[tuple[str, str]]) -> None:
-    """Accounts and every money column of one forecast row, for renewal dates matching."""
+def _fiscal_year_rows(g: Grid, plan: ScoresPlan, top: int, years: int, last: int) -> int:
+    """`years` rows summing the quarters per fiscal year (the first from AsOf, the last to
+    the last quarter's end), each with its own likely range; the row after them."""
+    dates = plan.scores_range("renewal_date")
+    fy = xl_rowcol_to_cell(FY_ROW, 1, True, True)
+    g.put(top, 0, "By fiscal year (the quarter rows above, summed)", kind="subtitle")
+    for c, key in enumerate(COLUMNS):
+        g.put(top + 1, c, HEADINGS["fiscal_year" if key == "period" else key], kind="header")
+    year0 = f"(YEAR(AsOf)+IF(AND({fy}>1,MONTH(AsOf)>={fy}),1,0))"
+    for k in range(years):
+        r = top + 2 + k
+        start, end = f"$B{r + 1}", f"$C{r + 1}"
+        g.put(r, 0, f'"FY"&({year0}+{k})', formula=True, kind="bold")
+        g.put(r, 1, f"MAX(AsOf,DATE({year0}+{k}-IF({fy}>1,1,0),{fy},1))", formula=True,
+              kind="date")
+        g.put(r, 2, f"MIN($C${last + 1},DATE({year0}+{k}+IF({fy}>1,0,1),{fy},1)-1)",
+              formula=True, kind="date")
+        _measures(g, plan, r, [(dates, f'">="&{start}'), (dates, f'"<"&({end}+1)')],
+                  f"({dates}>={start})*({dates}<{end}+1)")
+    return top + 2 + years
+
+
+def _measures(g: Grid, plan: ScoresPlan, row: int, criteria: list[tuple[str, str]],
+              condition: str) -> None:
+    """Accounts and every money column of one forecast row, for renewal dates matching
+    (`criteria` as SUMIFS takes them, `condition` the same as an array of 0/1)."""
     pairs = ",".join(f"{rng},{crit}" for rng, crit in criteria)
     g.put(row, 3, f"COUNTIFS({pairs})", formula=True, kind="count")
-    for c, key in enumerate(COLUMNS[4:], start=4):
-        g.put(row, c, _measure(plan, key, criteria), formula=True, kind="money")
+    for key in SUMMED_COLUMNS:
+        g.put(row, COLUMNS.index(key), _measure(plan, key, criteria), formula=True,
+              kind="money")
+    dates = plan.scores_range("renewal_date")
+    _likely(g, plan, row, f"ISNUMBER({dates})*{condition}")
+
+
+def _likely(g: Grid, plan: ScoresPlan, row: int, condition: str | None,
+            kind: str = "money") -> None:
+    """The row's likely range (analytics.forecast.likely): expected -/+ LIKELY_Z standard
+    deviations of the sum of independent renewals, within 0 .. the row's ARR. The variance
+    is SUMPRODUCT(arr,arr,p) - SUMPRODUCT(arr,arr,p,p) over the matching accounts:
+    SUMPRODUCT reads a blank row's "" as 0 where ARR x ARR x p x (1 - p) would be #VALUE!."""
+    arr, p = plan.scores_range("arr"), plan.scores_range("renewal_probability")
+    where = f",{condition}" if condition else ""
+    variance = f"SUMPRODUCT({arr},{arr},{p}{where})-SUMPRODUCT({arr},{arr},{p},{p}{where})"
+    sd = f"SQRT(MAX(0,{variance}))"
+    expected = xl_rowcol_to_cell(row, COLUMNS.index("expected_arr"))
+    total = xl_rowcol_to_cell(row, COLUMNS.index("arr"))
+    z = repr(LIKELY_Z)
+    g.put(row, COLUMNS.index("likely_low"), f"MAX(0,{expected}-{z}*{sd})", formula=True,
+          kind=kind)
+    g.put(row, COLUMNS.index("likely_high"), f"MIN({total},{expected}+{z}*{sd})",
+          formula=True, kind=kind)
 
 
 def _measure(plan: ScoresPlan, key: str, criteria: list[tuple[str, str]]) -> str:
@@ -202,7 +268,7 @@ def _chart(builder: WorkbookBuilder, layout: Layout) -> None:
     chart.set_y_axis({"num_format": "#,##0", "min": 0})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 820, "height": 320})
-    ws.insert_chart(layout.total + 5 + len(SCENARIOS) + 1, 0, chart)
+    ws.insert_chart(layout.notes_end + 1, 0, chart)
 
 
 def _renewal_dates(frame: pd.DataFrame) -> pd.Series:

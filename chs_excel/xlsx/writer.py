@@ -358,7 +358,7 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
     if any(w in key for w in ("rate", "share", "probability", "ci_", "predicted", "actual",
                               "difference")):
         return "pct"
-    if "arr" in key or "case" in key:
+    if "arr" in key or "case" in key or key.startswith("likely_"):
         return "money"
     if key in ("accounts", "rows", "renewed", "churned", "green", "yellow", "red", "no_data",
                "total") or key.endswith("rows") or key.endswith("accounts") \
