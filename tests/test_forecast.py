@@ -15,6 +15,7 @@ import xlsxwriter
 
 from chs_excel.analytics.forecast import (
     RenewalCurve,
+    fiscal_year_window,
     forecast_accounts,
     load_curve,
     renewal_forecast,
@@ -103,6 +104,77 @@ def test_quarters_follow_the_fiscal_year_start() -> None:
     assert list(april.periods["period"]) == ["FY2026 Q4", "FY2027 Q1"]
     for result in (calendar, february, october, april):
         assert result.totals["arr"] == 15800
+
+
+def test_tiny_likely_range_and_fiscal_years_by_hand() -> None:
+    """P10/P90 = expected -/+ 1.2816 sd, variance ARR^2 p (1 - p), within 0..ARR."""
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
+    result = renewal_forecast(accounts, as_of=AS_OF, by="month")
+    march = result.table.set_index("period").loc["2026-03"]
+    # b: 2000 Yellow .8, c: 4000 Red .5 -> variance 2000^2 .8 .2 + 4000^2 .5 .5
+    sd = (2000 ** 2 * 0.16 + 4000 ** 2 * 0.25) ** 0.5
+    assert march["likely_low"] == pytest.approx(3600 - 1.2815515655446004 * sd)
+    assert march["likely_high"] == pytest.approx(min(6000, 3600 + 1.2815515655446004 * sd))
+    # a Green-only row: 1000 at .95 -> sd 1000 * sqrt(.0475), high capped at 1000
+    past = result.table.set_index("period").loc["Already past, not renewed yet"]
+    assert past["likely_high"] == 1000 and past["likely_low"] == pytest.approx(
+        950 - 1.2815515655446004 * 1000 * 0.0475 ** 0.5)
+    # the Total's range comes from all accounts' variance, not the rows' ranges added
+    variance = sum(a * a * p * (1 - p) for a, p in [(1000, .95), (2000, .8), (4000, .5),
+                                                    (8000, .8), (300, .95)])
+    assert result.totals["likely_low"] == pytest.approx(
+        result.totals["expected_arr"] - 1.2815515655446004 * variance ** 0.5)
+    assert result.totals["likely_high"] == 15800    # within the ARR: the cap holds here
+    # fiscal year from April: March 2026 is FY2026, April 2026 FY2027
+    april = renewal_forecast(accounts, as_of=AS_OF, fiscal_year_start=4)
+    years = april.by_fiscal_year.set_index("fiscal_year")
+    assert list(years.index) == ["FY2026", "FY2027"]
+    assert years.loc["FY2026", "arr"] == 6000 and years.loc["FY2027", "arr"] == 8500
+    assert years.loc["FY2026", "starts"] == AS_OF
+    assert years.loc["FY2027", "ends"] == dt.date(2026, 6, 30)   # the last quarter's end
+
+
+def test_from_to_and_fiscal_year_choose_periods_and_keep_the_as_of() -> None:
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
+    result = renewal_forecast(accounts, as_of=AS_OF, by="month", start=dt.date(2026, 4, 2),
+                              end=dt.date(2026, 4, 30))
+    rows = result.table.set_index("period")
+    assert list(rows.index) == ["Already past, not renewed yet",
+                                "Between the as-of date and the periods shown", "2026-04",
+                                "After 2026-04", "No renewal date"]
+    # the as-of date stays: 3/05 is still past; 3/20 and 3/31 fall before April
+    assert rows.loc["Already past, not renewed yet", "arr"] == 1000
+    assert rows.loc["Between the as-of date and the periods shown", "arr"] == 6000
+    assert rows.loc["Between the as-of date and the periods shown", "starts"] == AS_OF
+    assert rows.loc["2026-04", "arr"] == 8500 and result.totals["arr"] == 15800
+    window = fiscal_year_window("FY2027", 4)
+    assert window == (dt.date(2026, 4, 1), dt.date(2027, 3, 31))
+    assert fiscal_year_window("fy2026", 1) == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    fy = renewal_forecast(accounts, as_of=AS_OF, fiscal_year_start=4, start=window[0],
+                          end=window[1])
+    assert list(fy.periods["period"]) == ["FY2027 Q1", "FY2027 Q2", "FY2027 Q3", "FY2027 Q4"]
+    assert fy.totals["arr"] == 15800
+    for bad, message in (({"start": dt.date(2026, 5, 1), "end": dt.date(2026, 4, 1)},
+                          "before --from"),
+                         ({"end": dt.date(2026, 1, 1)}, "before the as-of date"),
+                         ({"end": dt.date(2026, 5, 1), "horizon": 2}, "not both")):
+        with pytest.raises(ChsError, match=message):
+            renewal_forecast(accounts, as_of=AS_OF, **bad)
+    with pytest.raises(ChsError, match="FY2028"):
+        fiscal_year_window("2028", 1)
+
+
+def test_forecast_command_fiscal_year_option(tmp_path: Path) -> None:
+    frame = tiny().assign(renewal_probability=[.95, .8, .5, .8, None, .95])
+    frame.to_csv(tmp_path / "scores.csv", index=False)
+    code, out = run("forecast", str(tmp_path / "scores.csv"), "--as-of", "2026-03-10",
+                    "--fiscal-year", "FY2027", "--fiscal-year-start", "4")
+    assert code == 0, out
+    assert "FY2027 Q1 (2026-04-01 to 2026-06-30)" in out
+    assert "Between the as-of date and the periods shown (2026-03-10 to 2026-03-31)" in out
+    assert "By fiscal year" in out and "likely P10" in out
+    code, out = run("forecast", str(tmp_path / "scores.csv"), "--fiscal-year", "2027")
+    assert code != 0 and "FY2028" in out and "Traceback" not in out
 
 
 def test_horizon_puts_later_renewals_on_the_after_row() -> None:
@@ -315,7 +387,7 @@ def test_forecast_command_writes_xlsx_and_csv_and_keeps_the_input(tmp_path: Path
     sheet = book.get_sheet_by_name("Forecast").to_python()
     total = next(r for r in sheet if r and r[0] == "Total")
     assert total[rows.columns.get_loc("arr")] == pytest.approx(scores["arr"].sum())
-    code, out = run("forecast", str(path), "--horizon", "2", "--from", "2026-03-01",
+    code, out = run("forecast", str(path), "--horizon", "2", "--as-of", "2026-03-01",
                     "--by", "month", "-o", str(tmp_path / "f.csv"))
     assert code == 0, out
     csv = pd.read_csv(tmp_path / "f.csv")

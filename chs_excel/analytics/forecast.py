@@ -37,6 +37,7 @@ EMPTY_PERIODS = 4            # period rows when no renewal lies ahead (a templat
 PAST_ROW = "Already past, not renewed yet"
 NO_DATE_ROW = "No renewal date"
 AFTER_ROW = "After {last}"
+BEFORE_ROW = "Between the as-of date and the periods shown"   # --from after the as-of date
 CURVE_KIND = "chs renewal curve"
 SUMMED = ("accounts", "arr", "expected_arr", "best_case", "worst_case", "arr_at_risk")
 # The likely range: P10 and P90 of renewed ARR when accounts renew independently, each with
@@ -227,9 +228,10 @@ class Forecast:
     """The forecast: one row per `table` line (past, periods, after, no date) and totals.
 
     `table` holds `period, kind, starts, ends`, the SUMMED columns with the LIKELY range
-    after `expected_arr`, and the band ARR columns; `kind` is past, period, after or
-    no_date. `by_band` and `by_owner` split the same rows; `by_fiscal_year` sums the period
-    rows per fiscal year (the first from the as-of date, the last to the last period's end).
+    after `expected_arr`, and the band ARR columns; `kind` is past, before (with a later
+    `--from`), period, after or no_date. `by_band` and `by_owner` split the same rows;
+    `by_fiscal_year` sums the period rows per fiscal year (the first from the as-of date,
+    the last to the last period's end).
     """
 
     table: pd.DataFrame
@@ -302,8 +304,43 @@ def scenario_values(arr: np.ndarray, band: np.ndarray, p: np.ndarray) -> dict[st
             "arr_at_risk": np.where(red, arr, 0.0)}
 
 
+def fiscal_year_window(name: str, fiscal_year_start: int) -> tuple[dt.date, dt.date]:
+    """The first and last day of a fiscal year named like `FY2028` (the calendar year it
+    ends in), for `chs forecast --fiscal-year`."""
+    text = str(name).strip().upper()
+    if not (text.startswith("FY") and text[2:].isdigit() and len(text) == 6):
+        raise ChsError(f"--fiscal-year: expected a name like FY2028, got {name!r}")
+    year = int(text[2:])
+    first = dt.date(year - (1 if fiscal_year_start > 1 else 0), fiscal_year_start, 1)
+    after = dt.date(year + (0 if fiscal_year_start > 1 else 1), fiscal_year_start, 1)
+    return first, after - dt.timedelta(days=1)
+
+
+def _window(as_of: dt.date, start: dt.date | None, end: dt.date | None,
+            horizon: int | None, freq: str, when: pd.DatetimeIndex, by: str,
+            fiscal_year_start: int) -> tuple[pd.Period, int]:
+    """The first period and the number of periods: from the period holding `start` (never
+    before the as-of date's) to the one holding `end`, else `horizon` periods, else to the
+    last renewal."""
+    if start is not None and end is not None and end < start:
+        raise ChsError(f"--to {end.isoformat()} is before --from {start.isoformat()}")
+    if horizon is not None and end is not None:
+        raise ChsError("give --horizon or --to (or --fiscal-year), not both")
+    first = pd.Period(max(start or as_of, as_of), freq)
+    if end is not None:
+        if end < as_of:
+            raise ChsError(f"--to {end.isoformat()} is before the as-of date "
+                           f"{as_of.isoformat()}: renewals before it are already past")
+        return first, int(min((pd.Period(end, freq) - first).n + 1, MAX_PERIODS))
+    if horizon is not None:
+        return first, period_count(when, as_of, horizon=horizon)
+    start_day = first.start_time.date() if start is not None and start > as_of else as_of
+    return first, period_count(when, start_day, by=by, fiscal_year_start=fiscal_year_start)
+
+
 def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAULT_PERIOD,
-                     fiscal_year_start: int = 1, horizon: int | None = None) -> Forecast:
+                     fiscal_year_start: int = 1, horizon: int | None = None,
+                     start: dt.date | None = None, end: dt.date | None = None) -> Forecast:
     """ARR up for renewal per period from `as_of`, expected, best and worst case, at risk.
 
     Parameters
@@ -320,6 +357,11 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     horizon : int, optional
         Number of periods (default: to the last renewal, see `period_count`); renewals
         after the last period are on the "After ..." row.
+    start, end : date, optional
+        The periods shown (`chs forecast --from/--to/--fiscal-year`): from the period
+        holding `start` to the one holding `end`, without moving the as-of date. Renewals
+        from the as-of date to the first period are one "From the as-of date to ..." row,
+        so every account is still on exactly one row.
 
     Returns
     -------
@@ -329,24 +371,27 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     """
     freq = fiscal_freq(by, fiscal_year_start)
     when = pd.DatetimeIndex(accounts["renewal_date"])
-    count = period_count(when, as_of, by=by, fiscal_year_start=fiscal_year_start,
-                         horizon=horizon)
-    first = pd.Period(as_of, freq)
+    first, count = _window(as_of, start, end, horizon, freq, when, by, fiscal_year_start)
     labels = pd.period_range(first, periods=count, freq=freq)
     names = list(period_labels(labels, by))
     after = AFTER_ROW.format(last=names[-1])
-    order = [PAST_ROW, *names, after, NO_DATE_ROW]
+    opens = max(first.start_time.date(), as_of)       # the first period's first day
+    before = BEFORE_ROW if opens > as_of else None
+    order = [PAST_ROW, *([before] if before else []), *names, after, NO_DATE_ROW]
 
     arr = np.nan_to_num(accounts["arr"].to_numpy(dtype=float))
     band = accounts["band"].to_numpy(dtype=object)
     p = accounts["probability"].to_numpy(dtype=float)
     dated = np.asarray(when.notna())
     past = dated & np.asarray(when < pd.Timestamp(as_of))
-    end = labels[-1].end_time.normalize()
-    later = dated & np.asarray(when > end)
-    inside = dated & ~past & ~later
+    last_day = labels[-1].end_time.normalize()
+    later = dated & np.asarray(when > last_day)
+    early = dated & ~past & np.asarray(when < pd.Timestamp(opens))
+    inside = dated & ~past & ~later & ~early
     row = np.full(len(accounts), NO_DATE_ROW, dtype=object)
     row[past], row[later] = PAST_ROW, after
+    if before:
+        row[early] = before
     offset = when[inside].to_period(freq).asi8 - first.ordinal
     row[inside] = np.asarray(names, dtype=object)[offset]
 
@@ -357,6 +402,9 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     _note(notes, past, arr, f"have a renewal date before the as-of date "
           f"{as_of.isoformat()}: row '{PAST_ROW}'")
     _note(notes, later, arr, f"renew after {names[-1]}: row '{after}'")
+    if before:
+        _note(notes, early, arr, f"renew between the as-of date and the first period "
+              f"shown: row '{before}'")
     _note(notes, ~dated, arr, f"have no renewal date: row '{NO_DATE_ROW}'")
 
     frame = pd.DataFrame({"period": row, "owner": accounts["owner"].to_numpy(),
@@ -366,9 +414,12 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     for b, key in zip(BAND_ORDER, BAND_ARR, strict=True):
         table[key] = _sum_by(frame[frame["band"] == b], ["period"],
                              {"period": order})["arr"].to_numpy()
-    starts = [None, as_of, *labels[1:].start_time.date, None, None]
-    ends = [as_of - dt.timedelta(days=1), *labels.end_time.date, None, None]
-    table.insert(1, "kind", ["past", *["period"] * count, "after", "no_date"])
+    starts = [None, *([as_of] if before else []), opens, *labels[1:].start_time.date,
+              None, None]
+    ends = [as_of - dt.timedelta(days=1), *([opens - dt.timedelta(days=1)] if before else []),
+            *labels.end_time.date, None, None]
+    table.insert(1, "kind", ["past", *(["before"] if before else []), *["period"] * count,
+                             "after", "no_date"])
     table.insert(2, "starts", starts)
     table.insert(3, "ends", ends)
     by_band = _sum_by(frame, ["period", "band"], {"period": order, "band": list(BAND_ORDER)})

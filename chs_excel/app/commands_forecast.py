@@ -29,6 +29,7 @@ from chs_excel.analytics.forecast import (
     PERIODS,
     SCENARIOS,
     Forecast,
+    fiscal_year_window,
     forecast_accounts,
     load_curve,
     renewal_forecast,
@@ -162,10 +163,18 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
 @click.argument("input_path", metavar="BOOK.xlsx|SCORES.csv", type=click.Path(path_type=Path))
 @click.option("--by", type=click.Choice(list(PERIODS)), default=DEFAULT_PERIOD,
               show_default=True, help="Renewal period (quarters of the fiscal year).")
-@click.option("--as-of", "--from", "as_of", type=DATE,
-              help="The day the forecast is made: the first period starts on it and earlier "
-                   "renewals are 'already past' (default: BOOK's fixed AsOf date, else "
-                   "today).")
+@click.option("--as-of", "as_of", type=DATE,
+              help="The day the forecast is made: earlier renewals are 'already past' "
+                   "(default: BOOK's fixed AsOf date, else today).")
+@click.option("--from", "start", type=DATE,
+              help="Show the periods from the one holding this day (the as-of date stays; "
+                   "renewals between them are one row).")
+@click.option("--to", "end", type=DATE,
+              help="Show the periods up to the one holding this day; later renewals are "
+                   "one 'After' row.")
+@click.option("--fiscal-year", "fiscal_year_name", metavar="FY2028",
+              help="Show that fiscal year's periods (as --from its first day --to its "
+                   "last).")
 @click.option("--horizon", type=click.IntRange(1, MAX_HORIZON),
               help="Number of periods (default: up to the last renewal); later renewals "
                    "are one 'After' row.")
@@ -181,6 +190,8 @@ def _snapshot(input_path: Path, date: dt.date, store: Path | None, model_path: P
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the forecast: .xlsx (tables and chart) or .csv (the rows).")
 def forecast_command(input_path: Path, by: str, as_of: dt.datetime | None,
+                     start: dt.datetime | None, end: dt.datetime | None,
+                     fiscal_year_name: str | None,
                      horizon: int | None, fiscal_year_start: int | None,
                      model_path: Path | None, curve_path: Path | None,
                      output: Path | None) -> None:
@@ -194,9 +205,20 @@ def forecast_command(input_path: Path, by: str, as_of: dt.datetime | None,
         model = default_model()
     day = as_of.date() if as_of else _book_as_of(input_path) or dt.date.today()
     fiscal = fiscal_year_start or (model.fiscal_year_start if model else 1)
+    if fiscal_year_start and found.model is not None and \
+            found.model.fiscal_year_start != fiscal_year_start:
+        click.echo(f"Note: {input_path}'s Model sets fiscal_year_start "
+                   f"{found.model.fiscal_year_start}; this report uses {fiscal_year_start}. "
+                   "Change it on the Model sheet (Settings) so the workbook's Forecast "
+                   "sheet shows the same quarters.")
+    first, last = start.date() if start else None, end.date() if end else None
+    if fiscal_year_name:
+        if first or last:
+            raise ChsError("give --fiscal-year or --from/--to, not both")
+        first, last = fiscal_year_window(fiscal_year_name, fiscal)
     accounts = forecast_accounts(found.scores, found.where, model=model, curve=curve)
     result = renewal_forecast(accounts, as_of=day, by=by, fiscal_year_start=fiscal,
-                              horizon=horizon)
+                              horizon=horizon, start=first, end=last)
     _print_forecast(result, curve_path, model)
     _echo_notes([*found.notes, *result.notes])
     if output is not None:
