@@ -352,3 +352,38 @@ def test_committed_template_and_example_are_what_the_builder_makes(tmp_path: Pat
                               engine="calamine")
     green = dashboard[dashboard[0] == "Green"].iloc[0]
     assert green[1] == (expected["band"] == "Green").sum()
+
+
+def test_a_book_of_30_accounts_prints_its_rows_not_2000(tmp_path: Path) -> None:
+    """Template-built books printed ~30 blank pages of empty formula rows and the Model as
+    one strip: print areas end at the accounts built with, the Model breaks between Tables
+    at a readable scale."""
+    accounts = make_sample(30, seed=3)
+    path = tmp_path / "thirty.xlsx"
+    write_template(path, default_model(), accounts, rows=2000, as_of=reference_date(3))
+    book = openpyxl.load_workbook(path)
+    scores = book["Scores"]
+    assert scores.tables["Scores"].ref.endswith("2001")          # rows left for pasting
+    assert scores.print_area.endswith("$31")                     # header + 30 accounts
+    listed = sum(1 for r in score(default_model(), accounts,
+                                  as_of=reference_date(3)).scores["next_action"] if r)
+    last = int(re.findall(r"\d+$", book["Actions"].print_area)[0])
+    header = next(r for r in range(1, 20) if book["Actions"].cell(r, 1).value == "#")
+    assert last == header + listed
+    model = book["Model"]
+    assert model.page_setup.scale == 70 and not model.sheet_properties.pageSetUpPr.fitToPage
+    breaks = [b.id for b in model.col_breaks.brk]
+    starts = sorted(int(openpyxl.utils.column_index_from_string(
+        re.sub(r"\d", "", t.ref.split(":")[0]))) - 1 for t in model.tables.values())
+    assert breaks and set(breaks) <= set(starts)                 # never inside a Table
+    dash = book["Dashboard"]
+    titles = {dash.cell(r, 1).value: r for r in range(1, dash.max_row + 1)}
+    assert [b.id for b in dash.row_breaks.brk] == [titles["Mean health by owner"] - 1]
+
+
+def test_section_breaks_keep_each_table_and_chart_on_one_page() -> None:
+    from chs_excel.sheets.workbook import section_breaks
+    assert section_breaks([(0, 20), (22, 40), (42, 60)], 55) == [42]
+    assert section_breaks([(0, 20), (22, 40)], 55) == []
+    assert section_breaks([(0, 120), (121, 130)], 55) == [121]    # taller than a page
+    assert section_breaks([(0, 10), (60, 70), (112, 118)], 55) == [60, 112]

@@ -114,7 +114,10 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(HEADER_ROW)
-    ws.print_area(0, 0, HEADER_ROW + slots, len(heads) - 1)
+    listed = int((scores["next_action"].fillna("") != "").sum()) \
+        if scores is not None and "next_action" in scores else None
+    ws.print_area(0, 0, HEADER_ROW + (min(max(listed, 1), slots) if listed is not None
+                                      else min(slots, PRINTED_BLANK_ROWS)), len(heads) - 1)
     ws.hide_gridlines(2)
 
 
@@ -135,6 +138,7 @@ def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
 
 # ---------------------------------------------------------------- statuses
 
+PRINTED_BLANK_ROWS = 40   # formula rows a book without accounts prints (a page, not 2,000)
 STATUS_ROWS = 200      # blank input rows the ActionStatus Table offers beyond its rows
 
 

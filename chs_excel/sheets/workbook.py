@@ -48,7 +48,12 @@ from chs_excel.core.vocabulary import (
 )
 from chs_excel.io.accounts import header_row, read_accounts
 from chs_excel.sheets.account import PATH_ROWS, account_sheet, paths_frame, selected_id
-from chs_excel.sheets.actions import actions_sheet, status_sheet, this_week_sheet
+from chs_excel.sheets.actions import (
+    PRINTED_BLANK_ROWS,
+    actions_sheet,
+    status_sheet,
+    this_week_sheet,
+)
 from chs_excel.sheets.dashboard import (
     FULL_COVERAGE,
     NO_OWNER,
@@ -426,7 +431,9 @@ class WorkbookBuilder:
             self.book.define_name(defined, f"=Model!{self.model_cells[setting]}")
         ws.freeze_panes(MODEL_HEADER_ROW + 1, 0)
         ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        # printed a Table or two a page, at a readable size (not as one strip)
+        ws.set_v_pagebreaks(page_breaks([self.table_origins[n][1] for n in names], col))
+        ws.set_print_scale(MODEL_PRINT_SCALE)
 
     def _model_table(self, ws: Worksheet, g: Grid, name: str, frame: pd.DataFrame,
                      row: int, col: int) -> None:
@@ -561,7 +568,7 @@ class WorkbookBuilder:
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(0)
-        ws.print_area(0, 0, last, col["points_at_stake"])
+        ws.print_area(0, 0, printed_rows(scores, rows), col["points_at_stake"])
 
     def calc_sheet(self, plan: ScoresPlan) -> None:
         """The hidden helper sheet: model parameters and cut points, computed once."""
@@ -768,7 +775,9 @@ class WorkbookBuilder:
         return top + TOP_RED
 
     def _dashboard_charts(self, ws: Worksheet, charts: list[tuple[str, Any, int]]) -> None:
-        """Native charts beside their tables (column G, the row of the table's title)."""
+        """Native charts beside their tables (column G, the row of the table's title);
+        page breaks before a table whose chart would cross a printed page."""
+        extents = []
         for title, (r0, r1, cat_col, val_col, style), row in charts:
             kind = "bar" if style == "bar" else "column"
             chart = self.book.add_chart({"type": kind})
@@ -798,6 +807,8 @@ class WorkbookBuilder:
             else:
                 chart.set_y_axis({"num_format": "#,##0", "min": 0})
             ws.insert_chart(row, DASHBOARD_CHART_COL, chart, {"x_offset": 8})
+            extents.append((row, max(r1, row + math.ceil(height / 20))))
+        ws.set_h_pagebreaks(section_breaks(extents, DASHBOARD_PAGE_ROWS))
 
     # ------------------------------------------------------------ Forecast
 
@@ -850,6 +861,31 @@ class WorkbookBuilder:
 TEXT_HEADERS = {"Label", "Account ID", "Owner", "Weakest component", "Capped by"}
 
 
+MODEL_PAGE_COLUMNS = 12   # Model columns a printed page holds at MODEL_PRINT_SCALE
+MODEL_PRINT_SCALE = 70
+
+
+def page_breaks(starts: list[int], end: int) -> list[int]:
+    """Vertical page breaks before Tables starting at `starts` (columns; the last ends
+    before `end`) so each page holds whole Tables up to MODEL_PAGE_COLUMNS wide: the
+    Model prints at a readable size, not as one strip."""
+    breaks, page = [], 0
+    for start, stop in zip(starts, [*starts[1:], end], strict=True):
+        if start > page and stop - page > MODEL_PAGE_COLUMNS:
+            breaks.append(start)
+            page = start
+    return breaks
+
+
+def printed_rows(scores: pd.DataFrame | None, rows: int) -> int:
+    """The last row a sheet of formula rows prints: the accounts it was built with, so
+    the empty rows left for pasting more do not print as blank pages (a refresh or
+    rebuild sets it again)."""
+    if scores is not None and len(scores):
+        return min(len(scores), rows)
+    return min(rows, PRINTED_BLANK_ROWS)
+
+
 def _header(g: Grid, row: int, headers: list[str]) -> None:
     """A Dashboard/Forecast header row: over numbers right-aligned, like the numbers."""
     for c, text in enumerate(headers):
@@ -896,6 +932,22 @@ def _blank(frame: pd.DataFrame, column: str) -> int:
         return 0
     values = frame[cols[header_key(column)]].astype("string").str.strip().fillna("")
     return int((values == "").any())
+
+
+DASHBOARD_PAGE_ROWS = 55   # rows a landscape page holds at the Dashboard's fit-to-width scale
+
+
+def section_breaks(extents: list[tuple[int, int]], page_rows: int) -> list[int]:
+    """Rows to break before so no (first row, last row) section crosses a page of
+    `page_rows` rows, where one fits on a page."""
+    breaks, page = [], 0
+    for first, last in sorted(extents):
+        if first > page and last - page >= page_rows:
+            breaks.append(first)
+            page = first
+        while last - page >= page_rows * 2:   # a section taller than a page: plain pages
+            page += page_rows
+    return breaks
 
 
 def _chart_rows(bars: int) -> int:
