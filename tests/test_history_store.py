@@ -106,3 +106,29 @@ def test_snapshot_to_a_copy_leaves_the_book_untouched(tmp_path: Path, book: Path
     assert digest(book) == before
     assert read_history(book).rows.empty
     assert read_history(out).dates == [dt.date(2026, 3, 1)]
+
+
+def test_history_after_a_snapshot_is_formatted_and_prints(tmp_path: Path) -> None:
+    """chs snapshot rewrote History with key headers, General numbers (49.5590188796711)
+    and one tiny printed page: headers now show words, numbers their formats, the sheet
+    prints landscape one page wide."""
+    import openpyxl
+
+    from chs_excel.io.sample import make_sample
+    from tests.cli_runner import run
+    make_sample(40, seed=1).to_csv(tmp_path / "a.csv", index=False)
+    assert run("score", str(tmp_path / "a.csv"), "-o", str(tmp_path / "b.xlsx"))[0] == 0
+    counts = []
+    for _ in range(2):                               # twice: the styles do not pile up
+        code, out = run("snapshot", str(tmp_path / "b.xlsx"), "--date", "2026-03-01")
+        assert code == 0, out
+        counts.append(zipfile.ZipFile(tmp_path / "b.xlsx").read("xl/styles.xml")
+                      .count(b"<numFmt "))
+    assert counts[0] == counts[1]
+    ws = openpyxl.load_workbook(tmp_path / "b.xlsx")["History"]
+    head = {c.value: c.number_format for c in ws[1]}
+    assert head["account_id"] == ';;;"Account ID"' and head["arr"] == ';;;"ARR"'
+    row = {ws.cell(1, c.column).value: c for c in ws[2]}
+    assert row["arr"].number_format == "#,##0" and row["health"].number_format == "0.0"
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.fitToHeight == 0 and ws.sheet_properties.pageSetUpPr.fitToPage

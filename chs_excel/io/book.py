@@ -20,6 +20,7 @@ import pandas as pd
 import python_calamine as calamine
 
 from chs_excel.core.errors import InputError
+from chs_excel.core.vocabulary import display_header
 from chs_excel.io.ranges import Grid, frame_grid
 from chs_excel.io.safe_text import formula_safe
 from chs_excel.xlsx.package import Block, Package, Rule, Sheet
@@ -34,6 +35,9 @@ class TableRange:
     sheet: str
     first_row: int          # the sheet row of the header
     grid: Grid
+
+
+INPUT_TABLES = ("Accounts",)   # Tables whose headers are the user's own, shown as typed
 
 
 def report_formats(frame: pd.DataFrame) -> dict[str, str]:
@@ -194,9 +198,12 @@ class FileBook:
             if info is not None and info.sheet == sheet else 1
         if top > 1:
             freeze = (top, freeze[1])  # the header row stays in view
+        labels = {} if name in INPUT_TABLES else {str(c): display_header(c)
+                                                  for c in frame.columns}
         self.write_sheet(sheet, Sheet(blocks=[Block(frame, row=top, table=name,
-                                                    formats=formats or {})],
-                                      rules=rules or [], freeze=freeze, widths=widths),
+                                                    formats=formats or {}, labels=labels)],
+                                      rules=rules or [], freeze=freeze, widths=widths,
+                                      landscape=True),
                          after=after, keep_above=top)
 
     def write_sheet(self, sheet: str, content: Sheet, *, after: str | None = None,
@@ -217,7 +224,7 @@ class FileBook:
             blocks.append(Block(frame.reset_index(drop=True), row=row + 1,
                                 formats=report_formats(frame)))
             row += len(frame) + 3
-        self.write_sheet(sheet, Sheet(blocks=blocks, cells=cells,
+        self.write_sheet(sheet, Sheet(blocks=blocks, cells=cells, landscape=True,
                                       widths=report_widths(sections)), after=after)
 
     def status(self, message: str) -> None:

@@ -34,7 +34,7 @@ from chs_excel.core.files import lock_timeout, locked
 from chs_excel.core.limits import check_date
 from chs_excel.core.vocabulary import HISTORY_COLUMNS, NO_DATA, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES
-from chs_excel.io.book import Book, FileBook
+from chs_excel.io.book import Book, FileBook, report_formats
 from chs_excel.io.ranges import table_frame
 from chs_excel.xlsx.styles import FORMATS
 
@@ -329,7 +329,7 @@ def write_book_history(book: Book, history: History,
         after = place(book, sheet) if place is not None else \
             book.table_sheet(HISTORY_TABLE) if table == WEIGHTS_TABLE else None
         book.write_table(book.table_sheet(table) or sheet, table, frame,
-                         formats={"date": DATE_FORMAT}, after=after)
+                         formats={**report_formats(frame), "date": DATE_FORMAT}, after=after)
 
 
 def save_book_history(path: str | Path, history: History, output: str | Path | None = None,

@@ -31,6 +31,7 @@ from chs_excel.core.files import write_atomically
 from chs_excel.core.limits import CELL_CHARS, ooxml_escaped
 from chs_excel.xlsx.guard import check_package
 from chs_excel.xlsx.serials import to_serials
+from chs_excel.xlsx.styles import label_format
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -63,6 +64,8 @@ class Block:
     table: str | None = None
     formats: dict[str, str] = field(default_factory=dict)  # column -> number format code
     header: bool = True
+    labels: dict[str, str] = field(default_factory=dict)   # column -> the words its header
+    # cell shows (a number format's text section: the cell keeps the key the Table needs)
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Sheet:
     rules: list[Rule] = field(default_factory=list)
     freeze: tuple[int, int] | None = None      # rows, columns frozen at the top left
     widths: dict[int, float] = field(default_factory=dict)
+    landscape: bool = False                    # printed landscape, fit to one page wide
 
 
 @dataclass(frozen=True)
@@ -733,7 +737,10 @@ class _Styles:
             fmt_id = known.get(code)
             if fmt_id is None:
                 fmt_id = max([163, *known.values()]) + 1
-                entry = f"<numFmt numFmtId=\"{fmt_id}\" formatCode={quoteattr(code)}/>"
+                # always double-quoted (quoteattr would single-quote a code holding ", which
+                # the lookup above would not find again: a new numFmt on every write)
+                entry = (f'<numFmt numFmtId="{fmt_id}" formatCode="'
+                         f'{escape(code, {chr(34): "&quot;"})}"/>')
                 self.xml = _add_children(self.xml, "numFmts", entry, "numFmt", after=())
         return fmt_id
 
@@ -853,9 +860,13 @@ def _block_rows(block: Block, styles: _Styles, date1904: bool) -> dict[int, str]
     out = dict(zip(rows.tolist(), map("".join, zip(*columns, strict=True)), strict=True)) \
         if columns and len(frame) else {}
     if block.header:
-        refs = np.array([f"{col_letter(block.col + c)}{block.row}"
-                         for c in range(len(frame.columns))], dtype=object)
-        head = _text_cells(refs, pd.Series([str(c) for c in frame.columns], dtype=object), "")
+        head = []
+        for c, name in enumerate(frame.columns):
+            ref = np.array([f"{col_letter(block.col + c)}{block.row}"], dtype=object)
+            label = block.labels.get(str(name))
+            code = label_format(label) if label and label != str(name) else None
+            style = f' s="{styles.number_format(code)}"' if code else ""
+            head.extend(_text_cells(ref, pd.Series([str(name)], dtype=object), style))
         out[block.row] = "".join(head)
     return out
 
@@ -897,13 +908,28 @@ def _sheet_xml(sheet: Sheet, styles: _Styles, sheet_pr: str, table_rids: list[st
         tables = (f'<tableParts count="{len(table_rids)}">'
                   + "".join(f'<tablePart r:id="{rid}"/>' for rid in table_rids)
                   + "</tableParts>")
+    setup = ""
+    if sheet.landscape:
+        sheet_pr = _fit_to_page(sheet_pr)
+        setup = '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
     return (f'{XML_HEAD}<worksheet xmlns="{MAIN}" xmlns:r="{DOC_REL}">{sheet_pr}'
             f'<dimension ref="A1:{col_letter(last_col)}{last_row}"/>{views}'
             f'<sheetFormatPr defaultRowHeight="15"/>'
             + (f"<cols>{cols}</cols>" if cols else "")
             + f"<sheetData>{head}{data}</sheetData>" + "".join(rules)
             + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
-              f'footer="0.3"/>{tables}</worksheet>')
+              f'footer="0.3"/>{setup}{tables}</worksheet>')
+
+
+def _fit_to_page(sheet_pr: str) -> str:
+    """`sheet_pr` (a kept <sheetPr>, or "") saying the sheet prints fit to its pages."""
+    if not sheet_pr:
+        return '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+    if "<pageSetUpPr" in sheet_pr:
+        return re.sub(r"<pageSetUpPr\b[^>]*?/>", '<pageSetUpPr fitToPage="1"/>', sheet_pr)
+    if sheet_pr.endswith("/>"):
+        return sheet_pr[:-2] + '><pageSetUpPr fitToPage="1"/></sheetPr>'
+    return sheet_pr.replace("</sheetPr>", '<pageSetUpPr fitToPage="1"/></sheetPr>')
 
 
 def _rule_xml(rule: Rule, priority: int, styles: _Styles) -> str:

@@ -78,3 +78,11 @@ LINE_HEIGHT = 15.0        # points per line of 11-point text
 # Traffic-light colours for charts (bands best first, then No data).
 BAND_COLOURS = {"Green": "#63BE7B", "Yellow": "#FFD966", "Red": "#F8696B", "No data": "#BFBFBF"}
 SCALE_COLOURS = ("#F8696B", "#FFEB84", "#63BE7B")  # colour scale: 0, scale/2, scale
+
+
+def label_format(label: str) -> str | None:
+    """The number format that displays `label` for any text cell (None when `label`
+    cannot be quoted in a format code)."""
+    if not label or any(ch in label for ch in '"\\\n\r\t'):
+        return None
+    return f';;;"{label}"'

@@ -45,7 +45,7 @@ from chs_excel.core.formulas import ROW
 from chs_excel.core.limits import CELL_CHARS, check_table_rows, ooxml_escaped, xml_legal
 from chs_excel.core.vocabulary import display_header
 from chs_excel.xlsx.serials import to_serial, to_serials
-from chs_excel.xlsx.styles import FORMATS, LINE_HEIGHT, WIDTH_CAP
+from chs_excel.xlsx.styles import FORMATS, LINE_HEIGHT, WIDTH_CAP, label_format
 
 TABLE_STYLE = "Table Style Light 9"
 OPTIONS = {"use_zip64": True, "strings_to_formulas": False, "strings_to_urls": False,
@@ -365,14 +365,6 @@ def column_kind(name: Any, series: pd.Series) -> str | None:
             or pd.api.types.is_integer_dtype(series):
         return "count"
     return "score"
-
-
-def label_format(label: str) -> str | None:
-    """The number format that displays `label` for any text cell (None when `label`
-    cannot be quoted in a format code)."""
-    if not label or any(ch in label for ch in '"\\\n\r\t'):
-        return None
-    return f';;;"{label}"'
 
 
 # The header cell format over each display kind (numbers: right-aligned, like them).
