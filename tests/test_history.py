@@ -279,7 +279,7 @@ def test_workbook_snapshot_twice_keeps_one_copy_and_the_rest_of_the_book(
     wb = openpyxl.load_workbook(book)
     assert "History" in wb["History"].tables and "HistoryWeights" in wb["History weights"].tables
     header = [c.value for c in wb["History"][1]]
-    assert header == [*store.BASE_COLUMNS, *MODEL.components]
+    assert header == [*store.BASE_COLUMNS, *MODEL.components, *store.EXTRA_COLUMNS]
     assert wb["History"]["A2"].number_format == "yyyy-mm-dd"
     pd.testing.assert_frame_equal(read_scores(book, MODEL).scores, scores_before,
                                   check_dtype=False)
@@ -399,6 +399,6 @@ def test_an_empty_history_table_below_a_title_is_filled_in_place(tmp_path: Path,
     save_book_history(path, snapshot(scores, MODEL, JAN))
     wb = openpyxl.load_workbook(path)
     assert wb["History"]["A1"].value == "History of health snapshots"
-    assert wb["History"].tables["History"].ref == f"A3:O{3 + len(scores)}"
+    assert wb["History"].tables["History"].ref == f"A3:Q{3 + len(scores)}"  # + capped_by, overridden
     back = read_history(path)
     assert back.dates == [JAN] and len(back.rows) == len(scores)

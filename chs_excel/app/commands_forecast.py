@@ -62,6 +62,7 @@ from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.history_store import (
     SUMMARY_DATES,
     History,
+    account_names,
     check_not_open,
     is_sqlite,
     read_history,
@@ -351,6 +352,9 @@ def trend_command(store: Path, before: dt.datetime | None, after: dt.datetime | 
     result = trend(history, before.date() if before else None,
                    after.date() if after else None)
     moved = movers(result, top)
+    names = account_names(store)
+    if names:
+        moved.insert(2, "account_name", moved["account_id"].astype(str).map(names))
     click.echo(f"Trend {result.before} -> {result.after}: "
                f"{int(result.accounts['change'].notna().sum()):,} accounts in both")
     for direction in ("drop", "rise"):
@@ -358,7 +362,8 @@ def trend_command(store: Path, before: dt.datetime | None, after: dt.datetime | 
         if len(rows):
             click.echo(f"  Largest {direction}s:")
         for r in rows.to_dict("records"):
-            click.echo(f"    {r['account_id']:<14} {r['health_before']:6.1f} -> "
+            name = f" {r['account_name']}" if isinstance(r.get("account_name"), str) else ""
+            click.echo(f"    {r['account_id'] + name:<40} {r['health_before']:6.1f} -> "
                        f"{r['health_after']:6.1f}  {r['main reason']}")
     migration = band_migration(result)
     click.echo("  Band migration (rows: before, columns: after):")

@@ -39,7 +39,7 @@ from chs_excel.io.ranges import table_frame
 from chs_excel.xlsx.styles import FORMATS
 
 BASE_COLUMNS = HISTORY_COLUMNS
-EXTRA_COLUMNS = ("capped_by", "overridden")  # kept by the SQLite store only
+EXTRA_COLUMNS = ("capped_by", "overridden")  # after the components; older books lack them
 WEIGHT_COLUMNS = ("date", "segment", "component", "weight")
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 HISTORY_TABLE, WEIGHTS_TABLE = "History", "HistoryWeights"
@@ -278,6 +278,26 @@ def _records(frame: pd.DataFrame) -> list[tuple]:
 
 # ---------------------------------------------------------------- the workbook store
 
+def account_names(path: str | Path) -> dict[str, str]:
+    """account_id -> account_name from a workbook's Scores (else Accounts) Table, so a
+    trend read from the book's History can name its movers; empty for other stores."""
+    if Path(path).suffix.lower() not in XLSX_SUFFIXES:
+        return {}
+    book = FileBook(Path(path))
+    for name in ("Scores", "Accounts"):
+        if name not in book.table_names():
+            continue
+        found = book.table(name)
+        frame = table_frame(found.grid, name, first_row=found.first_row, errors="keep")
+        keys = {header_key(c): c for c in frame.columns}
+        if {"accountid", "accountname"} <= set(keys):
+            ids = frame[keys["accountid"]].astype("string").str.strip()
+            names = frame[keys["accountname"]].astype("string").str.strip()
+            keep = ids.notna() & (ids != "") & names.notna()
+            return dict(zip(ids[keep], names[keep], strict=True))
+    return {}
+
+
 def book_history(book: Book) -> History:
     """The History and HistoryWeights Tables of a workbook (empty when it has none)."""
     names = set(book.table_names())
@@ -316,10 +336,11 @@ def write_book_history(book: Book, history: History,
     The one workbook writer (`chs_snapshot` and `chs snapshot BOOK`). Each Table is
     rewritten where it stands (on a file, rows above it such as a title are kept); a
     missing one gets its sheet, placed after `place(book, sheet)` (default: at the end, the
-    weights after History). The SQLite-only columns are left out; more rows than a sheet
-    holds is an error pointing to the file store.
+    weights after History). `capped_by` and `overridden` come last (a trend names the cap
+    or override that moved an account); more rows than a sheet holds is an error pointing
+    to the file store.
     """
-    rows = history.rows.drop(columns=[c for c in EXTRA_COLUMNS if c in history.rows])
+    rows = history.rows
     if len(rows) + 1 > EXCEL_MAX_ROWS:
         raise ChsError(f"{len(rows):,} History rows do not fit in a sheet (Excel's limit is "
                        f"{EXCEL_MAX_ROWS - 1:,}); keep history in a file store with "
