@@ -138,19 +138,25 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
-    """Blank text as None; columns whose every non-blank cell is a number as floats
-    (the key and time columns as they are)."""
+    """Blank text as None; columns whose every non-blank cell is a number as floats, and
+    in the other columns each cell that reads as a finite number as that number (so the
+    engines and the workbook's ISNUMBER read it alike); the key and time columns as they
+    are."""
     out = {}
     for col in frame.columns:
         series = frame[col]
-        if series.dtype == object:
+        # text columns: object, or pandas 3's `str` dtype (what read_csv(dtype=str) gives)
+        if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
             text = series.where(series.notna(), "").astype(str).str.strip()
-            series = series.where(text != "", None)
+            series = series.astype(object).where(text != "", None)
             if col not in keep:
                 numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
                 present = text != ""
                 if present.any() and numbers[present].notna().all():
                     series = numbers.astype(float)
+                else:   # a number written as text (' 10 ') is a number (SPEC, text keys)
+                    finite = numbers.notna() & np.isfinite(numbers.astype(float))
+                    series = series.where(~finite, numbers.astype(float))
         out[col] = series
     result = pd.DataFrame(out, index=frame.index)
     result.attrs = frame.attrs
