@@ -1,0 +1,452 @@
+"""Signals checked against issue 18's rules, restated here on hostile hand-made exports.
+
+The expected values never come from the code under test: `expected()` below is a small,
+deliberately plain restatement of the rules (docs/signals.md, "The rules"), a loop over
+the rows written in this file, and a few of its cells are pinned by hand as well. The
+exports carry padded, differently-cased and no-break-space keys, unknown and blank keys,
+blank priorities, rows after the as-of day, window edges to the second, tied latest
+answers, `Z` and `+02:00` / `-00:30` offsets, no-offset times, Excel serials, text that
+reads as a number and text that does not. Every cell is checked three ways in:
+`chs signals` (csv), `chs score` (the metric scores of the signal columns, csv) and the
+scored workbook (`chs score -o X.xlsx`) recalculated by LibreOffice; the pandas
+reference is checked too.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.cli_runner import run
+
+AS_OF = dt.date(2027, 3, 31)
+BEST = 1000.0   # each signal is scored linear 0 -> BEST: its score is 100 * value / BEST
+
+ACCOUNTS = ["ACC-1", "acc-2", "ACC 3", "Acc-4", "acc\u00a05"]
+
+SOURCES = {
+    "tickets": {"file": "exports/tickets.csv", "key": "organization_id", "time": "created_at"},
+    "events": {"file": "exports/events.csv", "key": "Account", "time": "event_time"},
+    "surveys": {"file": "exports/surveys.csv", "key": "company", "time": "created_at"},
+}
+
+TICKETS = [  # organization_id, created_at, priority, amount, user
+    ("organization_id", "created_at", "priority", "amount", "user"),
+    (" acc-1 ", "2027-03-31T23:59:59Z", "high", "4", "u1"),          # last second: in
+    ("ACC-1", "2027-04-01T00:00:00Z", "high", "100", "u9"),          # after the as-of day
+    ("ACC-1", "2027-04-01T01:30:00+02:00", "URGENT", "6", "U1 "),    # 03-31 23:30 UTC: in
+    ("acc-1", "2027-03-02 00:00:00", "Urgent ", "3", "u2"),          # first second of 30
+    ("ACC-1", "2027-03-01 23:59:59", "high", "7", "u3"),             # a second before
+    ("ACC-1", "2027-03-02T01:59:59+02:00", "high", "50", "u4"),      # 03-01 23:59:59 UTC
+    ("ACC-1", "2027-03-01T22:00:00-02:00", "", "1", "u5"),           # 03-02 00:00 UTC: in
+    ("ACC-1", "yesterday", "high", "2", "u6"),                       # not a time
+    ("acc-2", "2027-03-15", "", "", ""),                             # blanks
+    ("ACC-2", "2027-03-15 08:00", "\u00a0high\u00a0", " 10 ", "u1"), # text number
+    ("ACC-2", "2027-03-20T10:00:00.500", "N/A", "abc", "u1"),        # text, not a number
+    ("ZZZ-9", "2027-03-20", "high", "1", "z"),                       # unknown key
+    ("zzz-9", "2027-03-21", "high", "1", "z"),                       # unknown key
+    ("", "2027-03-21", "high", "1", "z"),                            # blank key
+    ("acc\u00a03", "46477.75", "low", "8", "k"),                     # serial: 03-31 18:00
+    ("ACC  5", "2027-04-05", "high", "9", "q"),                      # only after as-of
+    ("ACC 3", "2027-03-31T23:59:59.999-00:30", "low", "9", "k"),     # 04-01 00:29 UTC
+    ("Acc-4", "2027-02-15", "low", "5", "m"),                        # old: no-window only
+    ("acc-2", "2027-03-20T10:00:00.500Z", "urgent", "4", "U1"),      # tied with row 12
+]
+
+EVENTS = [
+    ("Account", "event_time", "event_type", "user_id"),
+    ("ACC-1", "2027-03-31T00:30:00+02:00", "login", "u1"),     # 03-30 22:30 UTC: 1 day
+    ("ACC-1", "2027-04-01T00:00:01Z", "login", "u1"),          # after the as-of day
+    ("ACC-1", "2027-03-31 00:00:00", "view", "u2"),
+    ("acc-2", "46456.25", "LOGIN", "U7"),                      # serial: 03-10 06:00
+    ("ACC 3", "2027-03-31 12:00", "view", " u1"),
+    ("Acc-4", "2027-03-31T23:59:59.999", " Login", "u1"),      # no offset: as written
+    ("Acc-4", "2027-03-31T23:59:59.999", "login", "U1"),
+    ("Acc-4", "2027-03-25", "login", "n/a"),                   # NA word: not a user
+    ("Acc-4", "2027-03-25", "login", ""),
+    ("Acc-4", "2027-03-01T23:59:59", "login", "u8"),           # one second before 30
+    ("UNKNOWN-1", "2027-03-25", "login", "x"),
+]
+
+SURVEYS = [
+    ("company", "created_at", "survey_type", "score"),
+    ("ACC-1", "2027-03-20T10:00:00Z", "nps", "6"),
+    ("ACC-1", "2027-03-20T12:00:00+02:00", "NPS", "9"),        # the same instant: tied
+    ("ACC-1", "2027-03-10", "nps", "2"),
+    ("ACC-1", "2027-04-02", "nps", "0"),                       # after the as-of day
+    ("ACC-1", "2027-01-01T00:00:00Z", "csat", "5"),            # first second of 90 days
+    ("ACC-1", "2026-12-31T23:59:59Z", "csat", "1"),
+    ("ACC-1", "2027-01-01T00:30:00+01:00", "csat", "1"),       # 12-31 23:30 UTC
+    ("ACC-1", "2027-03-31T23:00:00-01:00", "csat", "1"),       # 04-01 00:00 UTC
+    ("ACC-1", "2027-02-01", "csat", "4"),
+    ("acc-2", "2027-03-01 09:00", "nps", "8"),
+    ("acc-2", "2027-03-01 09:00:00.000", "nps", "10"),         # tied, no offset
+    ("acc-2", "2027-03-05", "nps", ""),                        # later, but no number
+    ("ACC 3", "2027-03-30", "csat", "3"),
+]
+
+SIGNALS = [
+    {"name": "t_count_30", "source": "tickets", "agg": "count", "window": 30},
+    {"name": "t_all", "source": "tickets", "agg": "count"},
+    {"name": "t_urgent_30", "source": "tickets", "agg": "count", "window": 30,
+     "where": [{"column": "priority", "op": "in", "value": ["high", "urgent"]}]},
+    {"name": "t_not_low", "source": "tickets", "agg": "count",
+     "where": [{"column": "Priority", "op": "<>", "value": "LOW"}]},
+    {"name": "t_high", "source": "tickets", "agg": "count",
+     "where": [{"column": "priority", "op": "=", "value": "High"}]},
+    {"name": "t_after_m", "source": "tickets", "agg": "count",
+     "where": [{"column": "priority", "op": ">", "value": "m"}]},
+    {"name": "t_big", "source": "tickets", "agg": "count",
+     "where": [{"column": "amount", "op": ">=", "value": 5}]},
+    {"name": "t_small", "source": "tickets", "agg": "count",
+     "where": [{"column": "amount", "op": "<", "value": 5}]},
+    {"name": "t_not_4", "source": "tickets", "agg": "count",
+     "where": [{"column": "amount", "op": "<>", "value": 4}]},
+    {"name": "t_sum_30", "source": "tickets", "agg": "sum", "of": "amount", "window": 30},
+    {"name": "t_mean", "source": "tickets", "agg": "mean", "of": "amount"},
+    {"name": "t_min_high", "source": "tickets", "agg": "min", "of": "amount",
+     "where": [{"column": "priority", "op": "=", "value": "high"}]},
+    {"name": "t_max_30", "source": "tickets", "agg": "max", "of": "amount", "window": 30},
+    {"name": "t_latest", "source": "tickets", "agg": "latest", "of": "amount"},
+    {"name": "t_users_30", "source": "tickets", "agg": "distinct_count", "of": "user",
+     "window": 30},
+    {"name": "t_days_high", "source": "tickets", "agg": "days_since_last",
+     "where": [{"column": "priority", "op": "in", "value": ["HIGH"]}]},
+    {"name": "e_days_login", "source": "events", "agg": "days_since_last",
+     "where": [{"column": "event_type", "op": "=", "value": "login"}]},
+    {"name": "e_logins_7", "source": "events", "agg": "count", "window": 7,
+     "where": [{"column": "event_type", "op": "in", "value": ["LOGIN"]}]},
+    {"name": "e_users_30", "source": "events", "agg": "distinct_count", "of": "user_id",
+     "window": 30},
+    {"name": "s_nps_latest", "source": "surveys", "agg": "latest", "of": "score",
+     "where": [{"column": "survey_type", "op": "=", "value": "nps"}]},
+    {"name": "s_csat_90", "source": "surveys", "agg": "mean", "of": "score", "window": 90,
+     "where": [{"column": "survey_type", "op": "=", "value": "csat"}]},
+    {"name": "s_min", "source": "surveys", "agg": "min", "of": "score"},
+    {"name": "s_max_90", "source": "surveys", "agg": "max", "of": "score", "window": 90},
+    {"name": "s_sum_nps_1", "source": "surveys", "agg": "sum", "of": "score", "window": 1,
+     "where": [{"column": "survey_type", "op": "=", "value": "nps"}]},
+]
+NAMES = [g["name"] for g in SIGNALS]
+TABLES = {"tickets": TICKETS, "events": EVENTS, "surveys": SURVEYS}
+
+
+# ------------------------------------------------------------ the rules, restated
+
+def key(value: str | None) -> str:
+    """A text key: odd spaces as spaces, runs collapsed, ends trimmed, case ignored."""
+    text = re.sub(r"[\u00a0\u3000\t\r\n]", " ", value or "")
+    return re.sub(" +", " ", text).strip(" ").lower()
+
+
+def number(cell: str) -> float | None:
+    try:
+        x = float(cell.strip())
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def when(cell: str) -> dt.datetime | None:
+    """A time as naive UTC: Excel serial, or ISO with Z / an offset (converted)."""
+    text = cell.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(text))
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+
+
+def holds(cell: str, op: str, value: object) -> bool:
+    if op == "in":
+        return any(holds(cell, "=", v) for v in value)
+    if isinstance(value, (int, float)):
+        x = number(cell)
+        if op == "<>":
+            return x is None or x != value
+        return x is not None and {"=": x == value, "<": x < value, "<=": x <= value,
+                                  ">": x > value, ">=": x >= value}[op]
+    k, want = key(cell), key(str(value))
+    if op == "=":
+        return k != "" and k == want
+    if op == "<>":
+        return k == "" or k != want
+    return k != "" and number(cell) is None and {"<": k < want, "<=": k <= want,
+                                                 ">": k > want, ">=": k >= want}[op]
+
+
+def expected() -> dict[str, list[float | None]]:
+    """Every signal for every account, by the rules: a plain loop over the rows."""
+    start_of_next = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
+    out: dict[str, list[float | None]] = {}
+    for g in SIGNALS:
+        header, *rows = TABLES[g["source"]]
+        col = {h.lower(): i for i, h in enumerate(header)}
+        spec = SOURCES[g["source"]]
+        values = []
+        for account in ACCOUNTS:
+            hits = []
+            for r in rows:
+                t = when(r[col[spec["time"].lower()]])
+                if key(r[col[spec["key"].lower()]]) != key(account) or t is None:
+                    continue
+                if t >= start_of_next:
+                    continue
+                if "window" in g and t < start_of_next - dt.timedelta(days=g["window"]):
+                    continue
+                if all(holds(r[col[f["column"].lower()]], f["op"], f["value"])
+                       for f in g.get("where", [])):
+                    hits.append((t, r[col[g["of"].lower()]] if "of" in g else None))
+            values.append(aggregate(g["agg"], hits))
+        out[g["name"]] = values
+    return out
+
+
+def aggregate(agg: str, hits: list[tuple[dt.datetime, str | None]]) -> float | None:
+    if agg == "count":
+        return float(len(hits))
+    if agg == "days_since_last":
+        return float((AS_OF - max(t for t, _ in hits).date()).days) if hits else None
+    if agg == "distinct_count":
+        return float(len({key(v) for _, v in hits} - {"", "na", "n/a", "nan", "null",
+                                                       "none"}))
+    numbers = [(t, number(v)) for t, v in hits if number(v) is not None]
+    xs = [x for _, x in numbers]
+    if agg == "sum":
+        return float(sum(xs))
+    if not xs:
+        return None
+    if agg == "latest":
+        last = max(t for t, _ in numbers)
+        tied = [x for t, x in numbers if t == last]
+        return sum(tied) / len(tied)
+    return {"mean": sum(xs) / len(xs), "min": min(xs), "max": max(xs)}[agg]
+
+
+EXPECTED = expected()
+
+# A few cells worked out by hand, to check the restatement itself (accounts in order).
+BY_HAND = {
+    "t_count_30": [4, 4, 1, 0, 0],      # ACC-1: 23:59:59Z, +02:00->23:30Z, 03-02 00:00 x2
+    "t_all": [6, 4, 1, 1, 0],           # + 03-01 23:59:59 twice; never 04-01 or later
+    "t_urgent_30": [3, 2, 0, 0, 0],     # the blank priority of 03-02 00:00Z never `in`
+    "t_not_low": [6, 4, 0, 0, 0],       # blank and N/A satisfy <>
+    "t_big": [3, 1, 1, 1, 0],           # ' 10 ' is 10; 'abc' and blank never compare
+    "t_not_4": [5, 3, 1, 1, 0],         # blank and 'abc' satisfy <>
+    "t_latest": [4.0, 4.0, 8.0, 5.0, None],   # acc-2: 'abc' ties, only 4 is a number
+    "t_users_30": [3, 1, 1, 0, 0],      # u1 = 'U1 '; acc-2's blank user not counted
+    "t_days_high": [0, 16, None, None, None],
+    "e_days_login": [1, 21, None, 0, None],
+    "e_users_30": [2, 1, 1, 1, 0],      # Acc-4: u1 = U1; n/a and blank are no user
+    "s_nps_latest": [7.5, 9.0, None, None, None],
+    "s_csat_90": [4.5, None, 3.0, None, None],
+    "s_sum_nps_1": [0, 0, 0, 0, 0],     # window 1: only the as-of day; no match gives 0
+}
+
+
+def test_the_restatement_agrees_with_the_hand_worked_cells() -> None:
+    for name, hand in BY_HAND.items():
+        assert EXPECTED[name] == [None if h is None else float(h) for h in hand], name
+
+
+# ------------------------------------------------------------ the exports and the model
+
+def _write_csv(path: Path, rows: list[tuple[str, ...]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+def model_dict() -> dict:
+    return {
+        "name": "signals by the rules",
+        "components": {"Usage": 1},
+        "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
+                     "worst": 0, "best": BEST} for n in NAMES],
+        "sources": SOURCES,
+        "signals": SIGNALS,
+    }
+
+
+def make_folder(folder: Path, model: dict | None = None,
+                accounts: pd.DataFrame | None = None) -> Path:
+    (folder / "exports").mkdir(parents=True, exist_ok=True)
+    for name, rows in TABLES.items():
+        _write_csv(folder / "exports" / f"{name}.csv", rows)
+    (folder / "model.yaml").write_text(yaml.safe_dump(model or model_dict(), sort_keys=False,
+                                                      allow_unicode=True), "utf-8")
+    if accounts is None:
+        accounts = pd.DataFrame({"account_id": ACCOUNTS,
+                                 "account_name": [f"Account {i}" for i in range(1, 6)]})
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    return folder
+
+
+def _args(folder: Path, *more: str) -> list[str]:
+    return [str(folder / "accounts.csv"), "--model", str(folder / "model.yaml"),
+            "--as-of", AS_OF.isoformat(), *more]
+
+
+def _same(got: object, want: float | None) -> bool:
+    if want is None:
+        return got is None or got == "" or (isinstance(got, float) and math.isnan(got))
+    return isinstance(got, (int, float)) and not (isinstance(got, float) and math.isnan(got)) \
+        and math.isclose(float(got), want, rel_tol=1e-12, abs_tol=1e-9)
+
+
+def _differences(got: dict[str, list[object]], want: dict[str, list[float | None]],
+                 scale: float = 1.0) -> list[str]:
+    out = []
+    for name, values in want.items():
+        for account, g, w in zip(ACCOUNTS, got[name], values, strict=True):
+            if not _same(g, None if w is None else w * scale):
+                out.append(f"{name} {account!r}: got {g!r}, rules say "
+                           f"{None if w is None else w * scale!r}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("by-the-rules"))
+
+
+# ------------------------------------------------------------ the three ways in
+
+def test_chs_signals_gives_the_rules_in_every_cell(folder: Path) -> None:
+    out = folder / "signals.csv"
+    code, text = run("signals", *_args(folder, "-o", str(out)))
+    assert code == 0, text
+    got = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert [key(a) for a in got["account_id"]] == [key(a) for a in ACCOUNTS]  # input order
+    table = {n: [None if pd.isna(v) else float(v) for v in got[n]] for n in NAMES}
+    assert _differences(table, EXPECTED) == []
+
+
+def test_the_pandas_reference_gives_the_rules_in_every_cell(folder: Path) -> None:
+    from chs_excel.core.model import load_model
+    from chs_excel.core.signal_engine import compute_signals
+    from chs_excel.io.accounts import read_accounts
+    from chs_excel.io.sources import load_sources
+    model = load_model(folder / "model.yaml")
+    accounts = read_accounts(folder / "accounts.csv")
+    values = compute_signals(model, accounts, load_sources(model, folder / "model.yaml"),
+                             AS_OF).values
+    table = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in NAMES}
+    assert _differences(table, EXPECTED) == []
+
+
+def test_unknown_keys_are_data_issues_per_source(folder: Path) -> None:
+    out = folder / "issues-run.csv"
+    code, text = run("signals", *_args(folder, "-o", str(out)))
+    assert code == 0, text
+    issues = pd.read_csv(folder / "issues-run.issues.csv")
+    problems = issues["problem"].tolist()
+    tickets = [p for p in problems if "of source tickets" in p]
+    events = [p for p in problems if "of source events" in p]
+    assert len(tickets) == 1 and len(events) == 1, problems
+    assert tickets[0].startswith("3 row(s) of source tickets") and "1 with a blank key" \
+        in tickets[0] and "'ZZZ-9'" in tickets[0] and "'zzz-9'" in tickets[0], tickets
+    assert events[0].startswith("1 row(s) of source events") and "'UNKNOWN-1'" in events[0]
+    assert not any("of source surveys" in p for p in problems)
+    assert any("not a time" in p for p in problems)            # 'yesterday'
+    assert issues["value"].astype(str).str.contains("abc").any()  # text where a number
+
+
+def test_chs_score_scores_the_rules_values(folder: Path) -> None:
+    out = folder / "scores.csv"
+    code, text = run("score", *_args(folder, "-o", str(out)))
+    assert code == 0, text
+    got = pd.read_csv(out)
+    table = {n: [None if pd.isna(v) else float(v) for v in got[f"{n}_score"]] for n in NAMES}
+    assert _differences(table, EXPECTED, scale=100 / BEST) == []
+
+
+@pytest.fixture(scope="module")
+def recalculated(folder: Path) -> Path:
+    from chs_excel.xlsx.libreoffice import recalculate
+    code, text = run("score", *_args(folder, "-o", str(folder / "book.xlsx")))
+    assert code == 0, text
+    return recalculate(folder / "book.xlsx", folder / "lo")
+
+
+def _sheet(path: Path, sheet: str) -> dict[str, list[object]]:
+    from chs_excel.xlsx.libreoffice import sheet_rows
+    rows = sheet_rows(path, sheet)
+    head = [str(h) for h in rows[0]]
+    return {h: [r[i] for r in rows[1:1 + len(ACCOUNTS)]] for i, h in enumerate(head)}
+
+
+def test_the_recalculated_workbook_gives_the_rules_in_every_cell(recalculated: Path) -> None:
+    got = _sheet(recalculated, "Accounts")
+    assert [key(str(a)) for a in got["account_id"]] == [key(a) for a in ACCOUNTS]
+    assert _differences(got, EXPECTED) == []
+
+
+def test_the_recalculated_workbook_scores_the_rules_values(recalculated: Path) -> None:
+    got = _sheet(recalculated, "Scores")
+    scores = {n: got[f"{n}_score"] if f"{n}_score" in got else got[n] for n in NAMES}
+    assert _differences(scores, EXPECTED, scale=100 / BEST) == []
+
+
+# ------------------------------------------------------------ the error rules
+
+def _fails(folder: Path, command: str, *needles: str) -> str:
+    out = folder / ("e.csv" if command == "signals" else "e-scores.csv")
+    code, text = run(command, *_args(folder, "-o", str(out)))
+    assert code != 0, text
+    assert "Traceback" not in text
+    for needle in needles:
+        assert needle in text, (needle, text)
+    return text
+
+
+@pytest.mark.parametrize("command", ["signals", "score"])
+def test_a_missing_source_file_names_the_source_and_file(tmp_path: Path, command: str) -> None:
+    make_folder(tmp_path)
+    (tmp_path / "exports" / "events.csv").unlink()
+    _fails(tmp_path, command, "source events", "events.csv", "file not found")
+
+
+@pytest.mark.parametrize("command", ["signals", "score"])
+@pytest.mark.parametrize("field", ["key", "time"])
+def test_a_missing_key_or_time_column_names_source_and_field(tmp_path: Path, command: str,
+                                                             field: str) -> None:
+    model = model_dict()
+    model["sources"] = {**SOURCES, "surveys": {**SOURCES["surveys"], field: "nowhere"}}
+    make_folder(tmp_path, model)
+    _fails(tmp_path, command, "source surveys", f"{field} column 'nowhere' not found")
+
+
+@pytest.mark.parametrize("command", ["signals", "score"])
+@pytest.mark.parametrize("field", ["where", "of"])
+def test_an_unknown_column_names_source_signal_and_field(tmp_path: Path, command: str,
+                                                         field: str) -> None:
+    model = model_dict()
+    signals = [dict(g) for g in SIGNALS]
+    target = next(g for g in signals if g["name"] == "s_csat_90")
+    if field == "where":
+        target["where"] = [{"column": "survey_kind", "op": "=", "value": "csat"}]
+        wanted = "survey_kind"
+    else:
+        target["of"] = "rating"
+        wanted = "rating"
+    model["signals"] = signals
+    make_folder(tmp_path, model)
+    _fails(tmp_path, command, "source surveys", "signal s_csat_90", field,
+           f"column {wanted!r} not found")
+
+
+@pytest.mark.parametrize("command", ["signals", "score"])
+def test_a_signal_named_like_an_accounts_column_is_an_error(tmp_path: Path,
+                                                            command: str) -> None:
+    accounts = pd.DataFrame({"account_id": ACCOUNTS, "T Days High": [1, 2, 3, 4, 5]})
+    make_folder(tmp_path, accounts=accounts)
+    _fails(tmp_path, command, "signal 't_days_high'", "'T Days High'")
