@@ -99,8 +99,7 @@ def account_keys(model: Model, accounts: pd.DataFrame) -> tuple[np.ndarray, pd.I
                              "column")
     if "account_id" not in accounts.columns:
         raise InputError("accounts: column 'account_id' is missing (source keys match it)")
-    keys = text_keys(accounts["account_id"].astype(object).where(
-        accounts["account_id"].notna(), None))
+    keys = cell_keys(accounts["account_id"])
     uniques = pd.Index(keys.dropna().unique())
     return uniques.get_indexer(keys), uniques
 
@@ -141,7 +140,7 @@ def prepare_source(name: str, key: str, time: str, frame: pd.DataFrame, uniques:
             raise InputError(f"{label}: {field} column {wanted!r} not found (columns: "
                              f"{', '.join(map(str, frame.columns))})")
     raw_keys = frame[key_col].astype(object)
-    row_keys = text_keys(raw_keys.where(raw_keys.notna(), None))
+    row_keys = cell_keys(raw_keys)
     account = uniques.get_indexer(row_keys).astype(np.int64)
     times = frame[time_col].to_numpy(dtype="datetime64[ns]")
     issues.extend(i for i in [frame.attrs.get("issues")] if i is not None and len(i))
@@ -238,6 +237,13 @@ def unmatched_text(name: str, file: str, n: int, blanks: int, examples: list[str
     if examples:
         text += "; e.g. " + ", ".join(repr(v) for v in examples)
     return text + " (not counted)"
+
+
+def cell_keys(raw: pd.Series) -> pd.Series:
+    """Cells as text keys (None where blank): a whole number cell (an xlsx key 1001.0)
+    reads as its digits, as `text_key` reads it."""
+    cells = raw.astype(object)
+    return text_keys(cells.map(_text_of).where(cells.notna(), None))
 
 
 def _text_of(value: object) -> object:

@@ -26,9 +26,8 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from chs_excel.core.formula_text import structured, text_of, wildcard_safe
 from chs_excel.core.formulas import ROW
 from chs_excel.core.model import Model
-from chs_excel.core.signal_engine import column_of
+from chs_excel.core.signal_engine import cell_keys, column_of
 from chs_excel.core.signals import AGGS, NO_OF_AGGS, Signal, SignalFilter
-from chs_excel.core.values import text_keys
 from chs_excel.core.vocabulary import BLANK_WORDS, header_key
 from chs_excel.xlsx.writer import frame_rows
 
@@ -112,8 +111,7 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     key_col, time_col = column_of(frame, s.key), column_of(frame, s.time)
     if key_col is None or time_col is None:
         raise ValueError(f"source {name}: key or time column missing")  # engine checks first
-    raw = frame[key_col].astype(object)
-    keys = text_keys(raw.where(raw.notna(), None)).fillna("")
+    keys = cell_keys(frame[key_col]).fillna("")   # as the engine reads them (1001.0: 1001)
     order = np.lexsort((frame[time_col].to_numpy(dtype="datetime64[ns]"),
                         keys.to_numpy(dtype=str)))
     frame = frame.iloc[order]
