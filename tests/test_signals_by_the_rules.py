@@ -140,23 +140,33 @@ TABLES = {"tickets": TICKETS, "events": EVENTS, "surveys": SURVEYS}
 
 # ------------------------------------------------------------ the rules, restated
 
-def key(value: str | None) -> str:
-    """A text key: odd spaces as spaces, runs collapsed, ends trimmed, case ignored."""
-    text = re.sub(r"[\u00a0\u3000\t\r\n]", " ", value or "")
+def key(value: object) -> str:
+    """A text key: odd spaces as spaces, runs collapsed, ends trimmed, case ignored; a
+    whole number (an xlsx cell 1001.0) as its digits."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = re.sub(r"[\u00a0\u3000\t\r\n]", " ", "" if value is None else str(value))
     return re.sub(" +", " ", text).strip(" ").lower()
 
 
-def number(cell: str) -> float | None:
+def number(cell: object) -> float | None:
+    if isinstance(cell, (int, float)):
+        return float(cell) if math.isfinite(cell) else None
     try:
-        x = float(cell.strip())
+        x = float(str(cell).strip())
     except ValueError:
         return None
     return x if math.isfinite(x) else None
 
 
-def when(cell: str) -> dt.datetime | None:
-    """A time as naive UTC: Excel serial, or ISO with Z / an offset (converted)."""
-    text = cell.strip()
+def when(cell: object) -> dt.datetime | None:
+    """A time as naive UTC: a date-time cell, an Excel serial, or ISO with Z / an offset
+    (converted)."""
+    if isinstance(cell, dt.datetime):
+        return cell
+    if isinstance(cell, (int, float)):
+        return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(cell))
+    text = str(cell).strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(text))
     try:
@@ -166,7 +176,7 @@ def when(cell: str) -> dt.datetime | None:
     return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
 
 
-def holds(cell: str, op: str, value: object) -> bool:
+def holds(cell: object, op: str, value: object) -> bool:
     if op == "in":
         return any(holds(cell, "=", v) for v in value)
     if isinstance(value, (int, float)):
@@ -184,16 +194,17 @@ def holds(cell: str, op: str, value: object) -> bool:
                                                  ">": k > want, ">=": k >= want}[op]
 
 
-def expected() -> dict[str, list[float | None]]:
+def expected(signals: list[dict] = SIGNALS, tables: dict = TABLES, sources: dict = SOURCES,
+             accounts: list[object] = ACCOUNTS) -> dict[str, list[float | None]]:
     """Every signal for every account, by the rules: a plain loop over the rows."""
     start_of_next = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
     out: dict[str, list[float | None]] = {}
-    for g in SIGNALS:
-        header, *rows = TABLES[g["source"]]
+    for g in signals:
+        header, *rows = tables[g["source"]]
         col = {h.lower(): i for i, h in enumerate(header)}
-        spec = SOURCES[g["source"]]
+        spec = sources[g["source"]]
         values = []
-        for account in ACCOUNTS:
+        for account in accounts:
             hits = []
             for r in rows:
                 t = when(r[col[spec["time"].lower()]])
@@ -211,7 +222,7 @@ def expected() -> dict[str, list[float | None]]:
     return out
 
 
-def aggregate(agg: str, hits: list[tuple[dt.datetime, str | None]]) -> float | None:
+def aggregate(agg: str, hits: list[tuple[dt.datetime, object]]) -> float | None:
     if agg == "count":
         return float(len(hits))
     if agg == "days_since_last":
@@ -303,10 +314,10 @@ def _same(got: object, want: float | None) -> bool:
 
 
 def _differences(got: dict[str, list[object]], want: dict[str, list[float | None]],
-                 scale: float = 1.0) -> list[str]:
+                 scale: float = 1.0, accounts: list[object] = ACCOUNTS) -> list[str]:
     out = []
     for name, values in want.items():
-        for account, g, w in zip(ACCOUNTS, got[name], values, strict=True):
+        for account, g, w in zip(accounts, got[name], values, strict=True):
             if not _same(g, None if w is None else w * scale):
                 out.append(f"{name} {account!r}: got {g!r}, rules say "
                            f"{None if w is None else w * scale!r}")
@@ -377,11 +388,11 @@ def recalculated(folder: Path) -> Path:
     return recalculate(folder / "book.xlsx", folder / "lo")
 
 
-def _sheet(path: Path, sheet: str) -> dict[str, list[object]]:
+def _sheet(path: Path, sheet: str, n: int = len(ACCOUNTS)) -> dict[str, list[object]]:
     from chs_excel.xlsx.libreoffice import sheet_rows
     rows = sheet_rows(path, sheet)
     head = [str(h) for h in rows[0]]
-    return {h: [r[i] for r in rows[1:1 + len(ACCOUNTS)]] for i, h in enumerate(head)}
+    return {h: [r[i] for r in rows[1:1 + n]] for i, h in enumerate(head)}
 
 
 def test_the_recalculated_workbook_gives_the_rules_in_every_cell(recalculated: Path) -> None:
@@ -450,3 +461,91 @@ def test_a_signal_named_like_an_accounts_column_is_an_error(tmp_path: Path,
     accounts = pd.DataFrame({"account_id": ACCOUNTS, "T Days High": [1, 2, 3, 4, 5]})
     make_folder(tmp_path, accounts=accounts)
     _fails(tmp_path, command, "signal 't_days_high'", "'T Days High'")
+
+
+# ------------------------------------------------------------ an xlsx export
+
+XLSX_ACCOUNTS = ["1001", "ACC-2", "acc 3"]
+XLSX_SOURCES = {"usage": {"file": "usage.xlsx", "key": "acct", "time": "when"}}
+USAGE = [  # an xlsx export: number keys, date-time cells, serial numbers, text times
+    ("acct", "when", "kind", "val", "who"),
+    (1001.0, dt.datetime(2027, 3, 31, 12), "a", 5.0, "p"),        # a number key
+    ("1001", 46477.5, "A", 7.0, 7.0),                             # serial: the same noon
+    (" 1001 ", "2027-03-31T23:30:00-01:00", "a", 100.0, "q"),     # 04-01 00:30 UTC
+    ("acc-2", dt.datetime(2027, 3, 2), "b", "8", "7"),            # first day of 30
+    ("ACC-2", dt.datetime(2027, 3, 1, 23, 59, 59), "a", 9.0, "x"),
+    ("\u00a0ACC-2", 46447.0, "a", 2.0, "X "),                    # serial: 03-01 00:00
+    ("acc 3", "2027-03-31 23:59:59", "c", None, None),            # latest, no number
+    (1002.0, dt.datetime(2027, 3, 30), "a", 1.0, "z"),            # unknown number key
+    ("ACC 3", dt.datetime(2027, 3, 20, 8), "C ", 3.5, "y"),
+]
+XLSX_SIGNALS = [
+    {"name": "x_n_30", "source": "usage", "agg": "count", "window": 30},
+    {"name": "x_sum_30", "source": "usage", "agg": "sum", "of": "val", "window": 30},
+    {"name": "x_in", "source": "usage", "agg": "count",
+     "where": [{"column": "val", "op": "in", "value": ["7", 8]}]},
+    {"name": "x_who", "source": "usage", "agg": "distinct_count", "of": "who"},
+    {"name": "x_days", "source": "usage", "agg": "days_since_last",
+     "where": [{"column": "kind", "op": "=", "value": "A"}]},
+    {"name": "x_latest", "source": "usage", "agg": "latest", "of": "val"},
+    {"name": "x_max", "source": "usage", "agg": "max", "of": "val"},
+    {"name": "x_after_b", "source": "usage", "agg": "count",
+     "where": [{"column": "kind", "op": ">", "value": "b"}]},
+]
+XLSX_EXPECTED = expected(XLSX_SIGNALS, {"usage": USAGE}, XLSX_SOURCES, XLSX_ACCOUNTS)
+XLSX_BY_HAND = {
+    "x_n_30": [2, 1, 2], "x_sum_30": [12, 8, 3.5], "x_in": [1, 1, 0], "x_who": [2, 2, 1],
+    "x_days": [0, 30, None], "x_latest": [6, 8, 3.5], "x_max": [7, 9, 3.5],
+    "x_after_b": [0, 0, 2],
+}
+
+
+def test_the_xlsx_restatement_agrees_with_the_hand_worked_cells() -> None:
+    for name, hand in XLSX_BY_HAND.items():
+        assert XLSX_EXPECTED[name] == [None if h is None else float(h) for h in hand], name
+
+
+@pytest.fixture(scope="module")
+def xlsx_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import openpyxl
+    folder = tmp_path_factory.mktemp("by-the-rules-xlsx")
+    book = openpyxl.Workbook()
+    for row in USAGE:
+        book.active.append(list(row))
+    book.save(folder / "usage.xlsx")   # the user's export (an input, not our output)
+    model = {"name": "xlsx by the rules", "components": {"Usage": 1},
+             "metrics": [{"column": g["name"], "component": "Usage", "weight": 1,
+                          "method": "linear", "worst": 0, "best": BEST}
+                         for g in XLSX_SIGNALS],
+             "sources": XLSX_SOURCES, "signals": XLSX_SIGNALS}
+    (folder / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": XLSX_ACCOUNTS}).to_csv(folder / "accounts.csv", index=False)
+    return folder
+
+
+def test_an_xlsx_export_gives_the_rules_in_every_cell(xlsx_folder: Path) -> None:
+    from chs_excel.core.model import load_model
+    from chs_excel.core.signal_engine import compute_signals
+    from chs_excel.io.accounts import read_accounts
+    from chs_excel.io.sources import load_sources
+    from chs_excel.xlsx.libreoffice import recalculate
+    names = [g["name"] for g in XLSX_SIGNALS]
+    out = xlsx_folder / "signals.csv"
+    code, text = run("signals", *_args(xlsx_folder, "-o", str(out)))
+    assert code == 0, text
+    got = pd.read_csv(out)
+    table = {n: [None if pd.isna(v) else float(v) for v in got[n]] for n in names}
+    assert _differences(table, XLSX_EXPECTED, accounts=XLSX_ACCOUNTS) == []
+    issues = pd.read_csv(xlsx_folder / "signals.issues.csv")["problem"].tolist()
+    assert len(issues) == 1 and issues[0].startswith("1 row(s) of source usage") \
+        and "1002" in issues[0], issues
+    model = load_model(xlsx_folder / "model.yaml")
+    values = compute_signals(model, read_accounts(xlsx_folder / "accounts.csv"),
+                             load_sources(model, xlsx_folder / "model.yaml"), AS_OF).values
+    table = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in names}
+    assert _differences(table, XLSX_EXPECTED, accounts=XLSX_ACCOUNTS) == []
+    code, text = run("score", *_args(xlsx_folder, "-o", str(xlsx_folder / "book.xlsx")))
+    assert code == 0, text
+    done = recalculate(xlsx_folder / "book.xlsx", xlsx_folder / "lo")
+    got = _sheet(done, "Accounts", len(XLSX_ACCOUNTS))
+    assert _differences(got, XLSX_EXPECTED, accounts=XLSX_ACCOUNTS) == []
