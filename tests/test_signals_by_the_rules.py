@@ -166,7 +166,7 @@ def when(cell: object) -> dt.datetime | None:
         return cell
     if isinstance(cell, (int, float)):
         return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(cell))
-    text = str(cell).strip()
+    text = re.sub(r" UTC$", "+00:00", str(cell).strip())
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(text))
     try:
@@ -549,3 +549,85 @@ def test_an_xlsx_export_gives_the_rules_in_every_cell(xlsx_folder: Path) -> None
     done = recalculate(xlsx_folder / "book.xlsx", xlsx_folder / "lo")
     got = _sheet(done, "Accounts", len(XLSX_ACCOUNTS))
     assert _differences(got, XLSX_EXPECTED, accounts=XLSX_ACCOUNTS) == []
+
+
+# ------------------------------------------------------------ more edges, all ways in
+
+EDGE_ACCOUNTS = ["ACC-1", "acc-1 ", "ACC-2"]          # one key twice: both get its values
+EDGE_SOURCES = {"t": {"file": "t.csv", "key": "org", "time": "at"},
+                "empty": {"file": "empty.csv", "key": "org", "time": "at"}}
+EDGE_T = [
+    ("org", "at", "kind", "v"),
+    ("ACC-1", "2027-03-02T02:00:00+0200", "a-b", "1"),       # 03-02 00:00 UTC: in
+    ("ACC-1", "2027-03-02 01:00+01", "ab", "2"),             # 03-02 00:00 UTC: in
+    ("ACC-1", "2027-03-01T23:59:59.9999999Z", "_x", "3"),    # 100 ns before: out
+    ("ACC-1", "2027-03-01T23:59:59.999Z", "_y", "30"),       # 1 ms before: out
+    ("ACC-1", "2027-03-31T10:00:00 UTC", "Z", "4"),
+    ("ACC-1", "2027-03-31", "\u00e9", "5"),
+    ("ACC-1", "2027-03-31", "10x", "6"),
+    ("ACC-1", "2027-03-31T23:59:59.9999Z", "B", "7"),        # 0.1 ms before the end: in
+    ("ACC-1", "2027-03-31", "a b", "8"),
+    ("ACC-2", "2027-03-31T00:00:00Z", "b", "9"),             # latest at midnight: 0 days
+    ("", "2027-03-31", "b", "9"),
+]
+EDGE_EMPTY = [("org", "at", "v")]
+EDGE_SIGNALS = [
+    {"name": "n30", "source": "t", "agg": "count", "window": 30},
+    {"name": "sum30", "source": "t", "agg": "sum", "of": "v", "window": 30},
+    {"name": "gt_a", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": ">", "value": "a"}]},
+    {"name": "lt_ab", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": "<", "value": "ab"}]},
+    {"name": "ge_b", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": ">=", "value": "b"}]},
+    {"name": "le_b", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": "<=", "value": "B"}]},
+    {"name": "days", "source": "t", "agg": "days_since_last", "window": 1},
+    {"name": "e_n", "source": "empty", "agg": "count"},
+    {"name": "e_sum", "source": "empty", "agg": "sum", "of": "v"},
+    {"name": "e_mean", "source": "empty", "agg": "mean", "of": "v"},
+    {"name": "e_latest", "source": "empty", "agg": "latest", "of": "v"},
+    {"name": "e_days", "source": "empty", "agg": "days_since_last"},
+    {"name": "e_distinct", "source": "empty", "agg": "distinct_count", "of": "v"},
+]
+EDGE_TABLES = {"t": EDGE_T, "empty": EDGE_EMPTY}
+EDGE_EXPECTED = expected(EDGE_SIGNALS, EDGE_TABLES, EDGE_SOURCES, EDGE_ACCOUNTS)
+EDGE_BY_HAND = {"n30": [7, 7, 1], "sum30": [33, 33, 9], "days": [0, 0, 0],
+                "e_n": [0, 0, 0], "e_sum": [0, 0, 0], "e_mean": [None] * 3,
+                "e_latest": [None] * 3, "e_days": [None] * 3, "e_distinct": [0, 0, 0]}
+
+
+def test_the_edge_restatement_agrees_with_the_hand_worked_cells() -> None:
+    for name, hand in EDGE_BY_HAND.items():
+        assert EDGE_EXPECTED[name] == [None if h is None else float(h) for h in hand], name
+
+
+def test_edges_give_the_rules_in_every_cell_every_way(tmp_path: Path) -> None:
+    """Sub-second edges, +0200 / +01 / UTC offsets, text ordering, one key twice in the
+    accounts, an export with no rows: chs signals, chs score and the workbook."""
+    from chs_excel.xlsx.libreoffice import recalculate
+    for name, rows in EDGE_TABLES.items():
+        _write_csv(tmp_path / f"{name}.csv", rows)
+    names = [g["name"] for g in EDGE_SIGNALS]
+    model = {"name": "edges", "components": {"Usage": 1},
+             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
+                          "worst": 0, "best": BEST} for n in names],
+             "sources": EDGE_SOURCES, "signals": EDGE_SIGNALS}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": EDGE_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
+                                                       index=False)
+    code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
+    assert code == 0, text
+    got = pd.read_csv(tmp_path / "s.csv")
+    table = {n: [None if pd.isna(v) else float(v) for v in got[n]] for n in names}
+    assert _differences(table, EDGE_EXPECTED, accounts=EDGE_ACCOUNTS) == []
+    code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "scores.csv")))
+    assert code == 0, text
+    got = pd.read_csv(tmp_path / "scores.csv")
+    table = {n: [None if pd.isna(v) else float(v) for v in got[f"{n}_score"]] for n in names}
+    assert _differences(table, EDGE_EXPECTED, 100 / BEST, EDGE_ACCOUNTS) == []
+    code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "book.xlsx")))
+    assert code == 0, text
+    done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
+    got = _sheet(done, "Accounts", len(EDGE_ACCOUNTS))
+    assert _differences(got, EDGE_EXPECTED, accounts=EDGE_ACCOUNTS) == []

@@ -115,8 +115,10 @@ def _relation(con: duckdb.DuckDBPyConnection, name: str, s: Source, data: Source
         columns = [c for c in types if c != "file_row_number"]
         time_col = column_of(pd.DataFrame(columns=columns), s.time)
         replace = ""
-        if time_col is not None and "TIME ZONE" in types[time_col].upper():
-            replace = f" REPLACE (timezone('UTC', {ident(time_col)}) AS {ident(time_col)})"
+        if time_col is not None:   # naive UTC, to the millisecond (io.sources.parse_times)
+            t = ident(time_col)
+            utc = f"timezone('UTC', {t})" if "TIME ZONE" in types[time_col].upper() else t
+            replace = f" REPLACE (date_trunc('millisecond', {utc}) AS {t})"
         con.execute(f"CREATE VIEW {ident(name)} AS SELECT * EXCLUDE (file_row_number)"
                     f"{replace}, file_row_number + 2 AS {ident(ROW)} FROM {read}")
         numbers = {c for c, t in types.items() if c in columns and _numeric_type(t)}

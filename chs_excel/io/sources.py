@@ -165,13 +165,15 @@ def _typed(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
 
 def parse_times(raw: pd.Series, column: str = "time",
                 where: str = "source") -> tuple[np.ndarray, np.ndarray]:
-    """Times as naive UTC datetime64[ns] and the mask of cells that are not times
-    (`column` and `where` name the column in an error about day/month order)."""
+    """Times as naive UTC datetime64[ns], to the millisecond (`to_milliseconds`), and the
+    mask of cells that are not times (`column` and `where` name the column in an error
+    about day/month order)."""
     out = np.full(len(raw), np.datetime64("NaT", "ns"))
     if pd.api.types.is_datetime64_any_dtype(raw):
         values = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz is not None \
             else raw
-        return values.to_numpy(dtype="datetime64[ns]"), np.zeros(len(raw), dtype=bool)
+        return (to_milliseconds(values.to_numpy(dtype="datetime64[ns]")),
+                np.zeros(len(raw), dtype=bool))
     cells = raw.astype(object).to_numpy()
     present = pd.notna(cells)
     kinds = pd.Series(cells).map(type).to_numpy()
@@ -191,7 +193,17 @@ def parse_times(raw: pd.Series, column: str = "time",
         present[idx[blank]] = False
         out[idx] = _text_times(text.where(~blank, ""), column, where)
     bad = present & np.isnat(out)
-    return out, bad
+    return to_milliseconds(out), bad
+
+
+def to_milliseconds(times: np.ndarray) -> np.ndarray:
+    """Times cut to the millisecond (floored), as a workbook cell holds them: a window
+    edge is a whole second, so a time is before it exactly when its floor is, and the
+    workbook's comparisons (equal within about 10 microseconds) read the same rows."""
+    ns = times.astype("datetime64[ns]")
+    ok = ~np.isnat(ns)
+    floored = (ns.view(np.int64) // 1_000_000) * 1_000_000
+    return np.where(ok, floored.view("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def _utc(value: object) -> object:
