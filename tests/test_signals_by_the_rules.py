@@ -159,6 +159,13 @@ def number(cell: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def value_key(cell: object) -> str:
+    """A cell's text key in a filter or distinct_count: a cell that reads as a number is
+    that number (SPEC: readers store ' 7.0 ' as 7), so a whole one reads as its digits."""
+    x = number(cell) if cell is not None else None
+    return key(x) if x is not None else key(cell)
+
+
 def when(cell: object) -> dt.datetime | None:
     """A time as naive UTC: a date-time cell, an Excel serial, or ISO with Z / an offset
     (converted)."""
@@ -185,7 +192,7 @@ def holds(cell: object, op: str, value: object) -> bool:
             return x is None or x != value
         return x is not None and {"=": x == value, "<": x < value, "<=": x <= value,
                                   ">": x > value, ">=": x >= value}[op]
-    k, want = key(cell), key(str(value))
+    k, want = value_key(cell), key(str(value))
     if op == "=":
         return k != "" and k == want
     if op == "<>":
@@ -228,7 +235,7 @@ def aggregate(agg: str, hits: list[tuple[dt.datetime, object]]) -> float | None:
     if agg == "days_since_last":
         return float((AS_OF - max(t for t, _ in hits).date()).days) if hits else None
     if agg == "distinct_count":
-        return float(len({key(v) for _, v in hits} - {"", "na", "n/a", "nan", "null",
+        return float(len({value_key(v) for _, v in hits} - {"", "na", "n/a", "nan", "null",
                                                        "none"}))
     numbers = [(t, number(v)) for t, v in hits if number(v) is not None]
     xs = [x for _, x in numbers]
@@ -631,3 +638,96 @@ def test_edges_give_the_rules_in_every_cell_every_way(tmp_path: Path) -> None:
     done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
     got = _sheet(done, "Accounts", len(EDGE_ACCOUNTS))
     assert _differences(got, EDGE_EXPECTED, accounts=EDGE_ACCOUNTS) == []
+
+
+# ------------------------------------------------------------ wildcards, number text, Parquet
+
+WILD_ACCOUNTS = ["ACC.1", "ACCx1", "A(1", "A*", "A?B"]    # never wildcards or patterns
+WILD_SOURCES = {"t": {"file": "t.csv", "key": "org", "time": "at"}}
+WILD_T = [
+    ("org", "at", "who", "v"),
+    ("ACC.1", "2027-03-31", "a*", "7"), ("ACC.1", "2027-03-31", "ab", "8"),
+    ("ACC.1", "2027-03-31", "a?", "70"), ("ACC.1", "2027-03-31", "~x", "x"),
+    ("ACC.1", "2027-03-31", "x", "5"), ("ACC.1", "2027-03-31", ">5", " 7.0 "),
+    ("ACC.1", "2027-03-31", "=5", "10"), ("ACC.1", "2027-03-31", "5", "abc"),
+    ("ACC.1", "2027-03-31", "5.0", ""),
+    ("ACCx1", "2027-03-31", "u", "1"), ("A(1", "2027-03-31", "u", "2"),
+    ("A*", "2027-03-31", "u", "3"), ("AB", "2027-03-31", "u", "4"),
+    ("A?B", "2027-03-31", "u", "5"), ("AXB", "2027-03-31", "u", "6"),
+]
+WILD_SIGNALS = [
+    {"name": "n", "source": "t", "agg": "count"},
+    {"name": "d", "source": "t", "agg": "distinct_count", "of": "who"},
+    {"name": "gt7", "source": "t", "agg": "count",
+     "where": [{"column": "v", "op": ">", "value": "7"}]},
+    {"name": "eq7", "source": "t", "agg": "count",
+     "where": [{"column": "v", "op": "=", "value": "7"}]},
+    {"name": "ne7", "source": "t", "agg": "count",
+     "where": [{"column": "v", "op": "<>", "value": "7"}]},
+    {"name": "in7", "source": "t", "agg": "count",
+     "where": [{"column": "v", "op": "in", "value": ["7", "x"]}]},
+    {"name": "star", "source": "t", "agg": "count",
+     "where": [{"column": "who", "op": "=", "value": "a*"}]},
+    {"name": "mark", "source": "t", "agg": "count",
+     "where": [{"column": "who", "op": "in", "value": ["a?", ">5"]}]},
+    {"name": "total", "source": "t", "agg": "sum", "of": "v"},
+]
+WILD_EXPECTED = expected(WILD_SIGNALS, {"t": WILD_T}, WILD_SOURCES, WILD_ACCOUNTS)
+WILD_BY_HAND = {"n": [9, 1, 1, 1, 1], "d": [8, 1, 1, 1, 1],   # '5' = '5.0'
+                "eq7": [2, 0, 0, 0, 0], "ne7": [7, 1, 1, 1, 1],  # ' 7.0 ' is 7
+                "in7": [3, 0, 0, 0, 0], "star": [1, 0, 0, 0, 0], "mark": [2, 0, 0, 0, 0],
+                "gt7": [2, 0, 0, 0, 0],             # x and abc: number cells never
+                "total": [107, 1, 2, 3, 5]}
+
+
+def test_the_wild_restatement_agrees_with_the_hand_worked_cells() -> None:
+    for name, hand in WILD_BY_HAND.items():
+        assert WILD_EXPECTED[name] == [None if h is None else float(h) for h in hand], name
+
+
+def _wild_folder(folder: Path, parquet: bool) -> list[str]:
+    header, *rows = WILD_T
+    if parquet:   # text columns as text, the time a timestamp (DuckDB scans the file)
+        frame = pd.DataFrame(rows, columns=list(header), dtype=object)
+        frame["at"] = pd.to_datetime(frame["at"])
+        frame.to_parquet(folder / "t.parquet", index=False)
+    else:
+        _write_csv(folder / "t.csv", WILD_T)
+    names = [g["name"] for g in WILD_SIGNALS]
+    sources = {"t": {**WILD_SOURCES["t"], "file": "t.parquet" if parquet else "t.csv"}}
+    model = {"name": "wild", "components": {"Usage": 1},
+             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
+                          "worst": 0, "best": BEST} for n in names],
+             "sources": sources, "signals": WILD_SIGNALS}
+    (folder / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": WILD_ACCOUNTS}).to_csv(folder / "accounts.csv", index=False)
+    return names
+
+
+@pytest.mark.parametrize("parquet", [False, True], ids=["csv", "parquet"])
+def test_wildcards_and_numbers_as_text_every_way(tmp_path: Path, parquet: bool) -> None:
+    """Keys and values holding * ? ~ . ( and = > never act as patterns; number text
+    (' 7.0 ') is a number in csv and Parquet alike: chs signals (DuckDB scans the
+    Parquet file), the pandas reference, and (csv) the recalculated workbook."""
+    from chs_excel.core.model import load_model
+    from chs_excel.core.signal_engine import compute_signals
+    from chs_excel.io.accounts import read_accounts
+    from chs_excel.io.sources import load_sources
+    from chs_excel.xlsx.libreoffice import recalculate
+    names = _wild_folder(tmp_path, parquet)
+    code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
+    assert code == 0, text
+    got = pd.read_csv(tmp_path / "s.csv")
+    table = {n: [None if pd.isna(v) else float(v) for v in got[n]] for n in names}
+    assert _differences(table, WILD_EXPECTED, accounts=WILD_ACCOUNTS) == []
+    model = load_model(tmp_path / "model.yaml")
+    values = compute_signals(model, read_accounts(tmp_path / "accounts.csv"),
+                             load_sources(model, tmp_path / "model.yaml"), AS_OF).values
+    table = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in names}
+    assert _differences(table, WILD_EXPECTED, accounts=WILD_ACCOUNTS) == []
+    if not parquet:
+        code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "book.xlsx")))
+        assert code == 0, text
+        done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
+        got = _sheet(done, "Accounts", len(WILD_ACCOUNTS))
+        assert _differences(got, WILD_EXPECTED, accounts=WILD_ACCOUNTS) == []
