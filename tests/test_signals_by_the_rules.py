@@ -731,3 +731,73 @@ def test_wildcards_and_numbers_as_text_every_way(tmp_path: Path, parquet: bool) 
         done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
         got = _sheet(done, "Accounts", len(WILD_ACCOUNTS))
         assert _differences(got, WILD_EXPECTED, accounts=WILD_ACCOUNTS) == []
+
+
+# ------------------------------------------------------------ pasting an export as text
+
+PASTE_ACCOUNTS = ["A", "B"]
+PASTE_SOURCES = {"t": {"file": "t.csv", "key": "org", "time": "at"}}
+PASTE_T = [
+    ("org", "at", "v"),
+    ("A", "2027-03-31T23:59:59Z", "1"),
+    ("A", "2027-04-01T01:30:00+02:00", "2"),       # 03-31 23:30 UTC: in
+    ("A", "2027-03-02T01:59:59+02:00", "3"),       # 03-01 23:59:59 UTC: out of 30
+    ("A", "2027-03-01T22:00:00-02:00", "4"),       # 03-02 00:00 UTC: in
+    ("A", "2027-03-02T02:00:00+0200", "5"),        # in
+    ("A", "2027-03-02 01:00+01", "6"),             # in
+    ("A", "2027-03-01T23:59:59.999Z", "7"),        # out
+    ("A", "2027-03-02T00:00:00.000Z", "8"),        # in
+    ("A", "2027-03-31T23:59:59.999-00:30", "9"),   # 04-01 00:29 UTC: after
+    ("A", "2027-03-31", "10"),
+    ("A", "2027-03-31 12:00", "11"),
+    ("B", "2027-03-20T10:00:00.5Z", "12"),
+    ("B", "2027-03-20T12:00:00.5+02:00", "14"),    # the same instant: tied
+    ("B", "2027-03-20T10:00:00.25Z", "100"),       # a quarter second before
+    ("B", "garbage", "50"),                        # never counts
+]
+PASTE_SIGNALS = [
+    {"name": "n30", "source": "t", "agg": "count", "window": 30},
+    {"name": "all", "source": "t", "agg": "count"},
+    {"name": "sum30", "source": "t", "agg": "sum", "of": "v", "window": 30},
+    {"name": "last_v", "source": "t", "agg": "latest", "of": "v"},
+    {"name": "days", "source": "t", "agg": "days_since_last"},
+]
+PASTE_EXPECTED = expected(PASTE_SIGNALS, {"t": PASTE_T}, PASTE_SOURCES, PASTE_ACCOUNTS)
+PASTE_BY_HAND = {"n30": [8, 3], "all": [10, 3], "sum30": [1 + 2 + 4 + 5 + 6 + 8 + 10 + 11, 126],
+                 "last_v": [1, 13], "days": [0, 11]}
+
+
+def test_the_paste_restatement_agrees_with_the_hand_worked_cells() -> None:
+    for name, hand in PASTE_BY_HAND.items():
+        assert PASTE_EXPECTED[name] == [float(h) for h in hand], name
+
+
+def test_a_pasted_export_with_text_times_gives_the_rules(tmp_path: Path) -> None:
+    """Next month's export pasted as it is (ISO text with Z and offsets, fractions) over
+    the source sheet's times: the workbook's `_time` reads them as the engine does."""
+    import openpyxl
+
+    from chs_excel.xlsx.libreoffice import recalculate
+    _write_csv(tmp_path / "t.csv", PASTE_T)
+    names = [g["name"] for g in PASTE_SIGNALS]
+    model = {"name": "paste", "components": {"Usage": 1},
+             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
+                          "worst": 0, "best": BEST} for n in names],
+             "sources": PASTE_SOURCES, "signals": PASTE_SIGNALS}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": PASTE_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
+                                                        index=False)
+    code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "book.xlsx")))
+    assert code == 0, text
+    book = openpyxl.load_workbook(tmp_path / "book.xlsx")
+    ws = book["t"]
+    head = [c.value for c in ws[1]]
+    at, v = head.index("at") + 1, head.index("v") + 1
+    text_of = {float(r[2]): r[1] for r in PASTE_T[1:]}
+    for row in range(2, ws.max_row + 1):          # the export's own text, as pasted
+        ws.cell(row, at).value = text_of[float(ws.cell(row, v).value)]
+        ws.cell(row, at).data_type = "s"
+    book.save(tmp_path / "pasted.xlsx")
+    done = recalculate(tmp_path / "pasted.xlsx", tmp_path / "lo")
+    got = _sheet(done, "Accounts", len(PASTE_ACCOUNTS))
+    assert _differences(got, PASTE_EXPECTED, accounts=PASTE_ACCOUNTS) == []
