@@ -801,3 +801,21 @@ def test_a_pasted_export_with_text_times_gives_the_rules(tmp_path: Path) -> None
     done = recalculate(tmp_path / "pasted.xlsx", tmp_path / "lo")
     got = _sheet(done, "Accounts", len(PASTE_ACCOUNTS))
     assert _differences(got, PASTE_EXPECTED, accounts=PASTE_ACCOUNTS) == []
+
+
+def test_unknown_keys_are_data_issues_in_chs_score_and_its_workbook(folder: Path) -> None:
+    from chs_excel.xlsx.libreoffice import sheet_rows
+    code, text = run("score", *_args(folder, "-o", str(folder / "scores-issues.csv")))
+    assert code == 0, text
+    problems = pd.read_csv(folder / "scores-issues.issues.csv")["problem"].tolist()
+    code, text = run("score", *_args(folder, "-o", str(folder / "issues-book.xlsx")))
+    assert code == 0, text
+    cells = [str(c) for r in sheet_rows(folder / "issues-book.xlsx", "Data issues")
+             for c in r if c is not None]
+    for found in (problems, cells):
+        tickets = [p for p in found if "of source tickets" in p]
+        events = [p for p in found if "of source events" in p]
+        assert len(tickets) == 1 and tickets[0].startswith("3 row(s)") \
+            and "'ZZZ-9'" in tickets[0], found
+        assert len(events) == 1 and events[0].startswith("1 row(s)") \
+            and "'UNKNOWN-1'" in events[0], found
