@@ -819,3 +819,20 @@ def test_unknown_keys_are_data_issues_in_chs_score_and_its_workbook(folder: Path
             and "'ZZZ-9'" in tickets[0], found
         assert len(events) == 1 and events[0].startswith("1 row(s)") \
             and "'UNKNOWN-1'" in events[0], found
+
+
+@pytest.mark.parametrize("inline", [0, 1000], ids=["joined-flags", "inline-lists"])
+def test_duckdb_gives_the_rules_whichever_way_it_tests_filters(
+        folder: Path, monkeypatch: pytest.MonkeyPatch, inline: int) -> None:
+    """DuckDB decides a text filter from a list of the column's matching values when the
+    column has few distinct values, else by joining a table of flags: both by the rules."""
+    from chs_excel.core.model import load_model
+    from chs_excel.engines import duckdb_signals
+    from chs_excel.io.accounts import read_accounts
+    monkeypatch.setattr(duckdb_signals, "DISTINCT_INLINE", inline)
+    model = load_model(folder / "model.yaml")
+    sources = duckdb_signals.load_sources_duckdb(model, folder / "model.yaml")
+    values = duckdb_signals.compute_signals_duckdb(
+        model, read_accounts(folder / "accounts.csv"), sources, AS_OF).values
+    table = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in NAMES}
+    assert _differences(table, EXPECTED) == []
