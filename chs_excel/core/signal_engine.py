@@ -18,7 +18,7 @@ from chs_excel.core.engine import ISSUE_COLUMNS
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import Model
 from chs_excel.core.signals import NO_OF_AGGS, ZERO_AGGS, Signal, SignalFilter
-from chs_excel.core.values import parse_numbers, text_keys
+from chs_excel.core.values import cell_kinds, parse_numbers, text_keys
 from chs_excel.core.vocabulary import BLANK_WORDS, header_key, text_key
 
 EXAMPLES = 3  # unmatched keys shown per source in Data issues
@@ -242,8 +242,11 @@ def unmatched_text(name: str, file: str, n: int, blanks: int, examples: list[str
 def cell_keys(raw: pd.Series) -> pd.Series:
     """Cells as text keys (None where blank): a whole number cell (an xlsx key 1001.0)
     reads as its digits, as `text_key` reads it."""
-    cells = raw.astype(object)
-    return text_keys(cells.map(_text_of).where(cells.notna(), None))
+    cells = raw.astype(object).where(raw.notna(), None)
+    is_num, _ = cell_kinds(cells.to_numpy())
+    if is_num.any():   # only the number cells go through Python (a key column is text)
+        cells = cells.where(~is_num, cells[is_num].map(_text_of))
+    return text_keys(cells)
 
 
 def _text_of(value: object) -> object:
