@@ -836,3 +836,14 @@ def test_duckdb_gives_the_rules_whichever_way_it_tests_filters(
         model, read_accounts(folder / "accounts.csv"), sources, AS_OF).values
     table = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in NAMES}
     assert _differences(table, EXPECTED) == []
+
+
+def test_an_ambiguous_date_column_names_the_file_row(tmp_path: Path) -> None:
+    """Day/month order that no cell decides is an input error naming the source, the
+    column and the row in the file (header = row 1), never a position in a subset."""
+    model = model_dict()
+    make_folder(tmp_path, model)
+    rows = [*SURVEYS[:3], ("ACC-1", "03/04/2027", "nps", "5")]   # file row 4
+    _write_csv(tmp_path / "exports" / "surveys.csv", rows)
+    text = _fails(tmp_path, "signals", "source surveys", "column 'created_at'", "row 4")
+    assert "row 0" not in text

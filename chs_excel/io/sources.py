@@ -188,7 +188,7 @@ def parse_times(raw: pd.Series, column: str = "time",
             dtype="datetime64[ns]")
     if is_text.any():
         idx = np.flatnonzero(is_text)
-        text = pd.Series(cells[is_text], dtype=object).str.strip()
+        text = pd.Series(cells[is_text], index=raw.index[is_text], dtype=object).str.strip()
         blank = text.str.lower().isin(BLANK_WORDS).to_numpy()
         present[idx[blank]] = False
         out[idx] = _text_times(text.where(~blank, ""), column, where)
@@ -247,6 +247,6 @@ def _text_times(text: pd.Series, column: str, where: str) -> np.ndarray:
         out[serial] = _serials(pd.to_numeric(text[serial]).to_numpy(dtype=float))
     rest &= ~serial
     if rest.any():
-        days = parse_date_text(text[rest].reset_index(drop=True), column, "auto", where)
+        days = parse_date_text(text[rest], column, "auto", where)   # index: file rows
         out[rest] = days.astype("datetime64[ns]")
     return out
