@@ -847,3 +847,67 @@ def test_an_ambiguous_date_column_names_the_file_row(tmp_path: Path) -> None:
     _write_csv(tmp_path / "exports" / "surveys.csv", rows)
     text = _fails(tmp_path, "signals", "source surveys", "column 'created_at'", "row 4")
     assert "row 0" not in text
+
+
+# ------------------------------------------------------------ a property at the edges
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EDGE_DAYS = [AS_OF + dt.timedelta(days=1), AS_OF - dt.timedelta(days=6),
+             AS_OF - dt.timedelta(days=29)]          # the end, and the starts of 7 and 30
+OFFSETS = {"Z": 0, "+02:00": 120, "-05:30": -330, "": 0, "+0100": 60, "-03": -180}
+PROPERTY_SIGNALS = [
+    {"name": "n7", "source": "t", "agg": "count", "window": 7},
+    {"name": "n30", "source": "t", "agg": "count", "window": 30,
+     "where": [{"column": "p", "op": "in", "value": ["high"]}]},
+    {"name": "rest", "source": "t", "agg": "count",
+     "where": [{"column": "p", "op": "<>", "value": "high"}]},
+    {"name": "last", "source": "t", "agg": "latest", "of": "v", "window": 30},
+    {"name": "days", "source": "t", "agg": "days_since_last"},
+]
+a_row = st.tuples(
+    st.sampled_from(["A", " a ", "A\u00a0", "b", "B ", "zz"]),
+    st.sampled_from(EDGE_DAYS), st.sampled_from([-1, 0, 1]),
+    st.sampled_from([0, -1, 1, 999]), st.sampled_from(list(OFFSETS)),
+    st.sampled_from(["high", " HIGH", "", "low"]), st.integers(0, 9))
+
+
+def _time_text(day: dt.date, seconds: int, ms: int, zone: str) -> str:
+    utc = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds,
+                                                             milliseconds=ms)
+    local = utc + dt.timedelta(minutes=OFFSETS[zone])
+    text = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{local.microsecond // 1000:03d}"
+                                                  if local.microsecond else "")
+    return text + zone
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(a_row, min_size=1, max_size=25))
+def test_both_engines_follow_the_rules_at_the_edges(rows: list[tuple]) -> None:
+    """Random rows a second or a millisecond either side of the window edges and the end
+    of the as-of day, in UTC offsets and spellings of the keys: the pandas reference and
+    DuckDB give the restatement's values."""
+    import tempfile
+
+    from chs_excel.core.model import model_from_dict
+    from chs_excel.core.signal_engine import compute_signals
+    from chs_excel.engines.duckdb_signals import compute_signals_duckdb
+    from chs_excel.io.sources import load_sources
+    table = [("k", "at", "p", "v")] + [
+        (k, _time_text(day, s, ms, zone), p, str(v)) for k, day, s, ms, zone, p, v in rows]
+    sources = {"t": {"file": "t.csv", "key": "k", "time": "at"}}
+    want = expected(PROPERTY_SIGNALS, {"t": table}, sources, ["A", "b"])
+    model = model_from_dict({"name": "p", "components": {"U": 1},
+                             "metrics": [{"column": "n7", "component": "U", "weight": 1,
+                                          "method": "linear", "worst": 0, "best": 10}],
+                             "sources": sources, "signals": PROPERTY_SIGNALS})
+    accounts = pd.DataFrame({"account_id": ["A", "b"]})
+    with tempfile.TemporaryDirectory() as folder:
+        _write_csv(Path(folder) / "t.csv", table)
+        frames = load_sources(model, Path(folder) / "m.yaml")
+    for engine in (compute_signals, compute_signals_duckdb):
+        values = engine(model, accounts, frames, AS_OF).values
+        got = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in want}
+        assert _differences(got, want, accounts=["A", "b"]) == [], (engine.__name__, table)
