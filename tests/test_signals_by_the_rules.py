@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.cli_runner import run
 
@@ -850,9 +852,6 @@ def test_an_ambiguous_date_column_names_the_file_row(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------ a property at the edges
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 EDGE_DAYS = [AS_OF + dt.timedelta(days=1), AS_OF - dt.timedelta(days=6),
              AS_OF - dt.timedelta(days=29)]          # the end, and the starts of 7 and 30
