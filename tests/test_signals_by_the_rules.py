@@ -9,7 +9,10 @@ answers, `Z` and `+02:00` / `-00:30` offsets, no-offset times, Excel serials, te
 reads as a number and text that does not. Every cell is checked three ways in:
 `chs signals` (csv), `chs score` (the metric scores of the signal columns, csv) and the
 scored workbook (`chs score -o X.xlsx`) recalculated by LibreOffice; the pandas
-reference is checked too.
+reference is checked too. Further sets: an xlsx export (number keys, date-time cells,
+serials), sub-second edges and more offset forms, wildcards and number text (csv and a
+Parquet file DuckDB scans), an export pasted as text over a source sheet, and a
+hypothesis property at the edges. Then the error rules.
 """
 
 from __future__ import annotations
