@@ -913,3 +913,16 @@ def test_both_engines_follow_the_rules_at_the_edges(rows: list[tuple]) -> None:
         values = engine(model, accounts, frames, AS_OF).values
         got = {n: [None if pd.isna(v) else float(v) for v in values[n]] for n in want}
         assert _differences(got, want, accounts=["A", "b"]) == [], (engine.__name__, table)
+
+
+def test_an_account_with_a_blank_id_has_no_rows(tmp_path: Path) -> None:
+    """No source row matches a blank account id (blank keys are unmatched): counts, sums
+    and distinct counts are 0, the other aggs missing, as in the workbook."""
+    accounts = pd.DataFrame({"account_id": ["ACC-1", None], "account_name": ["One", "Blank"]})
+    make_folder(tmp_path, accounts=accounts)
+    code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
+    assert code == 0, text
+    got = pd.read_csv(tmp_path / "s.csv").iloc[1]
+    for g in SIGNALS:
+        zero = g["agg"] in ("count", "sum", "distinct_count")
+        assert (got[g["name"]] == 0) if zero else pd.isna(got[g["name"]]), g["name"]

@@ -110,7 +110,7 @@ def signal_result(model: Model, accounts: pd.DataFrame, account_of_key: np.ndarr
     values = {}
     has = account_of_key >= 0
     for g in model.signals:
-        out = np.full(len(accounts), np.nan)
+        out = np.full(len(accounts), 0.0 if g.agg in ZERO_AGGS else np.nan)  # blank id: no rows
         out[has] = per_key[g.name][account_of_key[has]]
         values[g.name] = out
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
