@@ -926,3 +926,23 @@ def test_an_account_with_a_blank_id_has_no_rows(tmp_path: Path) -> None:
     for g in SIGNALS:
         zero = g["agg"] in ("count", "sum", "distinct_count")
         assert (got[g["name"]] == 0) if zero else pd.isna(got[g["name"]]), g["name"]
+
+
+@pytest.mark.parametrize("command", ["signals", "score"])
+def test_the_date_format_option_decides_an_ambiguous_source(tmp_path: Path,
+                                                           command: str) -> None:
+    """The error's advice works: --date-format dmy reads 03/04/2027 as 3 April (after the
+    as-of day: not counted), mdy as 4 March."""
+    make_folder(tmp_path)
+    rows = [*SURVEYS[:3], ("ACC 3", "03/04/2027", "csat", "5")]
+    _write_csv(tmp_path / "exports" / "surveys.csv", rows)
+    counts = {}
+    for order in ("dmy", "mdy"):
+        out = tmp_path / f"{order}.csv"
+        code, text = run(command, *_args(tmp_path, "--date-format", order, "-o", str(out)))
+        assert code == 0, text
+        got = pd.read_csv(out)
+        column = "s_csat_90" if command == "signals" else "s_csat_90_score"
+        counts[order] = got[column].iloc[2]
+    assert pd.isna(counts["dmy"]) and counts["mdy"] == (5 if command == "signals"
+                                                        else 5 * 100 / BEST)

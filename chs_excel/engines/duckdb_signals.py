@@ -48,7 +48,8 @@ DISTINCT_INLINE = 1000  # a filter column with at most this many values: tested 
 
 
 def load_sources_duckdb(model: Model, model_path: str | Path | None,
-                        overrides: dict[str, str] | None = None) -> dict[str, SourceData]:
+                        overrides: dict[str, str] | None = None,
+                        date_format: str = "auto") -> dict[str, SourceData]:
     """Each source as DuckDB reads it: a Parquet file stays a path (DuckDB scans it),
     any other file is read by `io.sources.read_source`."""
     out: dict[str, SourceData] = {}
@@ -57,7 +58,7 @@ def load_sources_duckdb(model: Model, model_path: str | Path | None,
         if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
             out[s.name] = path
         else:
-            out[s.name] = read_source(s, path)
+            out[s.name] = read_source(s, path, date_format)
     return out
 
 

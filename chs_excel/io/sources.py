@@ -66,14 +66,17 @@ def parse_overrides(items: list[str] | None, model: Model) -> dict[str, str]:
 
 
 def load_sources(model: Model, model_path: str | Path | None,
-                 overrides: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+                 overrides: dict[str, str] | None = None,
+                 date_format: str = "auto") -> dict[str, pd.DataFrame]:
     """Every source of `model`, read (see `read_source`)."""
-    return {s.name: read_source(s, source_path(s, model_path, overrides))
+    return {s.name: read_source(s, source_path(s, model_path, overrides), date_format)
             for s in model.sources}
 
 
-def read_source(source: Source, path: str | Path) -> pd.DataFrame:
-    """Read one raw export; errors name the source, file and field.
+def read_source(source: Source, path: str | Path, date_format: str = "auto") -> pd.DataFrame:
+    """Read one raw export; errors name the source, file and field. `date_format`
+    (auto, dmy, mdy, iso) is the day/month order of times written as d/m/y text
+    (docs/input.md; the --date-format option).
 
     Returns
     -------
@@ -111,7 +114,7 @@ def read_source(source: Source, path: str | Path) -> pd.DataFrame:
                              f"{', '.join(frame.columns)})")
     key_col, time_col = column_of(frame, source.key), column_of(frame, source.time)
     frame = _typed(frame, keep={key_col, time_col})
-    times, bad = parse_times(frame[time_col], time_col, label)
+    times, bad = parse_times(frame[time_col], time_col, label, date_format)
     issues = pd.DataFrame(columns=ISSUE_COLUMNS)
     if bad.any():
         issues = pd.DataFrame({"row": frame.index[bad], "account_id": None,
@@ -163,8 +166,8 @@ def _typed(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
     return result
 
 
-def parse_times(raw: pd.Series, column: str = "time",
-                where: str = "source") -> tuple[np.ndarray, np.ndarray]:
+def parse_times(raw: pd.Series, column: str = "time", where: str = "source",
+                date_format: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Times as naive UTC datetime64[ns], to the millisecond (`to_milliseconds`), and the
     mask of cells that are not times (`column` and `where` name the column in an error
     about day/month order)."""
@@ -191,7 +194,7 @@ def parse_times(raw: pd.Series, column: str = "time",
         text = pd.Series(cells[is_text], index=raw.index[is_text], dtype=object).str.strip()
         blank = text.str.lower().isin(BLANK_WORDS).to_numpy()
         present[idx[blank]] = False
-        out[idx] = _text_times(text.where(~blank, ""), column, where)
+        out[idx] = _text_times(text.where(~blank, ""), column, where, date_format)
     bad = present & np.isnat(out)
     return to_milliseconds(out), bad
 
@@ -221,7 +224,8 @@ def _serials(serials: np.ndarray) -> np.ndarray:
     return np.where(ok, out, np.datetime64("NaT", "ns"))
 
 
-def _text_times(text: pd.Series, column: str, where: str) -> np.ndarray:
+def _text_times(text: pd.Series, column: str, where: str,
+                date_format: str = "auto") -> np.ndarray:
     out = np.full(len(text), np.datetime64("NaT", "ns"))
     parts = text.str.extract(ISO_TIME)
     iso = parts["y"].notna().to_numpy()
@@ -247,6 +251,6 @@ def _text_times(text: pd.Series, column: str, where: str) -> np.ndarray:
         out[serial] = _serials(pd.to_numeric(text[serial]).to_numpy(dtype=float))
     rest &= ~serial
     if rest.any():
-        days = parse_date_text(text[rest], column, "auto", where)   # index: file rows
+        days = parse_date_text(text[rest], column, date_format, where)   # index: file rows
         out[rest] = days.astype("datetime64[ns]")
     return out
