@@ -946,3 +946,47 @@ def test_the_date_format_option_decides_an_ambiguous_source(tmp_path: Path,
         counts[order] = got[column].iloc[2]
     assert pd.isna(counts["dmy"]) and counts["mdy"] == (5 if command == "signals"
                                                         else 5 * 100 / BEST)
+
+
+FORMULA_ACCOUNTS = ["=A1", "+B", "-C", "@D", "E"]      # text that looks like a formula
+FORMULA_T = [("org", "at", "kind", "v"),
+             ("=a1", "2027-03-31", "=x", "1"), ("+B", "2027-03-31", "+y", "2"),
+             (" -c", "2027-03-31", "-z", "3"), ("@D", "2027-03-31", "@w", "4"),
+             ("E", "2027-03-31", "=x", "-5"), ("E", "2027-03-30", "-1", "6")]
+FORMULA_SIGNALS = [
+    {"name": "n", "source": "t", "agg": "count"},
+    {"name": "eqx", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": "=", "value": "=x"}]},
+    {"name": "d", "source": "t", "agg": "distinct_count", "of": "kind"},
+    {"name": "neg", "source": "t", "agg": "count",
+     "where": [{"column": "kind", "op": "<", "value": 0}]},
+    {"name": "s", "source": "t", "agg": "sum", "of": "v"},
+]
+
+
+def test_formula_like_keys_and_values_stay_text_every_way(tmp_path: Path) -> None:
+    """Keys and values beginning with = + - @ are text on the source sheet and in
+    Accounts (SPEC), and match as text keys: chs signals and the workbook."""
+    from chs_excel.xlsx.libreoffice import recalculate
+    sources = {"t": {"file": "t.csv", "key": "org", "time": "at"}}
+    want = expected(FORMULA_SIGNALS, {"t": FORMULA_T}, sources, FORMULA_ACCOUNTS)
+    assert want["n"] == [1, 1, 1, 1, 2] and want["eqx"] == [1, 0, 0, 0, 1]
+    _write_csv(tmp_path / "t.csv", FORMULA_T)
+    names = [g["name"] for g in FORMULA_SIGNALS]
+    model = {"name": "formula-like", "components": {"Usage": 1},
+             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
+                          "worst": -BEST, "best": BEST} for n in names],
+             "sources": sources, "signals": FORMULA_SIGNALS}
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": FORMULA_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
+                                                          index=False)
+    code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
+    assert code == 0, text
+    got = pd.read_csv(tmp_path / "s.csv")
+    table = {n: [None if pd.isna(v) else float(v) for v in got[n]] for n in names}
+    assert _differences(table, want, accounts=FORMULA_ACCOUNTS) == []
+    code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "book.xlsx")))
+    assert code == 0, text
+    done = recalculate(tmp_path / "book.xlsx", tmp_path / "lo")
+    got = _sheet(done, "Accounts", len(FORMULA_ACCOUNTS))
+    assert _differences(got, want, accounts=FORMULA_ACCOUNTS) == []
