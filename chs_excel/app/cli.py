@@ -119,7 +119,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     signal_issues = None
     if model.signals:
         accounts, signals = add_signals(model, model_path, accounts, day or dt.date.today(),
-                                        source_items)
+                                        source_items, date_format)
         signal_issues = signals.issues
     elif source_items:
         raise InputError("--source: the model declares no sources (docs/signals.md)")
@@ -153,7 +153,7 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
         if kind == "xlsx" and model.sources:   # the workbook's source sheets (live signals)
             from chs_excel.io.sources import load_sources, parse_overrides
             sources = load_sources(model, model_path, parse_overrides(list(source_items),
-                                                                      model))
+                                                                      model), date_format)
         write_scores(output, kind, model, accounts, scoring, as_of=day, history=history,
                      sources=sources, statuses=statuses)
     if issues_path is not None:

@@ -14,6 +14,7 @@ from chs_excel.core.model import Model, load_model
 from chs_excel.core.signal_engine import SignalResult
 from chs_excel.engines.duckdb_signals import compute_signals_duckdb, load_sources_duckdb
 from chs_excel.io.accounts import read_accounts
+from chs_excel.io.cells import DATE_FORMATS
 from chs_excel.io.safe_text import write_csv
 from chs_excel.io.sources import parse_overrides
 
@@ -21,12 +22,12 @@ SOURCE_HELP = "NAME=PATH: read source NAME from PATH instead of the model's file
 
 
 def add_signals(model: Model, model_path: Path | None, accounts: pd.DataFrame,
-                as_of: dt.date, source_items: list[str] | tuple[str, ...] = ()
-                ) -> tuple[pd.DataFrame, SignalResult]:
+                as_of: dt.date, source_items: list[str] | tuple[str, ...] = (),
+                date_format: str = "auto") -> tuple[pd.DataFrame, SignalResult]:
     """The accounts with each signal's column appended (input order and index kept),
     computed by the DuckDB signal engine, and the signal result (values and issues)."""
     overrides = parse_overrides(list(source_items), model)
-    sources = load_sources_duckdb(model, model_path, overrides)
+    sources = load_sources_duckdb(model, model_path, overrides, date_format)
     result = compute_signals_duckdb(model, accounts, sources, as_of)
     out = pd.concat([accounts, result.values], axis=1)
     out.attrs = dict(accounts.attrs)
@@ -42,11 +43,14 @@ def add_signals(model: Model, model_path: Path | None, accounts: pd.DataFrame,
 @click.option("--sheet", help="Sheet to read from an xlsx input.")
 @click.option("--as-of", type=DATE, help="Day the signals are computed for (default: today).")
 @click.option("--source", "source_items", multiple=True, metavar="NAME=PATH", help=SOURCE_HELP)
+@click.option("--date-format", type=click.Choice(DATE_FORMATS), default="auto",
+              show_default=True, help="Day/month order of times written as d/m/y text "
+                                      "in the sources (docs/input.md).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="OUT.csv or OUT.xlsx: the accounts with one column per signal.")
 def signals_command(input_path: Path, model_path: Path, sheet: str | None,
                     as_of: dt.datetime | None, source_items: tuple[str, ...],
-                    output: Path) -> None:
+                    date_format: str, output: Path) -> None:
     """Compute the model's signals from its raw exports for the accounts in ACCOUNTS.
 
     A csv output gets the data issues (unmatched keys, unreadable times, text where a
@@ -62,7 +66,7 @@ def signals_command(input_path: Path, model_path: Path, sheet: str | None,
                                    "(docs/signals.md)")
     accounts = read_accounts(input_path, sheet)
     day = as_of.date() if as_of else dt.date.today()
-    frame, result = add_signals(model, model_path, accounts, day, source_items)
+    frame, result = add_signals(model, model_path, accounts, day, source_items, date_format)
     frame = frame.reset_index(drop=True)
     if kind == "csv":
         write_atomically(output, lambda tmp: write_csv(frame, tmp))

@@ -18,7 +18,7 @@ from chs_excel.core.engine import ISSUE_COLUMNS
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import Model
 from chs_excel.core.signals import NO_OF_AGGS, ZERO_AGGS, Signal, SignalFilter
-from chs_excel.core.values import parse_numbers, text_keys
+from chs_excel.core.values import cell_kinds, parse_numbers, text_keys
 from chs_excel.core.vocabulary import BLANK_WORDS, header_key, text_key
 
 EXAMPLES = 3  # unmatched keys shown per source in Data issues
@@ -99,8 +99,7 @@ def account_keys(model: Model, accounts: pd.DataFrame) -> tuple[np.ndarray, pd.I
                              "column")
     if "account_id" not in accounts.columns:
         raise InputError("accounts: column 'account_id' is missing (source keys match it)")
-    keys = text_keys(accounts["account_id"].astype(object).where(
-        accounts["account_id"].notna(), None))
+    keys = cell_keys(accounts["account_id"])
     uniques = pd.Index(keys.dropna().unique())
     return uniques.get_indexer(keys), uniques
 
@@ -111,7 +110,7 @@ def signal_result(model: Model, accounts: pd.DataFrame, account_of_key: np.ndarr
     values = {}
     has = account_of_key >= 0
     for g in model.signals:
-        out = np.full(len(accounts), np.nan)
+        out = np.full(len(accounts), 0.0 if g.agg in ZERO_AGGS else np.nan)  # blank id: no rows
         out[has] = per_key[g.name][account_of_key[has]]
         values[g.name] = out
     found = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(
@@ -141,7 +140,7 @@ def prepare_source(name: str, key: str, time: str, frame: pd.DataFrame, uniques:
             raise InputError(f"{label}: {field} column {wanted!r} not found (columns: "
                              f"{', '.join(map(str, frame.columns))})")
     raw_keys = frame[key_col].astype(object)
-    row_keys = text_keys(raw_keys.where(raw_keys.notna(), None))
+    row_keys = cell_keys(raw_keys)
     account = uniques.get_indexer(row_keys).astype(np.int64)
     times = frame[time_col].to_numpy(dtype="datetime64[ns]")
     issues.extend(i for i in [frame.attrs.get("issues")] if i is not None and len(i))
@@ -238,6 +237,16 @@ def unmatched_text(name: str, file: str, n: int, blanks: int, examples: list[str
     if examples:
         text += "; e.g. " + ", ".join(repr(v) for v in examples)
     return text + " (not counted)"
+
+
+def cell_keys(raw: pd.Series) -> pd.Series:
+    """Cells as text keys (None where blank): a whole number cell (an xlsx key 1001.0)
+    reads as its digits, as `text_key` reads it."""
+    cells = raw.astype(object).where(raw.notna(), None)
+    is_num, _ = cell_kinds(cells.to_numpy())
+    if is_num.any():   # only the number cells go through Python (a key column is text)
+        cells = cells.where(~is_num, cells[is_num].map(_text_of))
+    return text_keys(cells)
 
 
 def _text_of(value: object) -> object:

@@ -48,7 +48,8 @@ DISTINCT_INLINE = 1000  # a filter column with at most this many values: tested 
 
 
 def load_sources_duckdb(model: Model, model_path: str | Path | None,
-                        overrides: dict[str, str] | None = None) -> dict[str, SourceData]:
+                        overrides: dict[str, str] | None = None,
+                        date_format: str = "auto") -> dict[str, SourceData]:
     """Each source as DuckDB reads it: a Parquet file stays a path (DuckDB scans it),
     any other file is read by `io.sources.read_source`."""
     out: dict[str, SourceData] = {}
@@ -57,7 +58,7 @@ def load_sources_duckdb(model: Model, model_path: str | Path | None,
         if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
             out[s.name] = path
         else:
-            out[s.name] = read_source(s, path)
+            out[s.name] = read_source(s, path, date_format)
     return out
 
 
@@ -115,8 +116,10 @@ def _relation(con: duckdb.DuckDBPyConnection, name: str, s: Source, data: Source
         columns = [c for c in types if c != "file_row_number"]
         time_col = column_of(pd.DataFrame(columns=columns), s.time)
         replace = ""
-        if time_col is not None and "TIME ZONE" in types[time_col].upper():
-            replace = f" REPLACE (timezone('UTC', {ident(time_col)}) AS {ident(time_col)})"
+        if time_col is not None:   # naive UTC, to the millisecond (io.sources.parse_times)
+            t = ident(time_col)
+            utc = f"timezone('UTC', {t})" if "TIME ZONE" in types[time_col].upper() else t
+            replace = f" REPLACE (date_trunc('millisecond', {utc}) AS {t})"
         con.execute(f"CREATE VIEW {ident(name)} AS SELECT * EXCLUDE (file_row_number)"
                     f"{replace}, file_row_number + 2 AS {ident(ROW)} FROM {read}")
         numbers = {c for c, t in types.items() if c in columns and _numeric_type(t)}

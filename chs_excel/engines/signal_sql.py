@@ -68,6 +68,16 @@ def key_expr(c: str, numeric: bool) -> str:
             f"{literal(' ' * len(KEY_SPACES))}), ' {{2,}}', ' ', 'g')))")
 
 
+def value_key_expr(c: str, numeric: bool) -> str:
+    """A cell's text key in a filter or distinct_count: text that reads as a finite
+    number is that number (as io.sources reads a csv: ' 7.0 ' is 7, key '7'), so a
+    Parquet text column reads as a csv one does."""
+    if numeric:
+        return key_expr(c, True)
+    n = number_expr(c, False)
+    return f"CASE WHEN ({n}) IS NOT NULL THEN {key_expr(n, True)} ELSE {key_expr(c, False)} END"
+
+
 def number_expr(c: str, numeric: bool) -> str:
     """The expression as a finite number, NULL where the cell is not one."""
     n = c if numeric else f"TRY_CAST(TRIM(CAST({c} AS VARCHAR)) AS DOUBLE)"
@@ -154,7 +164,7 @@ def _one_sql(op: str, value: float | str, c: str, numeric: bool) -> str:
         if op == "<>":
             return f"(({n}) IS NULL OR ({n}) <> {value!r})"
         return f"COALESCE(({n}) {op} {value!r}, FALSE)"
-    k, want = key_expr(c, numeric), literal(text_key(value))
+    k, want = value_key_expr(c, numeric), literal(text_key(value))
     if op == "=":
         return f"COALESCE(({k}) = {want}, FALSE)"
     if op == "<>":
@@ -239,7 +249,7 @@ def source_query(signals: list[Signal], schema: SourceSchema,
                 k = number_sql(of, schema)
                 value = f"COUNT(DISTINCT {k}) FILTER (WHERE {cond} AND ({k}) IS NOT NULL)"
             else:
-                k = flags.flag(of, key_expr("raw", False))
+                k = flags.flag(of, value_key_expr("raw", False))
                 value = (f"COUNT(DISTINCT {k}) FILTER (WHERE {cond} AND ({k}) IS NOT NULL "
                          f"AND ({k}) NOT IN ({_blank_words()}))")
         else:

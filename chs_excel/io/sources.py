@@ -66,14 +66,17 @@ def parse_overrides(items: list[str] | None, model: Model) -> dict[str, str]:
 
 
 def load_sources(model: Model, model_path: str | Path | None,
-                 overrides: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+                 overrides: dict[str, str] | None = None,
+                 date_format: str = "auto") -> dict[str, pd.DataFrame]:
     """Every source of `model`, read (see `read_source`)."""
-    return {s.name: read_source(s, source_path(s, model_path, overrides))
+    return {s.name: read_source(s, source_path(s, model_path, overrides), date_format)
             for s in model.sources}
 
 
-def read_source(source: Source, path: str | Path) -> pd.DataFrame:
-    """Read one raw export; errors name the source, file and field.
+def read_source(source: Source, path: str | Path, date_format: str = "auto") -> pd.DataFrame:
+    """Read one raw export; errors name the source, file and field. `date_format`
+    (auto, dmy, mdy, iso) is the day/month order of times written as d/m/y text
+    (docs/input.md; the --date-format option).
 
     Returns
     -------
@@ -111,7 +114,7 @@ def read_source(source: Source, path: str | Path) -> pd.DataFrame:
                              f"{', '.join(frame.columns)})")
     key_col, time_col = column_of(frame, source.key), column_of(frame, source.time)
     frame = _typed(frame, keep={key_col, time_col})
-    times, bad = parse_times(frame[time_col], time_col, label)
+    times, bad = parse_times(frame[time_col], time_col, label, date_format)
     issues = pd.DataFrame(columns=ISSUE_COLUMNS)
     if bad.any():
         issues = pd.DataFrame({"row": frame.index[bad], "account_id": None,
@@ -138,34 +141,42 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
-    """Blank text as None; columns whose every non-blank cell is a number as floats
-    (the key and time columns as they are)."""
+    """Blank text as None; columns whose every non-blank cell is a number as floats, and
+    in the other columns each cell that reads as a finite number as that number (so the
+    engines and the workbook's ISNUMBER read it alike); the key and time columns as they
+    are."""
     out = {}
     for col in frame.columns:
         series = frame[col]
-        if series.dtype == object:
+        # text columns: object, or pandas 3's `str` dtype (what read_csv(dtype=str) gives)
+        if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
             text = series.where(series.notna(), "").astype(str).str.strip()
-            series = series.where(text != "", None)
+            series = series.astype(object).where(text != "", None)
             if col not in keep:
                 numbers = pd.to_numeric(text.where(text != ""), errors="coerce")
                 present = text != ""
                 if present.any() and numbers[present].notna().all():
                     series = numbers.astype(float)
+                else:   # a number written as text (' 10 ') is a number (SPEC, text keys)
+                    finite = numbers.notna() & np.isfinite(numbers.astype(float))
+                    series = series.where(~finite, numbers.astype(float))
         out[col] = series
     result = pd.DataFrame(out, index=frame.index)
     result.attrs = frame.attrs
     return result
 
 
-def parse_times(raw: pd.Series, column: str = "time",
-                where: str = "source") -> tuple[np.ndarray, np.ndarray]:
-    """Times as naive UTC datetime64[ns] and the mask of cells that are not times
-    (`column` and `where` name the column in an error about day/month order)."""
+def parse_times(raw: pd.Series, column: str = "time", where: str = "source",
+                date_format: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Times as naive UTC datetime64[ns], to the millisecond (`to_milliseconds`), and the
+    mask of cells that are not times (`column` and `where` name the column in an error
+    about day/month order)."""
     out = np.full(len(raw), np.datetime64("NaT", "ns"))
     if pd.api.types.is_datetime64_any_dtype(raw):
         values = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz is not None \
             else raw
-        return values.to_numpy(dtype="datetime64[ns]"), np.zeros(len(raw), dtype=bool)
+        return (to_milliseconds(values.to_numpy(dtype="datetime64[ns]")),
+                np.zeros(len(raw), dtype=bool))
     cells = raw.astype(object).to_numpy()
     present = pd.notna(cells)
     kinds = pd.Series(cells).map(type).to_numpy()
@@ -180,12 +191,22 @@ def parse_times(raw: pd.Series, column: str = "time",
             dtype="datetime64[ns]")
     if is_text.any():
         idx = np.flatnonzero(is_text)
-        text = pd.Series(cells[is_text], dtype=object).str.strip()
+        text = pd.Series(cells[is_text], index=raw.index[is_text], dtype=object).str.strip()
         blank = text.str.lower().isin(BLANK_WORDS).to_numpy()
         present[idx[blank]] = False
-        out[idx] = _text_times(text.where(~blank, ""), column, where)
+        out[idx] = _text_times(text.where(~blank, ""), column, where, date_format)
     bad = present & np.isnat(out)
-    return out, bad
+    return to_milliseconds(out), bad
+
+
+def to_milliseconds(times: np.ndarray) -> np.ndarray:
+    """Times cut to the millisecond (floored), as a workbook cell holds them: a window
+    edge is a whole second, so a time is before it exactly when its floor is, and the
+    workbook's comparisons (equal within about 10 microseconds) read the same rows."""
+    ns = times.astype("datetime64[ns]")
+    ok = ~np.isnat(ns)
+    floored = (ns.view(np.int64) // 1_000_000) * 1_000_000
+    return np.where(ok, floored.view("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def _utc(value: object) -> object:
@@ -203,7 +224,8 @@ def _serials(serials: np.ndarray) -> np.ndarray:
     return np.where(ok, out, np.datetime64("NaT", "ns"))
 
 
-def _text_times(text: pd.Series, column: str, where: str) -> np.ndarray:
+def _text_times(text: pd.Series, column: str, where: str,
+                date_format: str = "auto") -> np.ndarray:
     out = np.full(len(text), np.datetime64("NaT", "ns"))
     parts = text.str.extract(ISO_TIME)
     iso = parts["y"].notna().to_numpy()
@@ -229,6 +251,6 @@ def _text_times(text: pd.Series, column: str, where: str) -> np.ndarray:
         out[serial] = _serials(pd.to_numeric(text[serial]).to_numpy(dtype=float))
     rest &= ~serial
     if rest.any():
-        days = parse_date_text(text[rest].reset_index(drop=True), column, "auto", where)
+        days = parse_date_text(text[rest], column, date_format, where)   # index: file rows
         out[rest] = days.astype("datetime64[ns]")
     return out

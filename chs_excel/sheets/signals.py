@@ -26,9 +26,8 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from chs_excel.core.formula_text import structured, text_of, wildcard_safe
 from chs_excel.core.formulas import ROW
 from chs_excel.core.model import Model
-from chs_excel.core.signal_engine import column_of
+from chs_excel.core.signal_engine import cell_keys, column_of
 from chs_excel.core.signals import AGGS, NO_OF_AGGS, Signal, SignalFilter
-from chs_excel.core.values import text_keys
 from chs_excel.core.vocabulary import BLANK_WORDS, header_key
 from chs_excel.xlsx.writer import frame_rows
 
@@ -39,7 +38,36 @@ NUMERIC_AGGS = tuple(a for a in AGGS if a not in (*NO_OF_AGGS, "distinct_count")
 PREV = "\u00a4"  # placeholder for the previous row's number in source helper templates
 SEQ_SCALE = 2 ** 21  # _seq = _block + ROW()/2^21: strictly increasing (rows < 2^20)
 SIGNAL_TABLES = ("Sources", "Signals", "SignalFilters")
-ISO_TIME = ('IFERROR(DATEVALUE(LEFT({t},10))+IFERROR(TIMEVALUE(MID({t},12,8)),0),"")')
+
+
+def iso_time(cell: str) -> str:
+    """A pasted ISO text time as a date-time number, UTC, to the millisecond (floored), as
+    `io.sources.parse_times` reads it: `2027-03-31`, `2027-03-31 13:45`, `…T13:45:07.250`,
+    then `Z`, `+02:00`, `-0500` or `+01` (converted to UTC); "" when it is not one."""
+    s = f"TRIM({cell})"
+    seconds = f'IF(MID({s},17,1)=":",VALUE(MID({s},18,2)),0)'
+
+    def digit(i: int) -> str:   # the i-th character is a digit (never VALUE of "5-0")
+        return f'AND(LEN({s})>={i},ISNUMBER(FIND(MID({s},{i},1),"0123456789")))'
+    tenths, hundredths, thousandths = (f"VALUE(MID({s},{i},1))/{d}"
+                                       for i, d in ((21, 10), (22, 100), (23, 1000)))
+    fraction = (f'IF(AND(MID({s},17,1)=":",OR(MID({s},20,1)=".",MID({s},20,1)=","),'
+                f"{digit(21)}),{tenths}+IF({digit(22)},{hundredths}+IF({digit(23)},"
+                f"{thousandths},0),0),0)")
+    clock = (f"IF(LEN({s})>=16,(VALUE(MID({s},12,2))*3600+VALUE(MID({s},15,2))*60"
+             f"+{seconds}+{fraction})/86400,0)")
+
+    def sign(z: str) -> str:
+        return f'IF(LEFT({z},1)="-",-1,IF(LEFT({z},1)="+",1,0))'
+    z6, z5, z3 = f"RIGHT({s},6)", f"RIGHT({s},5)", f"RIGHT({s},3)"
+    offset = (f"IF(LEN({s})<=16,0,"
+              f'IF(AND({sign(z6)}<>0,MID({z6},4,1)=":"),'
+              f"{sign(z6)}*(VALUE(MID({z6},2,2))/24+VALUE(MID({z6},5,2))/1440),"
+              f"IF(AND({sign(z5)}<>0,ISNUMBER(VALUE(MID({z5},2,4)))),"
+              f"{sign(z5)}*(VALUE(MID({z5},2,2))/24+VALUE(MID({z5},4,2))/1440),"
+              f"IF(AND({sign(z3)}<>0,ISNUMBER(VALUE(MID({z3},2,2)))),"
+              f"{sign(z3)}*VALUE(MID({z3},2,2))/24,0))))")
+    return f'IFERROR(DATEVALUE(LEFT({s},10))+{clock}-{offset},"")'
 
 
 @dataclass(frozen=True)
@@ -112,8 +140,7 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     key_col, time_col = column_of(frame, s.key), column_of(frame, s.time)
     if key_col is None or time_col is None:
         raise ValueError(f"source {name}: key or time column missing")  # engine checks first
-    raw = frame[key_col].astype(object)
-    keys = text_keys(raw.where(raw.notna(), None)).fillna("")
+    keys = cell_keys(frame[key_col]).fillna("")   # as the engine reads them (1001.0: 1001)
     order = np.lexsort((frame[time_col].to_numpy(dtype="datetime64[ns]"),
                         keys.to_numpy(dtype=str)))
     frame = frame.iloc[order]
@@ -130,7 +157,7 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     t_raw = at(cols[str(time_col)])
     helpers = [
         ("_key", text_of(at(cols[str(key_col)]))),
-        ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{ISO_TIME.format(t=t_raw)})"),
+        ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{iso_time(t_raw)})"),
         ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
         ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
         ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
