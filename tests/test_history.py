@@ -399,6 +399,6 @@ def test_an_empty_history_table_below_a_title_is_filled_in_place(tmp_path: Path,
     save_book_history(path, snapshot(scores, MODEL, JAN))
     wb = openpyxl.load_workbook(path)
     assert wb["History"]["A1"].value == "History of health snapshots"
-    assert wb["History"].tables["History"].ref == f"A3:Q{3 + len(scores)}"  # + capped_by, overridden
+    assert wb["History"].tables["History"].ref == f"A3:Q{3 + len(scores)}"  # +2 columns
     back = read_history(path)
     assert back.dates == [JAN] and len(back.rows) == len(scores)
