@@ -24,7 +24,7 @@ from chs_excel.app.macros import XLWINGS_VERSION_NAME, refresh
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import make_folder, write_atomically
 from chs_excel.core.model import Model
-from chs_excel.io.book import FileBook
+from chs_excel.io.book import FileBook, report_formats
 from chs_excel.sheets.workbook import build_workbook
 from chs_excel.xlsx.package import Block, Package, Sheet
 
@@ -116,8 +116,9 @@ def build_addin(folder: str | Path, model: Model, accounts: pd.DataFrame, *,
         book.write_sheet("Start here", _start_here())
         _copy_model_sheet(book, model, Path(tmp) / "model.xlsx")
         book.write_table("Accounts", "Accounts", accounts, after="Model",
-                         formats={c: "yyyy-mm-dd" for c in accounts.columns
-                                  if pd.api.types.is_datetime64_any_dtype(accounts[c])})
+                         formats={**report_formats(accounts),
+                                  **{c: "yyyy-mm-dd" for c in accounts.columns
+                                     if pd.api.types.is_datetime64_any_dtype(accounts[c])}})
         if len(accounts):
             book.save()
             book = FileBook(draft)   # reads the spliced Model like any saved workbook
