@@ -162,6 +162,8 @@ def test_from_to_and_fiscal_year_choose_periods_and_keep_the_as_of() -> None:
             renewal_forecast(accounts, as_of=AS_OF, **bad)
     with pytest.raises(ChsError, match="FY2028"):
         fiscal_year_window("2028", 1)
+    with pytest.raises(ChsError, match="outside the dates chs handles"):
+        fiscal_year_window("FY9999", 4)
 
 
 def test_forecast_command_fiscal_year_option(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from chs_excel.core.bounded_yaml import load_yaml
 from chs_excel.core.engine import curve_probability
 from chs_excel.core.errors import ChsError, InputError, ModelError
 from chs_excel.core.files import write_atomically
+from chs_excel.core.limits import FIRST_DATE, LAST_DATE
 from chs_excel.core.model import Model
 from chs_excel.core.vocabulary import BAND_ORDER, BANDS
 from chs_excel.io.scores import account_ids, bands, dates, numbers
@@ -311,6 +312,9 @@ def fiscal_year_window(name: str, fiscal_year_start: int) -> tuple[dt.date, dt.d
     if not (text.startswith("FY") and text[2:].isdigit() and len(text) == 6):
         raise ChsError(f"--fiscal-year: expected a name like FY2028, got {name!r}")
     year = int(text[2:])
+    if not FIRST_DATE.year < year < LAST_DATE.year:
+        raise ChsError(f"--fiscal-year {text}: outside the dates chs handles ({FIRST_DATE} "
+                       f"to {LAST_DATE}; docs/limits.md)")
     first = dt.date(year - (1 if fiscal_year_start > 1 else 0), fiscal_year_start, 1)
     after = dt.date(year + (0 if fiscal_year_start > 1 else 1), fiscal_year_start, 1)
     return first, after - dt.timedelta(days=1)
