@@ -561,3 +561,18 @@ def test_chs_score_takes_history_for_the_change_conditions(tmp_path: Path) -> No
                           ["next_action"] == "").all()
     code, out = run(*args, str(tmp_path / "x.csv"), "--history", str(tmp_path / "no.db"))
     assert code == 1 and "history file not found" in out
+
+
+def test_the_documented_playbook_limit_is_the_real_one(tmp_path: Path) -> None:
+    """docs/playbooks.md: the `actions` formula holds about 96 playbooks like the
+    default's; one more is refused before writing, saying what to change."""
+    import dataclasses
+    base = default_model().playbooks
+
+    def model(n: int) -> Model:
+        return default_model().replace(playbooks=tuple(
+            dataclasses.replace(base[k % len(base)], name=f"P{k}") for k in range(n)))
+    write_template(tmp_path / "ok.xlsx", model(96), rows=2)
+    with pytest.raises(ModelError, match="use fewer playbooks or shorter actions"):
+        write_template(tmp_path / "no.xlsx", model(97), rows=2)
+    assert not (tmp_path / "no.xlsx").exists()

@@ -702,9 +702,12 @@ class ScoresPlan:
         for column in self.columns:
             size = len(column.formula.replace(ROW, str(SHEET_ROWS)))
             if size > FORMULA_CHARS:
+                hint = "use fewer playbooks or shorter actions" if column.name in (
+                    "actions", "next_action", "action_owner") else \
+                    "use fewer or shorter category labels or names"
                 raise ModelError(f"Scores column {column.name[:60]!r}: its formula would be "
                                  f"{size:,} characters; Excel allows {FORMULA_CHARS:,} "
-                                 "(use fewer or shorter category labels or names)")
+                                 f"({hint})")
 
     def _formulas(self, comps: list[str]) -> dict[str, str]:
         """Formula templates keyed by Scores column."""
