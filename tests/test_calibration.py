@@ -373,3 +373,18 @@ def test_calibrate_writes_chart_pngs(files) -> None:
         png = folder / f"png-{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 5000
+
+
+def test_a_scores_csvs_action_and_path_columns_are_never_components(tmp_path: Path) -> None:
+    """Issue 20: calibrating a `chs score` csv named action_priority and path_steps among
+    'dropped components'."""
+    from chs_excel.io.sample import make_sample
+    from tests.cli_runner import run
+    make_sample(300, seed=4).to_csv(tmp_path / "a.csv", index=False)
+    assert run("score", str(tmp_path / "a.csv"), "-o", str(tmp_path / "s.csv"))[0] == 0
+    header = (tmp_path / "s.csv").read_text().splitlines()[0]
+    assert "action_priority" in header and "path_steps" in header
+    code, out = run("calibrate", str(tmp_path / "s.csv"), "--outcomes", str(tmp_path / "a.csv"),
+                    "-o", str(tmp_path / "c.xlsx"))
+    assert code == 0, out
+    assert "AUC" in out and "dropped components" not in out

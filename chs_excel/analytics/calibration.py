@@ -21,7 +21,15 @@ from chs_excel.analytics.stats import fit_logistic
 from chs_excel.core.engine import metric_score_column, parse_flags
 from chs_excel.core.errors import ChsError, InputError
 from chs_excel.core.model import Model
-from chs_excel.core.vocabulary import BAND_ORDER, QUARTILE_ROWS, header_key, text_key
+from chs_excel.core.vocabulary import (
+    BAND_ORDER,
+    OVERRIDE_COLUMNS,
+    PATH_COLUMNS,
+    QUARTILE_ROWS,
+    SCORE_COLUMNS,
+    header_key,
+    text_key,
+)
 from chs_excel.io.history_store import BASE_COLUMNS, EXTRA_COLUMNS
 from chs_excel.io.scores import account_ids, bands, dates, numbers
 
@@ -309,10 +317,8 @@ def prepare(data: pd.DataFrame, model: Model, where: str,
     keys = {header_key(c): c for c in model.components}
     if components is None:
         known = {header_key(c) for c in (*BASE_COLUMNS, *EXTRA_COLUMNS, "date",
-                                         "renewal_date", "renewed", "churned",
-                                         "outcome_date", "raw_health", "coverage",
-                                         "points_at_stake", "renewal_probability",
-                                         "expected_arr", "low_data", "overridden",
+                                         *SCORE_COLUMNS, *PATH_COLUMNS, *OVERRIDE_COLUMNS,
+                                         "renewed", "churned", "outcome_date",
                                          *(m.column for m in model.metrics))}
         components = [c for c in data.columns if header_key(c) not in known
                       and not str(c).endswith("_score")
