@@ -350,8 +350,8 @@ def test_dashboard_and_forecast_equal_pandas_aggregates(sample_book: Any) -> Non
         assert r[3] == len(group)
         assert r[4] == pytest.approx(group["arr"].sum())
         assert r[5] == pytest.approx(group["expected_arr"].sum())
-        assert r[8] == pytest.approx(group.loc[group["band"] == "Red", "arr"].sum())
-        assert r[9] == pytest.approx(group.loc[group["band"] == "Green", "arr"].sum())
+        assert r[10] == pytest.approx(group.loc[group["band"] == "Red", "arr"].sum())
+        assert r[11] == pytest.approx(group.loc[group["band"] == "Green", "arr"].sum())
     assert listed["Total"][4] == pytest.approx(s["arr"].sum())
 
 
