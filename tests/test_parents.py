@@ -6,9 +6,14 @@ component, one linear metric `x` from 0 to 100, so an account's health is its x.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -16,7 +21,10 @@ from chs_excel.core.engine import score
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import Model
 from chs_excel.core.parents import PARENTS_COLUMNS, parent_rollup
+from chs_excel.sheets.workbook import write_scored_workbook, write_template
+from chs_excel.xlsx import libreoffice as lo
 from tests.cli_runner import run
+from tests.test_workbook import PLAIN, PREFIXED
 
 NAN = math.nan
 MODEL = Model.from_dict({
@@ -164,3 +172,108 @@ def test_cycle_on_the_command_line_writes_nothing(tmp_path: Path) -> None:
     assert code != 0
     assert "rows 2, 3: a cycle" in out and "Traceback" not in out
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.parents.csv").exists()
+
+
+# ---------------------------------------------------------------- the workbook Table
+
+AS_OF = dt.date(2024, 6, 30)
+
+
+def parents_table(path: Path, data_only: bool = True) -> tuple[Any, list[list[Any]]]:
+    """The Parents Table's sheet and its rows (header first), as openpyxl reads them."""
+    book = openpyxl.load_workbook(path, data_only=data_only)
+    ws = book["Parents"]
+    ref = ws.tables["Parents"].ref
+    return ws, [[c.value for c in row] for row in ws[ref]]
+
+
+def scored_book(tmp_path: Path, rows: list[tuple] = ACCOUNTS, name: str = "p.xlsx") -> Path:
+    frame = accounts_frame(rows)
+    path = tmp_path / name
+    write_scored_workbook(path, MODEL, frame, score(MODEL, frame, as_of=AS_OF), as_of=AS_OF)
+    return path
+
+
+def table_as_expected(rows: list[list[Any]]) -> list[tuple]:
+    """The Table's pinned columns as the engine's tuples (blank cells as NaN/None)."""
+    header = rows[0]
+    assert header[:len(PARENTS_COLUMNS)] == list(PARENTS_COLUMNS)
+    out = []
+    for row in rows[1:]:
+        cells = dict(zip(header, row, strict=True))
+        out.append(tuple(NAN if cells[c] in (None, "") and c in ("health", "worst_health")
+                         else None if cells[c] in (None, "") else cells[c]
+                         for c in PARENTS_COLUMNS))
+    return out
+
+
+def test_scored_workbook_has_the_parents_table(tmp_path: Path) -> None:
+    path = scored_book(tmp_path)
+    book = openpyxl.load_workbook(path)
+    names = book.sheetnames
+    assert names.index("Parents") == names.index("Dashboard") + 1
+    _, rows = parents_table(path)
+    assert_parents(pd.DataFrame(table_as_expected(rows), columns=list(PARENTS_COLUMNS))
+                   .astype(object), EXPECTED)   # the cached values: the engine's
+    live, formula_rows = parents_table(path, data_only=False)
+    for row in formula_rows[1:]:
+        assert not str(row[0]).startswith("=")              # parent_id: a value
+        for cell in row[1:]:
+            text = cell.text if hasattr(cell, "text") else str(cell)
+            assert text.startswith("="), cell               # the rest: live formulas
+            bare = re.sub(r'"[^"]*"', '""', text)
+            assert "Scores!" in bare or "RedBelow" in bare or "LOWER(" in bare
+            for prefix, fn in re.findall(r"(_xlfn\.)?([A-Z][A-Z0-9.]*)\(", bare):
+                assert fn in (PREFIXED if prefix else PLAIN), (fn, text[:100])
+    header = live[1]
+    assert header[1].number_format.endswith('"Accounts"')   # shown as words
+    assert live["D2"].number_format == "0.0" and live["C2"].number_format == "#,##0"
+    assert live["B2"].number_format == "#,##0" and live["G2"].number_format == "0.0"
+    assert live.column_dimensions["H"].hidden                # the helper key
+    assert live.page_setup.orientation == "landscape" and live.print_title_rows == "$1:$1"
+
+
+def test_no_parent_column_no_parents_sheet(tmp_path: Path) -> None:
+    frame = accounts_frame().drop(columns="parent_id")
+    path = tmp_path / "none.xlsx"
+    write_scored_workbook(path, MODEL, frame, score(MODEL, frame, as_of=AS_OF), as_of=AS_OF)
+    assert "Parents" not in openpyxl.load_workbook(path).sheetnames
+
+
+def test_libreoffice_recalculates_the_engines_roll_up(tmp_path: Path) -> None:
+    """Every cached value of the Table poisoned: LibreOffice's values are its own, and they
+    equal the engine's (hand-computed) roll-up."""
+    frame = accounts_frame()
+    path = tmp_path / "poisoned.xlsx"
+    poison = {(r, c): -1.0 for r in range(1, len(EXPECTED) + 1) for c in range(1, 8)}
+    write_template(path, MODEL, frame, rows=len(frame), as_of=AS_OF,
+                   cached={"Parents": poison})
+    _, before = parents_table(path)
+    assert before[1][1] == -1
+    out = lo.recalculate(path, tmp_path / "lo")
+    _, rows = parents_table(out)
+    got = pd.DataFrame(table_as_expected(rows), columns=list(PARENTS_COLUMNS)).astype(object)
+    assert_parents(got, EXPECTED)
+    engine = parent_rollup(MODEL, score(MODEL, frame, as_of=AS_OF).scores)
+    for column in ("accounts", "arr", "health", "worst_health"):
+        want = pd.to_numeric(engine[column]).to_numpy(dtype=float)
+        have = pd.to_numeric(got[column]).to_numpy(dtype=float)
+        assert np.allclose(have, want, equal_nan=True, rtol=0, atol=1e-9), column
+    assert list(got["band"]) == list(engine["band"])
+
+
+def test_template_from_data_and_score_to_xlsx_on_the_command_line(tmp_path: Path) -> None:
+    model = tmp_path / "model.yaml"
+    MODEL.save(model)
+    src = write_csv_input(tmp_path / "accounts.csv")
+    out = tmp_path / "scored.xlsx"
+    code, text = run("score", str(src), "--model", str(model), "-o", str(out),
+                     "--as-of", "2024-06-30")
+    assert code == 0, text
+    assert f"Parents: 6 (health rolled up by ARR) -> {out}, sheet 'Parents'" in text
+    assert len(parents_table(out)[1]) == 1 + len(EXPECTED)
+    book = tmp_path / "template.xlsx"
+    code, text = run("template", "--model", str(model), "--data", str(src), "-o", str(book),
+                     "--rows", "20")
+    assert code == 0, text
+    assert [r[0] for r in parents_table(book)[1][1:]] == [e[0] for e in EXPECTED]

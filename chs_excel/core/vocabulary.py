@@ -51,7 +51,7 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
 SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions",
-               "This week", "Action status", "Dashboard", "Forecast", "History",
+               "This week", "Action status", "Dashboard", "Parents", "Forecast", "History",
                "History statuses", "Paths", "History weights", "Calibration", "Data issues",
                "Calc")
 

@@ -34,6 +34,7 @@ from chs_excel.core.model import (
     default_model,
     renewal_in_force,
 )
+from chs_excel.core.parents import parent_rollup
 from chs_excel.core.path import path_to_green
 from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
@@ -57,6 +58,7 @@ from chs_excel.sheets.dashboard import (
     top_red_columns,
 )
 from chs_excel.sheets.forecast import forecast_sheet
+from chs_excel.sheets.parents import parents_sheet
 from chs_excel.sheets.signals import SIGNAL_TABLES, formula_kind, formula_writer, live_signals
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, SCALE_COLOURS
@@ -174,11 +176,13 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         check_table_rows(count, f"{path}: {sheet}")   # every sheet, before any is written
 
     issues = None if scoring is None else scoring.issues_with_unread(header_row(accounts))
+    parents = parent_rollup(model, scores) if scores is not None else None  # cycles: now
 
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, model, cached=cached)
         book.add_sheets(with_issues=issues is not None and len(issues) > 0,
-                        with_weights=history_weights is not None)
+                        with_weights=history_weights is not None,
+                        with_parents=parents is not None and len(parents) > 0)
         plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
                           group_slots=_slots(frame, model.quartiles_by, 20))
         book.model_sheet()
@@ -193,6 +197,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         status_sheet(book, statuses)
         this_week_sheet(book, scoring.scores if scoring is not None else None, as_of)
         book.dashboard_sheet(plan, frame)
+        if parents is not None and len(parents):
+            parents_sheet(book, plan, parents)
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
         book.history_sheet(history)
@@ -271,10 +277,11 @@ class WorkbookBuilder:
         self.table_origins: dict[str, tuple[int, int]] = {}  # Model Table -> header cell
         self.cached = cached or {}
 
-    def add_sheets(self, *, with_issues: bool, with_weights: bool = False) -> None:
+    def add_sheets(self, *, with_issues: bool, with_weights: bool = False,
+                   with_parents: bool = False) -> None:
         """Create the sheets in the documented order (the hidden Calc sheet last)."""
         optional = {"Data issues": with_issues, "History weights": with_weights,
-                    "Calibration": False}
+                    "Calibration": False, "Parents": with_parents}
         for name in SHEET_ORDER:
             if optional.get(name, True):
                 self.sheet(name)
