@@ -30,18 +30,20 @@ if TYPE_CHECKING:
 SHEET = TABLE = "Parents"
 COLUMNS = (*PARENTS_COLUMNS, PARENT_KEY)   # the key: a hidden helper, last
 KINDS = {"parent_id": None, "accounts": "count", "arr": "money", "health": "score",
-         "band": None, "worst_account": None, "worst_health": "score", PARENT_KEY: None}
+         "band": "indent", "worst_account": "indent", "worst_health": "score",
+         PARENT_KEY: None}   # text after a number: indented, so the two do not touch
 CELL_KINDS = {"parent_id": "plain", "accounts": "count", "arr": "money", "health": "score",
-              "band": "plain", "worst_account": "plain", "worst_health": "score",
+              "band": "plain_indent", "worst_account": "plain_indent", "worst_health": "score",
               PARENT_KEY: "helper"}
-NOTES = (
-    "Each parent's accounts are those whose parent_id names it (one level: an account's "
-    "own parent, not its parent's parent), compared as text keys (case and spaces ignored).",
-    "Health = ARR-weighted mean of those accounts' health (over the accounts that have one; "
-    "the plain mean when their ARR adds up to 0). Band = the Model's limits on that health.",
-    "Formulas over Scores: they follow every change. A parent first named after this book "
-    "was built is listed by the next rebuild (chs rebuild THIS.xlsx -o NEW.xlsx).",
+NOTES = (  # one line each, no wider than the Table (a printed page keeps them whole)
+    "A parent's accounts are those whose parent_id names it: one level (its own accounts,",
+    "not their accounts), parent ids compared ignoring case and spaces. Health = the",
+    "ARR-weighted mean of their health, over those that have one (the plain mean when",
+    "their ARR adds up to 0); Band = the Model's limits on it. Formulas over Scores: they",
+    "follow every change; a parent first named after this book was built is listed by",
+    "the next rebuild (chs rebuild THIS.xlsx -o NEW.xlsx).",
 )
+MIN_WIDTHS = {"health": 12, "band": 11, "worst_health": 14}
 
 
 def parents_formulas(plan: ScoresPlan, row: int) -> dict[str, tuple[str, bool]]:
@@ -101,8 +103,8 @@ def parents_sheet(builder: WorkbookBuilder, plan: ScoresPlan, parents: pd.DataFr
         g.put(rows + 2 + k, 0, text, kind="note")
     builder.write_grid(g)
     for c, name in enumerate(COLUMNS):
-        width = fitted_width(display_header(name), frame[name], KINDS[name], minimum=10,
-                             cap=40)
+        width = fitted_width(display_header(name), frame[name], KINDS[name],
+                             minimum=MIN_WIDTHS.get(name, 10), cap=40)
         options = {"hidden": True} if name == PARENT_KEY else {}
         ws.set_column(c, c, width, None, options)
     col = {name: c for c, name in enumerate(COLUMNS)}
