@@ -21,6 +21,7 @@ from chs_excel.core.engine import score
 from chs_excel.core.errors import InputError
 from chs_excel.core.model import Model
 from chs_excel.core.parents import PARENTS_COLUMNS, parent_rollup
+from chs_excel.sheets.dashboard import dashboard_sections
 from chs_excel.sheets.workbook import write_scored_workbook, write_template
 from chs_excel.xlsx import libreoffice as lo
 from tests.cli_runner import run
@@ -277,3 +278,28 @@ def test_template_from_data_and_score_to_xlsx_on_the_command_line(tmp_path: Path
                      "--rows", "20")
     assert code == 0, text
     assert [r[0] for r in parents_table(book)[1][1:]] == [e[0] for e in EXPECTED]
+
+
+def dashboard_weakest(path: Path) -> list[list[Any]]:
+    """The Dashboard's weakest-parents rows (Parent .. Worst health), listed ones only."""
+    rows = lo.sheet_rows(path, "Dashboard")
+    top = next(i for i, r in enumerate(rows) if str(r[0]).startswith("The 10 weakest parents"))
+    assert rows[top + 1][:8] == ["Parent", "Accounts", "ARR", "Health", "Band",
+                                 "Worst account", "Worst health", "Parents row"]
+    return [r[:7] for r in rows[top + 2:top + 12] if r[0] not in (None, "")]
+
+
+def test_dashboard_lists_the_weakest_parents_live(tmp_path: Path) -> None:
+    path = tmp_path / "dash.xlsx"
+    frame = accounts_frame()
+    write_template(path, MODEL, frame, rows=len(frame), as_of=AS_OF)
+    got = dashboard_weakest(lo.recalculate(path, tmp_path / "lo"))
+    # by hand: health 20 (Tie), 40 (Mixed), 45 (Zero Co), 70 (a0), 80 (Acme); Empty has none
+    assert [r[0] for r in got] == ["Tie", "Mixed", "Zero\u00a0Co", "a0", "Acme"]
+    assert [r[3] for r in got] == pytest.approx([20, 40, 45, 70, 80])
+    assert [r[4] for r in got] == ["Red", "Yellow", "Yellow", "Green", "Green"]
+    assert [r[1] for r in got] == [2, 2, 2, 1, 3] and [r[5] for r in got] == \
+        ["a5", "a11", "a2", "a7", "a0"]
+    sections = dict(dashboard_sections(MODEL, score(MODEL, frame, as_of=AS_OF).scores))
+    values = sections["The 10 weakest parents (ARR-weighted health)"]
+    assert list(values["parent_id"]) == [r[0] for r in got]   # the values sheet agrees

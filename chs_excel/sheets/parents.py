@@ -22,6 +22,7 @@ from chs_excel.core.formula_text import text_of
 from chs_excel.core.formulas import PARENT_KEY, Grid, ScoresPlan, band_formula
 from chs_excel.core.parents import PARENTS_COLUMNS
 from chs_excel.core.vocabulary import display_header, text_key
+from chs_excel.sheets.dashboard import WEAKEST_PARENTS
 from chs_excel.xlsx.writer import cached_value, fitted_width
 
 if TYPE_CHECKING:
@@ -114,3 +115,47 @@ def parents_sheet(builder: WorkbookBuilder, plan: ScoresPlan, parents: pd.DataFr
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0)
     ws.print_area(0, 0, rows + 1 + len(NOTES), len(PARENTS_COLUMNS) - 1)
+
+
+# ---------------------------------------------------------------- on the Dashboard
+
+NUMBER_KINDS = ("score", "count", "money", "int")
+WEAKEST = WEAKEST_PARENTS   # parents listed on the Dashboard, weakest health first
+WEAKEST_COLUMNS = (("parent_id", "Parent", "bold"), ("accounts", "Accounts", "count"),
+                   ("arr", "ARR", "money"), ("health", "Health", "score"),
+                   ("band", "Band", "plain_indent"),
+                   ("worst_account", "Worst account", "plain_indent"),
+                   ("worst_health", "Worst health", "score"))
+WEAKEST_HEALTH, WEAKEST_BAND = 3, 4   # their columns (the traffic lights')
+
+
+def weakest_parents_block(g: Grid, top: int, rows: int) -> int:
+    """The Dashboard's weakest parents: SMALL over the Parents Table's health (ties in
+    its order), each row's other cells looked up there. Returns the first listed row."""
+    g.put(top, 0, f"The {WEAKEST} weakest parents (ARR-weighted health, sheet Parents)",
+          kind="subtitle")
+    header = top + 1
+    heads = [(text, kind) for _, text, kind in WEAKEST_COLUMNS] + [("Parents row", "int")]
+    for c, (text, kind) in enumerate(heads):   # over numbers right-aligned, like them
+        g.put(header, c, text, kind="header_right" if kind in NUMBER_KINDS else "header")
+    col = {name: c for c, name in enumerate(COLUMNS)}
+
+    def column(name: str) -> str:
+        letter = xl_col_to_name(col[name])
+        return f"Parents!${letter}$2:${letter}${rows + 1}"
+    health = column("health")
+    for k in range(1, WEAKEST + 1):
+        r = header + k
+        letter = xl_col_to_name(WEAKEST_HEALTH)
+        value, found = f"${letter}{r + 1}", f"$H{r + 1}"
+        first = f"${letter}${header + 2}"
+        g.put(r, WEAKEST_HEALTH, f'IFERROR(SMALL({health},{k}),"")', formula=True,
+              kind="score")
+        g.put(r, 7, f'IF({value}="","",SMALL(IF({health}={value},ROW({health})),'
+                    f"COUNTIF({first}:{value},{value})))", formula=True, array=True,
+              kind="helper")
+        for c, (name, _, kind) in enumerate(WEAKEST_COLUMNS):
+            if name != "health":
+                g.put(r, c, f'IF({found}="","",INDEX({column(name)},{found}-1))',
+                      formula=True, kind=kind)
+    return header + 1

@@ -58,7 +58,13 @@ from chs_excel.sheets.dashboard import (
     top_red_columns,
 )
 from chs_excel.sheets.forecast import forecast_sheet
-from chs_excel.sheets.parents import parents_sheet
+from chs_excel.sheets.parents import (
+    WEAKEST,
+    WEAKEST_BAND,
+    WEAKEST_HEALTH,
+    parents_sheet,
+    weakest_parents_block,
+)
 from chs_excel.sheets.signals import SIGNAL_TABLES, formula_kind, formula_writer, live_signals
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, SCALE_COLOURS
@@ -196,7 +202,7 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         actions_sheet(book, plan, scoring.scores if scoring is not None else None)
         status_sheet(book, statuses)
         this_week_sheet(book, scoring.scores if scoring is not None else None, as_of)
-        book.dashboard_sheet(plan, frame)
+        book.dashboard_sheet(plan, frame, parents)
         if parents is not None and len(parents):
             parents_sheet(book, plan, parents)
         book.forecast_sheet(plan, frame, as_of)
@@ -590,7 +596,8 @@ class WorkbookBuilder:
 
     # ------------------------------------------------------------ Dashboard
 
-    def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
+    def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame,
+                        parents: pd.DataFrame | None = None) -> None:
         """The first screen: bands (with their chart beside), quartiles, the largest Red
         accounts and why; then the health distribution, coverage, owners and segments,
         each chart beside its table (column G, on a laptop's screen)."""
@@ -676,9 +683,14 @@ class WorkbookBuilder:
             charts.append((f"Mean health by {title.lower()}",
                            (top + 1, top + shown, 0, 2, "bar"), top - 1))
             top += max(slots + 3, _chart_rows(shown) + 2)
+        weakest = weakest_parents_block(g, top, len(parents)) \
+            if parents is not None and len(parents) else None
         ws = self.write_grid(g)
         for col, width in enumerate(DASHBOARD_WIDTHS):
             ws.set_column(col, col, width)
+        if weakest is not None:
+            self.traffic_lights(ws, weakest, weakest + WEAKEST - 1, WEAKEST_HEALTH,
+                                WEAKEST_BAND)
         self._dashboard_charts(ws, charts)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
