@@ -293,7 +293,8 @@ def test_dashboard_lists_the_weakest_parents_live(tmp_path: Path) -> None:
     path = tmp_path / "dash.xlsx"
     frame = accounts_frame()
     write_template(path, MODEL, frame, rows=len(frame), as_of=AS_OF)
-    got = dashboard_weakest(lo.recalculate(path, tmp_path / "lo"))
+    out = lo.recalculate(path, tmp_path / "lo")
+    got = dashboard_weakest(out)
     # by hand: health 20 (Tie), 40 (Mixed), 45 (Zero Co), 70 (a0), 80 (Acme); Empty has none
     assert [r[0] for r in got] == ["Tie", "Mixed", "Zero\u00a0Co", "a0", "Acme"]
     assert [r[3] for r in got] == pytest.approx([20, 40, 45, 70, 80])
@@ -303,3 +304,12 @@ def test_dashboard_lists_the_weakest_parents_live(tmp_path: Path) -> None:
     sections = dict(dashboard_sections(MODEL, score(MODEL, frame, as_of=AS_OF).scores))
     values = sections["The 10 weakest parents (ARR-weighted health)"]
     assert list(values["parent_id"]) == [r[0] for r in got]   # the values sheet agrees
+    # the Account sheet: the selected account's parent and its roll-up (D8:E11)
+    sheet = lo.values(out)["Account"]
+    chosen = sheet["B3"].value
+    parent = dict((a, p) for a, p, _, _ in ACCOUNTS)[chosen]
+    want = next(e for e in EXPECTED if e[0].lower() == parent.strip().lower())
+    assert [sheet[f"D{r}"].value for r in range(8, 12)] == [
+        "Parent", "Parent's health", "Parent's band", "Parent's accounts"]
+    assert sheet["E8"].value == want[0] and sheet["E10"].value == want[4]
+    assert sheet["E9"].value == pytest.approx(want[3]) and sheet["E11"].value == want[1]

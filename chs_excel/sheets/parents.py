@@ -47,6 +47,13 @@ NOTES = (  # one line each, no wider than the Table (a printed page keeps them w
 MIN_WIDTHS = {"health": 12, "band": 11, "worst_health": 14}
 
 
+def parents_range(name: str, rows: int) -> str:
+    """The data range of a Parents Table column of `rows` rows (A1, as the other sheets'
+    formulas refer to Scores)."""
+    letter = xl_col_to_name(COLUMNS.index(name))
+    return f"{SHEET}!${letter}$2:${letter}${rows + 1}"
+
+
 def parents_formulas(plan: ScoresPlan, row: int) -> dict[str, tuple[str, bool]]:
     """Each formula column of the Parents row at 0-based `row`: (formula, is array)."""
     r = row + 1
@@ -138,12 +145,7 @@ def weakest_parents_block(g: Grid, top: int, rows: int) -> int:
     heads = [(text, kind) for _, text, kind in WEAKEST_COLUMNS] + [("Parents row", "int")]
     for c, (text, kind) in enumerate(heads):   # over numbers right-aligned, like them
         g.put(header, c, text, kind="header_right" if kind in NUMBER_KINDS else "header")
-    col = {name: c for c, name in enumerate(COLUMNS)}
-
-    def column(name: str) -> str:
-        letter = xl_col_to_name(col[name])
-        return f"Parents!${letter}$2:${letter}${rows + 1}"
-    health = column("health")
+    health = parents_range("health", rows)
     for k in range(1, WEAKEST + 1):
         r = header + k
         letter = xl_col_to_name(WEAKEST_HEALTH)
@@ -156,6 +158,6 @@ def weakest_parents_block(g: Grid, top: int, rows: int) -> int:
               kind="helper")
         for c, (name, _, kind) in enumerate(WEAKEST_COLUMNS):
             if name != "health":
-                g.put(r, c, f'IF({found}="","",INDEX({column(name)},{found}-1))',
+                g.put(r, c, f'IF({found}="","",INDEX({parents_range(name, rows)},{found}-1))',
                       formula=True, kind=kind)
     return header + 1

@@ -210,7 +210,8 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         book.history_sheet(history)
         if live:
             live.write(book)
-        account_sheet(book, plan, selected_id(scores, paths))
+        account_sheet(book, plan, selected_id(scores, paths),
+                      0 if parents is None else len(parents))
         book.table_sheet("Paths", "Paths", paths_table,
                          formats={"path_steps": "count", **dict.fromkeys(
                              (f"health_after_{k}" for k in range(1, PATH_ROWS + 1)),
