@@ -69,8 +69,8 @@ def parent_rollup(model: Model, scores: pd.DataFrame) -> pd.DataFrame | None:
     arr = pd.to_numeric(scores["arr"], errors="coerce").fillna(0.0).to_numpy(dtype=float) \
         if "arr" in scores else np.zeros(len(scores))
     has = keys.to_numpy() != ""
-    codes, _ = pd.factorize(keys[has], sort=False)
-    groups = len(_)
+    codes, uniques = pd.factorize(keys[has], sort=False)
+    groups = len(uniques)
     h, w = health[has], arr[has]
     scored = ~np.isnan(h)
     count = np.bincount(codes, minlength=groups)
