@@ -313,3 +313,11 @@ def test_dashboard_lists_the_weakest_parents_live(tmp_path: Path) -> None:
         "Parent", "Parent's health", "Parent's band", "Parent's accounts"]
     assert sheet["E8"].value == want[0] and sheet["E10"].value == want[4]
     assert sheet["E9"].value == pytest.approx(want[3]) and sheet["E11"].value == want[1]
+
+
+def test_duckdb_scores_roll_up_the_same() -> None:
+    """The SQL engine carries parent_id like the other identity columns: same roll-up."""
+    from chs_excel.engines.choose import score_with
+    frame = accounts_frame()
+    scores = score_with("duckdb", MODEL, frame, as_of=AS_OF).scores
+    assert_parents(parent_rollup(MODEL, scores), EXPECTED)
