@@ -29,6 +29,7 @@ from chs_excel.core.errors import ChsError, InputError, MissingColumnError
 from chs_excel.core.files import check_output_path, make_folder, write_atomically
 from chs_excel.core.limits import MAX_SAMPLE, MAX_SEED, TABLE_ROWS, check_table_rows
 from chs_excel.core.model import Model, default_model, default_signals_model, load_model
+from chs_excel.core.parents import parent_rollup
 from chs_excel.core.vocabulary import BAND_ORDER, SHEET_ORDER, suggest_column
 from chs_excel.engines.choose import ENGINES, choose_engine, is_parquet, score_with
 from chs_excel.io.accounts import header_row, read_accounts
@@ -94,6 +95,9 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
     issues_path = None if to_stdout or kind not in ("csv", "parquet") else issues_file(output)
     if issues_path is not None:
         check_output_path(issues_path, (input_path, model_path))
+    parents_path = parents_file(output) if kind == "csv" and not to_stdout else None
+    if parents_path is not None:
+        check_output_path(parents_path, (input_path, model_path))
     model = _model(model_path)
     engine = choose_engine(engine, input_path)
     parquet_in = is_parquet(input_path)
@@ -139,6 +143,11 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
                              f"{first['problem']}")
         scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
                                                     ignore_index=True), scoring.unread)
+    try:
+        parents = parent_rollup(model, scoring.scores)  # a parent cycle: before any output
+    except ChsError as exc:
+        source = getattr(accounts, "attrs", {}).get("source", input_path)
+        raise type(exc)(f"{source}: {exc}") from None
     if kind == "xlsx" and not replace:
         refuse_losing_work(output, input_path)  # problems with the input are told first
     if kind == "csv" and engine == "pandas":  # the workbook has them in its Paths Table
@@ -163,8 +172,16 @@ def score_command(input_path: Path, model_path: Path | None, sheet: str | None,
             write_atomically(issues_path, lambda tmp: write_csv(issues, tmp))
         elif issues_path.is_file():
             issues_path.unlink()   # an earlier run's list; this run found none
+    if parents_path is not None:
+        if parents is not None:
+            write_atomically(parents_path, lambda tmp: write_csv(parents, tmp))
+        elif parents_path.is_file():
+            parents_path.unlink()   # an earlier run's roll-up; these accounts have no parents
     _print_summary(scoring, "standard output" if to_stdout else output, issues_path,
                    err=to_stdout)
+    if parents is not None and kind in ("csv", "xlsx") and not to_stdout:
+        where = parents_path if parents_path is not None else f"{output}, sheet 'Parents'"
+        click.echo(f"  Parents: {len(parents):,} (health rolled up by ARR) -> {where}")
 
 
 def _parquet_to_parquet(model: Model, input_path: Path, output: Path, issues_path: Path,
@@ -215,6 +232,11 @@ def _near_miss(exc: ChsError, headers: list[str]) -> str:
         return ""
     found = suggest_column(exc.column, headers)
     return f"; found {found!r}; did you mean {exc.column}?" if found else ""
+
+
+def parents_file(output: Path) -> Path:
+    """Where a csv output's parent roll-up goes: scores.csv -> scores.parents.csv."""
+    return output.with_name(f"{output.stem}.parents.csv")
 
 
 def issues_file(output: Path) -> Path:

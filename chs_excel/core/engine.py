@@ -306,6 +306,12 @@ def _text(raw: pd.Series, strip: bool = True) -> pd.Series:
     return pd.Series(out, index=raw.index, dtype=object)
 
 
+def cell_texts(raw: pd.Series) -> pd.Series:
+    """Cells as the engine reads text keys and ids: trimmed text, whole numbers without
+    '.0', None for empty cells (core.parents reads parent ids so)."""
+    return _text(raw)
+
+
 def _list(values: object, limit: int = 10) -> str:
     items = [str(v) for v in values]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""

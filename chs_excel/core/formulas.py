@@ -80,6 +80,7 @@ BAND_RANK_ARRAY = array_constant(BANDS[::-1])        # Red 1, Yellow 2, Green 3
 DIRECTION_ARRAY = array_constant(("down", "same", "up"))  # band_change: -1, 0, 1
 QUARTILE_NAMES = tuple(QUARTILE_LABELS.values())
 CALC = "Calc"
+PARENT_KEY = "calc: parent key"   # Scores helper: the account's parent_id as a text key
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,13 @@ def accounts_needs(model: Model, keys: dict[str, int]) -> list[tuple[str, str, b
         if key not in out and (required or key in keys or key in expected):
             out[key] = (name, what, required)
     return list(out.values())
+
+
+def band_formula(h: str) -> str:
+    """The band of the health in cell `h` by the Model's limits (`engine.band_of`):
+    No data when blank, Red below RedBelow, Green from GreenFrom, else Yellow."""
+    return (f'IF({h}="",{text_literal(NO_DATA)},IF({h}<RedBelow,"Red",'
+            f'IF({h}>=GreenFrom,"Green","Yellow")))')
 
 
 def calc_parameter_rows() -> list[tuple[str, str]]:
@@ -682,6 +690,8 @@ class ScoresPlan:
             helpers += ["calc: action arr", "calc: action rank"]
         if model.renewal_curve:
             helpers.append("calc: curve point")
+        if "parent_id" in self.identity:
+            helpers.append(PARENT_KEY)
         if self.segmented:
             helpers.append("calc: segment row")
         if self.grouped:
@@ -740,6 +750,8 @@ class ScoresPlan:
         wp = self.me("calc: weight present")
         f["calc: weight present"] = gate(f"SUMPRODUCT(--ISNUMBER({comp_span}),{weights})")
         f["raw_health"] = f'IF(N({wp})>0,SUMPRODUCT({comp_span},{weights})/{wp},"")'
+        if PARENT_KEY in self.position:   # what the Parents Table matches (text keys)
+            f[PARENT_KEY] = gate(f'LOWER({text_of(self.me("parent_id"))})')
         if self.segmented:
             seg = wildcard_safe(text_of(self.acc(self.model.segment_column)))
             f["calc: segment row"] = gate(f"IFERROR(MATCH({seg},{self.segment_keys},0),0)+1")
@@ -817,8 +829,7 @@ class ScoresPlan:
         else:
             f["health"] = gate(capped)
             f["overridden"] = gate("FALSE")
-        f["band"] = gate(f'IF({h}="",{text_literal(NO_DATA)},IF({h}<RedBelow,"Red",'
-                         f'IF({h}>=GreenFrom,"Green","Yellow")))')
+        f["band"] = gate(band_formula(h))
         if self.grouped:
             slot = self.me("calc: group slot")
             q1, q2, q3 = (f"INDEX({cut},{slot})" for cut in self.cuts)

@@ -28,7 +28,7 @@ FORMULA_START = ("=", "+", "-", "@")         # text starting so is written as te
 OPERATORS = ("<", "<=", ">", ">=", "=", "<>")
 
 # Input columns carried to the output as they are, and the manual override columns.
-IDENTITY_COLUMNS = ("account_name", "owner", "segment", "plan", "region", "arr",
+IDENTITY_COLUMNS = ("account_name", "parent_id", "owner", "segment", "plan", "region", "arr",
                     "renewal_date")
 OVERRIDE_COLUMNS = ("override_score", "override_reason", "override_until")
 # Engine output columns after the identity and component columns, in output order.
@@ -51,7 +51,7 @@ HISTORY_COLUMNS = ("date", "model", "version", "account_id", "owner", "segment",
 # Every sheet the product writes, in workbook order; a sheet added to an existing book goes
 # after the last of its predecessors that the book has.
 SHEET_ORDER = ("Start here", "Model", "Accounts", "Scores", "Account", "Actions",
-               "This week", "Action status", "Dashboard", "Forecast", "History",
+               "This week", "Action status", "Dashboard", "Parents", "Forecast", "History",
                "History statuses", "Paths", "History weights", "Calibration", "Data issues",
                "Calc")
 
@@ -109,8 +109,8 @@ def suggest_column(missing: str, headers: list[str]) -> str | None:
 # is named (console, Start here, Data issues).
 EXPECTED_IDENTITY = ("account_name", "owner", "arr", "renewal_date")
 # Input columns that are always text, whatever their cells look like (by header_key).
-TEXT_INPUT_KEYS = frozenset({"accountid", "accountname", "owner", "segment", "plan", "region",
-                             "overridereason"})
+TEXT_INPUT_KEYS = frozenset({"accountid", "accountname", "parentid", "owner", "segment",
+                             "plan", "region", "overridereason"})
 
 
 def input_kind(column: object) -> str:

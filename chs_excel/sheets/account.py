@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from chs_excel.core.formulas import Grid, ScoresPlan
+from chs_excel.core.formulas import PARENT_KEY, Grid, ScoresPlan
 from chs_excel.core.path import ALREADY_GREEN, Paths
+from chs_excel.sheets.parents import parents_range
 
 if TYPE_CHECKING:
     from chs_excel.sheets.workbook import WorkbookBuilder
@@ -67,8 +68,10 @@ def selected_id(scores: pd.DataFrame | None, paths: Paths | None) -> str | None:
     return str(scores["account_id"].iloc[0])
 
 
-def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None) -> None:
-    """Lay out the Account sheet: selector, summary, components, metrics, path, trend."""
+def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None,
+                  parents: int = 0) -> None:
+    """Lay out the Account sheet: selector, summary, components, metrics, path, trend;
+    with `parents` rows on the Parents sheet, the account's parent and its roll-up."""
     model = book.model
     g = Grid("Account")
     sel = xl_rowcol_to_cell(*ID_CELL, True, True)
@@ -98,6 +101,16 @@ def account_sheet(book: WorkbookBuilder, plan: ScoresPlan, first_id: str | None)
             g.put(4 + extra, 3, {"owner": "Owner", "arr": "ARR"}.get(name, "Renewal date"))
             g.put(4 + extra, 4, at(name), formula=True,
                   kind={"arr": "money", "renewal_date": "date"}.get(name, "plain"))
+
+    if parents and PARENT_KEY in plan.position:   # the parent's roll-up (Parents sheet)
+        key = f'INDEX({plan.scores_range(PARENT_KEY)},{row})'
+        found = f'MATCH({key},{parents_range(PARENT_KEY, parents)},0)'
+        for k, (label, name, kind) in enumerate((
+                ("Parent", "parent_id", "plain"), ("Parent's health", "health", "score"),
+                ("Parent's band", "band", "plain"), ("Parent's accounts", "accounts", "count"))):
+            g.put(7 + k, 3, label)
+            g.put(7 + k, 4, f'IF({row}="","",IFERROR(INDEX({parents_range(name, parents)},'
+                            f'{found}),""))', formula=True, kind=kind)
 
     top = 4 + len(summary) + 1
     g.put(top, 0, "Components", kind="subtitle")

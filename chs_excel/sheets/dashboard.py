@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from chs_excel.core.model import Model
+from chs_excel.core.parents import parent_rollup
 from chs_excel.core.vocabulary import BAND_ORDER, NO_DATA, QUARTILE_ROWS
 
 TOP_RED = 10            # rows of the largest-ARR Red accounts table
+WEAKEST_PARENTS = 10    # rows of the weakest parents table (sheets.parents.WEAKEST)
 NO_OWNER = "(no owner)"  # the row of accounts whose owner (or segment) is blank
 FULL_COVERAGE = 0.999999
 HEALTH_BINS = 10         # the health distribution: a tenth of the scale a row
@@ -75,6 +77,11 @@ def dashboard_sections(model: Model, scores: pd.DataFrame) -> list[tuple[str, pd
     for title, column in (("owner", "owner"), ("segment", segment_column(model, frame.columns))):
         if column is not None and column in frame:
             sections.append((f"Mean health by {title}", _group(frame, column)))
+    parents = parent_rollup(model, scores)
+    if parents is not None and len(parents):
+        sections.append((f"The {WEAKEST_PARENTS} weakest parents (ARR-weighted health)",
+                         parents.dropna(subset=["health"]).sort_values("health", kind="stable")
+                         .head(WEAKEST_PARENTS).reset_index(drop=True)))
     return sections
 
 

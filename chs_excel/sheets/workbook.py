@@ -34,6 +34,7 @@ from chs_excel.core.model import (
     default_model,
     renewal_in_force,
 )
+from chs_excel.core.parents import parent_rollup
 from chs_excel.core.path import path_to_green
 from chs_excel.core.playbooks import CONDITION_TESTS
 from chs_excel.core.vocabulary import (
@@ -62,6 +63,13 @@ from chs_excel.sheets.dashboard import (
     top_red_columns,
 )
 from chs_excel.sheets.forecast import forecast_sheet
+from chs_excel.sheets.parents import (
+    WEAKEST,
+    WEAKEST_BAND,
+    WEAKEST_HEALTH,
+    parents_sheet,
+    weakest_parents_block,
+)
 from chs_excel.sheets.signals import SIGNAL_TABLES, formula_kind, formula_writer, live_signals
 from chs_excel.sheets.traffic_lights import BAND_FORMATS, DEFINED_NAMES, health_rules
 from chs_excel.xlsx.styles import BAND_COLOURS, SCALE_COLOURS
@@ -179,11 +187,13 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         check_table_rows(count, f"{path}: {sheet}")   # every sheet, before any is written
 
     issues = None if scoring is None else scoring.issues_with_unread(header_row(accounts))
+    parents = parent_rollup(model, scores) if scores is not None else None  # cycles: now
 
     def build(tmp: Path) -> None:
         book = WorkbookBuilder(tmp, model, cached=cached)
         book.add_sheets(with_issues=issues is not None and len(issues) > 0,
-                        with_weights=history_weights is not None)
+                        with_weights=history_weights is not None,
+                        with_parents=parents is not None and len(parents) > 0)
         plan = ScoresPlan(model, [str(c) for c in frame.columns], size, as_of=as_of,
                           group_slots=_slots(frame, model.quartiles_by, 20))
         book.model_sheet()
@@ -197,13 +207,16 @@ def build_workbook(path: str | Path, model: Model, accounts: pd.DataFrame | None
         actions_sheet(book, plan, scoring.scores if scoring is not None else None)
         status_sheet(book, statuses)
         this_week_sheet(book, scoring.scores if scoring is not None else None, as_of)
-        book.dashboard_sheet(plan, frame)
+        book.dashboard_sheet(plan, frame, parents)
+        if parents is not None and len(parents):
+            parents_sheet(book, plan, parents)
         book.forecast_sheet(plan, frame, as_of)
         book.start_here(plan)
         book.history_sheet(history)
         if live:
             live.write(book)
-        account_sheet(book, plan, selected_id(scores, paths))
+        account_sheet(book, plan, selected_id(scores, paths),
+                      0 if parents is None else len(parents))
         book.table_sheet("Paths", "Paths", paths_table,
                          formats={"path_steps": "count", **dict.fromkeys(
                              (f"health_after_{k}" for k in range(1, PATH_ROWS + 1)),
@@ -276,10 +289,11 @@ class WorkbookBuilder:
         self.table_origins: dict[str, tuple[int, int]] = {}  # Model Table -> header cell
         self.cached = cached or {}
 
-    def add_sheets(self, *, with_issues: bool, with_weights: bool = False) -> None:
+    def add_sheets(self, *, with_issues: bool, with_weights: bool = False,
+                   with_parents: bool = False) -> None:
         """Create the sheets in the documented order (the hidden Calc sheet last)."""
         optional = {"Data issues": with_issues, "History weights": with_weights,
-                    "Calibration": False}
+                    "Calibration": False, "Parents": with_parents}
         for name in SHEET_ORDER:
             if optional.get(name, True):
                 self.sheet(name)
@@ -590,7 +604,8 @@ class WorkbookBuilder:
 
     # ------------------------------------------------------------ Dashboard
 
-    def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame) -> None:
+    def dashboard_sheet(self, plan: ScoresPlan, frame: pd.DataFrame,
+                        parents: pd.DataFrame | None = None) -> None:
         """The first screen: bands (with their chart beside), quartiles, the largest Red
         accounts and why; then the health distribution, coverage, owners and segments,
         each chart beside its table (column G, on a laptop's screen)."""
@@ -676,9 +691,14 @@ class WorkbookBuilder:
             charts.append((f"Mean health by {title.lower()}",
                            (top + 1, top + shown, 0, 2, "bar"), top - 1))
             top += max(slots + 3, _chart_rows(shown) + 2)
+        weakest = weakest_parents_block(g, top, len(parents)) \
+            if parents is not None and len(parents) else None
         ws = self.write_grid(g)
         for col, width in enumerate(DASHBOARD_WIDTHS):
             ws.set_column(col, col, width)
+        if weakest is not None:
+            self.traffic_lights(ws, weakest, weakest + WEAKEST - 1, WEAKEST_HEALTH,
+                                WEAKEST_BAND)
         self._dashboard_charts(ws, charts)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
