@@ -134,6 +134,21 @@ def test_tiny_likely_range_and_fiscal_years_by_hand() -> None:
     assert years.loc["FY2027", "ends"] == dt.date(2026, 6, 30)   # the last quarter's end
 
 
+def test_forecast_by_parent_splits_each_period_by_parent_id() -> None:
+    frame = tiny().assign(parent_id=["G1", "G1", " G2", None, "G2", "G1"])
+    result = renewal_forecast(forecast_accounts(frame, "tiny", model=MODEL), as_of=AS_OF,
+                              by="month")
+    parents = result.by_parent.set_index(["period", "parent_id"])
+    # March: b (2000, G1) and c (4000, G2); April: d (8000, none) and e (500, G2)
+    assert parents.loc[("2026-03", "G1"), "arr"] == 2000
+    assert parents.loc[("2026-03", "G2"), "arr"] == 4000
+    assert parents.loc[("2026-04", "(no parent)"), "arr"] == 8000
+    assert parents.loc[("No renewal date", "G1"), "accounts"] == 1
+    assert parents["arr"].sum() == 15800 and "likely_low" in parents.columns
+    assert renewal_forecast(forecast_accounts(tiny(), "tiny", model=MODEL),
+                            as_of=AS_OF).by_parent.empty
+
+
 def test_from_to_and_fiscal_year_choose_periods_and_keep_the_as_of() -> None:
     accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
     result = renewal_forecast(accounts, as_of=AS_OF, by="month", start=dt.date(2026, 4, 2),

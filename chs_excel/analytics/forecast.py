@@ -76,7 +76,7 @@ SCENARIOS = (
     "own row, so the total is every account's ARR, as on the Dashboard.",
     "Money is rounded once, to whole units, half away from zero (as Excel shows #,##0).",
 )
-FORECAST_COLUMNS = ("account_id", "owner", "arr", "renewal_date", "band", "health",
+FORECAST_COLUMNS = ("account_id", "owner", "parent_id", "arr", "renewal_date", "band", "health",
                     "renewal_probability")
 
 
@@ -244,6 +244,7 @@ class Forecast:
     fiscal_year_start: int = 1
     notes: tuple[str, ...] = ()
     by_fiscal_year: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_parent: pd.DataFrame = field(default_factory=pd.DataFrame)   # with parent_id only
 
     @property
     def periods(self) -> pd.DataFrame:
@@ -282,9 +283,11 @@ def forecast_accounts(scores: pd.DataFrame, where: str, *, model: Model | None =
         raise InputError(f"{where}: no renewal probabilities: pass --model or --curve")
     owner = scores["owner"].astype("string").str.strip().fillna("") \
         if "owner" in scores.columns else pd.Series("", index=scores.index, dtype="string")
+    parent = {"parent_id": scores["parent_id"].astype("string").str.strip().fillna("")
+              .to_numpy(dtype=object)} if "parent_id" in scores.columns else {}
     return pd.DataFrame({
         "account_id": account_ids(scores, where).to_numpy(),
-        "owner": owner.where(owner != "", "(no owner)").to_numpy(dtype=object),
+        "owner": owner.where(owner != "", "(no owner)").to_numpy(dtype=object), **parent,
         "arr": numbers(scores, "arr", where),
         "renewal_date": dates(scores, "renewal_date", where),
         "band": band, "health": health,
@@ -430,11 +433,19 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     owners = sorted(frame["owner"].unique())
     by_owner = _sum_by(frame, ["period", "owner"], {"period": order, "owner": owners})
     by_owner = by_owner[by_owner["accounts"] > 0].reset_index(drop=True)
+    by_parent = pd.DataFrame()
+    if "parent_id" in accounts.columns:
+        parent = accounts["parent_id"].to_numpy(dtype=object)
+        frame["parent_id"] = np.where(parent == "", "(no parent)", parent)
+        parents = list(dict.fromkeys(frame["parent_id"]))
+        by_parent = _sum_by(frame, ["period", "parent_id"],
+                            {"period": order, "parent_id": parents})
+        by_parent = likely(by_parent[by_parent["accounts"] > 0].reset_index(drop=True))
     sums = {k: float(table[k].sum()) for k in (*SUMMED, VARIANCE, *BAND_ARR)}
     totals = {k: v for k, v in likely(pd.DataFrame([sums])).iloc[0].items()}
     fiscal = _fiscal_years(table, fiscal_year_start)
     return Forecast(likely(table), likely(by_band), likely(by_owner), totals, as_of, by,
-                    fiscal_year_start, tuple(notes), likely(fiscal))
+                    fiscal_year_start, tuple(notes), likely(fiscal), by_parent)
 
 
 def fiscal_year(day: pd.DatetimeIndex | pd.Series, fiscal_year_start: int) -> np.ndarray:

@@ -323,7 +323,10 @@ def write_forecast(path: Path, kind: str | None, result: Forecast) -> None:
              "The period rows summed per fiscal year, each with its own likely range"),
             ("By band", "ForecastByBand", result.by_band, "Each period split by band"),
             ("By owner", "ForecastByOwner", result.by_owner,
-             "Each period split by owner (book of business)")):
+             "Each period split by owner (book of business)"),
+            *([("By parent", "ForecastByParent", result.by_parent,
+                "Each period split by parent account (parent_id)")]
+              if len(result.by_parent) else [])):
         book.heading(sheet, f"Renewal forecast by {result.by}: {title.lower()}")
         book.table(sheet, name, frame, row=3, labels=HEADINGS)
     book.close()
