@@ -68,33 +68,37 @@ def model_cells(model: Model, origins: dict[str, tuple[int, int]]) -> ModelCells
     return ModelCells(window, values)
 
 
-def _filter_test(f: SignalFilter, cell: str, values: list[str]) -> str:
+def _filter_test(f: SignalFilter, cell: str, key: str, values: list[str],
+                 keys: list[str]) -> str:
     """`cell op value` as the engine reads it, the value read live from its Model cell:
-    a number compares as a number, text as a text key; a blank satisfies only `<>`."""
-    key = text_of(cell)
-
-    def one(op: str, v: str) -> str:
+    a number compares as a number, text as a text key (`key`: the row's text key of
+    `cell`, `keys`: the values' text keys, each computed once); a blank satisfies only
+    `<>`."""
+    def one(op: str, v: str, vk: str) -> str:
         number = {"<>": f"OR(NOT(ISNUMBER({cell})),{cell}<>{v})"}.get(
             op, f"AND(ISNUMBER({cell}),{cell}{op}{v})")
         if op == "=":
-            text = f'AND({key}<>"",{key}={text_of(v)})'
+            text = f'AND({key}<>"",{key}={vk})'
         elif op == "<>":
-            text = f'OR({key}="",{key}<>{text_of(v)})'
+            text = f'OR({key}="",{key}<>{vk})'
         else:
-            text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{text_of(v)})'
+            text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{vk})'
         return f"IF(ISNUMBER({v}),{number},{text})"
     if f.op == "in":
-        return "OR(" + ",".join(one("=", v) for v in values) + ")"
-    return one(f.op, values[0])
+        return "OR(" + ",".join(one("=", v, k) for v, k in zip(values, keys, strict=True)) + ")"
+    return one(f.op, values[0], keys[0])
 
 
 @dataclass
 class SourceSheet:
-    """One source's sheet: its frame (sorted by key), columns and helper templates."""
+    """One source's sheet: its frame (sorted by key), columns and helper templates, and
+    the helper cells right of its Table (row 1 labels, row 2 formulas): whether the rows
+    are sorted by `_key` and each filter value's text key."""
 
     name: str
     frame: pd.DataFrame
     helpers: list[tuple[str, str]]   # (header, per-row formula template)
+    cells: list[tuple[str, str]]     # (label, formula) right of the Table
 
     @property
     def headers(self) -> list[str]:
@@ -103,6 +107,25 @@ class SourceSheet:
     def ref(self, column: str) -> str:
         """The structured reference to one of the sheet's columns."""
         return structured(self.name, column)
+
+    def cell(self, i: int) -> str:
+        """The absolute address of the i-th helper cell (its formula, row 2)."""
+        return _note_cell(self.name, len(self.headers), i)
+
+
+def sheet_cell(sheet: str, row: int, col: int) -> str:
+    """`sheet!$A$1` for (row, col), the sheet name quoted when it needs it."""
+    name = sheet if sheet.isidentifier() and sheet.isascii() else \
+        "'" + sheet.replace("'", "''") + "'"
+    return f"{name}!{xl_rowcol_to_cell(row, col, True, True)}"
+
+
+def sorted_test(key: str) -> str:
+    """TRUE when no `_key` is below (A to Z, as this spreadsheet compares text) the one
+    above it: one pass over the column, so the lookups may binary-search it."""
+    n = f"ROWS({key})"
+    return (f"IF({n}<2,TRUE,SUMPRODUCT(--(INDEX({key},2):INDEX({key},{n})"
+            f"<INDEX({key},1):INDEX({key},{n}-1)))=0)")
 
 
 def source_sheet(model: Model, name: str, frame: pd.DataFrame,
@@ -119,8 +142,13 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     frame = frame.iloc[order]
     cols = {str(c): xl_col_to_name(i) for i, c in enumerate(frame.columns)}
     n = len(frame.columns)
-    letter = {h: xl_col_to_name(n + i) for i, h in enumerate(
-        ["_key", "_time", "_block", "_seq", "_start"])}
+    signals = [g for g in model.signals if g.source == name]
+    # one text key per row for each column a filter or a distinct_count reads
+    keyed = list(dict.fromkeys(
+        [str(column_of(frame, f.column)) for g in signals for f in g.where]
+        + [str(column_of(frame, str(g.of))) for g in signals if g.agg == "distinct_count"]))
+    names = ["_key", "_time", "_block", "_seq", "_start"] + [f"_text_{c}" for c in keyed]
+    letter = {h: xl_col_to_name(n + i) for i, h in enumerate(names)}
 
     def at(col: str, row: str = ROW) -> str:
         return f"${col}{row}"
@@ -134,43 +162,67 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
         ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
         ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
         ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
-    ]
-    for g in (g for g in model.signals if g.source == name):
+    ] + [(f"_text_{c}", text_of(at(cols[c]))) for c in keyed]
+    notes: list[tuple[str, str]] = [("sorted by _key (A to Z)",
+                                     sorted_test(structured(name, "_key")))]
+    total = n + len(helpers) + _extra_helpers(signals)
+    for g in signals:
         w = cells.window[g.name]
         tests = [f"ISNUMBER({t})", f"{t}<AsOf+1",
                  f"IF(ISNUMBER({w}),{t}>=AsOf+1-{w},TRUE)"]
         if g.agg in NUMERIC_AGGS:
             tests.append(f"ISNUMBER({at(cols[str(column_of(frame, str(g.of)))])})")
         for i, f in enumerate(g.where):
-            cell = at(cols[str(column_of(frame, f.column))])
-            tests.append(_filter_test(f, cell, cells.values[(g.name, i)]))
+            col = str(column_of(frame, f.column))
+            values = cells.values[(g.name, i)]
+            first = len(notes)
+            notes += [(f"{g.name}: {f.column} {f.op} (value {j + 1}, text key)", text_of(v))
+                      for j, v in enumerate(values)]
+            keys = [_note_cell(name, total, first + j) for j in range(len(values))]
+            tests.append(_filter_test(f, at(cols[col]), at(letter[f"_text_{col}"]),
+                                      values, keys))
         helpers.append((f"_{g.name}", f"IF(AND({','.join(tests)}),1,0)"))
         if g.agg == "distinct_count":
-            of_letter = cols[str(column_of(frame, str(g.of)))]
+            text = at(letter[f"_text_{column_of(frame, str(g.of))}"])
             pass_col = xl_col_to_name(n + len(helpers) - 1)
             key_col = xl_col_to_name(n + len(helpers))
-            helpers.append((f"_{g.name}_key", _distinct_key(of_letter)))
+            helpers.append((f"_{g.name}_key", _distinct_key(text)))
             helpers.append((f"_{g.name}_new",
-                            _distinct_new(pass_col, key_col, at(letter["_start"]))))
-    return SourceSheet(name, frame, helpers)
+                            _distinct_new(name, pass_col, key_col, at(letter["_start"]),
+                                          f"_{g.name}", f"_{g.name}_key")))
+    assert total == n + len(helpers)
+    return SourceSheet(name, frame, helpers, notes)
 
 
-def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
+def _extra_helpers(signals: list[Signal]) -> int:
+    """How many per-signal helper columns the signals add (a flag, and for
+    distinct_count a key and a first-seen flag)."""
+    return sum(3 if g.agg == "distinct_count" else 1 for g in signals)
+
+
+def _note_cell(sheet: str, table_width: int, i: int) -> str:
+    """The i-th helper cell right of a source Table `table_width` columns wide."""
+    return sheet_cell(sheet, 1, table_width + 1 + i)
+
+
+def _distinct_new(table: str, pass_col: str, key_col: str, start: str, pass_name: str,
+                  key_name: str) -> str:
     """1 on a counted row whose value (its text key in `key_col`, '' for a blank word) no
     earlier counted row of the same block has (COUNTIFS from the block's first row)."""
     key = f"${key_col}{ROW}"
-    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
-    keys = f"INDEX(${key_col}$1:${key_col}{ROW},{start}):${key_col}{ROW}"
+    first = f"{start}-1"   # the block's first row as a Table row number
+    passed = f"INDEX({structured(table, pass_name)},{first}):${pass_col}{ROW}"
+    keys = f"INDEX({structured(table, key_name)},{first}):${key_col}{ROW}"
     seen = f'COUNTIFS({passed},1,{keys},"="&{wildcard_safe(key)})'
     return f'IF(${pass_col}{ROW}<>1,0,IF({key}="",0,IF({seen}=1,1,0)))'
 
 
-def _distinct_key(of_letter: str) -> str:
-    """The `of` value as a text key for distinct_count, 'k' first (so COUNTIFS never
-    reads it as a number); '' for a blank or a blank word (engine: not counted)."""
-    v = text_of(f"${of_letter}{ROW}")
-    blank = "OR(LOWER(" + v + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
-    return f'IF({blank},"","k"&{v})'
+def _distinct_key(text: str) -> str:
+    """The `of` value (`text`: its text key) as a key for distinct_count, 'k' first (so
+    COUNTIFS never reads it as a number); '' for a blank or a blank word (engine: not
+    counted)."""
+    blank = "OR(LOWER(" + text + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
+    return f'IF({blank},"","k"&{text})'
 
 
 def block(src: SourceSheet, column: str, first: str, last: str) -> str:
@@ -201,15 +253,30 @@ def signal_formula(g: Signal, src: SourceSheet, first: str, last: str) -> str:
     return f"IF({first}=0,{body[1]},{body[0]})"
 
 
+def block_start(src: SourceSheet, account: str) -> str:
+    """The Table row of the first source row whose `_key` is `account` (a text key);
+    0 when none. When the sheet is sorted by `_key` (its helper cell says so) a binary
+    search (MATCH type 1) finds a row of the block and `_start` its first row; else (or
+    for a key holding a wildcard character) an exact MATCH scans the column."""
+    key, start = src.ref("_key"), src.ref("_start")
+    found = f"MATCH({account},{key},1)"
+    binary = f"IFERROR(IF(INDEX({key},{found})={account},INDEX({start},{found})-1,0),0)"
+    exact = f"IFERROR(MATCH({wildcard_safe(account)},{key},0),0)"
+    wild = "OR(" + ",".join(f'ISNUMBER(FIND("{c}",{account}))' for c in "~*?") + ")"
+    return (f'IF({account}="",0,IF(AND({src.cell(0)},NOT({wild})),{binary},{exact}))')
+
+
 def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list[str]
                      ) -> tuple[list[str], dict[str, str]]:
-    """The Accounts headers with `_SOURCE_from`/`_SOURCE_to` (and any missing signal
-    column) appended, and the per-row formula of each of those and of every signal."""
+    """The Accounts headers with `_account_key`, `_SOURCE_from`/`_SOURCE_to` (and any
+    missing signal column) appended, and the per-row formula of each of those and of
+    every signal."""
     id_pos = next(i for i, h in enumerate(headers) if header_key(h) == "accountid")
-    account = text_of(f"${xl_col_to_name(id_pos)}{ROW}")
     taken = {header_key(h) for h in headers}
     out = list(headers) + [g.name for g in model.signals if header_key(g.name) not in taken]
-    formulas: dict[str, str] = {}
+    out.append("_account_key")
+    account = f"${xl_col_to_name(len(out) - 1)}{ROW}"
+    formulas: dict[str, str] = {"_account_key": text_of(f"${xl_col_to_name(id_pos)}{ROW}")}
     where: dict[str, tuple[str, str]] = {}
     for s in model.sources:
         if s.name not in sheets:
@@ -218,9 +285,7 @@ def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list
         out += [f"_{s.name}_from", f"_{s.name}_to"]
         first, last = (f"${xl_col_to_name(len(out) - 2)}{ROW}",
                        f"${xl_col_to_name(len(out) - 1)}{ROW}")
-        formulas[f"_{s.name}_from"] = (
-            f'IF({account}="",0,IFERROR(MATCH({wildcard_safe(account)},'
-            f'{src.ref("_key")},0),0))')
+        formulas[f"_{s.name}_from"] = block_start(src, account)
         formulas[f"_{s.name}_to"] = (
             f"IF({first}=0,0,MATCH(INDEX({src.ref('_block')},{first})+0.75,"
             f"{src.ref('_seq')},1))")
@@ -313,9 +378,18 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
                       for h, _ in src.helpers]
     blank = [[""]] * len(templates)
 
+    notes_col = len(headers) + 1
+    for i, (label, _) in enumerate(src.cells):
+        ws.write_string(0, notes_col + i, label, book.fmt["header"])
+        ws.set_column(notes_col + i, notes_col + i, max(14, min(40, len(label) + 2)),
+                      helper_fmt)
+
     def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
         row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
         ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
+        if r == 1:   # the helper cells right of the Table, in its first data row
+            ws.stream_formulas(1, [f for _, f in src.cells], [helper_fmt] * len(src.cells),
+                               [[""]] * len(src.cells), 1, col=notes_col, shared=False)
     frame = src.frame.assign(**{"\0helpers": 1})
     for i, (h, _) in enumerate(src.helpers):
         ws.set_column(data_cols + i, data_cols + i, 19 if h == "_time" else max(10, len(h) + 2),
