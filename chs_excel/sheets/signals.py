@@ -373,10 +373,11 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
         formats.append(fmt_date if is_time else book.fmt["input"])
         writers.append(ws.column_writer(series))
         ws.set_column(len(formats) - 1, len(formats) - 1, 20 if is_time else 14)
-    templates = [t for _, t in src.helpers]
     helper_formats = [book.fmt["helper_datetime"] if h == "_time" else helper_fmt
                       for h, _ in src.helpers]
-    blank = [[""]] * len(templates)
+    # one shared formula per helper column: LibreOffice compiles it once, not per row
+    row_formulas = ws.shared_row_writer(1, rows, [t for _, t in src.helpers],
+                                        helper_formats, col=data_cols, above=PREV)
 
     notes_col = len(headers) + 1
     for i, (label, _) in enumerate(src.cells):
@@ -385,8 +386,7 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
                       helper_fmt)
 
     def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
-        row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
-        ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
+        row_formulas(r)
         if r == 1:   # the helper cells right of the Table, in its first data row
             ws.stream_formulas(1, [f for _, f in src.cells], [helper_fmt] * len(src.cells),
                                [[""]] * len(src.cells), 1, col=notes_col, shared=False)
