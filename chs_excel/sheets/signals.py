@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 NUMERIC_AGGS = tuple(a for a in AGGS if a not in (*NO_OF_AGGS, "distinct_count"))
 PREV = "\u00a4"  # placeholder for the previous row's number in source helper templates
-SEQ_SCALE = 2 ** 21  # _seq = _block + ROW()/2^21: strictly increasing (rows < 2^20)
+NO_START = "-9E+307"  # the window start of a signal without a window: every time is later
 SIGNAL_TABLES = ("Sources", "Signals", "SignalFilters")
 ISO_TIME = ('IFERROR(DATEVALUE(LEFT({t},10))+IFERROR(TIMEVALUE(MID({t},12,8)),0),"")')
 
@@ -72,21 +72,27 @@ def _filter_test(f: SignalFilter, cell: str, key: str, values: list[str],
                  keys: list[str]) -> str:
     """`cell op value` as the engine reads it, the value read live from its Model cell:
     a number compares as a number, text as a text key (`key`: the row's text key of
-    `cell`, `keys`: the values' text keys, each computed once); a blank satisfies only
-    `<>`."""
+    `cell`; `keys`: the cells holding each value's text key, computed once, a blank
+    value's as " " for `=`, `<>` and `in`, which no trimmed key equals); a blank
+    satisfies only `<>`."""
     def one(op: str, v: str, vk: str) -> str:
         number = {"<>": f"OR(NOT(ISNUMBER({cell})),{cell}<>{v})"}.get(
             op, f"AND(ISNUMBER({cell}),{cell}{op}{v})")
-        if op == "=":
-            text = f'AND({key}<>"",{key}={vk})'
-        elif op == "<>":
-            text = f'OR({key}="",{key}<>{vk})'
+        if op in ("=", "<>"):
+            text = f"{key}{op}{vk}"
         else:
             text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{vk})'
         return f"IF(ISNUMBER({v}),{number},{text})"
     if f.op == "in":
         return "OR(" + ",".join(one("=", v, k) for v, k in zip(values, keys, strict=True)) + ")"
     return one(f.op, values[0], keys[0])
+
+
+def _value_key(op: str, value: str) -> str:
+    """The helper cell holding a filter value's text key (" " for a blank value when
+    the test is `=`, `<>` or `in`: a blank value then matches no row, or every row)."""
+    key = text_of(value)
+    return f'IF({key}=""," ",{key})' if op in ("=", "<>", "in") else key
 
 
 @dataclass
@@ -143,11 +149,12 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     cols = {str(c): xl_col_to_name(i) for i, c in enumerate(frame.columns)}
     n = len(frame.columns)
     signals = [g for g in model.signals if g.source == name]
+    distinct = any(g.agg == "distinct_count" for g in signals)
     # one text key per row for each column a filter or a distinct_count reads
     keyed = list(dict.fromkeys(
         [str(column_of(frame, f.column)) for g in signals for f in g.where]
         + [str(column_of(frame, str(g.of))) for g in signals if g.agg == "distinct_count"]))
-    names = ["_key", "_time", "_block", "_seq", "_start"] + [f"_text_{c}" for c in keyed]
+    names = ["_key", "_time", "_block"] + ["_start"] * distinct + [f"_text_{c}" for c in keyed]
     letter = {h: xl_col_to_name(n + i) for i, h in enumerate(names)}
 
     def at(col: str, row: str = ROW) -> str:
@@ -160,36 +167,44 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
         ("_key", text_of(at(cols[str(key_col)]))),
         ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{ISO_TIME.format(t=t_raw)})"),
         ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
-        ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
-        ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
-    ] + [(f"_text_{c}", text_of(at(cols[c]))) for c in keyed]
-    notes: list[tuple[str, str]] = [("sorted by _key (A to Z)",
-                                     sorted_test(structured(name, "_key")))]
+    ]
+    if distinct:
+        helpers.append(("_start", f"IF(ROW()=2,2,IF({k}={above(k)},"
+                                  f"{above(at(letter['_start']))},ROW()))"))
+    helpers += [(f"_text_{c}", text_of(at(cols[c]))) for c in keyed]
     total = n + len(helpers) + _extra_helpers(signals)
+    notes: list[tuple[str, str]] = [("sorted by _key (A to Z)",
+                                     sorted_test(structured(name, "_key"))),
+                                    ("window end (AsOf + 1)", "AsOf+1")]
+    end = _note_cell(name, total, 1)
     for g in signals:
         w = cells.window[g.name]
-        tests = [f"ISNUMBER({t})", f"{t}<AsOf+1",
-                 f"IF(ISNUMBER({w}),{t}>=AsOf+1-{w},TRUE)"]
+        start = _note_cell(name, total, len(notes))
+        notes.append((f"{g.name}: window start",
+                      f"IF(ISNUMBER({w}),AsOf+1-{w},{NO_START})"))
+        tests = [f"({t}>={start})", f"({t}<{end})"]   # a text (unread) time is neither
         if g.agg in NUMERIC_AGGS:
             tests.append(f"ISNUMBER({at(cols[str(column_of(frame, str(g.of)))])})")
+        filters = []
         for i, f in enumerate(g.where):
             col = str(column_of(frame, f.column))
             values = cells.values[(g.name, i)]
             first = len(notes)
-            notes += [(f"{g.name}: {f.column} {f.op} (value {j + 1}, text key)", text_of(v))
-                      for j, v in enumerate(values)]
+            notes += [(f"{g.name}: {f.column} {f.op} (value {j + 1}, text key)",
+                       _value_key(f.op, v)) for j, v in enumerate(values)]
             keys = [_note_cell(name, total, first + j) for j in range(len(values))]
-            tests.append(_filter_test(f, at(cols[col]), at(letter[f"_text_{col}"]),
-                                      values, keys))
-        helpers.append((f"_{g.name}", f"IF(AND({','.join(tests)}),1,0)"))
+            filters.append(_filter_test(f, at(cols[col]), at(letter[f"_text_{col}"]),
+                                        values, keys))
+        if filters:
+            tests.append(f"AND({','.join(filters)})")
+        helpers.append((f"_{g.name}", "*".join(tests)))
         if g.agg == "distinct_count":
             text = at(letter[f"_text_{column_of(frame, str(g.of))}"])
             pass_col = xl_col_to_name(n + len(helpers) - 1)
             key_col = xl_col_to_name(n + len(helpers))
             helpers.append((f"_{g.name}_key", _distinct_key(text)))
             helpers.append((f"_{g.name}_new",
-                            _distinct_new(name, pass_col, key_col, at(letter["_start"]),
-                                          f"_{g.name}", f"_{g.name}_key")))
+                            _distinct_new(pass_col, key_col, at(letter["_start"]))))
     assert total == n + len(helpers)
     return SourceSheet(name, frame, helpers, notes)
 
@@ -205,14 +220,14 @@ def _note_cell(sheet: str, table_width: int, i: int) -> str:
     return sheet_cell(sheet, 1, table_width + 1 + i)
 
 
-def _distinct_new(table: str, pass_col: str, key_col: str, start: str, pass_name: str,
-                  key_name: str) -> str:
+def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
     """1 on a counted row whose value (its text key in `key_col`, '' for a blank word) no
-    earlier counted row of the same block has (COUNTIFS from the block's first row)."""
+    earlier counted row of the same block has (COUNTIFS from the block's first row; the
+    ranges start at row 1 of the sheet, not at the Table's column, which LibreOffice
+    recalculates far more slowly from every row)."""
     key = f"${key_col}{ROW}"
-    first = f"{start}-1"   # the block's first row as a Table row number
-    passed = f"INDEX({structured(table, pass_name)},{first}):${pass_col}{ROW}"
-    keys = f"INDEX({structured(table, key_name)},{first}):${key_col}{ROW}"
+    passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
+    keys = f"INDEX(${key_col}$1:${key_col}{ROW},{start}):${key_col}{ROW}"
     seen = f'COUNTIFS({passed},1,{keys},"="&{wildcard_safe(key)})'
     return f'IF(${pass_col}{ROW}<>1,0,IF({key}="",0,IF({seen}=1,1,0)))'
 
@@ -256,14 +271,24 @@ def signal_formula(g: Signal, src: SourceSheet, first: str, last: str) -> str:
 def block_start(src: SourceSheet, account: str) -> str:
     """The Table row of the first source row whose `_key` is `account` (a text key);
     0 when none. When the sheet is sorted by `_key` (its helper cell says so) a binary
-    search (MATCH type 1) finds a row of the block and `_start` its first row; else (or
-    for a key holding a wildcard character) an exact MATCH scans the column."""
-    key, start = src.ref("_key"), src.ref("_start")
+    search (MATCH type 1) finds a row of the block, and a binary search on the
+    non-decreasing `_block` numbers its first row; else (or for a key holding a wildcard
+    character) an exact MATCH scans the column."""
+    key, blocks = src.ref("_key"), src.ref("_block")
     found = f"MATCH({account},{key},1)"
-    binary = f"IFERROR(IF(INDEX({key},{found})={account},INDEX({start},{found})-1,0),0)"
+    first = f"IFERROR(MATCH(INDEX({blocks},{found})-0.5,{blocks},1),0)+1"
+    binary = f"IFERROR(IF(INDEX({key},{found})={account},{first},0),0)"
     exact = f"IFERROR(MATCH({wildcard_safe(account)},{key},0),0)"
     wild = "OR(" + ",".join(f'ISNUMBER(FIND("{c}",{account}))' for c in "~*?") + ")"
-    return (f'IF({account}="",0,IF(AND({src.cell(0)},NOT({wild})),{binary},{exact}))')
+    return f'IF({account}="",0,IF(AND({src.cell(0)},NOT({wild})),{binary},{exact}))'
+
+
+def block_end(src: SourceSheet, first: str) -> str:
+    """The Table row of the last row of the block starting at `first` (0: none): a
+    binary search for its `_block` number + 0.5, which no row holds, so the answer is
+    the last row at or below it whichever way duplicates are searched."""
+    blocks = src.ref("_block")
+    return f"IF({first}=0,0,MATCH(INDEX({blocks},{first})+0.5,{blocks},1))"
 
 
 def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list[str]
@@ -286,9 +311,7 @@ def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list
         first, last = (f"${xl_col_to_name(len(out) - 2)}{ROW}",
                        f"${xl_col_to_name(len(out) - 1)}{ROW}")
         formulas[f"_{s.name}_from"] = block_start(src, account)
-        formulas[f"_{s.name}_to"] = (
-            f"IF({first}=0,0,MATCH(INDEX({src.ref('_block')},{first})+0.75,"
-            f"{src.ref('_seq')},1))")
+        formulas[f"_{s.name}_to"] = block_end(src, first)
         where[s.name] = (first, last)
     by_key = {header_key(h): h for h in out}
     for g in model.signals:
