@@ -347,3 +347,33 @@ def test_signal_formulas_use_only_functions_both_compute(tmp_path: Path) -> None
                     allowed = (PREFIXED | SIGNAL_PREFIXED) if prefix else (PLAIN | SIGNAL_PLAIN)
                     assert name in allowed, (sheet, cell.coordinate, name)
     assert seen > 50
+
+
+OPS_YAML = SIGNALS_YAML.split("signals:")[0] + """signals:
+  - {name: tickets_30d, source: tickets, agg: count, window: 30}
+  - {name: after_m, source: tickets, agg: count, where: [{column: priority, op: ">", value: m}]}
+  - {name: upto_low, source: tickets, agg: count,
+     where: [{column: priority, op: "<=", value: LOW}]}
+  - {name: four, source: tickets, agg: count, where: [{column: amount, op: "=", value: 4}]}
+  - {name: not_four, source: tickets, agg: count,
+     where: [{column: amount, op: "<>", value: 4}]}
+  - {name: urgent_or_5, source: tickets, agg: count,
+     where: [{column: priority, op: in, value: [urgent, 5]}]}
+  - {name: below_5, source: tickets, agg: sum, of: amount,
+     where: [{column: amount, op: "<", value: 5}, {column: priority, op: "<>", value: high}]}
+"""
+
+
+def test_every_filter_op_equals_the_engine(tmp_path: Path) -> None:
+    """Text comparisons, number = and <>, `in` mixing text and a number, two filters on
+    one signal: LibreOffice equals the engine for each."""
+    model = model_from_dict(load_yaml(OPS_YAML, "test model"))
+    accounts, sources = _inputs()
+    path = tmp_path / "ops.xlsx"
+    write_template(path, model, accounts, rows=10, as_of=AS_OF, sources=sources)
+    reference = compute_signals(model, accounts, sources, AS_OF).values
+    got = _accounts_values(recalculate(path, tmp_path / "lo"))
+    for signal in reference.columns:
+        assert all(_same(g, r) for g, r in zip(got[signal], reference[signal].tolist(),
+                                               strict=True)), (signal, got[signal],
+                                                               reference[signal].tolist())

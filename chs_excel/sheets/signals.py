@@ -68,31 +68,36 @@ def model_cells(model: Model, origins: dict[str, tuple[int, int]]) -> ModelCells
     return ModelCells(window, values)
 
 
-def _filter_test(f: SignalFilter, cell: str, key: str, values: list[str],
+def _filter_test(f: SignalFilter, cell: str, key: str, numbers: list[str],
                  keys: list[str]) -> str:
-    """`cell op value` as the engine reads it, the value read live from its Model cell:
-    a number compares as a number, text as a text key (`key`: the row's text key of
-    `cell`; `keys`: the cells holding each value's text key, computed once, a blank
-    value's as " " for `=`, `<>` and `in`, which no trimmed key equals); a blank
-    satisfies only `<>`."""
-    def one(op: str, v: str, vk: str) -> str:
-        number = {"<>": f"OR(NOT(ISNUMBER({cell})),{cell}<>{v})"}.get(
-            op, f"AND(ISNUMBER({cell}),{cell}{op}{v})")
-        if op in ("=", "<>"):
-            text = f"{key}{op}{vk}"
-        else:
-            text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{vk})'
-        return f"IF(ISNUMBER({v}),{number},{text})"
+    """`cell op value` as the engine reads it, the value read live from its Model cell
+    through two helper cells each (computed once, not per row): `numbers`, the value
+    when it is a number (else ""), and `keys`, its text key when it is text (" " when it
+    is a number, or blank for `=`, `<>`, `in`: no trimmed key equals " "). A number
+    cell compares as a number with a number value; text (the row's text key `key`) with
+    a text value; a blank satisfies only `<>`."""
+    def equal(n: str, k: str) -> str:
+        return f"OR(AND(ISNUMBER({cell}),{cell}={n}),{key}={k})"
+
+    def compare(op: str, n: str, k: str) -> str:
+        return (f'OR(AND(ISNUMBER({cell}),ISNUMBER({n}),{cell}{op}{n}),'
+                f'AND({key}<>"",{k}<>" ",NOT(ISNUMBER({cell})),{key}{op}{k}))')
     if f.op == "in":
-        return "OR(" + ",".join(one("=", v, k) for v, k in zip(values, keys, strict=True)) + ")"
-    return one(f.op, values[0], keys[0])
+        return "OR(" + ",".join(equal(n, k) for n, k in zip(numbers, keys, strict=True)) + ")"
+    if f.op == "=":
+        return equal(numbers[0], keys[0])
+    if f.op == "<>":
+        return f"NOT({equal(numbers[0], keys[0])})"
+    return compare(f.op, numbers[0], keys[0])
 
 
-def _value_key(op: str, value: str) -> str:
-    """The helper cell holding a filter value's text key (" " for a blank value when
-    the test is `=`, `<>` or `in`: a blank value then matches no row, or every row)."""
+def _value_cells(op: str, value: str) -> tuple[str, str]:
+    """The two helper cells' formulas for one filter value (see `_filter_test`); for
+    `<`, `<=`, `>`, `>=` a blank text value keeps its key "" (as the engine compares)."""
     key = text_of(value)
-    return f'IF({key}=""," ",{key})' if op in ("=", "<>", "in") else key
+    none = f"OR(ISNUMBER({value}),{key}=\"\")" if op in ("=", "<>", "in") \
+        else f"ISNUMBER({value})"
+    return f'IF(ISNUMBER({value}),{value},"")', f'IF({none}," ",{key})'
 
 
 @dataclass
@@ -166,7 +171,8 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     helpers = [
         ("_key", text_of(at(cols[str(key_col)]))),
         ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{ISO_TIME.format(t=t_raw)})"),
-        ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
+        # N(): the header above row 2 counts as 0; a first key unlike the header adds 1
+        ("_block", f"N({above(b)})+({k}<>{above(k)})"),
     ]
     if distinct:
         helpers.append(("_start", f"IF(ROW()=2,2,IF({k}={above(k)},"
@@ -190,11 +196,14 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
             col = str(column_of(frame, f.column))
             values = cells.values[(g.name, i)]
             first = len(notes)
-            notes += [(f"{g.name}: {f.column} {f.op} (value {j + 1}, text key)",
-                       _value_key(f.op, v)) for j, v in enumerate(values)]
-            keys = [_note_cell(name, total, first + j) for j in range(len(values))]
+            for j, v in enumerate(values):
+                number, text = _value_cells(f.op, v)
+                label = f"{g.name}: {f.column} {f.op} (value {j + 1}"
+                notes += [(f"{label}, number)", number), (f"{label}, text key)", text)]
+            numbers = [_note_cell(name, total, first + 2 * j) for j in range(len(values))]
+            keys = [_note_cell(name, total, first + 2 * j + 1) for j in range(len(values))]
             filters.append(_filter_test(f, at(cols[col]), at(letter[f"_text_{col}"]),
-                                        values, keys))
+                                        numbers, keys))
         if filters:
             tests.append(f"AND({','.join(filters)})")
         helpers.append((f"_{g.name}", "*".join(tests)))
