@@ -2,16 +2,21 @@
 as native formulas over it (docs/signals-workbook.md).
 
 A source sheet holds the export as it was read (an Excel Table named as the source, its own
-headers; times as Excel date-times, UTC) and grey helper columns on its right, formulas
-per row: `_key` (the key as a text key), `_time` (the row's time as a number), `_block`
-and `_seq` (the sorted block the row belongs to), and per signal `_NAME` (1 when the row
-counts for the signal: in the window, passing every filter, with a number to aggregate) and,
-for `distinct_count`, `_NAME_new` (1 on the first counted row of each distinct value).
+headers; times as Excel date-times, UTC) and grey helper columns on its right, one shared
+formula per column, each row reading only itself and the row above: `_key` (the key as a
+text key), `_time` (the row's time as a number), `_block` (the sorted block the row
+belongs to; `_start`, its first row, when a distinct_count needs it), `_text_COLUMN` (the
+text key of each column a filter or distinct_count reads), and per signal `_NAME` (1 when
+the row counts for the signal: in the window, passing every filter, with a number to
+aggregate) and, for `distinct_count`, `_NAME_new` (1 on the first counted row of each
+distinct value). Helper cells right of the Table hold what every row would otherwise
+recompute: whether the rows are sorted by `_key`, the window end and starts, and each
+filter value as a number and as a text key.
 The rows are written sorted by key, so each account's rows are one block; Accounts finds
-the block once per source (`_SOURCE_from`, `_SOURCE_to`: an exact MATCH of the key, then a
-binary-search MATCH on the strictly increasing `_seq`) and each signal aggregates only
-its block. Windows and filter values are read live from the Model's Signals and
-SignalFilters Tables; the as-of day from `AsOf`.
+the block once per source (`_SOURCE_from`, `_SOURCE_to`: binary-search MATCHes on the
+sorted `_key` and on `_block` while the sheet is sorted, an exact MATCH otherwise) and
+each signal aggregates only its block. Windows and filter values are read live from the
+Model's Signals and SignalFilters Tables; the as-of day from `AsOf`.
 """
 
 from __future__ import annotations
