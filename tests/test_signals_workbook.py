@@ -377,3 +377,22 @@ def test_every_filter_op_equals_the_engine(tmp_path: Path) -> None:
         assert all(_same(g, r) for g, r in zip(got[signal], reference[signal].tolist(),
                                                strict=True)), (signal, got[signal],
                                                                reference[signal].tolist())
+
+
+def test_source_helpers_are_shared_formulas_reading_the_row_above(tmp_path: Path) -> None:
+    """Each helper column is one shared formula (its master in row 2); shifted to any
+    row it reads that row and the one above (openpyxl expands shared formulas)."""
+    import zipfile
+    accounts, sources = _inputs()
+    path = tmp_path / "book.xlsx"
+    write_template(path, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    book = openpyxl.load_workbook(path)
+    ws = book["tickets"]
+    head = {c.value: c.column_letter for c in ws[1]}
+    key, block = head["_key"], head["_block"]
+    assert ws[f"{block}2"].value == f"=N(${block}1)+(${key}2<>${key}1)"
+    assert ws[f"{block}7"].value == f"=N(${block}6)+(${key}7<>${key}6)"
+    with zipfile.ZipFile(path) as package:
+        xml = "".join(package.read(n).decode() for n in package.namelist()
+                      if n.startswith("xl/worksheets/sheet"))
+    assert f'<f t="shared" ref="{block}2:{block}10"' in xml
