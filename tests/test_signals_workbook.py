@@ -396,3 +396,20 @@ def test_source_helpers_are_shared_formulas_reading_the_row_above(tmp_path: Path
         xml = "".join(package.read(n).decode() for n in package.namelist()
                       if n.startswith("xl/worksheets/sheet"))
     assert f'<f t="shared" ref="{block}2:{block}10"' in xml
+
+
+def test_accounts_read_back_with_their_helper_columns_rebuild(tmp_path: Path) -> None:
+    """Accounts read back from a workbook carry `_account_key`, `_tickets_from` and
+    `_tickets_to`: writing them again with sources gives each helper column once."""
+    from chs_excel.io.workbook import read_workbook
+    accounts, sources = _inputs()
+    first = tmp_path / "first.xlsx"
+    write_template(first, _model(), accounts, rows=10, as_of=AS_OF, sources=sources)
+    again = read_workbook(first).accounts
+    assert "_tickets_from" in again.columns
+    second = tmp_path / "second.xlsx"
+    write_template(second, _model(), again.drop(columns=list(HAND)), rows=10, as_of=AS_OF,
+                   sources=sources)
+    head = [c.value for c in openpyxl.load_workbook(second)["Accounts"][1]]
+    for helper in ("_account_key", "_tickets_from", "_tickets_to"):
+        assert head.count(helper) == 1, head

@@ -310,6 +310,9 @@ def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list
     """The Accounts headers with `_account_key`, `_SOURCE_from`/`_SOURCE_to` (and any
     missing signal column) appended, and the per-row formula of each of those and of
     every signal."""
+    ours = {"_account_key"} | {f"_{s.name}_{end}" for s in model.sources
+                               for end in ("from", "to")}
+    headers = [h for h in headers if h not in ours]   # read back from a workbook: rewritten
     id_pos = next(i for i, h in enumerate(headers) if header_key(h) == "accountid")
     taken = {header_key(h) for h in headers}
     out = list(headers) + [g.name for g in model.signals if header_key(g.name) not in taken]
