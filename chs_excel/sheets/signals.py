@@ -2,16 +2,21 @@
 as native formulas over it (docs/signals-workbook.md).
 
 A source sheet holds the export as it was read (an Excel Table named as the source, its own
-headers; times as Excel date-times, UTC) and grey helper columns on its right, formulas
-per row: `_key` (the key as a text key), `_time` (the row's time as a number), `_block`
-and `_seq` (the sorted block the row belongs to), and per signal `_NAME` (1 when the row
-counts for the signal: in the window, passing every filter, with a number to aggregate) and,
-for `distinct_count`, `_NAME_new` (1 on the first counted row of each distinct value).
+headers; times as Excel date-times, UTC) and grey helper columns on its right, one shared
+formula per column, each row reading only itself and the row above: `_key` (the key as a
+text key), `_time` (the row's time as a number), `_block` (the sorted block the row
+belongs to; `_start`, its first row, when a distinct_count needs it), `_text_COLUMN` (the
+text key of each column a filter or distinct_count reads), and per signal `_NAME` (1 when
+the row counts for the signal: in the window, passing every filter, with a number to
+aggregate) and, for `distinct_count`, `_NAME_new` (1 on the first counted row of each
+distinct value). Helper cells right of the Table hold what every row would otherwise
+recompute: whether the rows are sorted by `_key`, the window end and starts, and each
+filter value as a number and as a text key.
 The rows are written sorted by key, so each account's rows are one block; Accounts finds
-the block once per source (`_SOURCE_from`, `_SOURCE_to`: an exact MATCH of the key, then a
-binary-search MATCH on the strictly increasing `_seq`) and each signal aggregates only
-its block. Windows and filter values are read live from the Model's Signals and
-SignalFilters Tables; the as-of day from `AsOf`.
+the block once per source (`_SOURCE_from`, `_SOURCE_to`: binary-search MATCHes on the
+sorted `_key` and on `_block` while the sheet is sorted, an exact MATCH otherwise) and
+each signal aggregates only its block. Windows and filter values are read live from the
+Model's Signals and SignalFilters Tables; the as-of day from `AsOf`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
 
 NUMERIC_AGGS = tuple(a for a in AGGS if a not in (*NO_OF_AGGS, "distinct_count"))
 PREV = "\u00a4"  # placeholder for the previous row's number in source helper templates
-SEQ_SCALE = 2 ** 21  # _seq = _block + ROW()/2^21: strictly increasing (rows < 2^20)
+NO_START = "-9E+307"  # the window start of a signal without a window: every time is later
 SIGNAL_TABLES = ("Sources", "Signals", "SignalFilters")
 
 
@@ -96,33 +101,48 @@ def model_cells(model: Model, origins: dict[str, tuple[int, int]]) -> ModelCells
     return ModelCells(window, values)
 
 
-def _filter_test(f: SignalFilter, cell: str, values: list[str]) -> str:
-    """`cell op value` as the engine reads it, the value read live from its Model cell:
-    a number compares as a number, text as a text key; a blank satisfies only `<>`."""
-    key = text_of(cell)
+def _filter_test(f: SignalFilter, cell: str, key: str, numbers: list[str],
+                 keys: list[str]) -> str:
+    """`cell op value` as the engine reads it, the value read live from its Model cell
+    through two helper cells each (computed once, not per row): `numbers`, the value
+    when it is a number (else ""), and `keys`, its text key when it is text (" " when it
+    is a number, or blank for `=`, `<>`, `in`: no trimmed key equals " "). A number
+    cell compares as a number with a number value; text (the row's text key `key`) with
+    a text value; a blank satisfies only `<>`."""
+    def equal(n: str, k: str) -> str:
+        return f"OR(AND(ISNUMBER({cell}),{cell}={n}),{key}={k})"
 
-    def one(op: str, v: str) -> str:
-        number = {"<>": f"OR(NOT(ISNUMBER({cell})),{cell}<>{v})"}.get(
-            op, f"AND(ISNUMBER({cell}),{cell}{op}{v})")
-        if op == "=":
-            text = f'AND({key}<>"",{key}={text_of(v)})'
-        elif op == "<>":
-            text = f'OR({key}="",{key}<>{text_of(v)})'
-        else:
-            text = f'AND({key}<>"",NOT(ISNUMBER({cell})),{key}{op}{text_of(v)})'
-        return f"IF(ISNUMBER({v}),{number},{text})"
+    def compare(op: str, n: str, k: str) -> str:
+        return (f'OR(AND(ISNUMBER({cell}),ISNUMBER({n}),{cell}{op}{n}),'
+                f'AND({key}<>"",{k}<>" ",NOT(ISNUMBER({cell})),{key}{op}{k}))')
     if f.op == "in":
-        return "OR(" + ",".join(one("=", v) for v in values) + ")"
-    return one(f.op, values[0])
+        return "OR(" + ",".join(equal(n, k) for n, k in zip(numbers, keys, strict=True)) + ")"
+    if f.op == "=":
+        return equal(numbers[0], keys[0])
+    if f.op == "<>":
+        return f"NOT({equal(numbers[0], keys[0])})"
+    return compare(f.op, numbers[0], keys[0])
+
+
+def _value_cells(op: str, value: str) -> tuple[str, str]:
+    """The two helper cells' formulas for one filter value (see `_filter_test`); for
+    `<`, `<=`, `>`, `>=` a blank text value keeps its key "" (as the engine compares)."""
+    key = text_of(value)
+    none = f"OR(ISNUMBER({value}),{key}=\"\")" if op in ("=", "<>", "in") \
+        else f"ISNUMBER({value})"
+    return f'IF(ISNUMBER({value}),{value},"")', f'IF({none}," ",{key})'
 
 
 @dataclass
 class SourceSheet:
-    """One source's sheet: its frame (sorted by key), columns and helper templates."""
+    """One source's sheet: its frame (sorted by key), columns and helper templates, and
+    the helper cells right of its Table (row 1 labels, row 2 formulas): whether the rows
+    are sorted by `_key` and each filter value's text key."""
 
     name: str
     frame: pd.DataFrame
     helpers: list[tuple[str, str]]   # (header, per-row formula template)
+    cells: list[tuple[str, str]]     # (label, formula) right of the Table
 
     @property
     def headers(self) -> list[str]:
@@ -131,6 +151,25 @@ class SourceSheet:
     def ref(self, column: str) -> str:
         """The structured reference to one of the sheet's columns."""
         return structured(self.name, column)
+
+    def cell(self, i: int) -> str:
+        """The absolute address of the i-th helper cell (its formula, row 2)."""
+        return _note_cell(self.name, len(self.headers), i)
+
+
+def sheet_cell(sheet: str, row: int, col: int) -> str:
+    """`sheet!$A$1` for (row, col), the sheet name quoted when it needs it."""
+    name = sheet if sheet.isidentifier() and sheet.isascii() else \
+        "'" + sheet.replace("'", "''") + "'"
+    return f"{name}!{xl_rowcol_to_cell(row, col, True, True)}"
+
+
+def sorted_test(key: str) -> str:
+    """TRUE when no `_key` is below (A to Z, as this spreadsheet compares text) the one
+    above it: one pass over the column, so the lookups may binary-search it."""
+    n = f"ROWS({key})"
+    return (f"IF({n}<2,TRUE,SUMPRODUCT(--(INDEX({key},2):INDEX({key},{n})"
+            f"<INDEX({key},1):INDEX({key},{n}-1)))=0)")
 
 
 def source_sheet(model: Model, name: str, frame: pd.DataFrame,
@@ -146,8 +185,14 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     frame = frame.iloc[order]
     cols = {str(c): xl_col_to_name(i) for i, c in enumerate(frame.columns)}
     n = len(frame.columns)
-    letter = {h: xl_col_to_name(n + i) for i, h in enumerate(
-        ["_key", "_time", "_block", "_seq", "_start"])}
+    signals = [g for g in model.signals if g.source == name]
+    distinct = any(g.agg == "distinct_count" for g in signals)
+    # one text key per row for each column a filter or a distinct_count reads
+    keyed = list(dict.fromkeys(
+        [str(column_of(frame, f.column)) for g in signals for f in g.where]
+        + [str(column_of(frame, str(g.of))) for g in signals if g.agg == "distinct_count"]))
+    names = ["_key", "_time", "_block"] + ["_start"] * distinct + [f"_text_{c}" for c in keyed]
+    letter = {h: xl_col_to_name(n + i) for i, h in enumerate(names)}
 
     def at(col: str, row: str = ROW) -> str:
         return f"${col}{row}"
@@ -158,33 +203,69 @@ def source_sheet(model: Model, name: str, frame: pd.DataFrame,
     helpers = [
         ("_key", text_of(at(cols[str(key_col)]))),
         ("_time", f"IF(ISNUMBER({t_raw}),{t_raw},{iso_time(t_raw)})"),
-        ("_block", f"IF(ROW()=2,1,{above(b)}+IF({k}={above(k)},0,1))"),
-        ("_seq", f"{b}+ROW()/{SEQ_SCALE}"),
-        ("_start", f"IF(ROW()=2,2,IF({k}={above(k)},{above(at(letter['_start']))},ROW()))"),
+        # N(): the header above row 2 counts as 0; a first key unlike the header adds 1
+        ("_block", f"N({above(b)})+({k}<>{above(k)})"),
     ]
-    for g in (g for g in model.signals if g.source == name):
+    if distinct:
+        helpers.append(("_start", f"IF(ROW()=2,2,IF({k}={above(k)},"
+                                  f"{above(at(letter['_start']))},ROW()))"))
+    helpers += [(f"_text_{c}", text_of(at(cols[c]))) for c in keyed]
+    total = n + len(helpers) + _extra_helpers(signals)
+    notes: list[tuple[str, str]] = [("sorted by _key (A to Z)",
+                                     sorted_test(structured(name, "_key"))),
+                                    ("window end (AsOf + 1)", "AsOf+1")]
+    end = _note_cell(name, total, 1)
+    for g in signals:
         w = cells.window[g.name]
-        tests = [f"ISNUMBER({t})", f"{t}<AsOf+1",
-                 f"IF(ISNUMBER({w}),{t}>=AsOf+1-{w},TRUE)"]
+        start = _note_cell(name, total, len(notes))
+        notes.append((f"{g.name}: window start",
+                      f"IF(ISNUMBER({w}),AsOf+1-{w},{NO_START})"))
+        tests = [f"({t}>={start})", f"({t}<{end})"]   # a text (unread) time is neither
         if g.agg in NUMERIC_AGGS:
             tests.append(f"ISNUMBER({at(cols[str(column_of(frame, str(g.of)))])})")
+        filters = []
         for i, f in enumerate(g.where):
-            cell = at(cols[str(column_of(frame, f.column))])
-            tests.append(_filter_test(f, cell, cells.values[(g.name, i)]))
-        helpers.append((f"_{g.name}", f"IF(AND({','.join(tests)}),1,0)"))
+            col = str(column_of(frame, f.column))
+            values = cells.values[(g.name, i)]
+            first = len(notes)
+            for j, v in enumerate(values):
+                number, text = _value_cells(f.op, v)
+                label = f"{g.name}: {f.column} {f.op} (value {j + 1}"
+                notes += [(f"{label}, number)", number), (f"{label}, text key)", text)]
+            numbers = [_note_cell(name, total, first + 2 * j) for j in range(len(values))]
+            keys = [_note_cell(name, total, first + 2 * j + 1) for j in range(len(values))]
+            filters.append(_filter_test(f, at(cols[col]), at(letter[f"_text_{col}"]),
+                                        numbers, keys))
+        if filters:
+            tests.append(f"AND({','.join(filters)})")
+        helpers.append((f"_{g.name}", "*".join(tests)))
         if g.agg == "distinct_count":
-            of_letter = cols[str(column_of(frame, str(g.of)))]
+            text = at(letter[f"_text_{column_of(frame, str(g.of))}"])
             pass_col = xl_col_to_name(n + len(helpers) - 1)
             key_col = xl_col_to_name(n + len(helpers))
-            helpers.append((f"_{g.name}_key", _distinct_key(of_letter)))
+            helpers.append((f"_{g.name}_key", _distinct_key(text)))
             helpers.append((f"_{g.name}_new",
                             _distinct_new(pass_col, key_col, at(letter["_start"]))))
-    return SourceSheet(name, frame, helpers)
+    assert total == n + len(helpers)
+    return SourceSheet(name, frame, helpers, notes)
+
+
+def _extra_helpers(signals: list[Signal]) -> int:
+    """How many per-signal helper columns the signals add (a flag, and for
+    distinct_count a key and a first-seen flag)."""
+    return sum(3 if g.agg == "distinct_count" else 1 for g in signals)
+
+
+def _note_cell(sheet: str, table_width: int, i: int) -> str:
+    """The i-th helper cell right of a source Table `table_width` columns wide."""
+    return sheet_cell(sheet, 1, table_width + 1 + i)
 
 
 def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
     """1 on a counted row whose value (its text key in `key_col`, '' for a blank word) no
-    earlier counted row of the same block has (COUNTIFS from the block's first row)."""
+    earlier counted row of the same block has (COUNTIFS from the block's first row; the
+    ranges start at row 1 of the sheet, not at the Table's column, which LibreOffice
+    recalculates far more slowly from every row)."""
     key = f"${key_col}{ROW}"
     passed = f"INDEX(${pass_col}$1:${pass_col}{ROW},{start}):${pass_col}{ROW}"
     keys = f"INDEX(${key_col}$1:${key_col}{ROW},{start}):${key_col}{ROW}"
@@ -192,12 +273,12 @@ def _distinct_new(pass_col: str, key_col: str, start: str) -> str:
     return f'IF(${pass_col}{ROW}<>1,0,IF({key}="",0,IF({seen}=1,1,0)))'
 
 
-def _distinct_key(of_letter: str) -> str:
-    """The `of` value as a text key for distinct_count, 'k' first (so COUNTIFS never
-    reads it as a number); '' for a blank or a blank word (engine: not counted)."""
-    v = text_of(f"${of_letter}{ROW}")
-    blank = "OR(LOWER(" + v + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
-    return f'IF({blank},"","k"&{v})'
+def _distinct_key(text: str) -> str:
+    """The `of` value (`text`: its text key) as a key for distinct_count, 'k' first (so
+    COUNTIFS never reads it as a number); '' for a blank or a blank word (engine: not
+    counted)."""
+    blank = "OR(LOWER(" + text + ")={" + ",".join(f'"{w}"' for w in BLANK_WORDS) + "})"
+    return f'IF({blank},"","k"&{text})'
 
 
 def block(src: SourceSheet, column: str, first: str, last: str) -> str:
@@ -228,15 +309,43 @@ def signal_formula(g: Signal, src: SourceSheet, first: str, last: str) -> str:
     return f"IF({first}=0,{body[1]},{body[0]})"
 
 
+def block_start(src: SourceSheet, account: str) -> str:
+    """The Table row of the first source row whose `_key` is `account` (a text key);
+    0 when none. When the sheet is sorted by `_key` (its helper cell says so) a binary
+    search (MATCH type 1) finds a row of the block, and a binary search on the
+    non-decreasing `_block` numbers its first row; else (or for a key holding a wildcard
+    character) an exact MATCH scans the column."""
+    key, blocks = src.ref("_key"), src.ref("_block")
+    found = f"MATCH({account},{key},1)"
+    first = f"IFERROR(MATCH(INDEX({blocks},{found})-0.5,{blocks},1),0)+1"
+    binary = f"IFERROR(IF(INDEX({key},{found})={account},{first},0),0)"
+    exact = f"IFERROR(MATCH({wildcard_safe(account)},{key},0),0)"
+    wild = "OR(" + ",".join(f'ISNUMBER(FIND("{c}",{account}))' for c in "~*?") + ")"
+    return f'IF({account}="",0,IF(AND({src.cell(0)},NOT({wild})),{binary},{exact}))'
+
+
+def block_end(src: SourceSheet, first: str) -> str:
+    """The Table row of the last row of the block starting at `first` (0: none): a
+    binary search for its `_block` number + 0.5, which no row holds, so the answer is
+    the last row at or below it whichever way duplicates are searched."""
+    blocks = src.ref("_block")
+    return f"IF({first}=0,0,MATCH(INDEX({blocks},{first})+0.5,{blocks},1))"
+
+
 def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list[str]
                      ) -> tuple[list[str], dict[str, str]]:
-    """The Accounts headers with `_SOURCE_from`/`_SOURCE_to` (and any missing signal
-    column) appended, and the per-row formula of each of those and of every signal."""
+    """The Accounts headers with `_account_key`, `_SOURCE_from`/`_SOURCE_to` (and any
+    missing signal column) appended, and the per-row formula of each of those and of
+    every signal."""
+    ours = {"_account_key"} | {f"_{s.name}_{end}" for s in model.sources
+                               for end in ("from", "to")}
+    headers = [h for h in headers if h not in ours]   # read back from a workbook: rewritten
     id_pos = next(i for i, h in enumerate(headers) if header_key(h) == "accountid")
-    account = text_of(f"${xl_col_to_name(id_pos)}{ROW}")
     taken = {header_key(h) for h in headers}
     out = list(headers) + [g.name for g in model.signals if header_key(g.name) not in taken]
-    formulas: dict[str, str] = {}
+    out.append("_account_key")
+    account = f"${xl_col_to_name(len(out) - 1)}{ROW}"
+    formulas: dict[str, str] = {"_account_key": text_of(f"${xl_col_to_name(id_pos)}{ROW}")}
     where: dict[str, tuple[str, str]] = {}
     for s in model.sources:
         if s.name not in sheets:
@@ -245,12 +354,8 @@ def accounts_columns(model: Model, sheets: dict[str, SourceSheet], headers: list
         out += [f"_{s.name}_from", f"_{s.name}_to"]
         first, last = (f"${xl_col_to_name(len(out) - 2)}{ROW}",
                        f"${xl_col_to_name(len(out) - 1)}{ROW}")
-        formulas[f"_{s.name}_from"] = (
-            f'IF({account}="",0,IFERROR(MATCH({wildcard_safe(account)},'
-            f'{src.ref("_key")},0),0))')
-        formulas[f"_{s.name}_to"] = (
-            f"IF({first}=0,0,MATCH(INDEX({src.ref('_block')},{first})+0.75,"
-            f"{src.ref('_seq')},1))")
+        formulas[f"_{s.name}_from"] = block_start(src, account)
+        formulas[f"_{s.name}_to"] = block_end(src, first)
         where[s.name] = (first, last)
     by_key = {header_key(h): h for h in out}
     for g in model.signals:
@@ -335,14 +440,23 @@ def write_source_sheet(book: WorkbookBuilder, src: SourceSheet) -> None:
         formats.append(fmt_date if is_time else book.fmt["input"])
         writers.append(ws.column_writer(series))
         ws.set_column(len(formats) - 1, len(formats) - 1, 20 if is_time else 14)
-    templates = [t for _, t in src.helpers]
     helper_formats = [book.fmt["helper_datetime"] if h == "_time" else helper_fmt
                       for h, _ in src.helpers]
-    blank = [[""]] * len(templates)
+    # one shared formula per helper column: LibreOffice compiles it once, not per row
+    row_formulas = ws.shared_row_writer(1, rows, [t for _, t in src.helpers],
+                                        helper_formats, col=data_cols, above=PREV)
+
+    notes_col = len(headers) + 1
+    for i, (label, _) in enumerate(src.cells):
+        ws.write_string(0, notes_col + i, label, book.fmt["header"])
+        ws.set_column(notes_col + i, notes_col + i, max(14, min(40, len(label) + 2)),
+                      helper_fmt)
 
     def helpers(r: int, _c: int, _v: Any, _f: Any) -> None:
-        row = [t.replace(PREV, str(r)) for t in templates]   # Excel row r is the one above
-        ws.stream_formulas(r, row, helper_formats, blank, 1, col=data_cols, shared=False)
+        row_formulas(r)
+        if r == 1:   # the helper cells right of the Table, in its first data row
+            ws.stream_formulas(1, [f for _, f in src.cells], [helper_fmt] * len(src.cells),
+                               [[""]] * len(src.cells), 1, col=notes_col, shared=False)
     frame = src.frame.assign(**{"\0helpers": 1})
     for i, (h, _) in enumerate(src.helpers):
         ws.set_column(data_cols + i, data_cols + i, 19 if h == "_time" else max(10, len(h) + 2),

@@ -87,10 +87,12 @@ SOURCES_TEXT = (
     "Sources ({names}) — your raw exports, one sheet each (an Excel Table named as the "
     "source, your headers). The Accounts columns named like the Model's Signals are "
     "formulas over them: do not type over them. To update, paste next month's export over "
-    "the Table from A2 with the same headers, sort it by the key column (Data > Sort: each "
-    "account's rows must be together), fill the grey helper columns down to the last row, "
-    "and recalculate: every signal, score, band and action follows. Edit a window (Model, "
-    "Signals) or a filter value (SignalFilters) and the signals recalculate. A source too "
+    "the Table from A2 with the same headers, fill the grey helper columns down to the last "
+    "row, sort the Table by its grey _key column, A to Z (Data > Sort: each account's rows "
+    "must be together; the 'sorted by _key' cell right of the Table then says TRUE and "
+    "lookups stay fast), and recalculate: every signal, score, band and action follows. "
+    "Edit a window (Model, Signals) or a filter value (SignalFilters) and the signals "
+    "recalculate. A source too "
     "large for a sheet (over 1,048,575 rows) cannot be pasted: paste daily totals per "
     "account instead, or use chs score, which reads any size.")
 TEMPLATE_ROWS = 2000

@@ -130,6 +130,42 @@ class Worksheet(xlsxwriter.worksheet.Worksheet):
             if progress is not None and (i + 1) % 5000 == 0:
                 progress(5000)
 
+    def shared_row_writer(self, first_row: int, count: int, templates: list[str],
+                          formats: list[Any], *, col: int = 0,
+                          above: str | None = None) -> Callable[[int], None]:
+        """A writer of one row of `count` rows of formula columns, for sheets that write
+        other cells of the same rows too (constant memory: rows in order): each column is
+        one shared formula as `stream_formulas` writes it (its master in `first_row`),
+        without cached values. `above` in a template stands for the row above's number."""
+        number = str(first_row + 1)
+        texts = [t.replace(above, str(first_row)) if above else t for t in templates]
+        parts = [_escape(t).split(ROW) for t in texts]
+        styles = [f' s="{f._get_xf_index()}"' if f is not None else "" for f in formats]
+        letters = [xl_col_to_name(col + c) for c in range(len(templates))]
+        last_col = col + len(templates) - 1
+        cells: list[tuple[str, str]] = []   # (master, follower) per column
+        for c, letter in enumerate(letters):
+            if count > 1:
+                si = self.shared_formulas
+                self.shared_formulas += 1
+                cells.append((f'<f t="shared" ref="{letter}{number}:{letter}'
+                              f'{first_row + count}" si="{si}">{number.join(parts[c])}</f>',
+                              f'<f t="shared" si="{si}"/>'))
+            else:
+                cells.append((f"<f>{number.join(parts[c])}</f>",) * 2)
+
+        def write(r: int) -> None:
+            self._check_dimensions(r, col)
+            self._check_dimensions(r, last_col)
+            if self.constant_memory and r > self.previous_row:
+                self._write_single_row(r)
+            row, at = self.table[r], str(r + 1)
+            for c, letter in enumerate(letters):
+                formula = cells[c][0 if r == first_row else 1]
+                row[col + c] = RawCell((f'<c r="{letter}{at}"{styles[c]}>{formula}'
+                                        f"<v></v></c>",))
+        return write
+
     def write_formula_cell(self, row: int, col: int, formula: str, fmt: Any,
                            value: Any) -> None:
         """One formula cell with its cached value (as `stream_formulas` writes it)."""
