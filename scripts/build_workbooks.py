@@ -13,7 +13,9 @@
   reports `chs calibrate` and `chs trend` write from the example's accounts (the trend
   compares them with a copy whose NPS fell 3 points). The Forecast sheet and report
   pictures come from scripts/forecast_pictures.py;
-- docs/img/actions.png: the example's Actions sheet.
+- docs/img/actions.png: the example's Actions sheet;
+- workbooks/signals_example/: raw exports (tickets, events, surveys, invoices) for the
+  default signals model, its accounts, and scored.xlsx with the exports as source sheets.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from chs_excel.xlsx import libreoffice as lo  # noqa: E402
 
 TEMPLATE = ROOT / "templates" / "customer_health_scorecard.xlsx"
 EXAMPLE = ROOT / "workbooks" / "saas_example.xlsx"
+SIGNALS_EXAMPLE = ROOT / "workbooks" / "signals_example"
 IMG = ROOT / "docs" / "img"
 # sheet -> (picture, resolution in dpi, crop box as fractions of the page: x, y, w, h)
 PICTURES = {"Start here": (IMG / "start-here.png", 110, (0, 0, 1, 0.5)),
@@ -146,15 +149,24 @@ def _page_starts(pdf: Path, page: int, sheet: str) -> bool:
     return first.startswith("Account ID Account name") and " Health " in f"{first} "
 
 
+def build_signals_example() -> None:
+    """workbooks/signals_example/: the default signals model, 500 accounts and their raw
+    exports, and scored.xlsx holding the exports as source sheets (`chs demo --signals`)."""
+    subprocess.run([sys.executable, "-m", "chs_excel", "demo", "--signals", "-n", "500",
+                    "-o", str(SIGNALS_EXAMPLE)], check=True, capture_output=True, cwd=ROOT)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="chs-build-") as folder:
         tmp = Path(folder)
         build_template()
         build_example(tmp)
+        build_signals_example()
         render_pictures(tmp)
         render_report_pictures(tmp)
     pictures = [p[0] for p in (*PICTURES.values(), *REPORT_PICTURES.values())]
-    print(f"Wrote {TEMPLATE.relative_to(ROOT)}, {EXAMPLE.relative_to(ROOT)} and "
+    print(f"Wrote {TEMPLATE.relative_to(ROOT)}, {EXAMPLE.relative_to(ROOT)}, "
+          f"{SIGNALS_EXAMPLE.relative_to(ROOT)}/ and "
           f"{', '.join(str(p.relative_to(ROOT)) for p in pictures)}")
 
 

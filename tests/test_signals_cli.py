@@ -132,3 +132,17 @@ def test_exports_are_made_without_a_loop_and_have_dirt() -> None:
     assert (keys == "ACC-UNKNOWN").sum() == 3
     assert keys.str.startswith(" ").any()
     assert exports["surveys"]["created_at"].str.endswith("+02:00").all()
+
+
+def test_demo_with_signals_writes_the_exports_as_live_source_sheets(tmp_path: Path) -> None:
+    import openpyxl
+    code, out = run("demo", "--signals", "-n", "40", "-o", str(tmp_path / "d"))
+    assert code == 0, out
+    book = openpyxl.load_workbook(tmp_path / "d" / "scored.xlsx")
+    assert {"tickets", "events", "surveys", "invoices"} <= set(book.sheetnames)
+    ws = book["Accounts"]
+    header = [c.value for c in ws[1]]
+    for signal in ("logins_30d", "tickets_30d", "nps", "csat"):
+        cell = ws.cell(2, header.index(signal) + 1).value
+        text = cell.text if hasattr(cell, "text") else cell
+        assert isinstance(text, str) and text.startswith("="), (signal, text)

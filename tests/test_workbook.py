@@ -41,7 +41,7 @@ SHEETS = ["Start here", "Model", "Accounts", "Scores", "Account", "Actions", "Th
 PLAIN = {"IF", "AND", "OR", "NOT", "ISNUMBER", "SUMPRODUCT", "INDEX", "MATCH", "IFERROR",
          "MIN", "MAX", "N", "TRIM", "SUBSTITUTE", "MID", "CHOOSE", "COUNT", "COUNTIF",
          "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGE", "LARGE", "SMALL", "ROW",
-         "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS",
+         "DATE", "YEAR", "MONTH", "INT", "MOD", "TODAY", "SUM", "SIGN", "LN", "ABS", "SQRT",
          "SEARCH", "LOWER", "ROUND", "CELL", "LEFT"}
 PREFIXED = {"QUARTILE.INC", "RANK.EQ", "UNICHAR", "MAXIFS"}  # newer than Excel 2007: _xlfn.
 

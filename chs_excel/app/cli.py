@@ -410,7 +410,12 @@ def demo_command(folder: Path, count: int, with_signals: bool) -> None:
         scoring = Scoring(scoring.scores, pd.concat([signal_issues, scoring.issues],
                                                     ignore_index=True), scoring.unread)
     book = folder / "scored.xlsx"
-    write_scores(book, "xlsx", model, accounts, scoring, as_of=reference_date(0))
+    sources = None
+    if with_signals:   # the exports as source sheets: the signal columns live formulas
+        from chs_excel.io.sources import load_sources
+        sources = load_sources(model, folder / "model.yaml")
+    write_scores(book, "xlsx", model, accounts, scoring, as_of=reference_date(0),
+                 sources=sources)
     click.echo(f"Demo in {folder}/: model.yaml, accounts.csv{exports}, scored.xlsx "
                f"(scored as of {reference_date(0).isoformat()}, the sample's own 'today')")
     _print_summary(scoring, book)
