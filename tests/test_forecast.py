@@ -149,6 +149,16 @@ def test_forecast_by_parent_splits_each_period_by_parent_id() -> None:
                             as_of=AS_OF).by_parent.empty
 
 
+def test_a_future_as_of_calls_earlier_renewals_due_not_past() -> None:
+    accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
+    ahead = renewal_forecast(accounts, as_of=AS_OF, by="month", today=dt.date(2026, 1, 1))
+    assert ahead.table["period"].iloc[0] == "Due before the as-of date"
+    assert ahead.table["arr"].iloc[0] == 1000 and ahead.table["kind"].iloc[0] == "past"
+    assert any("row 'Due before the as-of date'" in n for n in ahead.notes)
+    now = renewal_forecast(accounts, as_of=AS_OF, by="month", today=AS_OF)
+    assert now.table["period"].iloc[0] == "Already past, not renewed yet"
+
+
 def test_from_to_and_fiscal_year_choose_periods_and_keep_the_as_of() -> None:
     accounts = forecast_accounts(tiny(), "tiny", model=MODEL)
     result = renewal_forecast(accounts, as_of=AS_OF, by="month", start=dt.date(2026, 4, 2),

@@ -36,6 +36,7 @@ DEFAULT_PERIOD = "quarter"   # the live sheet, the values sheet, the report and 
 MAX_PERIODS = 40             # period rows at most; later renewals go to the "After" row
 EMPTY_PERIODS = 4            # period rows when no renewal lies ahead (a template: a year)
 PAST_ROW = "Already past, not renewed yet"
+DUE_ROW = "Due before the as-of date"   # the same row when the as-of date is still ahead
 NO_DATE_ROW = "No renewal date"
 AFTER_ROW = "After {last}"
 BEFORE_ROW = "Between the as-of date and the periods shown"   # --from after the as-of date
@@ -347,7 +348,8 @@ def _window(as_of: dt.date, start: dt.date | None, end: dt.date | None,
 
 def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAULT_PERIOD,
                      fiscal_year_start: int = 1, horizon: int | None = None,
-                     start: dt.date | None = None, end: dt.date | None = None) -> Forecast:
+                     start: dt.date | None = None, end: dt.date | None = None,
+                     today: dt.date | None = None) -> Forecast:
     """ARR up for renewal per period from `as_of`, expected, best and worst case, at risk.
 
     Parameters
@@ -369,6 +371,9 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
         holding `start` to the one holding `end`, without moving the as-of date. Renewals
         from the as-of date to the first period are one "From the as-of date to ..." row,
         so every account is still on exactly one row.
+    today : date, optional
+        The day the forecast is run (default: today): with an as-of date after it, the
+        first row is "Due before the as-of date" rather than "already past".
 
     Returns
     -------
@@ -384,7 +389,9 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     after = AFTER_ROW.format(last=names[-1])
     opens = max(first.start_time.date(), as_of)       # the first period's first day
     before = BEFORE_ROW if opens > as_of else None
-    order = [PAST_ROW, *([before] if before else []), *names, after, NO_DATE_ROW]
+    # an as-of date still ahead (planning): renewals before it are due by then, not past
+    past_row = DUE_ROW if as_of > (today or dt.date.today()) else PAST_ROW
+    order = [past_row, *([before] if before else []), *names, after, NO_DATE_ROW]
 
     arr = np.nan_to_num(accounts["arr"].to_numpy(dtype=float))
     band = accounts["band"].to_numpy(dtype=object)
@@ -396,7 +403,7 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     early = dated & ~past & np.asarray(when < pd.Timestamp(opens))
     inside = dated & ~past & ~later & ~early
     row = np.full(len(accounts), NO_DATE_ROW, dtype=object)
-    row[past], row[later] = PAST_ROW, after
+    row[past], row[later] = past_row, after
     if before:
         row[early] = before
     offset = when[inside].to_period(freq).asi8 - first.ordinal
@@ -407,7 +414,7 @@ def renewal_forecast(accounts: pd.DataFrame, *, as_of: dt.date, by: str = DEFAUL
     _note(notes, np.isnan(p), arr, "have no renewal probability (No data band) and count "
           "as not renewing")
     _note(notes, past, arr, f"have a renewal date before the as-of date "
-          f"{as_of.isoformat()}: row '{PAST_ROW}'")
+          f"{as_of.isoformat()}: row '{past_row}'")
     _note(notes, later, arr, f"renew after {names[-1]}: row '{after}'")
     if before:
         _note(notes, early, arr, f"renew between the as-of date and the first period "
