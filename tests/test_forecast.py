@@ -225,7 +225,7 @@ def test_periods_stop_at_the_last_renewal() -> None:
     assert list(result.periods["accounts"]) == [0, 0, 0, 3, 2]
     empty = result.by_band[result.by_band["period"] == "FY2025 Q3"]
     assert len(empty) == 4 and empty["arr"].sum() == 0
-    all_past = renewal_forecast(accounts, as_of=dt.date(2030, 1, 1))
+    all_past = renewal_forecast(accounts, as_of=dt.date(2030, 1, 1), today=dt.date(2030, 1, 1))
     assert all_past.table.set_index("period").loc["Already past, not renewed yet",
                                                   "accounts"] == 5
 
