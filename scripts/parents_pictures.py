@@ -45,7 +45,7 @@ def main() -> None:
         tmp = Path(folder)
         book = tmp / "book.xlsx"
         write_template(book, model, accounts, rows=300, as_of=as_of)
-        render(book, "Worst account", IMG / "parents.png", tmp)
+        render(book, "one level (its own accounts", IMG / "parents.png", tmp)
 
 
 if __name__ == "__main__":
