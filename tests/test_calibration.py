@@ -388,3 +388,28 @@ def test_a_scores_csvs_action_and_path_columns_are_never_components(tmp_path: Pa
                     "-o", str(tmp_path / "c.xlsx"))
     assert code == 0, out
     assert "AUC" in out and "dropped components" not in out
+
+
+def test_weights_only_calibration_takes_raw_accounts_with_an_outcome(tmp_path: Path) -> None:
+    """Issue 20, item 4: `chs calibrate ACCOUNTS --write-model W.yaml` on the accounts file
+    itself (a `renewed` column, no scores) gives what scoring first then calibrating with
+    --outcomes gives, and writes a model with a renewal curve."""
+    import yaml
+
+    from chs_excel.io.sample import make_sample
+    from tests.cli_runner import run
+    make_sample(400, seed=2).to_csv(tmp_path / "a.csv", index=False)
+    code, raw = run("calibrate", str(tmp_path / "a.csv"), "--write-model",
+                    str(tmp_path / "w.yaml"), "-o", str(tmp_path / "raw.xlsx"))
+    assert code == 0, raw
+    assert run("score", str(tmp_path / "a.csv"), "-o", str(tmp_path / "s.csv"))[0] == 0
+    code, scored = run("calibrate", str(tmp_path / "s.csv"), "--outcomes",
+                       str(tmp_path / "a.csv"), "-o", str(tmp_path / "scored.xlsx"))
+    assert code == 0, scored
+
+    def auc_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if "AUC" in line]
+    assert auc_lines(raw) and auc_lines(raw) == auc_lines(scored)
+    written = yaml.safe_load((tmp_path / "w.yaml").read_text())
+    assert len(written["renewal"]["curve"]) >= 2
+    assert "dropped components" not in raw

@@ -53,11 +53,12 @@ from chs_excel.app.cli_common import optional_model as _model
 from chs_excel.app.cli_common import output_kind as _output
 from chs_excel.app.commands_learn import echo_learned, learn, learned_sheets
 from chs_excel.app.macros import sheet_after
+from chs_excel.core.engine import score
 from chs_excel.core.errors import ChsError
 from chs_excel.core.files import locked, write_atomically
 from chs_excel.core.limits import MAX_HORIZON, MAX_TOP, MAX_WINDOW_DAYS
 from chs_excel.core.model import Model, default_model
-from chs_excel.core.vocabulary import BAND_ORDER
+from chs_excel.core.vocabulary import BAND_ORDER, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
 from chs_excel.io.history_store import (
     SUMMARY_DATES,
@@ -563,8 +564,31 @@ def _calibration_rows(path: Path, model: Model | None) \
         if history.rows.empty:
             raise ChsError(f"{path}: the history is empty; take snapshots first")
         return history.rows, model or default_model(), history.components, str(path)
+    if not _is_scored(path):
+        return _scored_accounts(path, model or default_model())
     found = read_scores(path, model)
     return found.scores, found.model or default_model(), None, found.where
+
+
+OUTCOME_COLUMNS = ("renewed", "churned", "outcome_date")
+
+
+def _is_scored(path: Path) -> bool:
+    """Whether a csv/xlsx holds scores (a band or health column), not raw accounts."""
+    header = pd.read_csv(path, nrows=0).columns if path.suffix.lower() == ".csv" \
+        else read_accounts(path).columns
+    return bool({"band", "health"} & {header_key(c) for c in header})
+
+
+def _scored_accounts(path: Path, model: Model) -> tuple[pd.DataFrame, Model, None, str]:
+    """Raw accounts with an outcome column (issue 20: weights-only calibration takes what
+    users have): scored with `model` as of today, the outcome columns carried over."""
+    accounts = read_accounts(path)
+    scores = score(model, accounts).scores
+    keys = {header_key(c): c for c in accounts.columns}
+    carried = {c: accounts[keys[header_key(c)]].to_numpy() for c in OUTCOME_COLUMNS
+               if header_key(c) in keys}
+    return scores.assign(**carried), model, None, f"{path} (scored with {model.name!r})"
 
 
 def _show(value: object) -> str:
