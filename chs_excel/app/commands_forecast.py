@@ -60,6 +60,7 @@ from chs_excel.core.limits import MAX_HORIZON, MAX_TOP, MAX_WINDOW_DAYS
 from chs_excel.core.model import Model, default_model
 from chs_excel.core.vocabulary import BAND_ORDER, header_key
 from chs_excel.io.accounts import XLSX_SUFFIXES, read_accounts
+from chs_excel.io.book import FileBook
 from chs_excel.io.history_store import (
     SUMMARY_DATES,
     History,
@@ -574,9 +575,14 @@ OUTCOME_COLUMNS = ("renewed", "churned", "outcome_date")
 
 
 def _is_scored(path: Path) -> bool:
-    """Whether a csv/xlsx holds scores (a band or health column), not raw accounts."""
-    header = pd.read_csv(path, nrows=0).columns if path.suffix.lower() == ".csv" \
-        else read_accounts(path).columns
+    """Whether a csv/xlsx holds scores (a band or health column, or a workbook with a
+    Scores sheet, as `chs score` writes it), not raw accounts."""
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        if "Scores" in FileBook(path).sheet_names():
+            return True
+        header = read_accounts(path).columns
+    else:
+        header = pd.read_csv(path, nrows=0).columns
     return bool({"band", "health"} & {header_key(c) for c in header})
 
 
