@@ -288,15 +288,26 @@ def _write_csv(path: Path, rows: list[tuple[str, ...]]) -> None:
         csv.writer(fh).writerows(rows)
 
 
+def signal_model(name: str, sources: dict, signals: list[dict], worst: float = 0) -> dict:
+    """A model scoring each signal linearly from `worst` to BEST (the score shows it)."""
+    return {"name": name, "components": {"Usage": 1},
+            "metrics": [{"column": g["name"], "component": "Usage", "weight": 1,
+                         "method": "linear", "worst": worst, "best": BEST}
+                        for g in signals],
+            "sources": sources, "signals": signals}
+
+
+def write_case(folder: Path, name: str, sources: dict, signals: list[dict],
+               accounts: list, worst: float = 0) -> list[str]:
+    """model.yaml (`signal_model`) and accounts.csv in `folder`; the signals' names."""
+    model = signal_model(name, sources, signals, worst)
+    (folder / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
+    pd.DataFrame({"account_id": accounts}).to_csv(folder / "accounts.csv", index=False)
+    return [g["name"] for g in signals]
+
+
 def model_dict() -> dict:
-    return {
-        "name": "signals by the rules",
-        "components": {"Usage": 1},
-        "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
-                     "worst": 0, "best": BEST} for n in NAMES],
-        "sources": SOURCES,
-        "signals": SIGNALS,
-    }
+    return signal_model("signals by the rules", SOURCES, SIGNALS)
 
 
 def make_folder(folder: Path, model: dict | None = None,
@@ -525,13 +536,7 @@ def xlsx_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for row in USAGE:
         book.active.append(list(row))
     book.save(folder / "usage.xlsx")   # the user's export (an input, not our output)
-    model = {"name": "xlsx by the rules", "components": {"Usage": 1},
-             "metrics": [{"column": g["name"], "component": "Usage", "weight": 1,
-                          "method": "linear", "worst": 0, "best": BEST}
-                         for g in XLSX_SIGNALS],
-             "sources": XLSX_SOURCES, "signals": XLSX_SIGNALS}
-    (folder / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
-    pd.DataFrame({"account_id": XLSX_ACCOUNTS}).to_csv(folder / "accounts.csv", index=False)
+    write_case(folder, "xlsx by the rules", XLSX_SOURCES, XLSX_SIGNALS, XLSX_ACCOUNTS)
     return folder
 
 
@@ -620,14 +625,7 @@ def test_edges_give_the_rules_in_every_cell_every_way(tmp_path: Path) -> None:
     from chs_excel.xlsx.libreoffice import recalculate
     for name, rows in EDGE_TABLES.items():
         _write_csv(tmp_path / f"{name}.csv", rows)
-    names = [g["name"] for g in EDGE_SIGNALS]
-    model = {"name": "edges", "components": {"Usage": 1},
-             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
-                          "worst": 0, "best": BEST} for n in names],
-             "sources": EDGE_SOURCES, "signals": EDGE_SIGNALS}
-    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
-    pd.DataFrame({"account_id": EDGE_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
-                                                       index=False)
+    names = write_case(tmp_path, "edges", EDGE_SOURCES, EDGE_SIGNALS, EDGE_ACCOUNTS)
     code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
     assert code == 0, text
     got = pd.read_csv(tmp_path / "s.csv")
@@ -698,15 +696,8 @@ def _wild_folder(folder: Path, parquet: bool) -> list[str]:
         frame.to_parquet(folder / "t.parquet", index=False)
     else:
         _write_csv(folder / "t.csv", WILD_T)
-    names = [g["name"] for g in WILD_SIGNALS]
     sources = {"t": {**WILD_SOURCES["t"], "file": "t.parquet" if parquet else "t.csv"}}
-    model = {"name": "wild", "components": {"Usage": 1},
-             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
-                          "worst": 0, "best": BEST} for n in names],
-             "sources": sources, "signals": WILD_SIGNALS}
-    (folder / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
-    pd.DataFrame({"account_id": WILD_ACCOUNTS}).to_csv(folder / "accounts.csv", index=False)
-    return names
+    return write_case(folder, "wild", sources, WILD_SIGNALS, WILD_ACCOUNTS)
 
 
 @pytest.mark.parametrize("parquet", [False, True], ids=["csv", "parquet"])
@@ -784,14 +775,7 @@ def test_a_pasted_export_with_text_times_gives_the_rules(tmp_path: Path) -> None
 
     from chs_excel.xlsx.libreoffice import recalculate
     _write_csv(tmp_path / "t.csv", PASTE_T)
-    names = [g["name"] for g in PASTE_SIGNALS]
-    model = {"name": "paste", "components": {"Usage": 1},
-             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
-                          "worst": 0, "best": BEST} for n in names],
-             "sources": PASTE_SOURCES, "signals": PASTE_SIGNALS}
-    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
-    pd.DataFrame({"account_id": PASTE_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
-                                                        index=False)
+    write_case(tmp_path, "paste", PASTE_SOURCES, PASTE_SIGNALS, PASTE_ACCOUNTS)
     code, text = run("score", *_args(tmp_path, "-o", str(tmp_path / "book.xlsx")))
     assert code == 0, text
     book = openpyxl.load_workbook(tmp_path / "book.xlsx")
@@ -972,14 +956,8 @@ def test_formula_like_keys_and_values_stay_text_every_way(tmp_path: Path) -> Non
     want = expected(FORMULA_SIGNALS, {"t": FORMULA_T}, sources, FORMULA_ACCOUNTS)
     assert want["n"] == [1, 1, 1, 1, 2] and want["eqx"] == [1, 0, 0, 0, 1]
     _write_csv(tmp_path / "t.csv", FORMULA_T)
-    names = [g["name"] for g in FORMULA_SIGNALS]
-    model = {"name": "formula-like", "components": {"Usage": 1},
-             "metrics": [{"column": n, "component": "Usage", "weight": 1, "method": "linear",
-                          "worst": -BEST, "best": BEST} for n in names],
-             "sources": sources, "signals": FORMULA_SIGNALS}
-    (tmp_path / "model.yaml").write_text(yaml.safe_dump(model, sort_keys=False), "utf-8")
-    pd.DataFrame({"account_id": FORMULA_ACCOUNTS}).to_csv(tmp_path / "accounts.csv",
-                                                          index=False)
+    names = write_case(tmp_path, "formula-like", sources, FORMULA_SIGNALS, FORMULA_ACCOUNTS,
+                       worst=-BEST)
     code, text = run("signals", *_args(tmp_path, "-o", str(tmp_path / "s.csv")))
     assert code == 0, text
     got = pd.read_csv(tmp_path / "s.csv")
