@@ -443,8 +443,8 @@ def signal_case(tmp_path_factory):
 
 def table_of(frame: pd.DataFrame) -> pd.DataFrame:
     """An export as a warehouse table holds it: columns named by their keys, all text."""
-    from chs_excel.engines.signal_sql import table_column
-    return frame.rename(columns=table_column).astype(object)
+    from chs_excel.engines.signal_sql import sql_column
+    return frame.rename(columns=sql_column).astype(object)
 
 
 def test_chs_sql_signals_run_by_duckdb_equal_the_reference(signal_case) -> None:

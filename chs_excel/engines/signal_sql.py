@@ -338,9 +338,9 @@ SIGNALS_RELATION = "accounts_signals"
 TIME = "_chs_time"
 
 
-def table_column(name: str) -> str:
-    """A source or accounts column as a warehouse table names it: its key (lower case,
-    spaces as `_`), as `engines.sql_compiler.sql_column` names the accounts columns."""
+def sql_column(name: str) -> str:
+    """The pinned column name of an input column (accounts or a source table, as a
+    warehouse holds it): its key, lower case, spaces as `_`."""
     return "_".join(str(name).split()).lower()
 
 
@@ -363,13 +363,13 @@ def signal_ctes(model: Model, dialect: str,
     for i, s in enumerate(model.sources):
         relation = f"source_{i}"
         ctes.append((relation, f"source {s.name}: table {s.name}, time column "
-                     f"{table_column(s.time)} as a timestamp", transpile(
-                         f"SELECT s.*, TRY_CAST(s.{ident(table_column(s.time))} AS TIMESTAMP)"
+                     f"{sql_column(s.time)} as a timestamp", transpile(
+                         f"SELECT s.*, TRY_CAST(s.{ident(sql_column(s.time))} AS TIMESTAMP)"
                          f" AS {ident(TIME)} FROM {ident(s.name)} AS s", dialect)))
-        schema = SourceSchema(relation=relation, key=table_column(s.key), time=TIME,
+        schema = SourceSchema(relation=relation, key=sql_column(s.key), time=TIME,
                               numbers=frozenset())
         signals = [g for g in model.signals if g.source == s.name]
-        names = {g.name: {c: table_column(c) for c in
+        names = {g.name: {c: sql_column(c) for c in
                           ([g.of] if g.of else []) + [f.column for f in g.where]}
                  for g in signals}
         query = source_query(signals, schema, names, as_of, dialect)
@@ -387,7 +387,7 @@ def signal_ctes(model: Model, dialect: str,
             value = f"{alias}.{ident(g.name)}"
             if g.agg in ZERO_AGGS:
                 value = f"COALESCE({value}, 0)"
-            outputs.append(f"CAST({value} AS DOUBLE) AS {ident(table_column(g.name))}")
+            outputs.append(f"CAST({value} AS DOUBLE) AS {ident(sql_column(g.name))}")
     on = " ".join(f"LEFT JOIN {j} ON {key_expr('a.account_id', False)} = {j}.pos"
                   for j in joins)
     ctes.append((SIGNALS_RELATION, "the accounts with one column per signal (no matching "

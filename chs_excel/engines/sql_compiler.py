@@ -38,7 +38,7 @@ from chs_excel.core.vocabulary import (
     TRUE_WORDS,
     text_key,
 )
-from chs_excel.engines.signal_sql import SIGNALS_RELATION, signal_ctes, table_column
+from chs_excel.engines.signal_sql import SIGNALS_RELATION, signal_ctes, sql_column
 
 # A number written as text (after trimming): what pandas' to_numeric reads, no more.
 NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
@@ -89,11 +89,6 @@ DIALECTS: dict[str, Dialect] = {
                         "PERCENTILE_CONT({x}, {p}) OVER (PARTITION BY quartile_group)",
                         "\\\\", "\\\\x{{{hex}}}"),
 }
-
-
-def sql_column(name: str) -> str:
-    """The pinned column name of an input column: its key, lower case, spaces as `_`."""
-    return "_".join(str(name).split()).lower()
 
 
 def model_hash(model: Model) -> str:
@@ -152,7 +147,7 @@ class _Compiler:
         self.as_of = as_of
         self.name = _Names()
         self.signals = signals
-        self.signal_columns = {table_column(g.name) for g in model.signals} if signals \
+        self.signal_columns = {sql_column(g.name) for g in model.signals} if signals \
             else set()
         if signals and not model.signals:
             raise ModelError("--signals: the model has no signals (its `signals:` list)")
@@ -705,7 +700,7 @@ class _Compiler:
     def header(self) -> str:
         m = self.m
         day = self.as_of.isoformat() if self.as_of else "CURRENT_DATE"
-        sources = ", ".join(f"{s.name} ({table_column(s.key)}, {table_column(s.time)})"
+        sources = ", ".join(f"{s.name} ({sql_column(s.key)}, {sql_column(s.time)})"
                             for s in m.sources)
         return "\n".join([
             f"-- Customer health scores: model {m.name!r} version {m.version}, "
