@@ -890,13 +890,10 @@ MODEL_PRINT_SCALE = 70
 def page_breaks(starts: list[int], end: int) -> list[int]:
     """Vertical page breaks before Tables starting at `starts` (columns; the last ends
     before `end`) so each page holds whole Tables up to MODEL_PAGE_COLUMNS wide: the
-    Model prints at a readable size, not as one strip."""
-    breaks, page = [], 0
-    for start, stop in zip(starts, [*starts[1:], end], strict=True):
-        if start > page and stop - page > MODEL_PAGE_COLUMNS:
-            breaks.append(start)
-            page = start
-    return breaks
+    Model prints at a readable size, not as one strip (`section_breaks` across)."""
+    stops = [*starts[1:], end]
+    return section_breaks([(a, b - 1) for a, b in zip(starts, stops, strict=True)],
+                          MODEL_PAGE_COLUMNS)
 
 
 def printed_rows(scores: pd.DataFrame | None, rows: int) -> int:
