@@ -53,9 +53,24 @@ def actions_sections(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
              listed[list(columns)].rename(columns=columns))]
 
 
+PRINTED_BLANK_ROWS = 40   # formula rows a book without accounts prints (a page, not 2,000)
+
+
+def printed_rows(built: int | None, rows: int) -> int:
+    """The last row a sheet of `rows` formula rows prints: the `built` rows it was built
+    with, so the empty rows left for pasting more do not print as blank pages (a refresh
+    or rebuild sets it again); a page's worth when built without accounts."""
+    return min(built, rows) if built else min(rows, PRINTED_BLANK_ROWS)
+
+
+def _has_action(scores: pd.DataFrame) -> np.ndarray:
+    """Which accounts (Scores order) have a next action."""
+    return scores["next_action"].fillna("").astype(str).to_numpy() != ""
+
+
 def _to_do_order(scores: pd.DataFrame) -> np.ndarray:
     """Positions (0-based, in Scores) of the accounts with a next action, in to-do order."""
-    has = scores["next_action"].fillna("").astype(str).to_numpy() != ""
+    has = _has_action(scores)
     arr = pd.to_numeric(scores["arr"], errors="coerce").fillna(0.0) if "arr" in scores \
         else pd.Series(0.0, index=scores.index)
     order = pd.DataFrame({"p": scores["action_priority"].to_numpy(dtype=float),
@@ -114,10 +129,9 @@ def actions_sheet(builder: WorkbookBuilder, plan: ScoresPlan,
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(HEADER_ROW)
-    listed = int((scores["next_action"].fillna("") != "").sum()) \
+    listed = max(int(_has_action(scores).sum()), 1) \
         if scores is not None and "next_action" in scores else None
-    ws.print_area(0, 0, HEADER_ROW + (min(max(listed, 1), slots) if listed is not None
-                                      else min(slots, PRINTED_BLANK_ROWS)), len(heads) - 1)
+    ws.print_area(0, 0, HEADER_ROW + printed_rows(listed, slots), len(heads) - 1)
     ws.hide_gridlines(2)
 
 
@@ -138,7 +152,6 @@ def _cached(scores: pd.DataFrame, shown: list[tuple[str, str, str]],
 
 # ---------------------------------------------------------------- statuses
 
-PRINTED_BLANK_ROWS = 40   # formula rows a book without accounts prints (a page, not 2,000)
 STATUS_ROWS = 200      # blank input rows the ActionStatus Table offers beyond its rows
 
 

@@ -50,8 +50,8 @@ from chs_excel.core.vocabulary import (
 from chs_excel.io.accounts import header_row, read_accounts
 from chs_excel.sheets.account import PATH_ROWS, account_sheet, paths_frame, selected_id
 from chs_excel.sheets.actions import (
-    PRINTED_BLANK_ROWS,
     actions_sheet,
+    printed_rows,
     status_sheet,
     this_week_sheet,
 )
@@ -584,7 +584,8 @@ class WorkbookBuilder:
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(0)
-        ws.print_area(0, 0, printed_rows(scores, rows), col["points_at_stake"])
+        built = len(scores) if scores is not None and len(scores) else None
+        ws.print_area(0, 0, printed_rows(built, rows), col["points_at_stake"])
 
     def calc_sheet(self, plan: ScoresPlan) -> None:
         """The hidden helper sheet: model parameters and cut points, computed once."""
@@ -894,15 +895,6 @@ def page_breaks(starts: list[int], end: int) -> list[int]:
     stops = [*starts[1:], end]
     return section_breaks([(a, b - 1) for a, b in zip(starts, stops, strict=True)],
                           MODEL_PAGE_COLUMNS)
-
-
-def printed_rows(scores: pd.DataFrame | None, rows: int) -> int:
-    """The last row a sheet of formula rows prints: the accounts it was built with, so
-    the empty rows left for pasting more do not print as blank pages (a refresh or
-    rebuild sets it again)."""
-    if scores is not None and len(scores):
-        return min(len(scores), rows)
-    return min(rows, PRINTED_BLANK_ROWS)
 
 
 def _header(g: Grid, row: int, headers: list[str]) -> None:
