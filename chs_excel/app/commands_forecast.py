@@ -565,8 +565,9 @@ def _calibration_rows(path: Path, model: Model | None) \
         if history.rows.empty:
             raise ChsError(f"{path}: the history is empty; take snapshots first")
         return history.rows, model or default_model(), history.components, str(path)
-    if not _is_scored(path):
-        return _scored_accounts(path, model or default_model())
+    accounts = _raw_accounts(path)
+    if accounts is not None:
+        return _scored_accounts(path, accounts, model or default_model())
     found = read_scores(path, model)
     return found.scores, found.model or default_model(), None, found.where
 
@@ -574,22 +575,27 @@ def _calibration_rows(path: Path, model: Model | None) \
 OUTCOME_COLUMNS = ("renewed", "churned", "outcome_date")
 
 
-def _is_scored(path: Path) -> bool:
-    """Whether a csv/xlsx holds scores (a band or health column, or a workbook with a
-    Scores sheet, as `chs score` writes it), not raw accounts."""
-    if path.suffix.lower() in XLSX_SUFFIXES:
-        if "Scores" in FileBook(path).sheet_names():
-            return True
-        header = read_accounts(path).columns
-    else:
-        header = pd.read_csv(path, nrows=0).columns
+def _raw_accounts(path: Path) -> pd.DataFrame | None:
+    """The accounts of a csv/xlsx holding raw accounts; None when it holds scores (a band
+    or health column, or a workbook with a Scores sheet, as `chs score` writes it)."""
+    if path.suffix.lower() in XLSX_SUFFIXES and "Scores" in FileBook(path).sheet_names():
+        return None
+    if path.suffix.lower() == ".csv":
+        if _has_scores(pd.read_csv(path, nrows=0).columns):
+            return None
+        return read_accounts(path)
+    accounts = read_accounts(path)
+    return None if _has_scores(accounts.columns) else accounts
+
+
+def _has_scores(header: pd.Index) -> bool:
     return bool({"band", "health"} & {header_key(c) for c in header})
 
 
-def _scored_accounts(path: Path, model: Model) -> tuple[pd.DataFrame, Model, None, str]:
+def _scored_accounts(path: Path, accounts: pd.DataFrame,
+                     model: Model) -> tuple[pd.DataFrame, Model, None, str]:
     """Raw accounts with an outcome column (issue 20: weights-only calibration takes what
     users have): scored with `model` as of today, the outcome columns carried over."""
-    accounts = read_accounts(path)
     scores = score(model, accounts).scores
     keys = {header_key(c): c for c in accounts.columns}
     carried = {c: accounts[keys[header_key(c)]].to_numpy() for c in OUTCOME_COLUMNS
